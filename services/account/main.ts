@@ -1,0 +1,73 @@
+// The account service's composition root: config → database → routes → serve → stop.
+import { fileURLToPath } from "node:url";
+import { file_bazaar_account_v1_account } from "../../gen/bazaar/account/v1/account_pb.js";
+import { type HostedService, hostService } from "../platform/host.js";
+import type { Logger } from "../platform/logger.js";
+import { isEntryPoint, runProcess } from "../platform/runtime.js";
+import { type AccountConfig, defaultAdminPassword, loadAccountConfig } from "./config.js";
+import { LoginThrottle } from "./domain.js";
+import { hashPassword } from "./passwords.js";
+import * as schema from "./schema.js";
+import { accountRoutes } from "./service.js";
+import { AccountStore } from "./store.js";
+
+export async function startAccountService(
+  config: AccountConfig,
+  options: { logger?: Logger } = {},
+): Promise<HostedService<typeof schema>> {
+  return hostService({
+    name: "account",
+    config,
+    schema,
+    migrationsFolder: fileURLToPath(new URL("./drizzle", import.meta.url)),
+    files: [file_bazaar_account_v1_account],
+    serviceNames: ["bazaar.account.v1.AccountService"],
+    ...(options.logger ? { logger: options.logger } : {}),
+    routes: async ({ database, authority, logger }) => {
+      const store = new AccountStore(database.db);
+      await ensureAdmin(store, config, logger);
+      return accountRoutes({
+        store,
+        authority,
+        tokenTtlSeconds: config.TOKEN_TTL_SECONDS,
+        throttle: new LoginThrottle(config.LOGIN_MAX_FAILURES, config.LOGIN_WINDOW_SECONDS * 1000),
+      });
+    },
+  });
+}
+
+/** The first admin, created once from ADMIN_EMAIL / ADMIN_PASSWORD; later starts leave it alone. */
+async function ensureAdmin(
+  store: AccountStore,
+  config: AccountConfig,
+  logger: Logger,
+): Promise<void> {
+  if (await store.findByEmail(config.ADMIN_EMAIL)) return;
+  const created = await store.createIfAbsent({
+    name: config.ADMIN_NAME,
+    email: config.ADMIN_EMAIL,
+    role: "admin",
+    passwordHash: await hashPassword(config.ADMIN_PASSWORD),
+  });
+  if (!created) return;
+  const isDefault = config.ADMIN_PASSWORD === defaultAdminPassword;
+  logger.info(
+    { email: config.ADMIN_EMAIL },
+    isDefault
+      ? `created the first admin: ${config.ADMIN_EMAIL} / ${defaultAdminPassword} (development default; set ADMIN_PASSWORD)`
+      : `created the first admin: ${config.ADMIN_EMAIL}`,
+  );
+}
+
+if (isEntryPoint(import.meta.url)) {
+  await runProcess("account", async () => {
+    const config = loadAccountConfig();
+    const service = await startAccountService(config);
+    if (config.ADMIN_PASSWORD === defaultAdminPassword) {
+      service.logger.warn(
+        `development admin: ${config.ADMIN_EMAIL} / ${defaultAdminPassword} — log in with these; never use them in production`,
+      );
+    }
+    return service;
+  });
+}

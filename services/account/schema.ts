@@ -1,0 +1,27 @@
+// The account service's tables. Only this service's process ever touches them.
+import { sql } from "drizzle-orm";
+import { check, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+
+export const accounts = pgTable(
+  "accounts",
+  {
+    id: uuid("id").primaryKey(),
+    name: text("name").notNull(),
+    // Stored lower-cased; the unique index on lower(email) makes sign-up races safe.
+    email: text("email").notNull(),
+    role: text("role", { enum: ["customer", "admin"] })
+      .notNull()
+      .default("customer"),
+    passwordHash: text("password_hash").notNull(),
+    createTime: timestamp("create_time", { withTimezone: true, mode: "date" })
+      .notNull()
+      .defaultNow(),
+    updateTime: timestamp("update_time", { withTimezone: true, mode: "date" })
+      .notNull()
+      .defaultNow(),
+  },
+  (table) => [
+    uniqueIndex("accounts_email_key").on(sql`lower(${table.email})`),
+    check("accounts_role_check", sql`${table.role} in ('customer', 'admin')`),
+  ],
+);

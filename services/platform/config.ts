@@ -1,0 +1,112 @@
+// Configuration from the environment, parsed once at start-up with valibot. A bad value stops
+// the process with a message naming the variable, rather than failing later at first use.
+import * as v from "valibot";
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** An integer variable within [min, max], with a default when unset or empty. */
+export function intVar(fallback: number, min: number, max: number) {
+  return v.pipe(
+    v.optional(v.string(), String(fallback)),
+    v.transform((s) => (s.trim() === "" ? String(fallback) : s.trim())),
+    v.regex(/^-?\d+$/, "must be an integer"),
+    v.transform(Number),
+    v.minValue(min, `must be at least ${min}`),
+    v.maxValue(max, `must be at most ${max}`),
+  );
+}
+
+export function boolVar(fallback: boolean) {
+  return v.pipe(
+    v.optional(v.string(), String(fallback)),
+    v.transform((s) => s.trim().toLowerCase()),
+    v.picklist(["true", "false", "1", "0", "yes", "no", ""], "must be true or false"),
+    v.transform((s) => (s === "" ? fallback : ["true", "1", "yes"].includes(s))),
+  );
+}
+
+/** An optional string: unset and empty both mean "not given". */
+export function optionalVar<T extends v.GenericSchema<string, unknown>>(schema: T) {
+  return v.pipe(
+    v.optional(v.string()),
+    v.transform((s) => (s === undefined || s.trim() === "" ? undefined : s.trim())),
+    v.union([v.undefined(), schema]),
+  );
+}
+
+export const urlVar = v.pipe(v.string(), v.url("must be a URL such as http://localhost:50051"));
+
+const postgresUrl = v.pipe(
+  v.string(),
+  v.regex(/^postgres(ql)?:\/\/\S+$/, "must be a postgres:// URL"),
+);
+
+/** Variables every service process reads. */
+export function baseEntries(service: string, defaultPort: number) {
+  return {
+    NODE_ENV: v.optional(
+      v.picklist(["development", "production", "test"], "must be development, production or test"),
+      "development",
+    ),
+    HOST: optionalVar(v.string()),
+    PORT: intVar(defaultPort, 0, 65535),
+    LOG_LEVEL: v.optional(
+      v.picklist(
+        ["fatal", "error", "warn", "info", "debug", "trace", "silent"],
+        "must be one of fatal, error, warn, info, debug, trace, silent",
+      ),
+      "info",
+    ),
+    LOG_PRETTY: boolVar(false),
+    DATABASE_URL: optionalVar(postgresUrl),
+    DATABASE_POOL_MAX: intVar(10, 1, 1000),
+    DATA_DIR: v.optional(v.pipe(v.string(), v.minLength(1)), `.data/${service}`),
+    AUTH_SECRET: optionalVar(v.string()),
+    // Where local processes share their development secret when AUTH_SECRET is unset.
+    AUTH_SECRET_FILE: v.optional(v.pipe(v.string(), v.minLength(1)), ".data/auth-secret"),
+    CORS_ORIGINS: optionalVar(v.string()),
+    MAX_MESSAGE_BYTES: intVar(4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+    SHUTDOWN_GRACE_MS: intVar(10_000, 0, 600_000),
+  };
+}
+
+export type BaseConfig = v.InferOutput<v.ObjectSchema<ReturnType<typeof baseEntries>, undefined>>;
+
+/**
+ * Parses `env` with `schema`, or throws a ConfigError listing every bad variable at once,
+ * e.g. `PORT must be at most 65535 (got "70000")`.
+ */
+export function parseEnv<S extends v.GenericSchema<Record<string, unknown>, unknown>>(
+  schema: S,
+  env: Record<string, string | undefined> = process.env,
+): v.InferOutput<S> {
+  const result = v.safeParse(schema, env);
+  if (result.success) return result.output;
+  const lines = result.issues.map((issue) => {
+    const name = v.getDotPath(issue) ?? "environment";
+    const raw = env[name];
+    const shown =
+      raw === undefined ? "unset" : `got ${JSON.stringify(secretLike(name) ? "…" : raw)}`;
+    return `  ${name} ${issue.message} (${shown})`;
+  });
+  throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
+}
+
+function secretLike(name: string): boolean {
+  return /SECRET|PASSWORD|TOKEN|KEY/.test(name);
+}
+
+/** The CORS origin rule: an explicit comma-separated list, or any localhost origin outside production. */
+export function corsOrigins(
+  config: Pick<BaseConfig, "CORS_ORIGINS" | "NODE_ENV">,
+): (string | RegExp)[] {
+  if (config.CORS_ORIGINS) {
+    return config.CORS_ORIGINS.split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
+  }
+  if (config.NODE_ENV === "production") return [];
+  return [/^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/];
+}

@@ -1,0 +1,48 @@
+// Process life for a service's main.ts: start, print where it listens, and on SIGTERM/SIGINT
+// stop accepting, finish in-flight calls, close the database and exit 0.
+import { ConfigError } from "./config.js";
+
+export interface Stoppable {
+  stop(): Promise<void>;
+}
+
+export async function runProcess(name: string, start: () => Promise<Stoppable>): Promise<void> {
+  let running: Stoppable;
+  try {
+    running = await start();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${name}: ${error.message}\n`);
+    } else {
+      process.stderr.write(
+        `${name}: failed to start: ${(error as Error)?.stack ?? String(error)}\n`,
+      );
+    }
+    process.exit(1);
+  }
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      process.stderr.write(`${name}: ${signal} again, exiting now\n`);
+      process.exit(1);
+    }
+    stopping = true;
+    running.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`${name}: shutdown failed: ${String(error)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+}
+
+/** Whether this module is the process entry point (`tsx services/x/main.ts`). */
+export function isEntryPoint(importMetaUrl: string): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  const url = new URL(importMetaUrl);
+  return url.pathname === entry || url.pathname.replace(/\.ts$/, "") === entry.replace(/\.ts$/, "");
+}

@@ -1,0 +1,69 @@
+// Test support: real databases only. Every suite runs on embedded PGlite, and also on real
+// PostgreSQL when TEST_DATABASE_URL is set (CI sets it), each test file in a fresh database.
+import { randomBytes } from "node:crypto";
+import postgres from "postgres";
+import { type DatabaseHandle, type DatabaseOptions, openDatabase } from "./database.js";
+
+export type DatabaseKind = "pglite" | "postgres";
+
+/** The databases to run a suite on: PGlite always, PostgreSQL when TEST_DATABASE_URL is set. */
+export function databaseKinds(): DatabaseKind[] {
+  return process.env.TEST_DATABASE_URL ? ["pglite", "postgres"] : ["pglite"];
+}
+
+/** A new, empty PostgreSQL database on the TEST_DATABASE_URL server, and a way to drop it. */
+export async function createScratchDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const base = process.env.TEST_DATABASE_URL;
+  if (!base) throw new Error("TEST_DATABASE_URL is not set");
+  const name = `bazaar_test_${randomBytes(6).toString("hex")}`;
+  const admin = postgres(base, { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`create database ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const dropper = postgres(base, { max: 1, onnotice: () => {} });
+      try {
+        await dropper.unsafe(`drop database if exists ${name} with (force)`);
+      } finally {
+        await dropper.end();
+      }
+    },
+  };
+}
+
+/** A migrated database of `kind` for one test file; `close()` also drops a scratch database. */
+export async function openTestDatabase<S extends Record<string, unknown>>(
+  kind: DatabaseKind,
+  options: Omit<DatabaseOptions<S>, "url" | "dataDir">,
+): Promise<DatabaseHandle<S>> {
+  if (kind === "pglite") return openDatabase({ ...options, dataDir: "memory://" });
+  const scratch = await createScratchDatabase();
+  const handle = await openDatabase({
+    ...options,
+    url: scratch.url,
+    dataDir: "unused",
+    poolMax: 20,
+  });
+  return {
+    ...handle,
+    close: async () => {
+      await handle.close();
+      await scratch.drop();
+    },
+  };
+}
+
+/** The connection settings a service under test reads instead of process.env. */
+export async function testDatabaseEnv(
+  kind: DatabaseKind,
+): Promise<{ env: Record<string, string>; drop(): Promise<void> }> {
+  if (kind === "pglite") return { env: { DATA_DIR: "memory://" }, drop: async () => {} };
+  const scratch = await createScratchDatabase();
+  return { env: { DATABASE_URL: scratch.url }, drop: scratch.drop };
+}
