@@ -1,8 +1,13 @@
 // Test support: real databases only. Every suite runs on embedded PGlite, and also on real
 // PostgreSQL when TEST_DATABASE_URL is set (CI sets it), each test file in a fresh database.
 import { randomBytes } from "node:crypto";
+import { type ConnectRouter, createRouterTransport, type Transport } from "@connectrpc/connect";
 import postgres from "postgres";
+import { authInterceptor, TokenAuthority } from "./auth.js";
 import { type DatabaseHandle, type DatabaseOptions, openDatabase } from "./database.js";
+import { observeInterceptor, requestIdInterceptor } from "./interceptors.js";
+import { createLogger } from "./logger.js";
+import { createMetrics } from "./metrics.js";
 
 export type DatabaseKind = "pglite" | "postgres";
 
@@ -66,4 +71,37 @@ export async function testDatabaseEnv(
   if (kind === "pglite") return { env: { DATA_DIR: "memory://" }, drop: async () => {} };
   const scratch = await createScratchDatabase();
   return { env: { DATABASE_URL: scratch.url }, drop: scratch.drop };
+}
+
+/** A secret and token authority shared by a test file's services and clients. */
+export function testAuthority(): { secret: string; authority: TokenAuthority } {
+  const secret = randomBytes(32).toString("base64url");
+  return { secret, authority: new TokenAuthority(new TextEncoder().encode(secret)) };
+}
+
+/**
+ * An in-memory Connect transport to `routes` with the same interceptors a real server runs
+ * (request id, logging, metrics, authentication), so handlers see real callers.
+ */
+export function routerTransport(
+  routes: (router: ConnectRouter) => void,
+  authority: TokenAuthority,
+): Transport {
+  return createRouterTransport(routes, {
+    router: {
+      interceptors: [
+        requestIdInterceptor(),
+        observeInterceptor(
+          createLogger({ service: "test", level: "silent", pretty: false }),
+          createMetrics("test"),
+        ),
+        authInterceptor(authority),
+      ],
+    },
+  });
+}
+
+/** Call options carrying `Authorization: Bearer <token>`. */
+export function bearer(token: string): { headers: Record<string, string> } {
+  return { headers: { authorization: `Bearer ${token}` } };
 }
