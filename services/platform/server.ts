@@ -53,6 +53,14 @@ export interface RunningServer {
 type ServerRequest = http.IncomingMessage | http2.Http2ServerRequest;
 type ServerResponse = http.ServerResponse | http2.Http2ServerResponse;
 
+// Invalid UTF-8 in a JSON body is refused (INVALID_ARGUMENT) instead of being silently turned
+// into U+FFFD. connect-es reads `textDecoder` from its JSON options at run time; its public
+// type does not list it, hence a variable rather than an object literal.
+const strictUtf8Json = {
+  ignoreUnknownFields: true,
+  textDecoder: new TextDecoder("utf-8", { fatal: true }),
+};
+
 const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const firstByteTimeoutMs = 10_000;
 const idleTimeoutMs = 300_000;
@@ -73,6 +81,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       authInterceptor(options.authority),
     ],
     readMaxBytes: options.maxMessageBytes,
+    jsonOptions: strictUtf8Json,
     shutdownSignal: shutdown.signal,
     fallback: (req, res) => void plainEndpoints(req, res as ServerResponse, options, health),
   });
@@ -107,6 +116,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       socket.unshift(buffered);
       if (looksLikeHttp2) {
         // No resume() here: the http2 session reads the unshifted preface itself.
+        tracker.markHttp2(socket);
         http2Server.emit("connection", socket);
       } else {
         http1Server.emit("connection", socket);
@@ -138,9 +148,10 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     close: (graceMs = 10_000) => {
       closing ??= (async () => {
         health.shutdown();
-        shutdown.abort();
         const stopped = new Promise<void>((resolve) => listener.close(() => resolve()));
-        await tracker.drain(graceMs);
+        // In-flight calls get the grace period to finish; what still runs after it (a
+        // long stream) is cancelled through its context signal before sockets close.
+        await tracker.drain(graceMs, () => shutdown.abort());
         await stopped;
       })();
       return closing;
@@ -153,7 +164,13 @@ class ConnectionTracker extends EventEmitter {
   #sockets = new Set<Socket>();
   #sessions = new Set<http2.ServerHttp2Session>();
   #busy = new Map<Socket, number>();
+  #http2Sockets = new WeakSet<Socket>();
   #draining = false;
+
+  /** HTTP/2 sockets drain through their session's close(), never by ending the socket. */
+  markHttp2(socket: Socket) {
+    this.#http2Sockets.add(socket);
+  }
 
   socketOpened(socket: Socket) {
     this.#sockets.add(socket);
@@ -182,12 +199,11 @@ class ConnectionTracker extends EventEmitter {
     });
   }
 
-  async drain(graceMs: number): Promise<void> {
+  async drain(graceMs: number, onGraceOver: () => void): Promise<void> {
     this.#draining = true;
     for (const session of this.#sessions) session.close();
     for (const socket of this.#sockets) {
-      const isHttp1 = !this.#isSessionSocket(socket);
-      if (isHttp1 && (this.#busy.get(socket) ?? 0) === 0) socket.end();
+      if (!this.#http2Sockets.has(socket) && (this.#busy.get(socket) ?? 0) === 0) socket.end();
     }
     if (this.#sockets.size > 0) {
       await new Promise<void>((resolve) => {
@@ -198,12 +214,8 @@ class ConnectionTracker extends EventEmitter {
         });
       });
     }
+    onGraceOver();
     for (const socket of this.#sockets) socket.destroy();
-  }
-
-  #isSessionSocket(socket: Socket): boolean {
-    for (const session of this.#sessions) if (session.socket === socket) return true;
-    return false;
   }
 }
 

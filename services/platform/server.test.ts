@@ -1,0 +1,94 @@
+// The platform server's life cycle with a handler whose timing the test controls.
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { describe, expect, it } from "vitest";
+import {
+  AccountService,
+  file_bazaar_account_v1_account,
+} from "../../gen/bazaar/account/v1/account_pb.js";
+import { createLogger } from "./logger.js";
+import { createMetrics } from "./metrics.js";
+import { serve } from "./server.js";
+import { testAuthority } from "./testing.js";
+
+async function startGatedServer() {
+  let entered = 0;
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  const server = await serve({
+    routes: (router) =>
+      router.service(AccountService, {
+        async createAccount(req) {
+          entered++;
+          await gate;
+          return { account: { name: req.name } };
+        },
+      }),
+    files: [file_bazaar_account_v1_account],
+    serviceNames: ["bazaar.account.v1.AccountService"],
+    authority: testAuthority().authority,
+    logger: createLogger({ service: "test", level: "silent", pretty: false }),
+    metrics: createMetrics("test"),
+    ready: async () => {},
+    corsOrigins: [],
+    maxMessageBytes: 1024 * 1024,
+    host: "127.0.0.1",
+    port: 0,
+  });
+  return { server, open, entered: () => entered };
+}
+
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(condition()).toBe(true);
+}
+
+describe("graceful stop", () => {
+  it("lets calls in flight on HTTP/2 and HTTP/1.1 finish, then refuses new connections", async () => {
+    const { server, open, entered } = await startGatedServer();
+    const grpc = createClient(AccountService, createGrpcTransport({ baseUrl: server.url }));
+    const connect = createClient(
+      AccountService,
+      createConnectTransport({ baseUrl: server.url, httpVersion: "1.1" }),
+    );
+    const calls = Array.from({ length: 6 }, (_, i) =>
+      (i % 2 ? grpc : connect).createAccount({ name: `call ${i}` }),
+    );
+    await until(() => entered() === 6);
+
+    const stopped = server.close(5_000);
+    await new Promise((r) => setTimeout(r, 50));
+    const ready = await fetch(`${server.url}/readyz`).catch((error: unknown) => error);
+    expect(ready).toBeInstanceOf(Error); // the listener no longer accepts
+    open();
+    const results = await Promise.all(calls);
+    await stopped;
+    expect(results.map((r) => r.account?.name)).toEqual(
+      Array.from({ length: 6 }, (_, i) => `call ${i}`),
+    );
+
+    const after = await createClient(
+      AccountService,
+      createConnectTransport({ baseUrl: server.url, httpVersion: "1.1" }),
+    )
+      .createAccount({ name: "late" })
+      .catch((error: unknown) => ConnectError.from(error));
+    expect(after).toBeInstanceOf(ConnectError);
+    expect((after as ConnectError).code).toBe(Code.Unavailable);
+  });
+
+  it("cancels what still runs when the grace period is over", async () => {
+    const { server, entered } = await startGatedServer();
+    const grpc = createClient(AccountService, createGrpcTransport({ baseUrl: server.url }));
+    const call = grpc
+      .createAccount({ name: "forever" })
+      .catch((error: unknown) => ConnectError.from(error));
+    await until(() => entered() === 1);
+    const started = Date.now();
+    await server.close(200);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(await call).toBeInstanceOf(ConnectError);
+  });
+});
