@@ -1,0 +1,107 @@
+// `npm start`: runs every Bazaar process on its embedded default (PGlite under .data/), each
+// as its own child process, with prefixed output, a banner once all are ready, and an orderly
+// stop on Ctrl-C / SIGTERM.
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { createInterface } from "node:readline";
+
+interface Process {
+  name: string;
+  main: string;
+  port: number;
+}
+
+const processes: Process[] = [
+  { name: "account", main: "services/account/main.ts", port: 50051 },
+  { name: "catalog", main: "services/catalog/main.ts", port: 50052 },
+  { name: "order", main: "services/order/main.ts", port: 50053 },
+  { name: "gateway", main: "gateway/main.ts", port: 8080 },
+].filter((p) => existsSync(p.main));
+
+const colors = [36, 33, 35, 32];
+const children = new Map<string, ChildProcess>();
+let stopping = false;
+
+function portOf(p: Process): number {
+  return Number(process.env[`${p.name.toUpperCase()}_PORT`] ?? p.port);
+}
+
+function launch(p: Process, index: number): void {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PORT: String(portOf(p)),
+    LOG_PRETTY: process.env.LOG_PRETTY ?? (process.stdout.isTTY ? "true" : "false"),
+  };
+  const child = spawn(process.execPath, ["--import", "tsx", p.main], {
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.set(p.name, child);
+  const prefix = process.stdout.isTTY
+    ? `\x1b[${colors[index % colors.length]}m${p.name.padEnd(8)}\x1b[0m| `
+    : `${p.name.padEnd(8)}| `;
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream }).on("line", (line) =>
+      process.stdout.write(`${prefix}${line}\n`),
+    );
+  }
+  child.on("exit", (code, signal) => {
+    children.delete(p.name);
+    if (!stopping) {
+      process.stderr.write(
+        `${p.name} exited unexpectedly (${signal ?? `code ${code}`}); stopping the rest\n`,
+      );
+      void stopAll(1);
+    } else if (children.size === 0) {
+      process.exit(exitCode);
+    }
+  });
+}
+
+let exitCode = 0;
+async function stopAll(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  exitCode = code;
+  if (children.size === 0) process.exit(code);
+  for (const child of children.values()) child.kill("SIGTERM");
+  setTimeout(() => {
+    for (const child of children.values()) child.kill("SIGKILL");
+    process.exit(code || 1);
+  }, 15_000).unref();
+}
+
+async function waitReady(p: Process): Promise<boolean> {
+  for (let i = 0; i < 300 && !stopping; i++) {
+    try {
+      const response = await fetch(`http://localhost:${portOf(p)}/readyz`);
+      if (response.ok) return true;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
+}
+
+process.on("SIGINT", () => void stopAll(0));
+process.on("SIGTERM", () => void stopAll(0));
+
+processes.forEach(launch);
+const ready = await Promise.all(processes.map(waitReady));
+if (ready.every(Boolean) && !stopping) {
+  const lines = [
+    "",
+    "Bazaar is running:",
+    ...processes.map((p) =>
+      p.name === "gateway"
+        ? `  GraphQL + GraphiQL  http://localhost:${portOf(p)}/graphql`
+        : `  ${p.name.padEnd(8)} service  http://localhost:${portOf(p)}  (gRPC h2c, Connect, gRPC-Web; buf curl --list-methods)`,
+    ),
+    `  admin login         ${process.env.ADMIN_EMAIL ?? "admin@example.com"} / ${process.env.ADMIN_PASSWORD ? "(ADMIN_PASSWORD)" : "bazaar-admin"}  (development default)`,
+    "  data                .data/ (delete it to start afresh)",
+    "Press Ctrl-C to stop.",
+    "",
+  ];
+  process.stdout.write(`${lines.join("\n")}\n`);
+}
