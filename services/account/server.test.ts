@@ -190,7 +190,7 @@ describe.each(databaseKinds())("account server on %s", (kind) => {
   });
 
   describe("hostile input", () => {
-    const post = (body: string | Uint8Array, contentType = "application/json") =>
+    const post = (body: string | Uint8Array<ArrayBuffer>, contentType = "application/json") =>
       fetch(`${url}/bazaar.account.v1.AccountService/CreateAccount`, {
         method: "POST",
         headers: { "content-type": contentType },

@@ -212,7 +212,7 @@ async function sharedDevSecret(file: string): Promise<string> {
   await mkdir(dirname(file), { recursive: true });
   // Write aside, then link into place: link fails if another process won the race, and
   // nobody ever reads a half-written file.
-  const temporary = `${file}.${process.pid}.${Date.now()}`;
+  const temporary = `${file}.${process.pid}.${randomBytes(6).toString("hex")}`;
   await writeFile(temporary, randomBytes(32).toString("base64url"), { mode: 0o600 });
   try {
     await link(temporary, file);
