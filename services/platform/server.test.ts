@@ -11,7 +11,7 @@ import { createMetrics } from "./metrics.js";
 import { serve } from "./server.js";
 import { testAuthority } from "./testing.js";
 
-async function startGatedServer() {
+async function startGatedServer(ready: () => Promise<void> = async () => {}) {
   let entered = 0;
   let open!: () => void;
   const gate = new Promise<void>((resolve) => {
@@ -31,7 +31,7 @@ async function startGatedServer() {
     authority: testAuthority().authority,
     logger: createLogger({ service: "test", level: "silent", pretty: false }),
     metrics: createMetrics("test"),
-    ready: async () => {},
+    ready,
     corsOrigins: [],
     maxMessageBytes: 1024 * 1024,
     host: "127.0.0.1",
@@ -90,5 +90,26 @@ describe("graceful stop", () => {
     await server.close(200);
     expect(Date.now() - started).toBeLessThan(2_000);
     expect(await call).toBeInstanceOf(ConnectError);
+  });
+});
+
+describe("probes", () => {
+  it("says not ready while the database does not answer, and alive all the same", async () => {
+    let databaseUp = false;
+    const { server } = await startGatedServer(async () => {
+      if (!databaseUp) throw new Error("connection refused");
+    });
+    try {
+      const down = await fetch(`${server.url}/readyz`);
+      expect(down.status).toBe(503);
+      expect(await down.json()).toEqual({ status: "not ready", reason: "database does not answer" });
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+      databaseUp = true;
+      expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+      const unknown = await fetch(`${server.url}/nope`);
+      expect(unknown.status).toBe(404);
+    } finally {
+      await server.close(1_000);
+    }
   });
 });
