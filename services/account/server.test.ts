@@ -13,22 +13,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AccountService } from "../../gen/bazaar/account/v1/account_pb.js";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
 import type { HostedService } from "../platform/host.js";
-import { databaseKinds, testAuthority, testDatabaseEnv } from "../platform/testing.js";
+import { databaseKinds, rejection, testAuthority, testDatabaseEnv } from "../platform/testing.js";
 import { loadAccountConfig } from "./config.js";
 import { startAccountService } from "./main.js";
 import type * as schema from "./schema.js";
 
 const run = promisify(execFile);
 const buf = new URL("../../node_modules/.bin/buf", import.meta.url).pathname;
-
-async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (error) {
-    return ConnectError.from(error);
-  }
-  throw new Error("expected the call to fail");
-}
 
 describe.each(databaseKinds())("account server on %s", (kind) => {
   let service: HostedService<typeof schema>;

@@ -10,6 +10,7 @@ import {
   bearer,
   databaseKinds,
   openTestDatabase,
+  rejection,
   routerTransport,
   testAuthority,
 } from "../platform/testing.js";
@@ -20,15 +21,6 @@ import { accountRoutes } from "./service.js";
 import { AccountStore } from "./store.js";
 
 const migrationsFolder = new URL("./drizzle", import.meta.url).pathname;
-
-async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (error) {
-    return ConnectError.from(error);
-  }
-  throw new Error("expected the call to fail");
-}
 
 describe.each(databaseKinds())("AccountService on %s", (kind) => {
   let database: DatabaseHandle<typeof schema>;

@@ -102,7 +102,10 @@ describe("probes", () => {
     try {
       const down = await fetch(`${server.url}/readyz`);
       expect(down.status).toBe(503);
-      expect(await down.json()).toEqual({ status: "not ready", reason: "database does not answer" });
+      expect(await down.json()).toEqual({
+        status: "not ready",
+        reason: "database does not answer",
+      });
       expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
       databaseUp = true;
       expect((await fetch(`${server.url}/readyz`)).status).toBe(200);

@@ -1,7 +1,12 @@
 // Test support: real databases only. Every suite runs on embedded PGlite, and also on real
 // PostgreSQL when TEST_DATABASE_URL is set (CI sets it), each test file in a fresh database.
 import { randomBytes } from "node:crypto";
-import { type ConnectRouter, createRouterTransport, type Transport } from "@connectrpc/connect";
+import {
+  ConnectError,
+  type ConnectRouter,
+  createRouterTransport,
+  type Transport,
+} from "@connectrpc/connect";
 import postgres from "postgres";
 import { authInterceptor, TokenAuthority } from "./auth.js";
 import { type DatabaseHandle, type DatabaseOptions, openDatabase } from "./database.js";
@@ -104,4 +109,14 @@ export function routerTransport(
 /** Call options carrying `Authorization: Bearer <token>`. */
 export function bearer(token: string): { headers: Record<string, string> } {
   return { headers: { authorization: `Bearer ${token}` } };
+}
+
+/** The ConnectError a call fails with; fails the test when the call succeeds. */
+export async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await promise;
+  } catch (error) {
+    return ConnectError.from(error);
+  }
+  throw new Error("expected the call to fail, but it succeeded");
 }
