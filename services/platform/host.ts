@@ -98,6 +98,7 @@ export async function hostService<S extends Record<string, unknown>>(
     };
     return { server, database, authority, logger, metrics, stop };
   } catch (error) {
+    await options.beforeClose?.();
     await database.close();
     throw error;
   }

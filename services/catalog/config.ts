@@ -1,0 +1,34 @@
+// The catalog service's configuration, from the environment.
+import * as v from "valibot";
+import { baseEntries, boolVar, intVar, optionalVar, parseEnv, urlVar } from "../platform/config.js";
+
+const schema = v.object({
+  ...baseEntries("catalog", 50052),
+  // A pending reservation whose order never committed or released it goes back after this.
+  RESERVATION_TTL_SECONDS: intVar(900, 1, 7 * 24 * 3600),
+  SWEEP_INTERVAL_SECONDS: intVar(30, 1, 3600),
+  // When set, search is answered by OpenSearch, kept in step through the outbox.
+  OPENSEARCH_URL: optionalVar(urlVar),
+  OPENSEARCH_INDEX: v.optional(
+    v.pipe(
+      v.string(),
+      v.regex(/^[a-z0-9][a-z0-9._-]{0,200}$/, "must be a lower-case OpenSearch index name"),
+    ),
+    "bazaar-products",
+  ),
+  // Default: on in development only; see loadCatalogConfig.
+  SEED_DEMO_DATA: boolVar(false),
+});
+
+export type CatalogConfig = v.InferOutput<typeof schema>;
+
+export function loadCatalogConfig(
+  env: Record<string, string | undefined> = process.env,
+): CatalogConfig {
+  const config = parseEnv(schema, env);
+  // Demo products are for a newcomer's `npm start`, never a surprise in production or tests.
+  if (env.SEED_DEMO_DATA === undefined || env.SEED_DEMO_DATA.trim() === "") {
+    config.SEED_DEMO_DATA = config.NODE_ENV === "development";
+  }
+  return config;
+}

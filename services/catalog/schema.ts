@@ -1,0 +1,117 @@
+// The catalog service's tables. Only this service's process ever touches them.
+import { type SQL, sql } from "drizzle-orm";
+import {
+  bigint,
+  bigserial,
+  check,
+  customType,
+  index,
+  integer,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uuid,
+} from "drizzle-orm/pg-core";
+
+const tsvector = customType<{ data: string }>({ dataType: () => "tsvector" });
+
+export const products = pgTable(
+  "products",
+  {
+    id: uuid("id").primaryKey(),
+    name: text("name").notNull(),
+    description: text("description").notNull().default(""),
+    // Up to 1e8 cents: well inside a double's exact integers, so "number" mode is safe.
+    priceCents: bigint("price_cents", { mode: "number" }).notNull(),
+    stock: integer("stock").notNull(),
+    createTime: timestamp("create_time", { withTimezone: true, mode: "date" })
+      .notNull()
+      .defaultNow(),
+    updateTime: timestamp("update_time", { withTimezone: true, mode: "date" })
+      .notNull()
+      .defaultNow(),
+    // Name words weigh A, description words B; kept by PostgreSQL, never written by us.
+    search: tsvector("search")
+      .notNull()
+      .generatedAlwaysAs(
+        (): SQL =>
+          sql`setweight(to_tsvector('english'::regconfig, ${products.name}), 'A') || setweight(to_tsvector('english'::regconfig, ${products.description}), 'B')`,
+      ),
+  },
+  (table) => [
+    index("products_search_idx").using("gin", table.search),
+    index("products_create_time_id_idx").on(table.createTime, table.id),
+    check("products_stock_check", sql`${table.stock} >= 0`),
+    check("products_price_cents_check", sql`${table.priceCents} > 0`),
+  ],
+);
+
+export const reservations = pgTable(
+  "reservations",
+  {
+    // The caller's order id: the primary key is what makes a reservation idempotent.
+    orderId: uuid("order_id").primaryKey(),
+    state: text("state", { enum: ["pending", "committed", "released"] })
+      .notNull()
+      .default("pending"),
+    createTime: timestamp("create_time", { withTimezone: true, mode: "date" })
+      .notNull()
+      .defaultNow(),
+    expireTime: timestamp("expire_time", { withTimezone: true, mode: "date" }).notNull(),
+    updateTime: timestamp("update_time", { withTimezone: true, mode: "date" })
+      .notNull()
+      .defaultNow(),
+  },
+  (table) => [
+    // The sweeper looks only at pending reservations, oldest expiry first.
+    index("reservations_pending_expire_idx")
+      .on(table.expireTime)
+      .where(sql`${table.state} = 'pending'`),
+    check("reservations_state_check", sql`${table.state} in ('pending', 'committed', 'released')`),
+  ],
+);
+
+export const reservationItems = pgTable(
+  "reservation_items",
+  {
+    orderId: uuid("order_id")
+      .notNull()
+      .references(() => reservations.orderId),
+    productId: uuid("product_id")
+      .notNull()
+      .references(() => products.id),
+    quantity: integer("quantity").notNull(),
+  },
+  (table) => [
+    primaryKey({ columns: [table.orderId, table.productId] }),
+    check("reservation_items_quantity_check", sql`${table.quantity} > 0`),
+  ],
+);
+
+/**
+ * Products waiting to be pushed to OpenSearch. A row commits with its product write, so a
+ * change can never be lost between PostgreSQL and the index; the worker sends the product's
+ * current state, which makes re-sending harmless.
+ */
+export const searchOutbox = pgTable(
+  "search_outbox",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    productId: uuid("product_id").notNull(),
+    createTime: timestamp("create_time", { withTimezone: true, mode: "date" })
+      .notNull()
+      .defaultNow(),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptTime: timestamp("next_attempt_time", { withTimezone: true, mode: "date" })
+      .notNull()
+      .defaultNow(),
+    lastError: text("last_error"),
+    doneTime: timestamp("done_time", { withTimezone: true, mode: "date" }),
+  },
+  (table) => [
+    index("search_outbox_pending_idx")
+      .on(table.nextAttemptTime, table.id)
+      .where(sql`${table.doneTime} is null`),
+  ],
+);

@@ -1,0 +1,305 @@
+// Search: PostgreSQL full-text ranking, stable browsing while products are added, the
+// OpenSearch mapping and query, and the outbox that keeps OpenSearch in step — on each real
+// database. OpenSearch itself is exercised only when OPENSEARCH_URL points at a server.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { uuidv7 } from "../platform/ids.js";
+import { databaseKinds } from "../platform/testing.js";
+import {
+  bulkBody,
+  OpenSearchCatalogIndex,
+  productIndexBody,
+  searchBody,
+  toDocument,
+} from "./search/opensearch.js";
+import { drainOutbox, type SearchIndexer } from "./search/outbox.js";
+import { idSearch } from "./search/search.js";
+import type { ProductRecord } from "./store.js";
+import { aProduct, type CatalogTestbed, openCatalogTestbed } from "./test-support.js";
+
+describe.each(databaseKinds())("product search and browsing on %s", (kind) => {
+  let bed: CatalogTestbed;
+
+  beforeAll(async () => {
+    bed = await openCatalogTestbed(kind, { outbox: true });
+  });
+  afterAll(() => bed?.close());
+
+  const search = async (query: string, take = 20, skip = 0) =>
+    (await bed.client.listProducts({ query, take, skip })).products.map((p) => p.name);
+
+  describe("PostgreSQL full-text search", () => {
+    beforeAll(async () => {
+      await bed.store.createProducts([
+        {
+          name: "Travel mug",
+          description: "Keeps espresso hot. Espresso, espresso, espresso all day long.",
+          priceCents: 1500,
+          stock: 5,
+        },
+        { name: "Espresso machine", description: "Fifteen bar pump.", priceCents: 29900, stock: 2 },
+        { name: "Tamper", description: "For espresso pucks.", priceCents: 2500, stock: 9 },
+        {
+          name: "Espresso cups, espresso saucers",
+          description: "Porcelain.",
+          priceCents: 3000,
+          stock: 9,
+        },
+        {
+          name: "Linen apron",
+          description: "Heavy linen with a leather neck strap.",
+          priceCents: 4500,
+          stock: 3,
+        },
+        { name: "Running shoes", description: "Light trail runners.", priceCents: 9900, stock: 4 },
+      ]);
+    });
+
+    it("ranks name matches above description-only matches, however often those repeat", async () => {
+      const names = await search("espresso");
+      expect(names).toHaveLength(4);
+      expect(names.slice(0, 2).sort()).toEqual([
+        "Espresso cups, espresso saucers",
+        "Espresso machine",
+      ]);
+      expect(names.slice(2).sort()).toEqual(["Tamper", "Travel mug"]);
+    });
+
+    it("stems English words and understands web-search syntax", async () => {
+      expect(await search("runs")).toEqual(["Running shoes"]);
+      expect(await search('"leather neck"')).toEqual(["Linen apron"]);
+      expect(await search('"neck leather"')).toEqual([]);
+      expect((await search("espresso -cups")).sort()).toEqual([
+        "Espresso machine",
+        "Tamper",
+        "Travel mug",
+      ]);
+      expect(await search("espresso or linen")).toHaveLength(5);
+      expect(await search("ESPRESSO MACHINE")).toEqual(["Espresso machine"]);
+    });
+
+    it("finds nothing for stop words, punctuation or unknown words, without failing", async () => {
+      expect(await search("the")).toEqual([]);
+      expect(await search("!!! & | :*")).toEqual([]);
+      expect(await search("xylophone")).toEqual([]);
+      expect(await search("'); drop table products; --")).toEqual([]);
+      expect(await bed.store.countProducts()).toBeGreaterThan(0);
+    });
+
+    it("pages through results deterministically", async () => {
+      const all = await search("espresso", 100);
+      const paged = [...(await search("espresso", 3, 0)), ...(await search("espresso", 3, 3))];
+      expect(paged).toEqual(all);
+      expect(await search("espresso", 100)).toEqual(all);
+    });
+
+    it("uses the GIN index when sequential scans are off", async () => {
+      const plan = await bed.database.db.transaction(async (tx) => {
+        await tx.execute("set local enable_seqscan = off");
+        return tx.execute(
+          "explain select id from products where search @@ websearch_to_tsquery('english', 'espresso')",
+        );
+      });
+      const text = JSON.stringify(plan);
+      expect(text).toContain("products_search_idx");
+    });
+  });
+
+  describe("browsing while products are added", () => {
+    it("shows every product that existed before, once, in creation order", async () => {
+      for (let i = 0; i < 30; i++) await aProduct(bed.store);
+      const existing = (await bed.store.list(0, 10_000)).map((p) => p.id);
+      let writing = true;
+      const writers = Array.from({ length: 3 }, async () => {
+        let written = 0;
+        while (writing && written < 40) {
+          await aProduct(bed.store, { name: `Concurrent ${uuidv7()}` });
+          written++;
+        }
+      });
+      const seen: string[] = [];
+      for (let skip = 0; ; skip += 5) {
+        const { products } = await bed.client.listProducts({ skip, take: 5 });
+        seen.push(...products.map((p) => p.id));
+        if (products.length < 5 || seen.length > existing.length + 200) break;
+      }
+      writing = false;
+      await Promise.all(writers);
+      expect(new Set(seen).size).toBe(seen.length);
+      expect(seen.slice(0, existing.length)).toEqual(existing);
+      const final = (await bed.store.list(0, 10_000)).map((p) => p.id);
+      expect(final.slice(0, seen.length)).toEqual(seen);
+    });
+  });
+
+  describe("the search outbox", () => {
+    function recordingIndexer(failures = 0) {
+      const calls: { upsert: string[]; remove: string[] }[] = [];
+      let remaining = failures;
+      const indexer: SearchIndexer = async (batch) => {
+        if (remaining > 0) {
+          remaining--;
+          throw new Error("connect ECONNREFUSED 127.0.0.1:9200");
+        }
+        calls.push({ upsert: batch.upsert.map((p) => p.name), remove: [...batch.remove] });
+      };
+      return { calls, indexer };
+    }
+
+    const drainAll = async (indexer: SearchIndexer) => {
+      while ((await drainOutbox(bed.store, indexer, { now: farFuture })).pushed > 0) {}
+    };
+    const farFuture = new Date(Date.now() + 86_400_000);
+
+    it("commits an outbox row with each product write; the worker pushes the current state", async () => {
+      await drainAll(recordingIndexer().indexer);
+      const product = await aProduct(bed.store, { name: "Outbox kettle" });
+      await bed.client.updateProduct({ id: product.id, name: "Outbox kettle v2" }, bed.as.admin);
+      const due = await bed.store.dueOutbox(100);
+      expect(due.filter((row) => row.productId === product.id)).toHaveLength(2);
+
+      const { calls, indexer } = recordingIndexer();
+      const result = await drainOutbox(bed.store, indexer);
+      expect(result).toEqual({ pushed: 2, failed: 0 });
+      expect(calls).toEqual([{ upsert: ["Outbox kettle v2"], remove: [] }]);
+      expect(await bed.store.dueOutbox(100, farFuture)).toEqual([]);
+      expect((await drainOutbox(bed.store, indexer)).pushed).toBe(0);
+    });
+
+    it("keeps rows when the index is down, backs off, and pushes them once it is back", async () => {
+      await aProduct(bed.store, { name: "Resilient lamp" });
+      const { calls, indexer } = recordingIndexer(2);
+      expect(await drainOutbox(bed.store, indexer)).toEqual({ pushed: 0, failed: 1 });
+      // Backing off: not due again right away.
+      expect(await bed.store.dueOutbox(100)).toEqual([]);
+      const [row] = await bed.store.dueOutbox(100, farFuture);
+      expect(row?.attempts).toBe(1);
+      expect(await drainOutbox(bed.store, indexer, { now: farFuture })).toEqual({
+        pushed: 0,
+        failed: 1,
+      });
+      expect((await bed.store.dueOutbox(100, farFuture))[0]?.attempts).toBe(2);
+      expect(await drainOutbox(bed.store, indexer, { now: farFuture })).toEqual({
+        pushed: 1,
+        failed: 0,
+      });
+      expect(calls).toEqual([{ upsert: ["Resilient lamp"], remove: [] }]);
+      expect(await bed.store.dueOutbox(100, farFuture)).toEqual([]);
+    });
+
+    it("reservations do not touch the outbox; a failed product write leaves no row", async () => {
+      const product = await aProduct(bed.store, { stock: 5 });
+      await drainAll(recordingIndexer().indexer);
+      await bed.client.reserveStock(
+        { orderId: uuidv7(), items: [{ productId: product.id, quantity: 1 }] },
+        bed.as.service,
+      );
+      await expect(
+        bed.store.createProducts([
+          { name: "Fine", description: "", priceCents: 1, stock: 1 },
+          { name: "Broken", description: "", priceCents: 1, stock: -1 },
+        ]),
+      ).rejects.toThrow();
+      expect(await bed.store.dueOutbox(100, farFuture)).toEqual([]);
+    });
+
+    it("can queue the whole catalog for a new index", async () => {
+      await drainAll(recordingIndexer().indexer);
+      const count = await bed.store.countProducts();
+      expect(await bed.store.enqueueAllProducts()).toBe(count);
+      const { calls, indexer } = recordingIndexer();
+      await drainAll(indexer);
+      expect(calls.flatMap((c) => c.upsert)).toHaveLength(count);
+    });
+  });
+
+  describe("id search (OpenSearch hits → PostgreSQL rows)", () => {
+    it("keeps the engine's order and leaves out ids PostgreSQL does not know", async () => {
+      const a = await aProduct(bed.store);
+      const b = await aProduct(bed.store);
+      const engine = idSearch(bed.store, "opensearch", async () => [b.id, uuidv7(), a.id]);
+      expect((await engine.search("anything", 0, 20)).map((p) => p.id)).toEqual([b.id, a.id]);
+    });
+  });
+});
+
+describe("OpenSearch documents and requests", () => {
+  const product: ProductRecord = {
+    id: "01a20f41-34ef-70ac-9fe7-9d73ce3efdfa",
+    name: "Cold brew maker",
+    description: "Steep overnight.",
+    priceCents: 2890,
+    stock: 70,
+    createTime: new Date("2026-11-24T20:31:01.373Z"),
+  };
+
+  it("maps every document field explicitly and refuses unknown ones", () => {
+    const body = productIndexBody();
+    expect(body.mappings.dynamic).toBe("strict");
+    expect(Object.keys(body.mappings.properties).sort()).toEqual(
+      Object.keys(toDocument(product)).sort(),
+    );
+    expect(body.mappings.properties.name).toMatchObject({ type: "text", analyzer: "english" });
+    expect(body.mappings.properties.description).toMatchObject({ type: "text" });
+    expect(body.mappings.properties.id.type).toBe("keyword");
+    expect(body.mappings.properties.price_cents.type).toBe("long");
+  });
+
+  it("turns a product into a document with integer cents and an ISO date", () => {
+    expect(toDocument(product)).toEqual({
+      id: product.id,
+      name: "Cold brew maker",
+      description: "Steep overnight.",
+      price_cents: 2890,
+      stock: 70,
+      create_time: "2026-11-24T20:31:01.373Z",
+    });
+  });
+
+  it("searches name^3 and description with fuzziness, ties broken by id", () => {
+    expect(searchBody("cofee", 40, 20)).toEqual({
+      from: 40,
+      size: 20,
+      _source: false,
+      track_total_hits: false,
+      query: {
+        multi_match: { query: "cofee", fields: ["name^3", "description"], fuzziness: "AUTO" },
+      },
+      sort: [{ _score: { order: "desc" } }, { id: { order: "asc" } }],
+    });
+  });
+
+  it("builds bulk bodies of index and delete actions", () => {
+    expect(bulkBody("products", { upsert: [product], remove: ["gone"] })).toEqual([
+      { index: { _index: "products", _id: product.id } },
+      toDocument(product),
+      { delete: { _index: "products", _id: "gone" } },
+    ]);
+  });
+});
+
+describe.skipIf(!process.env.OPENSEARCH_URL)("OpenSearch integration", () => {
+  const url = process.env.OPENSEARCH_URL ?? "";
+  let bed: CatalogTestbed;
+  let index: OpenSearchCatalogIndex;
+
+  beforeAll(async () => {
+    index = new OpenSearchCatalogIndex(url, `bazaar-test-${uuidv7()}`);
+    bed = await openCatalogTestbed("pglite", { outbox: true });
+  });
+  afterAll(async () => {
+    await index?.client.indices.delete({ index: index.index }).catch(() => {});
+    await index?.close();
+    await bed?.close();
+  });
+
+  it("creates the index once, indexes through the outbox and finds with typos", async () => {
+    expect(await index.ensureIndex()).toBe(true);
+    expect(await index.ensureIndex()).toBe(false);
+    await aProduct(bed.store, { name: "Espresso grinder", description: "Steel burrs." });
+    await aProduct(bed.store, { name: "Teapot", description: "Pairs with an espresso cup." });
+    while ((await drainOutbox(bed.store, index.indexer)).pushed > 0) {}
+    await index.client.indices.refresh({ index: index.index });
+    const found = await index.productSearch(bed.store).search("expresso", 0, 10);
+    expect(found.map((p) => p.name)).toEqual(["Espresso grinder", "Teapot"]);
+  });
+});

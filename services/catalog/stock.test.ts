@@ -1,0 +1,333 @@
+// ReserveStock, CommitReservation, ReleaseStock and the expiry sweeper: all-or-nothing,
+// idempotent per order id, never oversold under parallel calls, on each real database.
+import { Code } from "@connectrpc/connect";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ReservationState } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
+import {
+  BadRequestSchema,
+  PreconditionFailureSchema,
+} from "../../gen/google/rpc/error_details_pb.js";
+import { uuidv7 } from "../platform/ids.js";
+import { databaseKinds } from "../platform/testing.js";
+import { sweepExpiredReservations } from "./sweeper.js";
+import { aProduct, type CatalogTestbed, openCatalogTestbed, rejection } from "./test-support.js";
+
+describe.each(databaseKinds())("CatalogService stock on %s", (kind) => {
+  let bed: CatalogTestbed;
+  const ttlSeconds = 600;
+
+  beforeAll(async () => {
+    bed = await openCatalogTestbed(kind, { reservationTtlSeconds: ttlSeconds });
+  });
+  afterAll(() => bed?.close());
+
+  const stockOf = async (id: string) => (await bed.store.findById(id))?.stock;
+  const reserve = (orderId: string, items: { productId: string; quantity: number }[]) =>
+    bed.client.reserveStock({ orderId, items }, bed.as.service);
+
+  describe("ReserveStock", () => {
+    it("takes stock for every item, merging a product given twice", async () => {
+      const a = await aProduct(bed.store, { stock: 10 });
+      const b = await aProduct(bed.store, { stock: 5 });
+      const orderId = uuidv7();
+      const before = Date.now();
+      const { reservation } = await reserve(orderId, [
+        { productId: a.id, quantity: 2 },
+        { productId: b.id, quantity: 5 },
+        { productId: a.id, quantity: 3 },
+      ]);
+      expect(reservation?.orderId).toBe(orderId);
+      expect(reservation?.state).toBe(ReservationState.PENDING);
+      expect(reservation?.items.map((i) => [i.productId, i.quantity])).toEqual(
+        [
+          [a.id, 5],
+          [b.id, 5],
+        ].sort(),
+      );
+      const expires = Number(reservation?.expireTime?.seconds) * 1000;
+      expect(expires).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000 + ttlSeconds * 1000);
+      expect(expires).toBeLessThanOrEqual(Date.now() + ttlSeconds * 1000);
+      expect(await stockOf(a.id)).toBe(5);
+      expect(await stockOf(b.id)).toBe(0);
+    });
+
+    it("takes nothing when one item is short, and names it with a PreconditionFailure", async () => {
+      const plenty = await aProduct(bed.store, { stock: 10 });
+      const scarce = await aProduct(bed.store, { stock: 3 });
+      const error = await rejection(
+        reserve(uuidv7(), [
+          { productId: plenty.id, quantity: 4 },
+          { productId: scarce.id, quantity: 5 },
+        ]),
+      );
+      expect(error.code).toBe(Code.FailedPrecondition);
+      expect(error.rawMessage).toContain(scarce.id);
+      expect(error.rawMessage).toContain("only 3 left, 5 requested");
+      const [failure] = error.findDetails(PreconditionFailureSchema);
+      expect(failure?.violations.map((v) => ({ ...v }))).toEqual([
+        expect.objectContaining({
+          type: "STOCK",
+          subject: scarce.id,
+          description: "only 3 left, 5 requested",
+        }),
+      ]);
+      expect(await stockOf(plenty.id)).toBe(10);
+      expect(await stockOf(scarce.id)).toBe(3);
+    });
+
+    it("names every short product, and says when one is sold out", async () => {
+      const gone = await aProduct(bed.store, { stock: 0 });
+      const low = await aProduct(bed.store, { stock: 1 });
+      const error = await rejection(
+        reserve(uuidv7(), [
+          { productId: gone.id, quantity: 1 },
+          { productId: low.id, quantity: 2 },
+        ]),
+      );
+      const [failure] = error.findDetails(PreconditionFailureSchema);
+      expect(
+        Object.fromEntries(failure?.violations.map((v) => [v.subject, v.description]) ?? []),
+      ).toEqual({ [gone.id]: "out of stock, 1 requested", [low.id]: "only 1 left, 2 requested" });
+    });
+
+    it("answers NOT_FOUND naming an unknown product, taking nothing", async () => {
+      const known = await aProduct(bed.store, { stock: 4 });
+      const unknown = uuidv7();
+      const orderId = uuidv7();
+      const error = await rejection(
+        reserve(orderId, [
+          { productId: known.id, quantity: 1 },
+          { productId: unknown, quantity: 1 },
+        ]),
+      );
+      expect(error.code).toBe(Code.NotFound);
+      expect(error.rawMessage).toContain(unknown);
+      expect(await stockOf(known.id)).toBe(4);
+      // A failed reservation leaves no record: the same order id may try again.
+      const { reservation } = await reserve(orderId, [{ productId: known.id, quantity: 1 }]);
+      expect(reservation?.state).toBe(ReservationState.PENDING);
+      expect(await stockOf(known.id)).toBe(3);
+    });
+
+    it("returns the first reservation for a repeated order id, taking stock once", async () => {
+      const product = await aProduct(bed.store, { stock: 10 });
+      const orderId = uuidv7();
+      const first = await reserve(orderId, [{ productId: product.id, quantity: 4 }]);
+      const again = await reserve(orderId, [{ productId: product.id, quantity: 4 }]);
+      const different = await reserve(orderId, [{ productId: product.id, quantity: 1 }]);
+      expect(again).toEqual(first);
+      expect(different).toEqual(first);
+      expect(await stockOf(product.id)).toBe(6);
+      await bed.client.releaseStock({ orderId }, bed.as.service);
+      const afterRelease = await reserve(orderId, [{ productId: product.id, quantity: 4 }]);
+      expect(afterRelease.reservation?.state).toBe(ReservationState.RELEASED);
+      expect(await stockOf(product.id)).toBe(10);
+    });
+
+    it("is only for services: no token, a customer and an admin are refused", async () => {
+      const product = await aProduct(bed.store);
+      const request = { orderId: uuidv7(), items: [{ productId: product.id, quantity: 1 }] };
+      expect((await rejection(bed.client.reserveStock(request))).code).toBe(Code.Unauthenticated);
+      expect((await rejection(bed.client.reserveStock(request, bed.as.customer))).code).toBe(
+        Code.PermissionDenied,
+      );
+      expect((await rejection(bed.client.reserveStock(request, bed.as.admin))).code).toBe(
+        Code.PermissionDenied,
+      );
+      for (const call of [bed.client.commitReservation, bed.client.releaseStock]) {
+        expect((await rejection(call({ orderId: request.orderId }, bed.as.admin))).code).toBe(
+          Code.PermissionDenied,
+        );
+        expect((await rejection(call({ orderId: request.orderId }))).code).toBe(
+          Code.Unauthenticated,
+        );
+      }
+      expect(await stockOf(product.id)).toBe(10);
+    });
+
+    const id = uuidv7();
+    it.each([
+      [
+        "a malformed order id",
+        { orderId: "order-1", items: [{ productId: id, quantity: 1 }] },
+        "order_id",
+        /UUID/,
+      ],
+      ["no items", { orderId: id, items: [] }, "items", /1 to 100 items/],
+      [
+        "101 items",
+        {
+          orderId: id,
+          items: Array.from({ length: 101 }, () => ({ productId: uuidv7(), quantity: 1 })),
+        },
+        "items",
+        /1 to 100 items/,
+      ],
+      [
+        "a zero quantity",
+        { orderId: id, items: [{ productId: id, quantity: 0 }] },
+        "items[0].quantity",
+        /1 to 1000/,
+      ],
+      [
+        "a quantity of 1001",
+        { orderId: id, items: [{ productId: id, quantity: 1001 }] },
+        "items[0].quantity",
+        /1 to 1000/,
+      ],
+      [
+        "a malformed product id",
+        { orderId: id, items: [{ productId: "x", quantity: 1 }] },
+        "items[0].product_id",
+        /UUID/,
+      ],
+    ])("rejects %s", async (_label, request, field, message) => {
+      const error = await rejection(bed.client.reserveStock(request, bed.as.service));
+      expect(error.code).toBe(Code.InvalidArgument);
+      const [details] = error.findDetails(BadRequestSchema);
+      expect(details?.fieldViolations.find((v) => v.field === field)?.description).toMatch(message);
+    });
+  });
+
+  describe("CommitReservation and ReleaseStock", () => {
+    it("release puts the stock back once, however often it is called", async () => {
+      const product = await aProduct(bed.store, { stock: 7 });
+      const orderId = uuidv7();
+      await reserve(orderId, [{ productId: product.id, quantity: 5 }]);
+      expect(await stockOf(product.id)).toBe(2);
+      const releases = await Promise.all(
+        Array.from({ length: 5 }, () => bed.client.releaseStock({ orderId }, bed.as.service)),
+      );
+      for (const { reservation } of releases) {
+        expect(reservation?.state).toBe(ReservationState.RELEASED);
+      }
+      expect(await stockOf(product.id)).toBe(7);
+      await bed.client.releaseStock({ orderId }, bed.as.service);
+      expect(await stockOf(product.id)).toBe(7);
+    });
+
+    it("commit keeps the stock sold; commit is idempotent; release after it is refused", async () => {
+      const product = await aProduct(bed.store, { stock: 7 });
+      const orderId = uuidv7();
+      await reserve(orderId, [{ productId: product.id, quantity: 2 }]);
+      const first = await bed.client.commitReservation({ orderId }, bed.as.service);
+      const second = await bed.client.commitReservation({ orderId }, bed.as.service);
+      expect(first.reservation?.state).toBe(ReservationState.COMMITTED);
+      expect(second).toEqual(first);
+      const error = await rejection(bed.client.releaseStock({ orderId }, bed.as.service));
+      expect(error.code).toBe(Code.FailedPrecondition);
+      expect(error.rawMessage).toContain("already committed");
+      expect(await stockOf(product.id)).toBe(5);
+    });
+
+    it("a released reservation cannot be committed", async () => {
+      const product = await aProduct(bed.store, { stock: 3 });
+      const orderId = uuidv7();
+      await reserve(orderId, [{ productId: product.id, quantity: 3 }]);
+      await bed.client.releaseStock({ orderId }, bed.as.service);
+      const error = await rejection(bed.client.commitReservation({ orderId }, bed.as.service));
+      expect(error.code).toBe(Code.FailedPrecondition);
+      expect(error.rawMessage).toContain("already released");
+      expect(await stockOf(product.id)).toBe(3);
+    });
+
+    it("an unknown order id is NOT_FOUND; a malformed one INVALID_ARGUMENT", async () => {
+      const orderId = uuidv7();
+      for (const call of [bed.client.commitReservation, bed.client.releaseStock]) {
+        const error = await rejection(call({ orderId }, bed.as.service));
+        expect(error.code).toBe(Code.NotFound);
+        expect(error.rawMessage).toContain(orderId);
+        expect((await rejection(call({ orderId: "" }, bed.as.service))).code).toBe(
+          Code.InvalidArgument,
+        );
+      }
+    });
+  });
+
+  describe("under parallel calls", () => {
+    it("40 parallel reservations of 1 against stock 10: exactly 10 succeed", async () => {
+      const product = await aProduct(bed.store, { stock: 10 });
+      const results = await Promise.allSettled(
+        Array.from({ length: 40 }, () =>
+          reserve(uuidv7(), [{ productId: product.id, quantity: 1 }]),
+        ),
+      );
+      const won = results.filter((r) => r.status === "fulfilled");
+      const lost = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+      expect(won).toHaveLength(10);
+      for (const loss of lost) {
+        expect((await rejection(Promise.reject(loss.reason))).code).toBe(Code.FailedPrecondition);
+      }
+      expect(await stockOf(product.id)).toBe(0);
+    });
+
+    it("multi-item reservations in opposite orders finish without deadlock, stock exact", async () => {
+      const products = await Promise.all(
+        Array.from({ length: 4 }, () => aProduct(bed.store, { stock: 1000 })),
+      );
+      const forward = products.map((p) => ({ productId: p.id, quantity: 1 }));
+      const backward = [...forward].reverse();
+      const results = await Promise.allSettled(
+        Array.from({ length: 30 }, (_, i) => reserve(uuidv7(), i % 2 === 0 ? forward : backward)),
+      );
+      expect(results.filter((r) => r.status === "rejected")).toEqual([]);
+      for (const product of products) expect(await stockOf(product.id)).toBe(970);
+    });
+
+    it("the same order id reserved in parallel takes stock once", async () => {
+      const product = await aProduct(bed.store, { stock: 50 });
+      const orderId = uuidv7();
+      const results = await Promise.all(
+        Array.from({ length: 10 }, () =>
+          reserve(orderId, [{ productId: product.id, quantity: 5 }]),
+        ),
+      );
+      for (const result of results) expect(result).toEqual(results[0]);
+      expect(await stockOf(product.id)).toBe(45);
+    });
+
+    it("parallel reserves and releases leave the stock exact", async () => {
+      const product = await aProduct(bed.store, { stock: 20 });
+      const orders = Array.from({ length: 20 }, () => uuidv7());
+      await Promise.all(orders.map((o) => reserve(o, [{ productId: product.id, quantity: 1 }])));
+      expect(await stockOf(product.id)).toBe(0);
+      await Promise.all(
+        orders.flatMap((orderId, i) => [
+          bed.client.releaseStock({ orderId }, bed.as.service),
+          i % 2 === 0 ? bed.client.releaseStock({ orderId }, bed.as.service) : Promise.resolve(),
+        ]),
+      );
+      expect(await stockOf(product.id)).toBe(20);
+    });
+  });
+
+  describe("the expiry sweeper", () => {
+    it("releases pending reservations past their expiry, and only those", async () => {
+      const product = await aProduct(bed.store, { stock: 10 });
+      const expiring = uuidv7();
+      const committed = uuidv7();
+      await reserve(expiring, [{ productId: product.id, quantity: 3 }]);
+      await reserve(committed, [{ productId: product.id, quantity: 2 }]);
+      await bed.client.commitReservation({ orderId: committed }, bed.as.service);
+      expect(await stockOf(product.id)).toBe(5);
+
+      // Not yet expired: nothing moves.
+      expect(await sweepExpiredReservations(bed.store, new Date())).not.toContain(expiring);
+      expect(await stockOf(product.id)).toBe(5);
+
+      const later = new Date(Date.now() + (ttlSeconds + 5) * 1000);
+      const released = await sweepExpiredReservations(bed.store, later);
+      expect(released).toContain(expiring);
+      expect(released).not.toContain(committed);
+      expect(await stockOf(product.id)).toBe(8);
+      const { reservation } = await reserve(expiring, [{ productId: product.id, quantity: 3 }]);
+      expect(reservation?.state).toBe(ReservationState.RELEASED);
+      expect(await sweepExpiredReservations(bed.store, later)).not.toContain(expiring);
+      expect(await stockOf(product.id)).toBe(8);
+      const error = await rejection(
+        bed.client.commitReservation({ orderId: expiring }, bed.as.service),
+      );
+      expect(error.code).toBe(Code.FailedPrecondition);
+    });
+  });
+});

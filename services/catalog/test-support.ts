@@ -1,0 +1,73 @@
+// Shared set-up for the catalog's tests: a real database of each kind, the routes behind the
+// in-memory router transport, and tokens for each kind of caller.
+import { type CallOptions, createClient } from "@connectrpc/connect";
+import { CatalogService } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
+import type { DatabaseHandle } from "../platform/database.js";
+import { uuidv7 } from "../platform/ids.js";
+import {
+  bearer,
+  type DatabaseKind,
+  openTestDatabase,
+  rejection,
+  routerTransport,
+  testAuthority,
+} from "../platform/testing.js";
+import * as schema from "./schema.js";
+import type { ProductSearch } from "./search/search.js";
+import { catalogRoutes } from "./service.js";
+import { CatalogStore, type CatalogStoreOptions, migrationsFolder } from "./store.js";
+
+export { rejection };
+
+export type CatalogClient = ReturnType<typeof createClient<typeof CatalogService>>;
+
+export interface CatalogTestbed {
+  database: DatabaseHandle<typeof schema>;
+  store: CatalogStore;
+  client: CatalogClient;
+  as: { admin: CallOptions; customer: CallOptions; service: CallOptions };
+  close(): Promise<void>;
+}
+
+export async function openCatalogTestbed(
+  kind: DatabaseKind,
+  options: CatalogStoreOptions & { search?: ProductSearch; reservationTtlSeconds?: number } = {},
+): Promise<CatalogTestbed> {
+  const database = await openTestDatabase(kind, { schema, migrationsFolder });
+  const store = new CatalogStore(database.db, options);
+  const { authority } = testAuthority();
+  const client = createClient(
+    CatalogService,
+    routerTransport(
+      catalogRoutes({
+        store,
+        reservationTtlSeconds: options.reservationTtlSeconds ?? 900,
+        ...(options.search ? { search: options.search } : {}),
+      }),
+      authority,
+    ),
+  );
+  const as = {
+    admin: bearer((await authority.issueUserToken(uuidv7(), "admin", 600)).token),
+    customer: bearer((await authority.issueUserToken(uuidv7(), "customer", 600)).token),
+    service: bearer(await authority.issueServiceToken("order")),
+  };
+  return { database, store, client, as, close: () => database.close() };
+}
+
+let serial = 0;
+
+/** A product with sensible defaults, created through the store. */
+export async function aProduct(
+  store: CatalogStore,
+  overrides: Partial<{ name: string; description: string; priceCents: number; stock: number }> = {},
+) {
+  serial += 1;
+  return store.createProduct({
+    name: `Test product ${serial}`,
+    description: "",
+    priceCents: 1000,
+    stock: 10,
+    ...overrides,
+  });
+}
