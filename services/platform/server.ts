@@ -6,7 +6,7 @@
 // anything else to the http1 server. Measured on this machine kind, the hand-off costs nothing
 // on keep-alive connections (Connect JSON ~5,300 req/s either way), and unlike HTTP/2 upgrade
 // ("h2c upgrade") it is what gRPC clients with prior knowledge actually speak.
-import { EventEmitter } from "node:events";
+import { EventEmitter, setMaxListeners } from "node:events";
 import http from "node:http";
 import http2 from "node:http2";
 import net, { type Socket } from "node:net";
@@ -69,6 +69,8 @@ const readinessTimeoutMs = 2_000;
 export async function serve(options: ServeOptions): Promise<RunningServer> {
   const health = new HealthState();
   const shutdown = new AbortController();
+  // Every call in flight listens on this signal: many at once is normal, not a leak.
+  setMaxListeners(0, shutdown.signal);
   const rpc = connectNodeAdapter({
     routes: (router) => {
       options.routes(router);

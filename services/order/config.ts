@@ -1,0 +1,38 @@
+// The order service's configuration, from the environment.
+import * as v from "valibot";
+import { baseEntries, intVar, parseEnv } from "../platform/config.js";
+
+/** A peer's base URL, with a default when unset or empty, without a trailing slash. */
+function peerUrl(fallback: string) {
+  return v.pipe(
+    v.optional(v.string(), fallback),
+    v.transform((s) => (s.trim() === "" ? fallback : s.trim())),
+    v.url("must be a URL such as http://localhost:50051"),
+    v.transform((s) => s.replace(/\/+$/, "")),
+  );
+}
+
+const schema = v.object({
+  ...baseEntries("order", 50053),
+  ACCOUNT_URL: peerUrl("http://localhost:50051"),
+  CATALOG_URL: peerUrl("http://localhost:50052"),
+  // The deadline of each call to a peer; a peer slower than this counts as unavailable.
+  PEER_TIMEOUT_MS: intVar(3000, 50, 120_000),
+  PEER_PROTOCOL: v.optional(
+    v.picklist(["connect", "grpc"], "must be connect (HTTP/1.1) or grpc (h2c)"),
+    "connect",
+  ),
+  // A pending order this old was abandoned by a process that died: recovery fails it and
+  // releases its stock. Keep it well above the longest saga (a few PEER_TIMEOUT_MS).
+  RECOVERY_AFTER_MS: intVar(60_000, 0, 86_400_000),
+  // How often recovery looks for abandoned or unsettled orders; 0 runs it only at start.
+  RECOVERY_INTERVAL_MS: intVar(15_000, 0, 86_400_000),
+});
+
+export type OrderConfig = v.InferOutput<typeof schema>;
+
+export function loadOrderConfig(
+  env: Record<string, string | undefined> = process.env,
+): OrderConfig {
+  return parseEnv(schema, env);
+}

@@ -1,0 +1,136 @@
+// The order service's rules, free of I/O: what a valid request is, who may order and read
+// for whom, how repeated products merge, and how a total is priced in exact cents.
+import * as v from "valibot";
+import { type Caller, mayActFor } from "../platform/auth.js";
+import { uuidField } from "../platform/validation.js";
+
+export const maxItems = 100;
+export const maxQuantity = 1000;
+export const maxBatchAccounts = 1000;
+
+const quantity = v.pipe(
+  v.number(),
+  v.integer("must be a whole number"),
+  v.minValue(1, `must be 1 to ${maxQuantity}`),
+  v.maxValue(maxQuantity, `must be 1 to ${maxQuantity}`),
+);
+
+/** Empty means "the caller"; anything else must be an account id. */
+const optionalAccountId = v.union(
+  [v.literal(""), uuidField],
+  "must be an account id (a UUID) or empty for yourself",
+);
+
+export const createOrderRequest = v.object({
+  accountId: optionalAccountId,
+  items: v.pipe(
+    v.array(v.object({ productId: uuidField, quantity })),
+    v.minLength(1, "must hold at least one item"),
+    v.maxLength(maxItems, `must hold at most ${maxItems} items`),
+  ),
+  idempotencyKey: v.pipe(
+    v.string(),
+    v.trim(),
+    v.maxLength(200, "must be at most 200 characters"),
+    v.regex(/^[\x21-\x7e]*$/, "must be printable ASCII without spaces"),
+  ),
+});
+
+export const getOrderRequest = v.object({ id: uuidField });
+
+export const listOrdersForAccountRequest = v.object({ accountId: uuidField });
+
+export const batchListOrdersForAccountsRequest = v.object({
+  accountIds: v.pipe(
+    v.array(v.string()),
+    v.maxLength(maxBatchAccounts, `must hold at most ${maxBatchAccounts} ids`),
+  ),
+});
+
+export interface LineItem {
+  productId: string;
+  quantity: number;
+}
+
+/**
+ * The same product twice becomes one line with the summed quantity, in first-seen order.
+ * A merged line may exceed the per-line limit; the result says which product did.
+ */
+export function mergeItems(
+  items: readonly LineItem[],
+): { items: LineItem[] } | { tooMany: LineItem } {
+  const merged = new Map<string, LineItem>();
+  for (const item of items) {
+    const line = merged.get(item.productId);
+    if (line) line.quantity += item.quantity;
+    else merged.set(item.productId, { ...item });
+  }
+  for (const line of merged.values()) {
+    if (line.quantity > maxQuantity) return { tooMany: line };
+  }
+  return { items: [...merged.values()] };
+}
+
+/** The account an order is placed for, or why the caller may not place it. */
+export function orderingAccount(
+  caller: Exclude<Caller, { kind: "anonymous" }>,
+  requested: string,
+): { accountId: string } | { denied: string } | { missing: true } {
+  if (requested === "") {
+    // A service has no account of its own: it must say whose order it places.
+    if (caller.kind !== "user") return { missing: true };
+    return { accountId: caller.accountId };
+  }
+  if (!mayActFor(caller, requested)) return { denied: "you may place orders only for yourself" };
+  return { accountId: requested };
+}
+
+/** Who may read `accountId`'s orders: the account itself, an admin, or a service. */
+export const mayReadOrders = mayActFor;
+
+export interface PricedProduct {
+  id: string;
+  name: string;
+  description: string;
+  priceCents: bigint;
+}
+
+export interface PricedItem {
+  productId: string;
+  name: string;
+  description: string;
+  unitPriceCents: bigint;
+  quantity: number;
+}
+
+/**
+ * Snapshots each line's product and sums the total in integer cents (bigint, so exact at any
+ * size). `products` must hold every line's product; the caller checked for unknown ones.
+ */
+export function priceOrder(
+  items: readonly LineItem[],
+  products: ReadonlyMap<string, PricedProduct>,
+): { items: PricedItem[]; totalCents: bigint } {
+  let totalCents = 0n;
+  const priced = items.map((item) => {
+    const product = products.get(item.productId);
+    if (!product) throw new Error(`product ${item.productId} was not priced`);
+    totalCents += product.priceCents * BigInt(item.quantity);
+    return {
+      productId: item.productId,
+      name: product.name,
+      description: product.description,
+      unitPriceCents: product.priceCents,
+      quantity: item.quantity,
+    };
+  });
+  return { items: priced, totalCents };
+}
+
+/** The first line whose product the catalog does not know, if any. */
+export function firstUnknownProduct(
+  items: readonly LineItem[],
+  known: ReadonlyMap<string, unknown>,
+): string | undefined {
+  return items.find((item) => !known.has(item.productId))?.productId;
+}

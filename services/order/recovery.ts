@@ -1,0 +1,139 @@
+// Finishing what a saga left half done (see saga.ts): a PENDING order whose process died is
+// failed and its stock released; a CONFIRMED order whose commit did not reach the catalog is
+// committed; a FAILED order whose release did not reach it is released. Runs at start and then
+// periodically; every step is idempotent, so replicas running it at once do no harm.
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Logger } from "../platform/logger.js";
+import type { Peers } from "./peers.js";
+import type { OrderStore } from "./store.js";
+
+export interface RecoveryDeps {
+  store: OrderStore;
+  peers: Peers;
+  logger: Logger;
+  /** A PENDING order older than this was abandoned. */
+  abandonedAfterMs: number;
+  /** An unsettled order untouched for this long is no longer being settled by its request. */
+  settleAfterMs: number;
+}
+
+export interface RecoveryReport {
+  /** Abandoned PENDING orders marked FAILED. */
+  failed: number;
+  /** Reservations of FAILED orders released. */
+  released: number;
+  /** Reservations of CONFIRMED orders committed. */
+  committed: number;
+  /** Orders still unsettled (the catalog did not answer); the next run tries again. */
+  remaining: number;
+}
+
+const batch = 100;
+
+export async function recoverOrders(deps: RecoveryDeps): Promise<RecoveryReport> {
+  const { store, peers, logger } = deps;
+  const report: RecoveryReport = { failed: 0, released: 0, committed: 0, remaining: 0 };
+  for (;;) {
+    const abandoned = await store.failAbandoned(deps.abandonedAfterMs, batch);
+    report.failed += abandoned.length;
+    for (const order of abandoned) {
+      logger.warn({ orderId: order.id }, "failed an order abandoned mid-saga");
+    }
+    if (abandoned.length < batch) break;
+  }
+  const seen = new Set<string>();
+  for (;;) {
+    const unsettled = (await store.unsettled(deps.settleAfterMs, batch)).filter(
+      (order) => !seen.has(order.id),
+    );
+    if (unsettled.length === 0) break;
+    for (const order of unsettled) {
+      seen.add(order.id);
+      try {
+        if (order.status === "confirmed") {
+          await commit(peers, order.id, logger);
+          report.committed++;
+        } else {
+          await release(peers, order.id);
+          report.released++;
+        }
+        await store.markSettled(order.id);
+      } catch (error) {
+        report.remaining++;
+        const unavailable = ConnectError.from(error).code === Code.Unavailable;
+        logger[unavailable ? "warn" : "error"](
+          { err: error, orderId: order.id, status: order.status },
+          "could not settle an order's reservation; will retry",
+        );
+      }
+    }
+  }
+  if (report.failed + report.released + report.committed + report.remaining > 0) {
+    logger.info(report, "order recovery");
+  }
+  return report;
+}
+
+async function commit(peers: Peers, orderId: string, logger: Logger): Promise<void> {
+  try {
+    await peers.catalog.commitReservation({ orderId }, peers.callOptions(""));
+  } catch (error) {
+    if (ConnectError.from(error).code !== Code.FailedPrecondition) throw error;
+    // The catalog's sweeper released it first: only a commit delayed past the reservation's
+    // TTL (RESERVATION_TTL_SECONDS, 15 min by default) gets here. Retrying cannot help.
+    logger.error(
+      { err: error, orderId },
+      "a confirmed order's reservation had expired in the catalog; its stock went back",
+    );
+  }
+}
+
+async function release(peers: Peers, orderId: string): Promise<void> {
+  try {
+    await peers.catalog.releaseStock({ orderId }, peers.callOptions(""));
+  } catch (error) {
+    // No reservation under this id: the reserve never reached the catalog.
+    if (ConnectError.from(error).code !== Code.NotFound) throw error;
+  }
+}
+
+/** Runs recovery now and every `intervalMs` (0: only now), one run at a time. */
+export class RecoveryLoop {
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<unknown> | undefined;
+  #stopped = false;
+
+  constructor(
+    private readonly deps: RecoveryDeps,
+    private readonly intervalMs: number,
+  ) {}
+
+  start(): void {
+    this.#tick();
+  }
+
+  /** One run now, after any run in progress. */
+  async runOnce(): Promise<RecoveryReport> {
+    await this.#running;
+    const run = recoverOrders(this.deps);
+    this.#running = run.catch(() => {});
+    return run;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#running;
+  }
+
+  #tick(): void {
+    if (this.#stopped) return;
+    this.#running = recoverOrders(this.deps)
+      .catch((error: unknown) => this.deps.logger.error({ err: error }, "order recovery failed"))
+      .finally(() => {
+        if (this.#stopped || this.intervalMs === 0) return;
+        this.#timer = setTimeout(() => this.#tick(), this.intervalMs);
+        this.#timer.unref();
+      });
+  }
+}

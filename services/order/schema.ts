@@ -1,0 +1,76 @@
+// The order service's tables. Only this service's process ever touches them.
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  boolean,
+  check,
+  index,
+  integer,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from "drizzle-orm/pg-core";
+
+/** Where an order is in CreateOrder's saga; see saga.ts for the transitions. */
+export const orderStatuses = ["pending", "confirmed", "failed"] as const;
+
+export const orders = pgTable(
+  "orders",
+  {
+    // Also the catalog reservation's order_id, chosen before the reservation is asked for.
+    id: uuid("id").primaryKey(),
+    accountId: uuid("account_id").notNull(),
+    idempotencyKey: text("idempotency_key"),
+    status: text("status", { enum: orderStatuses }).notNull().default("pending"),
+    // Set when confirmed: the exact sum of unit_price_cents * quantity.
+    totalCents: bigint("total_cents", { mode: "bigint" }),
+    // Whether the catalog knows the outcome: a confirmed order's reservation is committed,
+    // a failed order's is released (or never existed). False means recovery has work to do.
+    settled: boolean("settled").notNull().default(false),
+    // A failed attempt's Connect code name and message, answered to concurrent duplicates.
+    failureCode: text("failure_code"),
+    failureMessage: text("failure_message"),
+    // For an out-of-stock failure: the product that was short.
+    failureProductId: uuid("failure_product_id"),
+    createTime: timestamp("create_time", { withTimezone: true, mode: "date" })
+      .notNull()
+      .defaultNow(),
+    updateTime: timestamp("update_time", { withTimezone: true, mode: "date" })
+      .notNull()
+      .defaultNow(),
+  },
+  (table) => [
+    // One live attempt per key: failed attempts step aside so that a retry starts afresh.
+    uniqueIndex("orders_account_idempotency_key")
+      .on(table.accountId, table.idempotencyKey)
+      .where(sql`${table.status} <> 'failed'`),
+    index("orders_account_confirmed").on(table.accountId, table.createTime.desc(), table.id.desc()),
+    // Recovery scans only what is unfinished.
+    index("orders_unsettled").on(table.status, table.updateTime).where(sql`not ${table.settled}`),
+    check("orders_status_check", sql`${table.status} in ('pending', 'confirmed', 'failed')`),
+  ],
+);
+
+export const orderItems = pgTable(
+  "order_items",
+  {
+    orderId: uuid("order_id")
+      .notNull()
+      .references(() => orders.id, { onDelete: "cascade" }),
+    position: integer("position").notNull(),
+    productId: uuid("product_id").notNull(),
+    // A snapshot of the product when the order was placed.
+    name: text("name").notNull(),
+    description: text("description").notNull(),
+    unitPriceCents: bigint("unit_price_cents", { mode: "bigint" }).notNull(),
+    quantity: integer("quantity").notNull(),
+  },
+  (table) => [
+    primaryKey({ columns: [table.orderId, table.position] }),
+    check("order_items_quantity_check", sql`${table.quantity} between 1 and 1000`),
+    check("order_items_price_check", sql`${table.unitPriceCents} >= 0`),
+  ],
+);

@@ -1,0 +1,520 @@
+// CreateOrder's saga and the reads, against the real account and catalog services over
+// in-memory transports, on PGlite and (with TEST_DATABASE_URL) on real PostgreSQL.
+import { Code, ConnectError, type Transport } from "@connectrpc/connect";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ReservationState } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
+import { PreconditionFailureSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { uuidv7 } from "../platform/ids.js";
+import { bearer, databaseKinds, rejection } from "../platform/testing.js";
+import {
+  adminAuth,
+  customer,
+  failing,
+  product,
+  silentLogger,
+  stockOf,
+  type UnitHarness,
+  unitHarness,
+} from "./harness.js";
+import { recoverOrders } from "./recovery.js";
+import { OrderStore } from "./store.js";
+
+describe.each(databaseKinds())("order service on %s", (kind) => {
+  let h: UnitHarness;
+  let admin: Awaited<ReturnType<typeof adminAuth>>;
+
+  beforeAll(async () => {
+    h = await unitHarness(kind);
+    admin = await adminAuth(h.authority);
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  describe("the happy path", () => {
+    it("prices in exact cents, takes the stock and keeps a snapshot", async () => {
+      const ada = await customer(h.accounts, h.authority);
+      const ten = await product(h.catalog, admin, 10, 5);
+      const twenty = await product(h.catalog, admin, 20, 5);
+      const { order } = await h.orders.createOrder(
+        {
+          items: [
+            { productId: ten, quantity: 1 },
+            { productId: twenty, quantity: 1 },
+          ],
+        },
+        ada.auth,
+      );
+      expect(order?.totalCents).toBe(30n);
+      expect(order?.accountId).toBe(ada.id);
+      expect(order?.items.map((i) => [i.productId, i.unitPriceCents, i.quantity])).toEqual([
+        [ten, 10n, 1],
+        [twenty, 20n, 1],
+      ]);
+      expect(await stockOf(h.catalog, ten)).toBe(4);
+      expect(await stockOf(h.catalog, twenty)).toBe(4);
+
+      await h.catalog.updateProduct(
+        { id: ten, priceCents: 99_999n, name: "Renamed", description: "changed" },
+        admin,
+      );
+      const { order: again } = await h.orders.getOrder({ id: order?.id ?? "" }, ada.auth);
+      expect(again?.totalCents).toBe(30n);
+      expect(again?.items[0]).toMatchObject({
+        productId: ten,
+        unitPriceCents: 10n,
+      });
+      expect(again?.items[0]?.name).not.toBe("Renamed");
+      expect(again?.items[0]?.description).not.toBe("changed");
+    });
+
+    it("merges repeated products and handles large exact totals", async () => {
+      const ada = await customer(h.accounts, h.authority);
+      const dear = await product(h.catalog, admin, 100_000_000, 2000);
+      const { order } = await h.orders.createOrder(
+        {
+          accountId: ada.id,
+          items: [
+            { productId: dear, quantity: 600 },
+            { productId: dear, quantity: 399 },
+          ],
+        },
+        ada.auth,
+      );
+      expect(order?.items).toHaveLength(1);
+      expect(order?.items[0]?.quantity).toBe(999);
+      expect(order?.totalCents).toBe(99_900_000_000n);
+      expect(await stockOf(h.catalog, dear)).toBe(1001);
+    });
+
+    it("lists newest first, for the owner, an admin and in batches with one entry per id", async () => {
+      const ada = await customer(h.accounts, h.authority);
+      const bob = await customer(h.accounts, h.authority);
+      const p = await product(h.catalog, admin, 150, 100);
+      const ids: string[] = [];
+      for (let i = 1; i <= 3; i++) {
+        const { order } = await h.orders.createOrder(
+          { items: [{ productId: p, quantity: i }] },
+          ada.auth,
+        );
+        ids.push(order?.id ?? "");
+      }
+      await h.orders.createOrder({ items: [{ productId: p, quantity: 7 }] }, bob.auth);
+      const mine = await h.orders.listOrdersForAccount({ accountId: ada.id }, ada.auth);
+      expect(mine.orders.map((o) => o.id)).toEqual([...ids].reverse());
+      expect(mine.orders.map((o) => o.totalCents)).toEqual([450n, 300n, 150n]);
+      const byAdmin = await h.orders.listOrdersForAccount({ accountId: ada.id }, admin);
+      expect(byAdmin.orders).toHaveLength(3);
+
+      const nobody = uuidv7();
+      const batch = await h.orders.batchListOrdersForAccounts(
+        { accountIds: [bob.id, nobody, ada.id, "not-a-uuid", bob.id] },
+        admin,
+      );
+      expect(batch.accountOrders.map((a) => [a.accountId, a.orders.length])).toEqual([
+        [bob.id, 1],
+        [nobody, 0],
+        [ada.id, 3],
+        ["not-a-uuid", 0],
+        [bob.id, 1],
+      ]);
+      const service = bearer(await h.authority.issueServiceToken("gateway"));
+      const asService = await h.orders.batchListOrdersForAccounts(
+        { accountIds: [ada.id] },
+        service,
+      );
+      expect(asService.accountOrders[0]?.orders).toHaveLength(3);
+    });
+  });
+
+  it("calls peers with the service identity and the caller's request id", async () => {
+    const ada = await customer(h.accounts, h.authority);
+    const p = await product(h.catalog, admin, 100, 10);
+    const seen: { method: string; requestId: string | null; caller: unknown }[] = [];
+    const spy = (transport: Transport): Transport => ({
+      unary: async (m, signal, timeoutMs, header, input, contextValues) => {
+        const headers = new Headers(header);
+        const token = headers.get("authorization")?.replace(/^Bearer /, "") ?? "";
+        seen.push({
+          method: m.name,
+          requestId: headers.get("x-request-id"),
+          caller: await h.authority.verify(token),
+        });
+        return transport.unary(m, signal, timeoutMs, header, input, contextValues);
+      },
+      stream: transport.stream.bind(transport),
+    });
+    const peers = h.peersWith((t) => ({ account: spy(t.account), catalog: spy(t.catalog) }));
+    await h
+      .ordersWith({ peers })
+      .createOrder(
+        { items: [{ productId: p, quantity: 1 }] },
+        { headers: { ...ada.auth.headers, "x-request-id": "req-abc-123" } },
+      );
+    expect(seen.map((s) => s.method).sort()).toEqual([
+      "BatchGetProducts",
+      "CommitReservation",
+      "GetAccount",
+      "ReserveStock",
+    ]);
+    for (const call of seen) {
+      expect(call.requestId).toBe("req-abc-123");
+      expect(call.caller).toEqual({ kind: "service", service: "order" });
+    }
+  });
+
+  describe("failures", () => {
+    it("is all or nothing: one short item fails the order, names it and moves no stock", async () => {
+      const ada = await customer(h.accounts, h.authority);
+      const plenty = await product(h.catalog, admin, 100, 10);
+      const scarce = await product(h.catalog, admin, 100, 1);
+      const error = await rejection(
+        h.orders.createOrder(
+          {
+            items: [
+              { productId: plenty, quantity: 3 },
+              { productId: scarce, quantity: 2 },
+            ],
+          },
+          ada.auth,
+        ),
+      );
+      expect(error.code).toBe(Code.FailedPrecondition);
+      expect(error.rawMessage).toContain(scarce);
+      const [detail] = error.findDetails(PreconditionFailureSchema);
+      expect(detail?.violations[0]).toMatchObject({ type: "STOCK", subject: scarce });
+      expect(await stockOf(h.catalog, plenty)).toBe(10);
+      expect(await stockOf(h.catalog, scarce)).toBe(1);
+      const list = await h.orders.listOrdersForAccount({ accountId: ada.id }, ada.auth);
+      expect(list.orders).toEqual([]);
+    });
+
+    it("answers NOT_FOUND for an unknown product or account, naming it", async () => {
+      const ada = await customer(h.accounts, h.authority);
+      const p = await product(h.catalog, admin, 100, 10);
+      const ghost = uuidv7();
+      const noProduct = await rejection(
+        h.orders.createOrder(
+          {
+            items: [
+              { productId: p, quantity: 1 },
+              { productId: ghost, quantity: 1 },
+            ],
+          },
+          ada.auth,
+        ),
+      );
+      expect(noProduct.code).toBe(Code.NotFound);
+      expect(noProduct.rawMessage).toContain(ghost);
+      const nobody = uuidv7();
+      const noAccount = await rejection(
+        h.orders.createOrder({ accountId: nobody, items: [{ productId: p, quantity: 1 }] }, admin),
+      );
+      expect(noAccount.code).toBe(Code.NotFound);
+      expect(noAccount.rawMessage).toContain(nobody);
+      expect(await stockOf(h.catalog, p)).toBe(10);
+    });
+
+    it("validates items, quantities and ids before doing anything", async () => {
+      const ada = await customer(h.accounts, h.authority);
+      const p = await product(h.catalog, admin, 100, 5000);
+      const cases = [
+        { items: [] },
+        { items: [{ productId: p, quantity: 0 }] },
+        { items: [{ productId: p, quantity: 1001 }] },
+        {
+          items: [
+            { productId: p, quantity: 600 },
+            { productId: p, quantity: 600 },
+          ],
+        },
+        { items: [{ productId: "nope", quantity: 1 }] },
+        { items: Array.from({ length: 101 }, () => ({ productId: p, quantity: 1 })) },
+        { accountId: "nope", items: [{ productId: p, quantity: 1 }] },
+      ];
+      for (const request of cases) {
+        const error = await rejection(h.orders.createOrder(request, ada.auth));
+        expect(error.code, JSON.stringify(request).slice(0, 80)).toBe(Code.InvalidArgument);
+      }
+      expect(await stockOf(h.catalog, p)).toBe(5000);
+    });
+
+    it("releases the reservation when the order store fails after reserving", async () => {
+      const ada = await customer(h.accounts, h.authority);
+      const p = await product(h.catalog, admin, 100, 10);
+      class FailingStore extends OrderStore {
+        override async confirm(): Promise<never> {
+          throw new Error("disk on fire");
+        }
+      }
+      const orders = h.ordersWith({ store: new FailingStore(h.orderDb.db) });
+      const error = await rejection(
+        orders.createOrder({ items: [{ productId: p, quantity: 4 }] }, ada.auth),
+      );
+      expect(error.code).toBe(Code.Internal);
+      expect(error.rawMessage).not.toContain("disk");
+      expect(await stockOf(h.catalog, p)).toBe(10);
+      const list = await h.orders.listOrdersForAccount({ accountId: ada.id }, ada.auth);
+      expect(list.orders).toEqual([]);
+      // Nothing left for recovery: the failure was settled on the spot.
+      const unsettled = await h.store.unsettled(0, 100);
+      expect(unsettled.filter((o) => o.accountId === ada.id)).toEqual([]);
+    });
+
+    it("keeps the order when the commit fails, and recovery commits it later", async () => {
+      const ada = await customer(h.accounts, h.authority);
+      const p = await product(h.catalog, admin, 100, 10);
+      const down = new ConnectError("connection refused", Code.Unavailable);
+      const peers = h.peersWith((t) => ({
+        ...t,
+        catalog: failing(t.catalog, "CommitReservation", () => down),
+      }));
+      const { order } = await h
+        .ordersWith({ peers })
+        .createOrder({ items: [{ productId: p, quantity: 2 }] }, ada.auth);
+      expect(order?.totalCents).toBe(200n);
+      expect(await stockOf(h.catalog, p)).toBe(8);
+      const report = await recoverOrders({
+        store: h.store,
+        peers: h.peers,
+        logger: silentLogger,
+        abandonedAfterMs: 60_000,
+        settleAfterMs: 0,
+      });
+      expect(report.committed).toBeGreaterThanOrEqual(1);
+      // Committed: the catalog refuses to release it, and the stock stays sold.
+      const service = bearer(await h.authority.issueServiceToken("test"));
+      const release = await rejection(
+        h.catalog.releaseStock({ orderId: order?.id ?? "" }, service),
+      );
+      expect(release.code).toBe(Code.FailedPrecondition);
+      expect(await stockOf(h.catalog, p)).toBe(8);
+    });
+
+    it("answers UNAVAILABLE when the catalog does not answer the reserve, and releases", async () => {
+      const ada = await customer(h.accounts, h.authority);
+      const p = await product(h.catalog, admin, 100, 10);
+      // The reserve happens, but its answer is lost: the worst case for a saga.
+      const peers = h.peersWith((t) => ({
+        ...t,
+        catalog: {
+          unary: async (m, signal, timeoutMs, header, input, contextValues) => {
+            const res = await t.catalog.unary(m, signal, timeoutMs, header, input, contextValues);
+            if (m.name === "ReserveStock") {
+              throw new ConnectError("deadline exceeded", Code.DeadlineExceeded);
+            }
+            return res;
+          },
+          stream: t.catalog.stream.bind(t.catalog),
+        },
+      }));
+      const error = await rejection(
+        h.ordersWith({ peers }).createOrder({ items: [{ productId: p, quantity: 3 }] }, ada.auth),
+      );
+      expect(error.code).toBe(Code.Unavailable);
+      expect(await stockOf(h.catalog, p)).toBe(10);
+    });
+  });
+
+  describe("concurrency and idempotency", () => {
+    it("sells exactly the stock to 40 concurrent buyers of 1 against stock 10", async () => {
+      const p = await product(h.catalog, admin, 250, 10);
+      const buyers = await Promise.all(
+        Array.from({ length: 4 }, () => customer(h.accounts, h.authority)),
+      );
+      const results = await Promise.allSettled(
+        Array.from({ length: 40 }, (_, i) =>
+          h.orders.createOrder(
+            { items: [{ productId: p, quantity: 1 }] },
+            buyers[i % buyers.length]?.auth,
+          ),
+        ),
+      );
+      const placed = results.filter((r) => r.status === "fulfilled");
+      const refused = results.flatMap((r) =>
+        r.status === "rejected" ? [ConnectError.from(r.reason).code] : [],
+      );
+      expect(placed).toHaveLength(10);
+      expect(refused).toEqual(Array(30).fill(Code.FailedPrecondition));
+      expect(await stockOf(h.catalog, p)).toBe(0);
+      const lists = await h.orders.batchListOrdersForAccounts(
+        { accountIds: buyers.map((b) => b.id) },
+        admin,
+      );
+      const sold = lists.accountOrders
+        .flatMap((a) => a.orders)
+        .flatMap((o) => o.items)
+        .filter((i) => i.productId === p)
+        .reduce((sum, i) => sum + i.quantity, 0);
+      expect(sold).toBe(10);
+    });
+
+    it("places one order for 10 concurrent identical requests with one key", async () => {
+      const ada = await customer(h.accounts, h.authority);
+      const p = await product(h.catalog, admin, 100, 50);
+      const request = { items: [{ productId: p, quantity: 3 }], idempotencyKey: "cart-42" };
+      const results = await Promise.all(
+        Array.from({ length: 10 }, () => h.orders.createOrder(request, ada.auth)),
+      );
+      const ids = new Set(results.map((r) => r.order?.id));
+      expect(ids.size).toBe(1);
+      expect(await stockOf(h.catalog, p)).toBe(47);
+      const later = await h.orders.createOrder(request, ada.auth);
+      expect(later.order?.id).toBe([...ids][0]);
+      // The key is per account: another account's same key is another order.
+      const bob = await customer(h.accounts, h.authority);
+      const bobs = await h.orders.createOrder(request, bob.auth);
+      expect(bobs.order?.id).not.toBe(later.order?.id);
+      expect(await stockOf(h.catalog, p)).toBe(44);
+      const list = await h.orders.listOrdersForAccount({ accountId: ada.id }, ada.auth);
+      expect(list.orders).toHaveLength(1);
+    });
+
+    it("gives a failed key a fresh attempt, while concurrent duplicates share the failure", async () => {
+      const ada = await customer(h.accounts, h.authority);
+      const p = await product(h.catalog, admin, 100, 1);
+      const request = { items: [{ productId: p, quantity: 2 }], idempotencyKey: "retry-me" };
+      const errors = await Promise.all(
+        Array.from({ length: 5 }, () => rejection(h.orders.createOrder(request, ada.auth))),
+      );
+      for (const error of errors) {
+        expect(error.code).toBe(Code.FailedPrecondition);
+        expect(error.findDetails(PreconditionFailureSchema)[0]?.violations[0]?.subject).toBe(p);
+      }
+      await h.catalog.updateProduct({ id: p, stock: 5 }, admin);
+      const { order } = await h.orders.createOrder(request, ada.auth);
+      expect(order?.items[0]?.quantity).toBe(2);
+      expect(await stockOf(h.catalog, p)).toBe(3);
+      const again = await h.orders.createOrder(request, ada.auth);
+      expect(again.order?.id).toBe(order?.id);
+      expect(await stockOf(h.catalog, p)).toBe(3);
+    });
+  });
+
+  describe("recovery", () => {
+    it("fails an order killed mid-saga and puts its reserved stock back", async () => {
+      const ada = await customer(h.accounts, h.authority);
+      const p = await product(h.catalog, admin, 100, 10);
+      const service = bearer(await h.authority.issueServiceToken("order"));
+      // What a process killed between ReserveStock and writing the order leaves behind.
+      const { attempt } = (await h.store.begin({
+        id: uuidv7(),
+        accountId: ada.id,
+        idempotencyKey: "killed",
+      })) as { attempt: { id: string } };
+      await h.catalog.reserveStock(
+        { orderId: attempt.id, items: [{ productId: p, quantity: 4 }] },
+        service,
+      );
+      // And one killed before it reserved anything.
+      const { attempt: early } = (await h.store.begin({
+        id: uuidv7(),
+        accountId: ada.id,
+        idempotencyKey: undefined,
+      })) as { attempt: { id: string } };
+      expect(await stockOf(h.catalog, p)).toBe(6);
+
+      const report = await recoverOrders({
+        store: h.store,
+        peers: h.peers,
+        logger: silentLogger,
+        abandonedAfterMs: 0,
+        settleAfterMs: 0,
+      });
+      expect(report.failed).toBeGreaterThanOrEqual(2);
+      expect(report.remaining).toBe(0);
+      expect(await stockOf(h.catalog, p)).toBe(10);
+      expect((await h.store.findAttempt(attempt.id))?.status).toBe("failed");
+      expect(await h.store.findAttempt(early.id)).toMatchObject({
+        status: "failed",
+        settled: true,
+      });
+      const released = await h.catalog.releaseStock({ orderId: attempt.id }, service);
+      expect(released.reservation?.state).toBe(ReservationState.RELEASED);
+      expect(await stockOf(h.catalog, p)).toBe(10);
+      // The key is free again: a retry is a fresh attempt.
+      const { order } = await h.orders.createOrder(
+        { items: [{ productId: p, quantity: 4 }], idempotencyKey: "killed" },
+        ada.auth,
+      );
+      expect(order?.id).not.toBe(attempt.id);
+      expect(await stockOf(h.catalog, p)).toBe(6);
+    });
+
+    it("leaves young pending orders alone", async () => {
+      const ada = await customer(h.accounts, h.authority);
+      const { attempt } = (await h.store.begin({
+        id: uuidv7(),
+        accountId: ada.id,
+        idempotencyKey: undefined,
+      })) as { attempt: { id: string } };
+      await recoverOrders({
+        store: h.store,
+        peers: h.peers,
+        logger: silentLogger,
+        abandonedAfterMs: 60_000,
+        settleAfterMs: 0,
+      });
+      expect((await h.store.findAttempt(attempt.id))?.status).toBe("pending");
+    });
+  });
+
+  describe("authorization", () => {
+    it("lets a customer order, read and list only for itself", async () => {
+      const ada = await customer(h.accounts, h.authority);
+      const eve = await customer(h.accounts, h.authority);
+      const p = await product(h.catalog, admin, 100, 10);
+      const { order } = await h.orders.createOrder(
+        { items: [{ productId: p, quantity: 1 }] },
+        ada.auth,
+      );
+      const id = order?.id ?? "";
+      // Settled together, so no rejection is ever left unobserved.
+      const denied = await Promise.all([
+        rejection(
+          h.orders.createOrder(
+            { accountId: ada.id, items: [{ productId: p, quantity: 1 }] },
+            eve.auth,
+          ),
+        ),
+        rejection(h.orders.getOrder({ id }, eve.auth)),
+        rejection(h.orders.listOrdersForAccount({ accountId: ada.id }, eve.auth)),
+        rejection(h.orders.batchListOrdersForAccounts({ accountIds: [eve.id, ada.id] }, eve.auth)),
+      ]);
+      expect(denied.map((e) => e.code)).toEqual(Array(4).fill(Code.PermissionDenied));
+      const anonymous = await Promise.all([
+        rejection(h.orders.createOrder({ items: [{ productId: p, quantity: 1 }] })),
+        rejection(h.orders.getOrder({ id })),
+        rejection(h.orders.listOrdersForAccount({ accountId: ada.id })),
+      ]);
+      expect(anonymous.map((e) => e.code)).toEqual(Array(3).fill(Code.Unauthenticated));
+      expect(await stockOf(h.catalog, p)).toBe(9);
+      const { order: byAdmin } = await h.orders.createOrder(
+        { accountId: ada.id, items: [{ productId: p, quantity: 1 }] },
+        admin,
+      );
+      expect(byAdmin?.accountId).toBe(ada.id);
+      expect((await h.orders.getOrder({ id }, admin)).order?.id).toBe(id);
+      expect((await rejection(h.orders.getOrder({ id: uuidv7() }, ada.auth))).code).toBe(
+        Code.NotFound,
+      );
+    });
+
+    it("refuses user tokens, even an admin's, at the catalog's internal RPCs", async () => {
+      const ada = await customer(h.accounts, h.authority);
+      const p = await product(h.catalog, admin, 100, 10);
+      const orderId = uuidv7();
+      for (const auth of [ada.auth, admin]) {
+        const calls = [
+          () => h.catalog.reserveStock({ orderId, items: [{ productId: p, quantity: 1 }] }, auth),
+          () => h.catalog.commitReservation({ orderId }, auth),
+          () => h.catalog.releaseStock({ orderId }, auth),
+        ];
+        for (const call of calls) {
+          expect((await rejection(call())).code).toBe(Code.PermissionDenied);
+        }
+      }
+      expect(await stockOf(h.catalog, p)).toBe(10);
+    });
+  });
+});

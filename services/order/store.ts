@@ -1,0 +1,241 @@
+// All SQL of the order service. It speaks in plain records, never protobuf messages.
+import { and, asc, desc, eq, inArray, lt, ne, sql } from "drizzle-orm";
+import type { Database } from "../platform/database.js";
+import type { PricedItem } from "./domain.js";
+import * as schema from "./schema.js";
+
+export type OrderDb = Database<typeof schema>;
+/** One attempt at an order, whatever its status, without its items. */
+export type OrderAttempt = typeof schema.orders.$inferSelect;
+export type OrderStatus = OrderAttempt["status"];
+
+/** A confirmed order with its items, as it was placed. */
+export interface OrderRecord {
+  id: string;
+  accountId: string;
+  totalCents: bigint;
+  createTime: Date;
+  items: PricedItem[];
+}
+
+export type BeginResult =
+  | { created: true; attempt: OrderAttempt }
+  | { created: false; existing: OrderAttempt };
+
+export class OrderStore {
+  constructor(readonly db: OrderDb) {}
+
+  /**
+   * Writes a pending attempt. With an idempotency key, the partial unique index decides a race
+   * between duplicates: the loser gets the live attempt (pending or confirmed) instead.
+   */
+  async begin(input: {
+    id: string;
+    accountId: string;
+    idempotencyKey: string | undefined;
+  }): Promise<BeginResult> {
+    const { orders } = schema;
+    const values = {
+      ...input,
+      idempotencyKey: input.idempotencyKey ?? null,
+      status: "pending" as const,
+    };
+    if (input.idempotencyKey === undefined) {
+      const [attempt] = await this.db.insert(orders).values(values).returning();
+      if (!attempt) throw new Error("insert returned no row");
+      return { created: true, attempt };
+    }
+    // The live attempt may fail (and leave the index) between our insert and our read: try again.
+    for (let round = 0; round < 5; round++) {
+      const [attempt] = await this.db
+        .insert(orders)
+        .values(values)
+        .onConflictDoNothing({
+          target: [orders.accountId, orders.idempotencyKey],
+          where: sql`status <> 'failed'`,
+        })
+        .returning();
+      if (attempt) return { created: true, attempt };
+      const [existing] = await this.db
+        .select()
+        .from(orders)
+        .where(
+          and(
+            eq(orders.accountId, input.accountId),
+            eq(orders.idempotencyKey, input.idempotencyKey),
+            ne(orders.status, "failed"),
+          ),
+        );
+      if (existing) return { created: false, existing };
+    }
+    throw new Error("idempotency key kept changing hands");
+  }
+
+  async findAttempt(id: string): Promise<OrderAttempt | undefined> {
+    const [row] = await this.db.select().from(schema.orders).where(eq(schema.orders.id, id));
+    return row;
+  }
+
+  /**
+   * Writes the items and the total and marks the attempt confirmed, in one transaction.
+   * Undefined when the attempt is no longer pending (recovery gave up on it).
+   */
+  async confirm(
+    id: string,
+    priced: { items: PricedItem[]; totalCents: bigint },
+  ): Promise<OrderRecord | undefined> {
+    const { orders, orderItems } = schema;
+    return this.db.transaction(async (tx) => {
+      const [row] = await tx
+        .update(orders)
+        .set({ status: "confirmed", totalCents: priced.totalCents, updateTime: sql`now()` })
+        .where(and(eq(orders.id, id), eq(orders.status, "pending")))
+        .returning();
+      if (!row) return undefined;
+      await tx
+        .insert(orderItems)
+        .values(priced.items.map((item, position) => ({ orderId: id, position, ...item })));
+      return {
+        id: row.id,
+        accountId: row.accountId,
+        totalCents: priced.totalCents,
+        createTime: row.createTime,
+        items: priced.items,
+      };
+    });
+  }
+
+  /** Marks a pending attempt failed; false when it was not pending any more. */
+  async fail(
+    id: string,
+    failure: { code: string; message: string; productId?: string | undefined; settled: boolean },
+  ): Promise<boolean> {
+    const { orders } = schema;
+    const rows = await this.db
+      .update(orders)
+      .set({
+        status: "failed",
+        failureCode: failure.code,
+        failureMessage: failure.message,
+        failureProductId: failure.productId ?? null,
+        settled: failure.settled,
+        updateTime: sql`now()`,
+      })
+      .where(and(eq(orders.id, id), eq(orders.status, "pending")))
+      .returning({ id: orders.id });
+    return rows.length > 0;
+  }
+
+  /** The catalog now knows the attempt's outcome (reservation committed or released). */
+  async markSettled(id: string): Promise<void> {
+    await this.db
+      .update(schema.orders)
+      .set({ settled: true, updateTime: sql`now()` })
+      .where(eq(schema.orders.id, id));
+  }
+
+  async findConfirmed(id: string): Promise<OrderRecord | undefined> {
+    const [order] = await this.#confirmedWhere(eq(schema.orders.id, id));
+    return order;
+  }
+
+  /** Confirmed orders of each account, newest first, in one query whatever the number of accounts. */
+  async listConfirmedForAccounts(
+    accountIds: readonly string[],
+  ): Promise<Map<string, OrderRecord[]>> {
+    const byAccount = new Map<string, OrderRecord[]>(accountIds.map((id) => [id, []]));
+    if (accountIds.length === 0) return byAccount;
+    const found = await this.#confirmedWhere(inArray(schema.orders.accountId, [...accountIds]));
+    for (const order of found) byAccount.get(order.accountId)?.push(order);
+    return byAccount;
+  }
+
+  /** One join: orders newest first (time-ordered ids break ties), each with its items in order. */
+  async #confirmedWhere(condition: ReturnType<typeof eq>): Promise<OrderRecord[]> {
+    const { orders, orderItems } = schema;
+    const rows = await this.db
+      .select({
+        id: orders.id,
+        accountId: orders.accountId,
+        totalCents: orders.totalCents,
+        createTime: orders.createTime,
+        productId: orderItems.productId,
+        name: orderItems.name,
+        description: orderItems.description,
+        unitPriceCents: orderItems.unitPriceCents,
+        quantity: orderItems.quantity,
+      })
+      .from(orders)
+      .innerJoin(orderItems, eq(orderItems.orderId, orders.id))
+      .where(and(condition, eq(orders.status, "confirmed")))
+      .orderBy(desc(orders.createTime), desc(orders.id), asc(orderItems.position));
+    const result: OrderRecord[] = [];
+    let current: OrderRecord | undefined;
+    for (const row of rows) {
+      if (current?.id !== row.id) {
+        current = {
+          id: row.id,
+          accountId: row.accountId,
+          totalCents: row.totalCents ?? 0n,
+          createTime: row.createTime,
+          items: [],
+        };
+        result.push(current);
+      }
+      current.items.push({
+        productId: row.productId,
+        name: row.name,
+        description: row.description,
+        unitPriceCents: row.unitPriceCents,
+        quantity: row.quantity,
+      });
+    }
+    return result;
+  }
+
+  /**
+   * Gives up on attempts pending for longer than `olderThanMs` (their process died or hung):
+   * marks them failed and unsettled, so their reservations get released. Returns them.
+   */
+  async failAbandoned(olderThanMs: number, limit: number): Promise<OrderAttempt[]> {
+    const { orders } = schema;
+    const stale = this.db
+      .select({ id: orders.id })
+      .from(orders)
+      .where(and(eq(orders.status, "pending"), lt(orders.createTime, ago(olderThanMs))))
+      .limit(limit);
+    return this.db
+      .update(orders)
+      .set({
+        status: "failed",
+        failureCode: "Unavailable",
+        failureMessage: "the order could not be completed; nothing was charged, try again",
+        settled: false,
+        updateTime: sql`now()`,
+      })
+      .where(and(inArray(orders.id, stale), eq(orders.status, "pending")))
+      .returning();
+  }
+
+  /** Confirmed or failed attempts whose reservation the catalog has not yet been told about. */
+  async unsettled(olderThanMs: number, limit: number): Promise<OrderAttempt[]> {
+    const { orders } = schema;
+    return this.db
+      .select()
+      .from(orders)
+      .where(
+        and(
+          eq(orders.settled, false),
+          ne(orders.status, "pending"),
+          lt(orders.updateTime, ago(olderThanMs)),
+        ),
+      )
+      .orderBy(asc(orders.updateTime))
+      .limit(limit);
+  }
+}
+
+/** A moment `ms` before the database's now, on the database's clock. */
+function ago(ms: number) {
+  return sql`now() - ${ms}::float8 * interval '1 millisecond'`;
+}
