@@ -3,7 +3,7 @@
 import { execFile } from "node:child_process";
 import net from "node:net";
 import { promisify } from "node:util";
-import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import { Code, createClient, type Transport } from "@connectrpc/connect";
 import {
   createConnectTransport,
   createGrpcTransport,

@@ -56,7 +56,8 @@ describe.each(databaseKinds())("AccountService on %s", (kind) => {
     const email = `${name.toLowerCase().replace(/\W+/g, "-")}-${crypto.randomUUID().slice(0, 8)}@example.com`;
     const { account } = await client.createAccount({ name, email, password });
     const { accessToken } = await client.login({ email, password });
-    return { account: account!, token: accessToken, email, password };
+    if (!account) throw new Error("CreateAccount returned no account");
+    return { account, token: accessToken, email, password };
   }
 
   describe("CreateAccount", () => {

@@ -1,7 +1,7 @@
 // Peer calls that cannot succeed end quickly as UNAVAILABLE, over both protocols: a refused
 // connection, and a peer that accepts and never answers (the deadline).
 import net from "node:net";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rejection } from "../platform/testing.js";
 import { createPeers, httpPeerTransports, type Peers } from "./peers.js";
