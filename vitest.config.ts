@@ -1,6 +1,10 @@
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
+  // graphql-js ships CommonJS (main) and ESM (module) builds. Node, and so graphql-yoga, loads
+  // the CommonJS one; Vite would hand our code the ESM one, a second copy that graphql-js
+  // refuses to mix with the first ("another module or realm"). Point ours at Node's choice.
+  resolve: { alias: [{ find: /^graphql$/, replacement: "graphql/index.js" }] },
   test: {
     include: ["services/**/*.test.ts", "gateway/**/*.test.ts", "scripts/**/*.test.ts"],
     // A new PGlite takes ~2 s to initialise and argon2 is deliberately slow: be patient.

@@ -2,7 +2,6 @@
 // as its own child process, with prefixed output, a banner once all are ready, and an orderly
 // stop on Ctrl-C / SIGTERM.
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
 import { createInterface } from "node:readline";
 
 interface Process {
@@ -16,7 +15,7 @@ const processes: Process[] = [
   { name: "catalog", main: "services/catalog/main.ts", port: 50052 },
   { name: "order", main: "services/order/main.ts", port: 50053 },
   { name: "gateway", main: "gateway/main.ts", port: 8080 },
-].filter((p) => existsSync(p.main));
+];
 
 const colors = [36, 33, 35, 32];
 const children = new Map<string, ChildProcess>();

@@ -1,0 +1,374 @@
+// Gateway benchmark (`npm run bench:gateway`): in one run and on the same data, measures a bare
+// Node HTTP server (this machine's ceiling), a direct Connect call to ListProducts(take 20), the
+// gateway's `{ products(pagination:{take:20}) { id name price } }` over Connect and over gRPC,
+// and the 3-level nested accounts → orders → products query; prints req/s, p50/p99 and ratios.
+//
+// Every server is its own process (as under `npm start`), on PGlite in a temporary directory,
+// with LOG_LEVEL=warn so per-request log lines do not dominate. Load comes from `wrk` when it
+// is installed (a C load generator costs the measured processes the least CPU), else from a
+// small keep-alive loop in this process.
+//
+// Env: BENCH_SECONDS (per scenario, default 8), BENCH_CONNECTIONS (default 32).
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const seconds = Number(process.env.BENCH_SECONDS ?? 8);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const root = new URL("..", import.meta.url).pathname;
+const tsx = join(root, "node_modules/.bin/tsx");
+const work = mkdtempSync(join(tmpdir(), "bazaar-bench-"));
+const children: ChildProcess[] = [];
+
+interface Target {
+  name: string;
+  url: string;
+  /** Processes whose CPU time per request to report: name → base URL serving /metrics. */
+  cpu: Record<string, string>;
+  body?: string;
+  headers?: Record<string, string>;
+}
+
+interface Result {
+  name: string;
+  requests: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+async function freePort(): Promise<number> {
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+function start(name: string, args: string[], env: Record<string, string>): ChildProcess {
+  const child = spawn(args[0] as string, args.slice(1), {
+    cwd: root,
+    env: { ...process.env, NODE_ENV: "test", LOG_LEVEL: "warn", ...env },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  child.stderr?.on("data", (chunk: Buffer) => process.stderr.write(`[${name}] ${chunk}`));
+  children.push(child);
+  return child;
+}
+
+async function waitReady(url: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const res = await fetch(url);
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${url} not ready after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+async function gql(url: string, query: string, token?: string) {
+  const res = await fetch(`${url}/graphql`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body: JSON.stringify({ query }),
+  });
+  const body = (await res.json()) as { data?: Record<string, unknown>; errors?: unknown[] };
+  if (body.errors) throw new Error(`${query.slice(0, 60)}…: ${JSON.stringify(body.errors)}`);
+  return body.data as Record<string, unknown>;
+}
+
+/** A process's CPU seconds so far, from its Prometheus metrics. */
+async function cpuSeconds(base: string): Promise<number> {
+  const get = () => fetch(`${base}/metrics`).then((res) => res.text());
+  // Once more on a fresh socket if a pooled one was closed by the server's keep-alive timeout.
+  const text = await get().catch(get);
+  return Number(/^process_cpu_seconds_total(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1] ?? Number.NaN);
+}
+
+const haveWrk = spawnSync("wrk", ["--version"]).error === undefined;
+
+function runWrk(target: Target, duration: number): Result {
+  const script = join(work, `${target.name.replace(/\W+/g, "_")}.lua`);
+  const headers = { "content-type": "application/json", ...target.headers };
+  writeFileSync(
+    script,
+    [
+      `wrk.method = "${target.body ? "POST" : "GET"}"`,
+      target.body ? `wrk.body = ${JSON.stringify(target.body)}` : "",
+      ...Object.entries(headers).map(([k, v]) => `wrk.headers["${k}"] = ${JSON.stringify(v)}`),
+      "done = function(summary, latency, requests)",
+      '  io.write(string.format("RESULT %f %f %f %d %d\\n", summary.requests / (summary.duration / 1e6),',
+      "    latency:percentile(50) / 1000, latency:percentile(99) / 1000,",
+      "    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout, summary.requests))",
+      "end",
+    ].join("\n"),
+  );
+  const out = spawnSync(
+    "wrk",
+    ["-t1", `-c${connections}`, `-d${duration}s`, "--timeout", "5s", "-s", script, target.url],
+    { encoding: "utf8" },
+  ).stdout;
+  const match = /RESULT (\S+) (\S+) (\S+) (\d+) (\d+)/.exec(out);
+  if (!match) throw new Error(`wrk output not understood:\n${out}`);
+  return {
+    name: target.name,
+    requests: Number(match[5]),
+    rps: Number(match[1]),
+    p50: Number(match[2]),
+    p99: Number(match[3]),
+    errors: Number(match[4]),
+  };
+}
+
+/** A keep-alive loop with `connections` requests in flight, when wrk is not installed. */
+async function runLoop(target: Target, duration: number): Promise<Result> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+  const url = new URL(target.url);
+  const headers = { "content-type": "application/json", ...target.headers };
+  const once = () =>
+    new Promise<number>((resolve, reject) => {
+      const req = http.request(
+        url,
+        { method: target.body ? "POST" : "GET", agent, headers },
+        (res) => {
+          res.resume();
+          res.on("end", () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on("error", reject);
+      req.end(target.body);
+    });
+  const measure = async (ms: number) => {
+    const latencies: number[] = [];
+    let errors = 0;
+    const until = performance.now() + ms;
+    await Promise.all(
+      Array.from({ length: connections }, async () => {
+        while (performance.now() < until) {
+          const started = performance.now();
+          const status = await once().catch(() => 0);
+          if (status !== 200) errors++;
+          latencies.push(performance.now() - started);
+        }
+      }),
+    );
+    latencies.sort((a, b) => a - b);
+    const at = (q: number) =>
+      latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+    return {
+      requests: latencies.length,
+      rps: latencies.length / (ms / 1000),
+      p50: at(0.5),
+      p99: at(0.99),
+      errors,
+    };
+  };
+  const result = await measure(duration * 1000);
+  agent.destroy();
+  return { name: target.name, ...result };
+}
+
+async function main() {
+  const secret = randomBytes(32).toString("base64url");
+  const [bare, account, catalog, order, gateway, gatewayGrpc] = await Promise.all(
+    Array.from({ length: 6 }, freePort),
+  );
+  const url = (port: number | undefined) => `http://127.0.0.1:${port}`;
+  const common = { AUTH_SECRET: secret, HOST: "127.0.0.1" };
+  const peers = {
+    ACCOUNT_URL: url(account),
+    CATALOG_URL: url(catalog),
+    ORDER_URL: url(order),
+  };
+
+  process.stdout.write(`starting servers (data in ${work}) …\n`);
+  start("bare", [process.execPath, "-e", bareServer(bare as number)], {});
+  start("account", [tsx, "services/account/main.ts"], {
+    ...common,
+    PORT: String(account),
+    DATA_DIR: join(work, "account"),
+  });
+  start("catalog", [tsx, "services/catalog/main.ts"], {
+    ...common,
+    PORT: String(catalog),
+    DATA_DIR: join(work, "catalog"),
+    SEED_DEMO_DATA: "false",
+  });
+  start("order", [tsx, "services/order/main.ts"], {
+    ...common,
+    ...peers,
+    PORT: String(order),
+    DATA_DIR: join(work, "order"),
+  });
+  start("gateway", [tsx, "gateway/main.ts"], { ...common, ...peers, PORT: String(gateway) });
+  start("gateway-grpc", [tsx, "gateway/main.ts"], {
+    ...common,
+    ...peers,
+    PORT: String(gatewayGrpc),
+    BACKEND_PROTOCOL: "grpc",
+  });
+  await waitReady(`${url(bare)}/`);
+  await waitReady(`${url(gateway)}/readyz`);
+  await waitReady(`${url(gatewayGrpc)}/readyz`);
+
+  process.stdout.write("seeding: 40 products, 20 customers with 2 orders each …\n");
+  const gw = url(gateway);
+  const admin = (await gql(
+    gw,
+    `mutation { login(email: "admin@example.com", password: "bazaar-admin") { token } }`,
+  )) as { login: { token: string } };
+  const adminToken = admin.login.token;
+  const productIds: string[] = [];
+  for (let i = 0; i < 40; i++) {
+    const made = (await gql(
+      gw,
+      `mutation { createProduct(product: { name: "Product ${i}", description: "A fine thing number ${i}", price: ${(i + 1) * 1.25}, stock: 100000 }) { id } }`,
+      adminToken,
+    )) as { createProduct: { id: string } };
+    productIds.push(made.createProduct.id);
+  }
+  for (let i = 0; i < 20; i++) {
+    await gql(
+      gw,
+      `mutation { createAccount(account: { name: "Customer ${i}", email: "c${i}@bench.test", password: "benchmark-pw" }) { id } }`,
+    );
+    const login = (await gql(
+      gw,
+      `mutation { login(email: "c${i}@bench.test", password: "benchmark-pw") { token } }`,
+    )) as { login: { token: string } };
+    for (let k = 0; k < 2; k++) {
+      const items = [0, 1, 2].map(
+        (j) => `{ id: "${productIds[(i * 3 + k + j) % 40]}", quantity: 1 }`,
+      );
+      await gql(
+        gw,
+        `mutation { createOrder(order: { products: [${items.join(", ")}] }) { id } }`,
+        login.login.token,
+      );
+    }
+  }
+
+  const productsQuery = JSON.stringify({
+    query: "{ products(pagination:{take:20}) { id name price } }",
+  });
+  const nestedQuery = JSON.stringify({
+    query: "{ accounts(pagination:{take:50}) { orders { products { product { name } } } } }",
+  });
+  const targets: Target[] = [
+    { name: "bare node http", url: `${url(bare)}/`, cpu: {} },
+    {
+      name: "direct Connect ListProducts(take 20)",
+      url: `${url(catalog)}/bazaar.catalog.v1.CatalogService/ListProducts`,
+      body: JSON.stringify({ take: 20 }),
+      cpu: { catalog: url(catalog) },
+    },
+    {
+      name: "gateway products(take 20)",
+      url: `${gw}/graphql`,
+      body: productsQuery,
+      cpu: { gateway: gw, catalog: url(catalog) },
+    },
+    {
+      name: "gateway products, gRPC backend",
+      url: `${url(gatewayGrpc)}/graphql`,
+      body: productsQuery,
+      cpu: { gateway: url(gatewayGrpc), catalog: url(catalog) },
+    },
+    {
+      name: "gateway nested 3-level query",
+      url: `${gw}/graphql`,
+      body: nestedQuery,
+      headers: { authorization: `Bearer ${adminToken}` },
+      cpu: { gateway: gw, account: url(account), order: url(order), catalog: url(catalog) },
+    },
+  ];
+
+  process.stdout.write(
+    `load: ${haveWrk ? "wrk -t1" : "in-process keep-alive loop"}, ${connections} connections, ${seconds} s per scenario after a 2 s warm-up\n\n`,
+  );
+  const results: Result[] = [];
+  for (const target of targets) {
+    // CPU time per request is steadier than req/s on a shared machine: it is what each
+    // process spends, whatever else competes for the cores.
+    const run = (duration: number) =>
+      haveWrk ? Promise.resolve(runWrk(target, duration)) : runLoop(target, duration);
+    await run(2); // warm-up: JIT, connection pools, caches
+    const before = await Promise.all(Object.values(target.cpu).map(cpuSeconds));
+    const result = await run(seconds);
+    const after = await Promise.all(Object.values(target.cpu).map(cpuSeconds));
+    results.push(result);
+    const cpu = Object.keys(target.cpu)
+      .map((name, i) => {
+        const micros = (((after[i] ?? 0) - (before[i] ?? 0)) * 1e6) / result.requests;
+        return `${name} ${micros.toFixed(0)}`;
+      })
+      .join(", ");
+    process.stdout.write(
+      `${result.name.padEnd(38)} ${result.rps.toFixed(0).padStart(8)} req/s   p50 ${result.p50.toFixed(2).padStart(7)} ms   p99 ${result.p99.toFixed(2).padStart(7)} ms${cpu ? `   CPU µs/req: ${cpu}` : ""}${result.errors ? `   ${result.errors} errors` : ""}\n`,
+    );
+  }
+  const [bareResult, direct, viaGateway, viaGrpc, nested] = results as [
+    Result,
+    Result,
+    Result,
+    Result,
+    Result,
+  ];
+  const ratio = (a: Result, b: Result) => (a.rps / b.rps).toFixed(2);
+  process.stdout.write(
+    [
+      "",
+      `gateway/direct = ${ratio(viaGateway, direct)}×   (target ≥ 0.5×)`,
+      `gateway/bare   = ${ratio(viaGateway, bareResult)}×`,
+      `gateway over gRPC / over Connect = ${ratio(viaGrpc, viaGateway)}×`,
+      `nested/direct  = ${ratio(nested, direct)}×`,
+      "",
+    ].join("\n"),
+  );
+}
+
+function bareServer(port: number): string {
+  return `require("node:http").createServer((req, res) => { res.writeHead(200, { "content-type": "application/json" }); res.end('{"ok":true}'); }).listen(${port}, "127.0.0.1");`;
+}
+
+async function cleanUp(): Promise<void> {
+  // SIGTERM lets each service drain and close its database before the data goes.
+  await Promise.all(
+    children.map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          const timer = setTimeout(() => {
+            child.kill("SIGKILL");
+            resolve();
+          }, 15_000);
+          child.once("exit", () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          child.kill("SIGTERM");
+        }),
+    ),
+  );
+  rmSync(work, { recursive: true, force: true });
+}
+
+main()
+  .then(cleanUp)
+  .catch(async (error: unknown) => {
+    process.stderr.write(`benchmark failed: ${(error as Error)?.stack ?? String(error)}\n`);
+    await cleanUp();
+    process.exitCode = 1;
+  });

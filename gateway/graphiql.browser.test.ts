@@ -1,0 +1,111 @@
+// GraphiQL in a real browser (Debian's chromium through playwright-core): it opens, runs a
+// query against the real services and shows the result, and no request leaves localhost.
+import { existsSync } from "node:fs";
+import { type Browser, chromium } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadGatewayConfig } from "./config.js";
+import { type RunningGateway, startGateway } from "./main.js";
+import { adminEmail, adminPassword, type Stack, silent, startStack } from "./test-support.js";
+
+const chromiumPath = "/usr/bin/chromium";
+const haveChromium = existsSync(chromiumPath);
+if (!haveChromium) {
+  console.warn(
+    `skipping the GraphiQL browser test: ${chromiumPath} is missing (apt-get install -y chromium)`,
+  );
+}
+
+describe.skipIf(!haveChromium)("GraphiQL in a browser", () => {
+  let stack: Stack;
+  let gateway: RunningGateway;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    stack = await startStack();
+    gateway = await startGateway(
+      loadGatewayConfig({
+        PORT: "0",
+        HOST: "127.0.0.1",
+        LOG_LEVEL: "silent",
+        ACCOUNT_URL: stack.urls.account,
+        CATALOG_URL: stack.urls.catalog,
+        ORDER_URL: stack.urls.order,
+      }),
+      { logger: silent },
+    );
+    const post = async (query: string, token?: string) => {
+      const res = await fetch(`${gateway.url}/graphql`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        body: JSON.stringify({ query }),
+      });
+      return (await res.json()) as { data: Record<string, { token?: string }> };
+    };
+    const login = await post(
+      `mutation { login(email: "${adminEmail}", password: "${adminPassword}") { token } }`,
+    );
+    await post(
+      `mutation { createProduct(product: { name: "Walnut desk lamp", description: "Warm light", price: 89.5, stock: 3 }) { id } }`,
+      login.data.login?.token,
+    );
+    browser = await chromium.launch({
+      executablePath: chromiumPath,
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await gateway?.stop();
+    await stack?.stop();
+  });
+
+  it("opens on /, runs the default query and shows the result, all from localhost", async () => {
+    const context = await browser.newContext();
+    const outside: string[] = [];
+    const local: string[] = [];
+    // Every request of the page and its workers; anything not local is recorded and refused.
+    await context.route("**/*", (route) => {
+      const url = new URL(route.request().url());
+      if (["127.0.0.1", "localhost", "[::1]"].includes(url.hostname)) {
+        local.push(url.pathname);
+        return route.continue();
+      }
+      outside.push(url.href);
+      return route.abort();
+    });
+    context.on("request", (request) => {
+      const url = new URL(request.url());
+      if (!["http:", "https:", "ws:", "wss:"].includes(url.protocol)) return;
+      if (!["127.0.0.1", "localhost", "[::1]"].includes(url.hostname)) outside.push(url.href);
+    });
+    const page = await context.newPage();
+    await page.goto(gateway.url, { waitUntil: "load", timeout: 30_000 });
+    expect(new URL(page.url()).pathname).toBe("/graphql");
+    const run = page.locator(".graphiql-execute-button");
+    await run.waitFor({ state: "visible", timeout: 30_000 });
+    // The default query (products) is in the editor; run it.
+    await run.click();
+    const response = page.locator(".graphiql-response");
+    // Monaco renders spaces as no-break spaces.
+    const shown = async () => ((await response.textContent()) ?? "").replace(/\u00a0/g, " ");
+    await expect.poll(shown, { timeout: 20_000 }).toContain("Walnut desk lamp");
+    const text = await shown();
+    expect(text).toContain("89.5");
+    expect(local).toContain("/graphql");
+    expect(outside).toEqual([]);
+    await context.close();
+  });
+});
