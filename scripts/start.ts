@@ -2,7 +2,9 @@
 // as its own child process, with prefixed output, a banner once all are ready, and an orderly
 // stop on Ctrl-C / SIGTERM.
 import { type ChildProcess, spawn } from "node:child_process";
+import { resolve } from "node:path";
 import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 
 interface Process {
   name: string;
@@ -17,6 +19,10 @@ const processes: Process[] = [
   { name: "gateway", main: "gateway/main.ts", port: 8080 },
 ];
 
+// Paths from the repository, so the supervisor also runs from another working directory
+// (each service keeps its .data/ under the working directory).
+const root = fileURLToPath(new URL("..", import.meta.url));
+const tsx = import.meta.resolve("tsx");
 const colors = [36, 33, 35, 32];
 const children = new Map<string, ChildProcess>();
 let stopping = false;
@@ -25,13 +31,24 @@ function portOf(p: Process): number {
   return Number(process.env[`${p.name.toUpperCase()}_PORT`] ?? p.port);
 }
 
+/** Where each process finds its peers: the ports chosen here, unless the environment says. */
+function peerUrls(): Record<string, string> {
+  const urls: Record<string, string> = {};
+  for (const p of processes) {
+    const name = `${p.name.toUpperCase()}_URL`;
+    urls[name] = process.env[name] ?? `http://localhost:${portOf(p)}`;
+  }
+  return urls;
+}
+
 function launch(p: Process, index: number): void {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
+    ...peerUrls(),
     PORT: String(portOf(p)),
     LOG_PRETTY: process.env.LOG_PRETTY ?? (process.stdout.isTTY ? "true" : "false"),
   };
-  const child = spawn(process.execPath, ["--import", "tsx", p.main], {
+  const child = spawn(process.execPath, ["--import", tsx, resolve(root, p.main)], {
     env,
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -1,0 +1,186 @@
+// End to end, as a user would run it: `npm start`'s supervisor launches the four real
+// processes (embedded PGlite, in a scratch working directory, on free ports), and a shopper's
+// journey goes through the public GraphQL API only. Then SIGTERM stops everything cleanly.
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp } from "node:fs/promises";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const start = new URL("./start.ts", import.meta.url).pathname;
+const tsx = import.meta.resolve("tsx");
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+interface GraphQLResult {
+  data?: Record<string, unknown> | null;
+  errors?: { message: string; extensions?: Record<string, unknown> }[];
+}
+
+describe("npm start, end to end through the gateway", () => {
+  let supervisor: ChildProcess;
+  let output = "";
+  let gateway: string;
+
+  const gql = async (query: string, token?: string, variables?: Record<string, unknown>) => {
+    const response = await fetch(`${gateway}/graphql`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
+      body: JSON.stringify({ query, variables }),
+    });
+    return (await response.json()) as GraphQLResult;
+  };
+  const data = async (query: string, token?: string, variables?: Record<string, unknown>) => {
+    const result = await gql(query, token, variables);
+    expect(result.errors).toBeUndefined();
+    return result.data as Record<string, never>;
+  };
+
+  beforeAll(async () => {
+    const ports = { ACCOUNT_PORT: 0, CATALOG_PORT: 0, ORDER_PORT: 0, GATEWAY_PORT: 0 };
+    for (const key of Object.keys(ports) as (keyof typeof ports)[]) ports[key] = await freePort();
+    gateway = `http://localhost:${ports.GATEWAY_PORT}`;
+    supervisor = spawn(process.execPath, ["--import", tsx, start], {
+      cwd: await mkdtemp(join(tmpdir(), "bazaar-e2e-")),
+      env: {
+        PATH: process.env.PATH ?? "",
+        LOG_LEVEL: "warn",
+        ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    supervisor.stdout?.on("data", (chunk) => {
+      output += chunk;
+    });
+    supervisor.stderr?.on("data", (chunk) => {
+      output += chunk;
+    });
+    for (let i = 0; i < 600 && !output.includes("Bazaar is running"); i++) {
+      if (supervisor.exitCode !== null) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(output).toContain("Bazaar is running");
+  }, 90_000);
+
+  afterAll(async () => {
+    if (supervisor && supervisor.exitCode === null) {
+      supervisor.kill("SIGKILL");
+    }
+  });
+
+  it("lets a shopper sign up, find products, order, and see only their own history", async () => {
+    const admin = (
+      await data(
+        `mutation { login(email: "admin@example.com", password: "bazaar-admin") { token account { role } } }`,
+      )
+    ).login as { token: string; account: { role: string } };
+    expect(admin.account.role).toBe("ADMIN");
+
+    const tag = Date.now().toString(36);
+    const made = (await data(
+      `mutation($a: ProductInput!, $b: ProductInput!) {
+        a: createProduct(product: $a) { id price stock }
+        b: createProduct(product: $b) { id price stock }
+      }`,
+      admin.token,
+      {
+        a: {
+          name: `Quokka sticker ${tag}`,
+          description: "A tiny vinyl quokka",
+          price: 0.1,
+          stock: 5,
+        },
+        b: {
+          name: `Quokka postcard ${tag}`,
+          description: "Matte card, 10 x 15 cm",
+          price: 0.2,
+          stock: 5,
+        },
+      },
+    )) as { a: { id: string; price: number }; b: { id: string; price: number } };
+    expect([made.a.price, made.b.price]).toEqual([0.1, 0.2]);
+
+    const signUp = async (name: string) => {
+      const email = `${name.toLowerCase()}-${tag}@example.com`;
+      await data(`mutation($a: AccountInput!) { createAccount(account: $a) { id } }`, undefined, {
+        a: { name, email, password: "a-long-password" },
+      });
+      const login = (
+        await data(
+          `mutation($e: String!) { login(email: $e, password: "a-long-password") { token account { id } } }`,
+          undefined,
+          {
+            e: email,
+          },
+        )
+      ).login as { token: string; account: { id: string } };
+      return { token: login.token, id: login.account.id };
+    };
+    const alice = await signUp("Alice");
+    const bob = await signUp("Bob");
+
+    const found = (
+      await data(`query($q: String!) { products(query: $q) { id name } }`, alice.token, {
+        q: `quokka ${tag}`,
+      })
+    ).products as { id: string }[];
+    expect(found.map((p) => p.id).sort()).toEqual([made.a.id, made.b.id].sort());
+
+    const order = (
+      await data(
+        `mutation($o: OrderInput!) { createOrder(order: $o) { id totalPrice account { id } products { id name price quantity } } }`,
+        alice.token,
+        {
+          o: {
+            products: [
+              { id: made.a.id, quantity: 1 },
+              { id: made.b.id, quantity: 1 },
+            ],
+            idempotencyKey: `e2e-${tag}`,
+          },
+        },
+      )
+    ).createOrder as { id: string; totalPrice: number; account: { id: string } };
+    expect(order.totalPrice).toBe(0.3); // exactly: computed in cents
+    expect(order.account.id).toBe(alice.id);
+
+    const history = (
+      await data(
+        `{ me { id orders { id totalPrice products { quantity product { stock } } } } }`,
+        alice.token,
+      )
+    ).me as { orders: { id: string; products: { product: { stock: number } }[] }[] };
+    expect(history.orders.map((o) => o.id)).toContain(order.id);
+    expect(
+      history.orders.find((o) => o.id === order.id)?.products.map((p) => p.product.stock),
+    ).toEqual([4, 4]);
+
+    const snooping = await gql(
+      `query($id: ID!) { accounts(id: $id) { orders { id } } }`,
+      bob.token,
+      { id: alice.id },
+    );
+    expect(snooping.errors?.[0]?.extensions?.code).toBe("FORBIDDEN");
+    const bobs = (await data(`{ me { orders { id } } }`, bob.token)).me as { orders: unknown[] };
+    expect(bobs.orders).toEqual([]);
+  });
+
+  it("stops every process on SIGTERM and exits 0", async () => {
+    const exited = new Promise<number | null>((resolve) =>
+      supervisor.once("exit", (code) => resolve(code)),
+    );
+    supervisor.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    expect(output).not.toMatch(/exited unexpectedly/);
+  }, 30_000);
+});
