@@ -588,6 +588,18 @@ describe("limits", () => {
       });
     const badJson = await post("{ not json");
     expect(badJson.status).toBe(400);
+    // Plain clients (curl, fetch) accept application/json, where Yoga alone would say 200.
+    for (const query of ["{ products { id nope } }", "{ products { id }", "{ __typename(x: 1) }"]) {
+      const plain = await gw.gateway.fetch("http://gateway.test/graphql", {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json" },
+        body: JSON.stringify({ query }),
+      });
+      expect(plain.status, query).toBe(400);
+      expect(((await plain.json()) as { errors: unknown[] }).errors.length, query).toBeGreaterThan(
+        0,
+      );
+    }
     const unknownField = await gw.gql(`{ products { id price_cents } }`);
     expect(unknownField.status).toBe(400);
     expect(unknownField.errors?.[0]?.message).toContain('Cannot query field "price_cents"');

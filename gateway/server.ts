@@ -122,11 +122,23 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
   };
 
+  // A query that does not parse or validate (unknown field, too deep, too costly) is a
+  // malformed request: 400 whatever the Accept header. Yoga marks such errors as the
+  // GraphQL-over-HTTP spec's, which legacy application/json clients (curl, plain fetch) would
+  // get with a 200; the spec's own status stands for them too.
   const limits: Plugin = {
     onValidate({ addValidationRule }) {
       addValidationRule(depthLimitRule(config.GRAPHQL_MAX_DEPTH));
       addValidationRule(costLimitRule(config.GRAPHQL_MAX_COST, maxTake));
       if (!config.GRAPHQL_INTROSPECTION) addValidationRule(NoSchemaIntrospectionCustomRule);
+    },
+    onResultProcess({ result }) {
+      for (const one of (Array.isArray(result) ? result : [result]) as ExecutionResult[]) {
+        for (const error of one?.errors ?? []) {
+          const http = error.extensions?.http as { spec?: boolean; status?: number } | undefined;
+          if (http?.spec && http.status === 400) delete http.spec;
+        }
+      }
     },
   };
 
