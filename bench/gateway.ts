@@ -9,13 +9,12 @@
 // small keep-alive loop in this process.
 //
 // Env: BENCH_SECONDS (per scenario, default 8), BENCH_CONNECTIONS (default 32).
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort, loadGenerator, type Result, runLoad, type Target, waitReady } from "./load.js";
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
@@ -23,32 +22,6 @@ const root = new URL("..", import.meta.url).pathname;
 const tsx = join(root, "node_modules/.bin/tsx");
 const work = mkdtempSync(join(tmpdir(), "bazaar-bench-"));
 const children: ChildProcess[] = [];
-
-interface Target {
-  name: string;
-  url: string;
-  /** Processes whose CPU time per request to report: name → base URL serving /metrics. */
-  cpu: Record<string, string>;
-  body?: string;
-  headers?: Record<string, string>;
-}
-
-interface Result {
-  name: string;
-  requests: number;
-  rps: number;
-  p50: number;
-  p99: number;
-  errors: number;
-}
-
-async function freePort(): Promise<number> {
-  const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 function start(name: string, args: string[], env: Record<string, string>): ChildProcess {
   const child = spawn(args[0] as string, args.slice(1), {
@@ -59,20 +32,6 @@ function start(name: string, args: string[], env: Record<string, string>): Child
   child.stderr?.on("data", (chunk: Buffer) => process.stderr.write(`[${name}] ${chunk}`));
   children.push(child);
   return child;
-}
-
-async function waitReady(url: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const res = await fetch(url);
-      if (res.ok) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`${url} not ready after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
 }
 
 async function gql(url: string, query: string, token?: string) {
@@ -95,89 +54,6 @@ async function cpuSeconds(base: string): Promise<number> {
   // Once more on a fresh socket if a pooled one was closed by the server's keep-alive timeout.
   const text = await get().catch(get);
   return Number(/^process_cpu_seconds_total(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1] ?? Number.NaN);
-}
-
-const haveWrk = spawnSync("wrk", ["--version"]).error === undefined;
-
-function runWrk(target: Target, duration: number): Result {
-  const script = join(work, `${target.name.replace(/\W+/g, "_")}.lua`);
-  const headers = { "content-type": "application/json", ...target.headers };
-  writeFileSync(
-    script,
-    [
-      `wrk.method = "${target.body ? "POST" : "GET"}"`,
-      target.body ? `wrk.body = ${JSON.stringify(target.body)}` : "",
-      ...Object.entries(headers).map(([k, v]) => `wrk.headers["${k}"] = ${JSON.stringify(v)}`),
-      "done = function(summary, latency, requests)",
-      '  io.write(string.format("RESULT %f %f %f %d %d\\n", summary.requests / (summary.duration / 1e6),',
-      "    latency:percentile(50) / 1000, latency:percentile(99) / 1000,",
-      "    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout, summary.requests))",
-      "end",
-    ].join("\n"),
-  );
-  const out = spawnSync(
-    "wrk",
-    ["-t1", `-c${connections}`, `-d${duration}s`, "--timeout", "5s", "-s", script, target.url],
-    { encoding: "utf8" },
-  ).stdout;
-  const match = /RESULT (\S+) (\S+) (\S+) (\d+) (\d+)/.exec(out);
-  if (!match) throw new Error(`wrk output not understood:\n${out}`);
-  return {
-    name: target.name,
-    requests: Number(match[5]),
-    rps: Number(match[1]),
-    p50: Number(match[2]),
-    p99: Number(match[3]),
-    errors: Number(match[4]),
-  };
-}
-
-/** A keep-alive loop with `connections` requests in flight, when wrk is not installed. */
-async function runLoop(target: Target, duration: number): Promise<Result> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
-  const url = new URL(target.url);
-  const headers = { "content-type": "application/json", ...target.headers };
-  const once = () =>
-    new Promise<number>((resolve, reject) => {
-      const req = http.request(
-        url,
-        { method: target.body ? "POST" : "GET", agent, headers },
-        (res) => {
-          res.resume();
-          res.on("end", () => resolve(res.statusCode ?? 0));
-        },
-      );
-      req.on("error", reject);
-      req.end(target.body);
-    });
-  const measure = async (ms: number) => {
-    const latencies: number[] = [];
-    let errors = 0;
-    const until = performance.now() + ms;
-    await Promise.all(
-      Array.from({ length: connections }, async () => {
-        while (performance.now() < until) {
-          const started = performance.now();
-          const status = await once().catch(() => 0);
-          if (status !== 200) errors++;
-          latencies.push(performance.now() - started);
-        }
-      }),
-    );
-    latencies.sort((a, b) => a - b);
-    const at = (q: number) =>
-      latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
-    return {
-      requests: latencies.length,
-      rps: latencies.length / (ms / 1000),
-      p50: at(0.5),
-      p99: at(0.99),
-      errors,
-    };
-  };
-  const result = await measure(duration * 1000);
-  agent.destroy();
-  return { name: target.name, ...result };
 }
 
 async function main() {
@@ -296,14 +172,14 @@ async function main() {
   ];
 
   process.stdout.write(
-    `load: ${haveWrk ? "wrk -t1" : "in-process keep-alive loop"}, ${connections} connections, ${seconds} s per scenario after a 2 s warm-up\n\n`,
+    `load: ${loadGenerator}, ${connections} connections, ${seconds} s per scenario after a 2 s warm-up\n\n`,
   );
   const results: Result[] = [];
   for (const target of targets) {
     // CPU time per request is steadier than req/s on a shared machine: it is what each
     // process spends, whatever else competes for the cores.
     const run = (duration: number) =>
-      haveWrk ? Promise.resolve(runWrk(target, duration)) : runLoop(target, duration);
+      runLoad(target, { seconds: duration, connections, workDir: work });
     await run(2); // warm-up: JIT, connection pools, caches
     const before = await Promise.all(Object.values(target.cpu).map(cpuSeconds));
     const result = await run(seconds);

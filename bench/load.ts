@@ -1,0 +1,156 @@
+// Load generation for the benchmarks: `wrk` when it is installed (a C load generator takes the
+// least CPU from the processes being measured), else a keep-alive loop in this process.
+import { execFile, spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+const haveWrk = spawnSync("wrk", ["--version"]).error === undefined;
+
+export const loadGenerator = haveWrk ? "wrk -t1" : "in-process keep-alive loop";
+
+/** Runs `target` for `seconds` with `connections` requests in flight. */
+export async function runLoad(
+  target: Target,
+  options: { seconds: number; connections: number; workDir: string },
+): Promise<Result> {
+  return haveWrk
+    ? runWrk(target, options.seconds, options.connections, options.workDir)
+    : runLoop(target, options.seconds, options.connections);
+}
+
+export interface Target {
+  name: string;
+  url: string;
+  /** Processes whose CPU time per request to report: name → base URL serving /metrics. */
+  cpu: Record<string, string>;
+  body?: string;
+  headers?: Record<string, string>;
+}
+
+export interface Result {
+  name: string;
+  requests: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+export async function freePort(): Promise<number> {
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export async function waitReady(url: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const res = await fetch(url);
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${url} not ready after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** A keep-alive loop with `connections` requests in flight, when wrk is not installed. */
+async function runLoop(target: Target, duration: number, connections: number): Promise<Result> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+  const url = new URL(target.url);
+  const headers = { "content-type": "application/json", ...target.headers };
+  const once = () =>
+    new Promise<number>((resolve, reject) => {
+      const req = http.request(
+        url,
+        { method: target.body ? "POST" : "GET", agent, headers },
+        (res) => {
+          res.resume();
+          res.on("end", () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on("error", reject);
+      req.end(target.body);
+    });
+  const measure = async (ms: number) => {
+    const latencies: number[] = [];
+    let errors = 0;
+    const until = performance.now() + ms;
+    await Promise.all(
+      Array.from({ length: connections }, async () => {
+        while (performance.now() < until) {
+          const started = performance.now();
+          const status = await once().catch(() => 0);
+          if (status !== 200) errors++;
+          latencies.push(performance.now() - started);
+        }
+      }),
+    );
+    latencies.sort((a, b) => a - b);
+    const at = (q: number) =>
+      latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+    return {
+      requests: latencies.length,
+      rps: latencies.length / (ms / 1000),
+      p50: at(0.5),
+      p99: at(0.99),
+      errors,
+    };
+  };
+  const result = await measure(duration * 1000);
+  agent.destroy();
+  return { name: target.name, ...result };
+}
+
+async function runWrk(
+  target: Target,
+  duration: number,
+  connections: number,
+  workDir: string,
+): Promise<Result> {
+  const script = join(workDir, `${target.name.replace(/\W+/g, "_")}.lua`);
+  const headers = { "content-type": "application/json", ...target.headers };
+  writeFileSync(
+    script,
+    [
+      `wrk.method = "${target.body ? "POST" : "GET"}"`,
+      target.body ? `wrk.body = ${JSON.stringify(target.body)}` : "",
+      ...Object.entries(headers).map(([k, v]) => `wrk.headers["${k}"] = ${JSON.stringify(v)}`),
+      "done = function(summary, latency, requests)",
+      '  io.write(string.format("RESULT %f %f %f %d %d\\n", summary.requests / (summary.duration / 1e6),',
+      "    latency:percentile(50) / 1000, latency:percentile(99) / 1000,",
+      "    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout, summary.requests))",
+      "end",
+    ].join("\n"),
+  );
+  // Asynchronous, so servers living in this same process keep answering meanwhile.
+  const { stdout: out } = await run("wrk", [
+    "-t1",
+    `-c${connections}`,
+    `-d${duration}s`,
+    "--timeout",
+    "5s",
+    "-s",
+    script,
+    target.url,
+  ]);
+  const match = /RESULT (\S+) (\S+) (\S+) (\d+) (\d+)/.exec(out);
+  if (!match) throw new Error(`wrk output not understood:\n${out}`);
+  return {
+    name: target.name,
+    requests: Number(match[5]),
+    rps: Number(match[1]),
+    p50: Number(match[2]),
+    p99: Number(match[3]),
+    errors: Number(match[4]),
+  };
+}
