@@ -1,6 +1,7 @@
 // The account service's tables. Only this service's process ever touches them.
 import { sql } from "drizzle-orm";
-import { check, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { check, pgTable, text, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { timestamps } from "../platform/columns.js";
 
 export const accounts = pgTable(
   "accounts",
@@ -13,12 +14,7 @@ export const accounts = pgTable(
       .notNull()
       .default("customer"),
     passwordHash: text("password_hash").notNull(),
-    createTime: timestamp("create_time", { withTimezone: true, mode: "date" })
-      .notNull()
-      .defaultNow(),
-    updateTime: timestamp("update_time", { withTimezone: true, mode: "date" })
-      .notNull()
-      .defaultNow(),
+    ...timestamps,
   },
   (table) => [
     uniqueIndex("accounts_email_key").on(sql`lower(${table.email})`),

@@ -13,6 +13,7 @@ import {
   timestamp,
   uuid,
 } from "drizzle-orm/pg-core";
+import { timestamps } from "../platform/columns.js";
 
 const tsvector = customType<{ data: string }>({ dataType: () => "tsvector" });
 
@@ -25,12 +26,7 @@ export const products = pgTable(
     // Up to 1e8 cents: well inside a double's exact integers, so "number" mode is safe.
     priceCents: bigint("price_cents", { mode: "number" }).notNull(),
     stock: integer("stock").notNull(),
-    createTime: timestamp("create_time", { withTimezone: true, mode: "date" })
-      .notNull()
-      .defaultNow(),
-    updateTime: timestamp("update_time", { withTimezone: true, mode: "date" })
-      .notNull()
-      .defaultNow(),
+    ...timestamps,
     // Name words weigh A, description words B; kept by PostgreSQL, never written by us.
     search: tsvector("search")
       .notNull()

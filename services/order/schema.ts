@@ -9,10 +9,10 @@ import {
   pgTable,
   primaryKey,
   text,
-  timestamp,
   uniqueIndex,
   uuid,
 } from "drizzle-orm/pg-core";
+import { timestamps } from "../platform/columns.js";
 
 /** Where an order is in CreateOrder's saga; see saga.ts for the transitions. */
 export const orderStatuses = ["pending", "confirmed", "failed"] as const;
@@ -35,12 +35,7 @@ export const orders = pgTable(
     failureMessage: text("failure_message"),
     // For an out-of-stock failure: the product that was short.
     failureProductId: uuid("failure_product_id"),
-    createTime: timestamp("create_time", { withTimezone: true, mode: "date" })
-      .notNull()
-      .defaultNow(),
-    updateTime: timestamp("update_time", { withTimezone: true, mode: "date" })
-      .notNull()
-      .defaultNow(),
+    ...timestamps,
   },
   (table) => [
     // One live attempt per key: failed attempts step aside so that a retry starts afresh.
