@@ -1,4 +1,5 @@
 // The platform server's life cycle with a handler whose timing the test controls.
+import net from "node:net";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { describe, expect, it } from "vitest";
@@ -36,6 +37,7 @@ async function startGatedServer(ready: () => Promise<void> = async () => {}) {
     maxMessageBytes: 1024 * 1024,
     host: "127.0.0.1",
     port: 0,
+    headersTimeoutMs: 500,
   });
   return { server, open, entered: () => entered };
 }
@@ -111,6 +113,31 @@ describe("probes", () => {
       expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
       const unknown = await fetch(`${server.url}/nope`);
       expect(unknown.status).toBe(404);
+    } finally {
+      await server.close(1_000);
+    }
+  });
+});
+
+describe("slow clients", () => {
+  it("answers 408 and closes a connection that trickles its headers", async () => {
+    const { server } = await startGatedServer();
+    try {
+      const { port } = new URL(server.url);
+      const socket = net.connect(Number(port), "127.0.0.1");
+      const started = Date.now();
+      socket.write("GET /healthz HTTP/1.1\r\nHost: x\r\n");
+      const trickle = setInterval(() => socket.write("X-Slow: 1\r\n"), 100);
+      const reply = await new Promise<string>((resolve) => {
+        let text = "";
+        socket.on("data", (chunk) => {
+          text += chunk;
+        });
+        socket.on("close", () => resolve(text));
+      });
+      clearInterval(trickle);
+      expect(reply).toMatch(/^HTTP\/1.1 408/);
+      expect(Date.now() - started).toBeLessThan(3_000);
     } finally {
       await server.close(1_000);
     }

@@ -40,6 +40,8 @@ export interface ServeOptions {
   maxMessageBytes: number;
   host?: string | undefined;
   port: number;
+  /** How long an HTTP/1.1 client may take to send its request headers (slow-loris guard). */
+  headersTimeoutMs?: number;
 }
 
 export interface RunningServer {
@@ -97,8 +99,20 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     rpc(req, res);
   };
 
-  const http1Server = http.createServer({ keepAliveTimeout: 5_000 }, handle);
+  const headersTimeout = options.headersTimeoutMs ?? 10_000;
+  const http1Server = http.createServer(
+    {
+      keepAliveTimeout: 5_000,
+      headersTimeout,
+      requestTimeout: 300_000,
+      connectionsCheckingInterval: Math.min(1_000, headersTimeout),
+    },
+    handle,
+  );
   http1Server.timeout = idleTimeoutMs;
+  // node:http enforces headersTimeout and requestTimeout from a timer it starts on "listening";
+  // this server never listens itself (the net listener hands it sockets), so start it here.
+  http1Server.emit("listening");
   const http2Server = http2.createServer({}, handle);
   http2Server.setTimeout(idleTimeoutMs);
   http2Server.on("session", (session) => tracker.sessionOpened(session));
@@ -156,6 +170,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
         // long stream) is cancelled through its context signal before sockets close.
         await tracker.drain(graceMs, () => shutdown.abort());
         await stopped;
+        http1Server.close(() => {}); // stops its timeout timer; it holds no sockets by now
       })();
       return closing;
     },
