@@ -2,6 +2,7 @@
 // across restarts, never logs secrets, and exits 0 on SIGTERM.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp } from "node:fs/promises";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -39,6 +40,26 @@ describe("the account process", () => {
     const { child, output } = launch({ PORT: "not-a-port", LOG_LEVEL: "silent" });
     expect(await exited(child)).toBe(1);
     expect(output()).toMatch(/PORT must be an integer \(got "not-a-port"\)/);
+  });
+
+  it("says which port is taken when it cannot listen", async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    const { port } = blocker.address() as net.AddressInfo;
+    try {
+      const dir = await mkdtemp(join(tmpdir(), "bazaar-account-"));
+      const { child, output } = launch({
+        PORT: String(port),
+        HOST: "127.0.0.1",
+        DATA_DIR: dir,
+        AUTH_SECRET_FILE: join(dir, "secret"),
+        LOG_LEVEL: "silent",
+      });
+      expect(await exited(child)).toBe(1);
+      expect(output()).toContain(`cannot listen on port ${port} (already in use); set PORT`);
+    } finally {
+      blocker.close();
+    }
   });
 
   it("exits 0 on SIGTERM after serving", async () => {

@@ -11,8 +11,14 @@ export async function runProcess(name: string, start: () => Promise<Stoppable>):
   try {
     running = await start();
   } catch (error) {
+    const code = (error as NodeJS.ErrnoException)?.code;
     if (error instanceof ConfigError) {
       process.stderr.write(`${name}: ${error.message}\n`);
+    } else if (code === "EADDRINUSE" || code === "EACCES") {
+      const { port } = error as { port?: number };
+      process.stderr.write(
+        `${name}: cannot listen on port ${port ?? "?"} (${code === "EADDRINUSE" ? "already in use" : "not allowed"}); set PORT to another one\n`,
+      );
     } else {
       process.stderr.write(
         `${name}: failed to start: ${(error as Error)?.stack ?? String(error)}\n`,
