@@ -26,13 +26,16 @@ export async function runProcess(name: string, start: () => Promise<Stoppable>):
     }
     process.exit(1);
   }
-  let stopping = false;
+  // Ctrl-C under `npm start` reaches a service twice: SIGINT from the terminal and SIGTERM from
+  // the supervisor. Only the same signal again (Ctrl-C pressed twice) means "stop right now".
+  let first: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) {
+    if (first !== undefined) {
+      if (signal !== first) return;
       process.stderr.write(`${name}: ${signal} again, exiting now\n`);
       process.exit(1);
     }
-    stopping = true;
+    first = signal;
     running.stop().then(
       () => process.exit(0),
       (error: unknown) => {
