@@ -1,21 +1,11 @@
 // The order service's configuration, from the environment.
 import * as v from "valibot";
-import { baseEntries, intVar, parseEnv } from "../platform/config.js";
-
-/** A peer's base URL, with a default when unset or empty, without a trailing slash. */
-function peerUrl(fallback: string) {
-  return v.pipe(
-    v.optional(v.string(), fallback),
-    v.transform((s) => (s.trim() === "" ? fallback : s.trim())),
-    v.url("must be a URL such as http://localhost:50051"),
-    v.transform((s) => s.replace(/\/+$/, "")),
-  );
-}
+import { baseEntries, intVar, parseEnv, peerUrlVar } from "../platform/config.js";
 
 const schema = v.object({
   ...baseEntries("order", 50053),
-  ACCOUNT_URL: peerUrl("http://localhost:50051"),
-  CATALOG_URL: peerUrl("http://localhost:50052"),
+  ACCOUNT_URL: peerUrlVar("http://localhost:50051"),
+  CATALOG_URL: peerUrlVar("http://localhost:50052"),
   // The deadline of each call to a peer; a peer slower than this counts as unavailable.
   PEER_TIMEOUT_MS: intVar(3000, 50, 120_000),
   PEER_PROTOCOL: v.optional(

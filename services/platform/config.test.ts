@@ -3,6 +3,7 @@ import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { loadGatewayConfig } from "../../gateway/config.js";
 import { loadAccountConfig } from "../account/config.js";
 import { resolveAuthSecret } from "./auth.js";
 import { ConfigError, corsOrigins } from "./config.js";
@@ -90,6 +91,27 @@ describe("configuration", () => {
     expect(texts.size).toBe(1);
     expect((await readFile(file, "utf8")).trim()).toBe([...texts][0]);
     expect([...texts][0]?.length).toBeGreaterThanOrEqual(32);
+  });
+
+  it("reads peer URLs without a trailing slash, empty meaning the default", () => {
+    const peers = loadGatewayConfig({ ACCOUNT_URL: "http://account:50051/", CATALOG_URL: "" });
+    expect(peers.ACCOUNT_URL).toBe("http://account:50051");
+    expect(peers.CATALOG_URL).toBe("http://localhost:50052");
+    expect(refusal(() => loadGatewayConfig({ ORDER_URL: "order:50053" }))).toMatch(
+      /ORDER_URL must be an http:\/\/ or https:\/\/ URL/,
+    );
+  });
+
+  it("turns introspection on by default outside production, and lets it be set either way", () => {
+    expect(loadGatewayConfig({}).GRAPHQL_INTROSPECTION).toBe(true);
+    expect(loadGatewayConfig({ NODE_ENV: "production" }).GRAPHQL_INTROSPECTION).toBe(false);
+    expect(
+      loadGatewayConfig({ NODE_ENV: "production", GRAPHQL_INTROSPECTION: "yes" })
+        .GRAPHQL_INTROSPECTION,
+    ).toBe(true);
+    expect(refusal(() => loadGatewayConfig({ GRAPHQL_INTROSPECTION: "maybe" }))).toMatch(
+      /GRAPHQL_INTROSPECTION must be true or false/,
+    );
   });
 
   it("allows localhost origins in development, and only the listed ones when set", () => {

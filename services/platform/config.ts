@@ -18,12 +18,20 @@ export function intVar(fallback: number, min: number, max: number) {
   );
 }
 
-export function boolVar(fallback: boolean) {
+/** A boolean variable, or undefined when unset or empty (for defaults that depend on others). */
+export function optionalBoolVar() {
   return v.pipe(
-    v.optional(v.string(), String(fallback)),
+    v.optional(v.string(), ""),
     v.transform((s) => s.trim().toLowerCase()),
     v.picklist(["true", "false", "1", "0", "yes", "no", ""], "must be true or false"),
-    v.transform((s) => (s === "" ? fallback : ["true", "1", "yes"].includes(s))),
+    v.transform((s) => (s === "" ? undefined : ["true", "1", "yes"].includes(s))),
+  );
+}
+
+export function boolVar(fallback: boolean) {
+  return v.pipe(
+    optionalBoolVar(),
+    v.transform((b) => b ?? fallback),
   );
 }
 
@@ -43,8 +51,8 @@ const postgresUrl = v.pipe(
   v.regex(/^postgres(ql)?:\/\/\S+$/, "must be a postgres:// URL"),
 );
 
-/** Variables every service process reads. */
-export function baseEntries(service: string, defaultPort: number) {
+/** Variables every Bazaar process reads, the gateway included. */
+export function processEntries(defaultPort: number) {
   return {
     NODE_ENV: v.optional(
       v.picklist(["development", "production", "test"], "must be development, production or test"),
@@ -60,6 +68,14 @@ export function baseEntries(service: string, defaultPort: number) {
       "info",
     ),
     LOG_PRETTY: boolVar(false),
+    SHUTDOWN_GRACE_MS: intVar(10_000, 0, 600_000),
+  };
+}
+
+/** Variables every service process reads: the process's own, its database, auth and CORS. */
+export function baseEntries(service: string, defaultPort: number) {
+  return {
+    ...processEntries(defaultPort),
     DATABASE_URL: optionalVar(postgresUrl),
     DATABASE_POOL_MAX: intVar(10, 1, 1000),
     DATA_DIR: v.optional(v.pipe(v.string(), v.minLength(1)), `.data/${service}`),
@@ -68,8 +84,19 @@ export function baseEntries(service: string, defaultPort: number) {
     AUTH_SECRET_FILE: v.optional(v.pipe(v.string(), v.minLength(1)), ".data/auth-secret"),
     CORS_ORIGINS: optionalVar(v.string()),
     MAX_MESSAGE_BYTES: intVar(4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
-    SHUTDOWN_GRACE_MS: intVar(10_000, 0, 600_000),
   };
+}
+
+/** A peer service's base URL: the default when unset or empty, no trailing slash. */
+export function peerUrlVar(fallback: string) {
+  return v.pipe(
+    v.optional(v.string(), fallback),
+    v.transform((s) => (s.trim() === "" ? fallback : s.trim())),
+    v.url("must be a URL such as http://localhost:50051"),
+    // "account:50051" parses as a URL with the scheme "account:": only http(s) reaches a peer.
+    v.regex(/^https?:\/\//i, "must be an http:// or https:// URL such as http://localhost:50051"),
+    v.transform((s) => s.replace(/\/+$/, "")),
+  );
 }
 
 export type BaseConfig = v.InferOutput<v.ObjectSchema<ReturnType<typeof baseEntries>, undefined>>;
