@@ -14,7 +14,8 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, loadGenerator, type Result, runLoad, type Target, waitReady } from "./load.js";
+import { freePort } from "../services/platform/testing.js";
+import { loadGenerator, type Result, runLoad, type Target, waitReady } from "./load.js";
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);

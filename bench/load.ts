@@ -3,7 +3,6 @@
 import { execFile, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 
@@ -39,14 +38,6 @@ export interface Result {
   p50: number;
   p99: number;
   errors: number;
-}
-
-export async function freePort(): Promise<number> {
-  const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 export async function waitReady(url: string, timeoutMs = 60_000): Promise<void> {

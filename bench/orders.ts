@@ -9,7 +9,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import net from "node:net";
 import { cpus } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -20,6 +19,7 @@ import { AccountService } from "../gen/bazaar/account/v1/account_pb.js";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
 import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
 import { TokenAuthority } from "../services/platform/auth.js";
+import { freePort } from "../services/platform/testing.js";
 
 function option(name: string, env: string, fallback: number): number {
   const flag = process.argv.find((arg) => arg.startsWith(`--${name}=`));
@@ -43,14 +43,6 @@ if (!base) {
 const root = fileURLToPath(new URL("..", import.meta.url));
 const secret = randomBytes(32).toString("base64url");
 const authority = new TokenAuthority(new TextEncoder().encode(secret));
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 const scratch: string[] = [];
 const admin = postgres(base, { max: 1, onnotice: () => {} });

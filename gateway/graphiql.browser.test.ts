@@ -1,21 +1,15 @@
 // GraphiQL in a real browser (Debian's chromium through playwright-core): it opens, runs a
 // query against the real services and shows the result, and no request leaves localhost.
-import { existsSync } from "node:fs";
-import { type Browser, chromium } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { haveChromium, launchChromium } from "../services/platform/testing-browser.js";
 import { loadGatewayConfig } from "./config.js";
 import { type RunningGateway, startGateway } from "./main.js";
 import { adminEmail, adminPassword, type Stack, silent, startStack } from "./test-support.js";
 
-const chromiumPath = "/usr/bin/chromium";
-const haveChromium = existsSync(chromiumPath);
-if (!haveChromium) {
-  console.warn(
-    `skipping the GraphiQL browser test: ${chromiumPath} is missing (apt-get install -y chromium)`,
-  );
-}
+const available = haveChromium("the GraphiQL browser test");
 
-describe.skipIf(!haveChromium)("GraphiQL in a browser", () => {
+describe.skipIf(!available)("GraphiQL in a browser", () => {
   let stack: Stack;
   let gateway: RunningGateway;
   let browser: Browser;
@@ -51,19 +45,7 @@ describe.skipIf(!haveChromium)("GraphiQL in a browser", () => {
       `mutation { createProduct(product: { name: "Walnut desk lamp", description: "Warm light", price: 89.5, stock: 3 }) { id } }`,
       login.data.login?.token,
     );
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {

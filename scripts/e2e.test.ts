@@ -3,21 +3,13 @@
 // journey goes through the public GraphQL API only. Then SIGTERM stops everything cleanly.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp } from "node:fs/promises";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../services/platform/testing.js";
 
 const start = new URL("./start.ts", import.meta.url).pathname;
 const tsx = import.meta.resolve("tsx");
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 // biome-ignore lint/suspicious/noExplicitAny: each caller states the shape it expects and asserts on it.
 type Loose = any;

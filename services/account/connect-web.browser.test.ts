@@ -1,22 +1,19 @@
 // A browser client with Connect-Web, talking to the account service directly from a page on
 // another localhost origin (Debian's chromium through playwright-core): CORS preflights pass,
 // both the Connect and the gRPC-Web protocols work, and an origin not allowed is refused.
-import { existsSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { build } from "esbuild";
-import { type Browser, chromium } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { HostedService } from "../platform/host.js";
 import { testAuthority } from "../platform/testing.js";
+import { haveChromium, launchChromium } from "../platform/testing-browser.js";
 import { loadAccountConfig } from "./config.js";
 import { startAccountService } from "./main.js";
 import type * as schema from "./schema.js";
 
-const chromiumPath = "/usr/bin/chromium";
-const haveChromium = existsSync(chromiumPath);
-if (!haveChromium)
-  console.warn(`skipping the Connect-Web browser test: ${chromiumPath} is missing`);
+const available = haveChromium("the Connect-Web browser test");
 
 // What a browser app would write: generated client, Connect-Web transports, a bearer token.
 const client = `
@@ -42,7 +39,7 @@ globalThis.shop = async (baseUrl, email) => {
 };
 `;
 
-describe.skipIf(!haveChromium)("Connect-Web in a browser", () => {
+describe.skipIf(!available)("Connect-Web in a browser", () => {
   let open: HostedService<typeof schema>;
   let closed: HostedService<typeof schema>;
   let page: http.Server;
@@ -87,16 +84,7 @@ describe.skipIf(!haveChromium)("Connect-Web in a browser", () => {
     await new Promise<void>((resolve) => page.listen(0, "127.0.0.1", resolve));
     // localhost here and 127.0.0.1 for the service: different origins, so CORS applies.
     pageUrl = `http://localhost:${(page.address() as AddressInfo).port}/`;
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-quic",
-      ],
-    });
+    browser = await launchChromium();
   }, 60_000);
 
   afterAll(async () => {

@@ -1,6 +1,7 @@
 // Test support: real databases only. Every suite runs on embedded PGlite, and also on real
 // PostgreSQL when TEST_DATABASE_URL is set (CI sets it), each test file in a fresh database.
 import { randomBytes } from "node:crypto";
+import net from "node:net";
 import {
   ConnectError,
   type ConnectRouter,
@@ -119,4 +120,13 @@ export async function rejection(promise: Promise<unknown>): Promise<ConnectError
     return ConnectError.from(error);
   }
   throw new Error("expected the call to fail, but it succeeded");
+}
+
+/** A TCP port free on 127.0.0.1 right now, for processes that must be told their port. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
