@@ -7,6 +7,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY tsconfig.json ./
 COPY gen ./gen
+COPY platform ./platform
 COPY services ./services
 COPY gateway ./gateway
 USER node

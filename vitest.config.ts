@@ -6,7 +6,12 @@ export default defineConfig({
   // refuses to mix with the first ("another module or realm"). Point ours at Node's choice.
   resolve: { alias: [{ find: /^graphql$/, replacement: "graphql/index.js" }] },
   test: {
-    include: ["services/**/*.test.ts", "gateway/**/*.test.ts", "scripts/**/*.test.ts"],
+    include: [
+      "platform/**/*.test.ts",
+      "services/**/*.test.ts",
+      "gateway/**/*.test.ts",
+      "scripts/**/*.test.ts",
+    ],
     // A new PGlite takes ~2 s to initialise and argon2 is deliberately slow: be patient.
     testTimeout: 30_000,
     hookTimeout: 60_000,

@@ -14,7 +14,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "../services/platform/testing.js";
+import { freePort } from "../platform/testing.js";
 import { loadGenerator, type Result, runLoad, type Target, waitReady } from "./load.js";
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);

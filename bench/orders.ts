@@ -18,8 +18,8 @@ import postgres from "postgres";
 import { AccountService } from "../gen/bazaar/account/v1/account_pb.js";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
 import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
-import { TokenAuthority } from "../services/platform/auth.js";
-import { freePort } from "../services/platform/testing.js";
+import { TokenAuthority } from "../platform/auth.js";
+import { freePort } from "../platform/testing.js";
 
 function option(name: string, env: string, fallback: number): number {
   const flag = process.argv.find((arg) => arg.startsWith(`--${name}=`));

@@ -8,12 +8,12 @@ import { parseArgs } from "node:util";
 import { createClient } from "@connectrpc/connect";
 import postgres from "postgres";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
+import { openDatabase } from "../platform/database.js";
+import { uuidv7 } from "../platform/ids.js";
+import { routerTransport, testAuthority } from "../platform/testing.js";
 import * as schema from "../services/catalog/schema.js";
 import { catalogRoutes } from "../services/catalog/service.js";
 import { CatalogStore, migrationsFolder } from "../services/catalog/store.js";
-import { openDatabase } from "../services/platform/database.js";
-import { uuidv7 } from "../services/platform/ids.js";
-import { routerTransport, testAuthority } from "../services/platform/testing.js";
 
 const { values: args } = parseArgs({
   options: {

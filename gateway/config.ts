@@ -7,7 +7,7 @@ import {
   parseEnv,
   peerUrlVar,
   processEntries,
-} from "../services/platform/config.js";
+} from "../platform/config.js";
 
 const schema = v.object({
   ...processEntries(8080),

@@ -1,7 +1,7 @@
 // What every resolver gets: the backend clients, this request's loaders, and the call options
 // that carry the caller's token, the request id and the deadline to the services.
 import type { CallOptions } from "@connectrpc/connect";
-import type { Logger } from "../services/platform/logger.js";
+import type { Logger } from "../platform/logger.js";
 import type { Backends } from "./clients.js";
 import type { Loaders } from "./loaders.js";
 

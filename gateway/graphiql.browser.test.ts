@@ -2,7 +2,7 @@
 // query against the real services and shows the result, and no request leaves localhost.
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { haveChromium, launchChromium } from "../services/platform/testing-browser.js";
+import { haveChromium, launchChromium } from "../platform/testing-browser.js";
 import { loadGatewayConfig } from "./config.js";
 import { type RunningGateway, startGateway } from "./main.js";
 import { adminEmail, adminPassword, type Stack, silent, startStack } from "./test-support.js";

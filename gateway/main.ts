@@ -2,8 +2,8 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Interceptor } from "@connectrpc/connect";
-import { createLogger, type Logger } from "../services/platform/logger.js";
-import { isEntryPoint, runProcess } from "../services/platform/runtime.js";
+import { createLogger, type Logger } from "../platform/logger.js";
+import { isEntryPoint, runProcess } from "../platform/runtime.js";
 import { backendUrls, createTransports, type Transports } from "./clients.js";
 import { type GatewayConfig, loadGatewayConfig } from "./config.js";
 import { backendMetricsInterceptor, createGatewayMetrics } from "./observability.js";

@@ -11,7 +11,7 @@ import {
   NoSchemaIntrospectionCustomRule,
 } from "graphql";
 import { createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
-import type { Logger } from "../services/platform/logger.js";
+import type { Logger } from "../platform/logger.js";
 import { type Backends, createBackends, type Transports } from "./clients.js";
 import type { GatewayConfig } from "./config.js";
 import type { GatewayContext } from "./context.js";

@@ -2,15 +2,15 @@
 // gateway over them whose client transports count every backend RPC, and a small GraphQL client
 // that goes through the gateway's fetch handler.
 import type { Interceptor } from "@connectrpc/connect";
+import type { TokenAuthority } from "../platform/auth.js";
+import { createLogger } from "../platform/logger.js";
+import { testAuthority } from "../platform/testing.js";
 import { loadAccountConfig } from "../services/account/config.js";
 import { startAccountService } from "../services/account/main.js";
 import { loadCatalogConfig } from "../services/catalog/config.js";
 import { startCatalogService } from "../services/catalog/main.js";
 import { loadOrderConfig } from "../services/order/config.js";
 import { startOrderService } from "../services/order/main.js";
-import type { TokenAuthority } from "../services/platform/auth.js";
-import { createLogger } from "../services/platform/logger.js";
-import { testAuthority } from "../services/platform/testing.js";
 import { backendUrls, createTransports } from "./clients.js";
 import { type GatewayConfig, loadGatewayConfig } from "./config.js";
 import { createGateway, type Gateway, httpReadiness } from "./server.js";

@@ -6,7 +6,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../services/platform/testing.js";
+import { freePort } from "../platform/testing.js";
 
 const start = new URL("./start.ts", import.meta.url).pathname;
 const tsx = import.meta.resolve("tsx");

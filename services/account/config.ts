@@ -1,6 +1,6 @@
 // The account service's configuration, from the environment.
 import * as v from "valibot";
-import { baseEntries, ConfigError, intVar, parseEnv } from "../platform/config.js";
+import { baseEntries, ConfigError, intVar, parseEnv } from "../../platform/config.js";
 import { email, password } from "./domain.js";
 
 export const defaultAdminEmail = "admin@example.com";

@@ -1,8 +1,13 @@
 // The account service's rules, free of I/O: what a valid request is, who may do what,
 // and how many failed logins an email may have.
 import * as v from "valibot";
-import type { Caller } from "../platform/auth.js";
-import { charLength, displayName, paginationEntries, uuidField } from "../platform/validation.js";
+import type { Caller } from "../../platform/auth.js";
+import {
+  charLength,
+  displayName,
+  paginationEntries,
+  uuidField,
+} from "../../platform/validation.js";
 
 export const email = v.pipe(
   v.string(),

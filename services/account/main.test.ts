@@ -11,7 +11,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { AccountService } from "../../gen/bazaar/account/v1/account_pb.js";
-import { bearer, testAuthority } from "../platform/testing.js";
+import { bearer, testAuthority } from "../../platform/testing.js";
 import { loadAccountConfig } from "./config.js";
 import { startAccountService } from "./main.js";
 

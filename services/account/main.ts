@@ -1,9 +1,9 @@
 // The account service's composition root: config → database → routes → serve → stop.
 import { fileURLToPath } from "node:url";
 import { file_bazaar_account_v1_account } from "../../gen/bazaar/account/v1/account_pb.js";
-import { type HostedService, hostService } from "../platform/host.js";
-import type { Logger } from "../platform/logger.js";
-import { isEntryPoint, runProcess } from "../platform/runtime.js";
+import { type HostedService, hostService } from "../../platform/host.js";
+import type { Logger } from "../../platform/logger.js";
+import { isEntryPoint, runProcess } from "../../platform/runtime.js";
 import { type AccountConfig, defaultAdminPassword, loadAccountConfig } from "./config.js";
 import { LoginThrottle } from "./domain.js";
 import { hashPassword } from "./passwords.js";

@@ -1,7 +1,7 @@
 // The account service's tables. Only this service's process ever touches them.
 import { sql } from "drizzle-orm";
 import { check, pgTable, text, uniqueIndex, uuid } from "drizzle-orm/pg-core";
-import { timestamps } from "../platform/columns.js";
+import { timestamps } from "../../platform/columns.js";
 
 export const accounts = pgTable(
   "accounts",

@@ -12,8 +12,13 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AccountService } from "../../gen/bazaar/account/v1/account_pb.js";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
-import type { HostedService } from "../platform/host.js";
-import { databaseKinds, rejection, testAuthority, testDatabaseEnv } from "../platform/testing.js";
+import type { HostedService } from "../../platform/host.js";
+import {
+  databaseKinds,
+  rejection,
+  testAuthority,
+  testDatabaseEnv,
+} from "../../platform/testing.js";
 import { loadAccountConfig } from "./config.js";
 import { startAccountService } from "./main.js";
 import type * as schema from "./schema.js";

@@ -4,8 +4,8 @@ import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AccountService, Role } from "../../gen/bazaar/account/v1/account_pb.js";
 import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
-import { TokenAuthority } from "../platform/auth.js";
-import type { DatabaseHandle } from "../platform/database.js";
+import { TokenAuthority } from "../../platform/auth.js";
+import type { DatabaseHandle } from "../../platform/database.js";
 import {
   bearer,
   databaseKinds,
@@ -13,7 +13,7 @@ import {
   rejection,
   routerTransport,
   testAuthority,
-} from "../platform/testing.js";
+} from "../../platform/testing.js";
 import { LoginThrottle } from "./domain.js";
 import { hashPassword } from "./passwords.js";
 import * as schema from "./schema.js";

@@ -8,9 +8,9 @@ import {
   AccountService,
   Role,
 } from "../../gen/bazaar/account/v1/account_pb.js";
-import { requireAdmin, requireCaller, type TokenAuthority } from "../platform/auth.js";
-import { isUuid } from "../platform/ids.js";
-import { invalidArgument, validate } from "../platform/validation.js";
+import { requireAdmin, requireCaller, type TokenAuthority } from "../../platform/auth.js";
+import { isUuid } from "../../platform/ids.js";
+import { invalidArgument, validate } from "../../platform/validation.js";
 import * as rules from "./domain.js";
 import { decoyHash, hashPassword, verifyPassword } from "./passwords.js";
 import { type AccountRecord, type AccountStore, EmailTakenError } from "./store.js";

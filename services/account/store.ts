@@ -1,8 +1,8 @@
 // All SQL of the account service. It speaks in plain records, never protobuf messages.
 import { asc, eq, inArray, sql } from "drizzle-orm";
-import type { Database } from "../platform/database.js";
-import { PG_UNIQUE_VIOLATION, pgErrorCode } from "../platform/database.js";
-import { uuidv7 } from "../platform/ids.js";
+import type { Database } from "../../platform/database.js";
+import { PG_UNIQUE_VIOLATION, pgErrorCode } from "../../platform/database.js";
+import { uuidv7 } from "../../platform/ids.js";
 import * as schema from "./schema.js";
 
 export type AccountDb = Database<typeof schema>;

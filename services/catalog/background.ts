@@ -1,6 +1,6 @@
 // Periodic background work (the reservation sweeper, the search outbox worker) that stops
 // cleanly with the service.
-import type { Logger } from "../platform/logger.js";
+import type { Logger } from "../../platform/logger.js";
 
 export interface BackgroundTask {
   stop(): Promise<void>;

@@ -1,6 +1,13 @@
 // The catalog service's configuration, from the environment.
 import * as v from "valibot";
-import { baseEntries, boolVar, intVar, optionalVar, parseEnv, urlVar } from "../platform/config.js";
+import {
+  baseEntries,
+  boolVar,
+  intVar,
+  optionalVar,
+  parseEnv,
+  urlVar,
+} from "../../platform/config.js";
 
 const schema = v.object({
   ...baseEntries("catalog", 50052),

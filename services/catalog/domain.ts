@@ -1,6 +1,6 @@
 // The catalog's rules, free of I/O: what a valid request is, and how reservation items merge.
 import * as v from "valibot";
-import { displayName, freeText, paginationEntries, uuidField } from "../platform/validation.js";
+import { displayName, freeText, paginationEntries, uuidField } from "../../platform/validation.js";
 
 export const maxPriceCents = 100_000_000;
 export const maxStock = 1_000_000;

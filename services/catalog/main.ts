@@ -1,9 +1,9 @@
 // The catalog service's composition root: config → database → search → routes → serve, with
 // the reservation sweeper and the search outbox worker stopped before the database closes.
 import { file_bazaar_catalog_v1_catalog } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
-import { type HostedService, hostService } from "../platform/host.js";
-import type { Logger } from "../platform/logger.js";
-import { isEntryPoint, runProcess } from "../platform/runtime.js";
+import { type HostedService, hostService } from "../../platform/host.js";
+import type { Logger } from "../../platform/logger.js";
+import { isEntryPoint, runProcess } from "../../platform/runtime.js";
 import type { BackgroundTask } from "./background.js";
 import { type CatalogConfig, loadCatalogConfig } from "./config.js";
 import * as schema from "./schema.js";

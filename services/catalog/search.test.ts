@@ -2,8 +2,8 @@
 // OpenSearch mapping and query, and the outbox that keeps OpenSearch in step — on each real
 // database. OpenSearch itself is exercised only when OPENSEARCH_URL points at a server.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { uuidv7 } from "../platform/ids.js";
-import { databaseKinds } from "../platform/testing.js";
+import { uuidv7 } from "../../platform/ids.js";
+import { databaseKinds } from "../../platform/testing.js";
 import {
   bulkBody,
   OpenSearchCatalogIndex,

@@ -2,8 +2,8 @@
 // hand with `tsx services/catalog/seed.ts` (npm run seed) against DATABASE_URL or DATA_DIR.
 import { readFile } from "node:fs/promises";
 import * as v from "valibot";
-import { openDatabase } from "../platform/database.js";
-import { isEntryPoint } from "../platform/runtime.js";
+import { openDatabase } from "../../platform/database.js";
+import { isEntryPoint } from "../../platform/runtime.js";
 import { loadCatalogConfig } from "./config.js";
 import { createProductRequest } from "./domain.js";
 import * as schema from "./schema.js";

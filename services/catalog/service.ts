@@ -11,9 +11,9 @@ import {
   ReservationState,
 } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import { PreconditionFailureSchema } from "../../gen/google/rpc/error_details_pb.js";
-import { requireAdmin, requireService } from "../platform/auth.js";
-import { isUuid } from "../platform/ids.js";
-import { validate } from "../platform/validation.js";
+import { requireAdmin, requireService } from "../../platform/auth.js";
+import { isUuid } from "../../platform/ids.js";
+import { validate } from "../../platform/validation.js";
 import * as rules from "./domain.js";
 import { type ProductSearch, postgresSearch } from "./search/search.js";
 import {

@@ -7,8 +7,8 @@ import {
   BadRequestSchema,
   PreconditionFailureSchema,
 } from "../../gen/google/rpc/error_details_pb.js";
-import { uuidv7 } from "../platform/ids.js";
-import { databaseKinds } from "../platform/testing.js";
+import { uuidv7 } from "../../platform/ids.js";
+import { databaseKinds } from "../../platform/testing.js";
 import { sweepExpiredReservations } from "./sweeper.js";
 import { aProduct, type CatalogTestbed, openCatalogTestbed, rejection } from "./test-support.js";
 

@@ -7,8 +7,8 @@ import {
   PG_DEADLOCK_DETECTED,
   PG_SERIALIZATION_FAILURE,
   pgErrorCode,
-} from "../platform/database.js";
-import { uuidv7 } from "../platform/ids.js";
+} from "../../platform/database.js";
+import { uuidv7 } from "../../platform/ids.js";
 import { type ItemQuantity, mergeItems } from "./domain.js";
 import * as schema from "./schema.js";
 

@@ -1,6 +1,6 @@
 // The reservation sweeper: a pending reservation whose order neither committed nor released
 // it in time (the order service crashed, say) gives its stock back.
-import type { Logger } from "../platform/logger.js";
+import type { Logger } from "../../platform/logger.js";
 import { type BackgroundTask, repeatInBackground } from "./background.js";
 import { type CatalogStore, ReservationStateError } from "./store.js";
 

@@ -2,8 +2,8 @@
 // in-memory router transport, and tokens for each kind of caller.
 import { type CallOptions, createClient } from "@connectrpc/connect";
 import { CatalogService } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
-import type { DatabaseHandle } from "../platform/database.js";
-import { uuidv7 } from "../platform/ids.js";
+import type { DatabaseHandle } from "../../platform/database.js";
+import { uuidv7 } from "../../platform/ids.js";
 import {
   bearer,
   type DatabaseKind,
@@ -11,7 +11,7 @@ import {
   rejection,
   routerTransport,
   testAuthority,
-} from "../platform/testing.js";
+} from "../../platform/testing.js";
 import * as schema from "./schema.js";
 import type { ProductSearch } from "./search/search.js";
 import { catalogRoutes } from "./service.js";

@@ -1,6 +1,6 @@
 // The order service's configuration, from the environment.
 import * as v from "valibot";
-import { baseEntries, intVar, parseEnv, peerUrlVar } from "../platform/config.js";
+import { baseEntries, intVar, parseEnv, peerUrlVar } from "../../platform/config.js";
 
 const schema = v.object({
   ...baseEntries("order", 50053),

@@ -1,6 +1,6 @@
 // The order rules without I/O: merging, pricing in exact cents, who orders for whom, config.
 import { describe, expect, it } from "vitest";
-import { ConfigError } from "../platform/config.js";
+import { ConfigError } from "../../platform/config.js";
 import { loadOrderConfig } from "./config.js";
 import { mergeItems, orderingAccount, type PricedProduct, priceOrder } from "./domain.js";
 

@@ -1,8 +1,8 @@
 // The order service's rules, free of I/O: what a valid request is, who may order and read
 // for whom, how repeated products merge, and how a total is priced in exact cents.
 import * as v from "valibot";
-import { type Caller, mayActFor } from "../platform/auth.js";
-import { uuidField } from "../platform/validation.js";
+import { type Caller, mayActFor } from "../../platform/auth.js";
+import { uuidField } from "../../platform/validation.js";
 
 export const maxItems = 100;
 export const maxQuantity = 1000;

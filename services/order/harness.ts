@@ -5,6 +5,16 @@ import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { AccountService } from "../../gen/bazaar/account/v1/account_pb.js";
 import { CatalogService } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import { OrderService } from "../../gen/bazaar/order/v1/order_pb.js";
+import type { TokenAuthority } from "../../platform/auth.js";
+import type { DatabaseHandle } from "../../platform/database.js";
+import { createLogger } from "../../platform/logger.js";
+import {
+  bearer,
+  type DatabaseKind,
+  openTestDatabase,
+  routerTransport,
+  testAuthority,
+} from "../../platform/testing.js";
 import { LoginThrottle } from "../account/domain.js";
 import * as accountSchema from "../account/schema.js";
 import { accountRoutes } from "../account/service.js";
@@ -12,16 +22,6 @@ import { AccountStore } from "../account/store.js";
 import * as catalogSchema from "../catalog/schema.js";
 import { catalogRoutes } from "../catalog/service.js";
 import { CatalogStore, migrationsFolder as catalogMigrations } from "../catalog/store.js";
-import type { TokenAuthority } from "../platform/auth.js";
-import type { DatabaseHandle } from "../platform/database.js";
-import { createLogger } from "../platform/logger.js";
-import {
-  bearer,
-  type DatabaseKind,
-  openTestDatabase,
-  routerTransport,
-  testAuthority,
-} from "../platform/testing.js";
 import { createPeers, type Peers, type PeerTransports } from "./peers.js";
 import * as orderSchema from "./schema.js";
 import { orderRoutes } from "./service.js";

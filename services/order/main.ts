@@ -2,9 +2,9 @@
 // recovery → stop.
 import { fileURLToPath } from "node:url";
 import { file_bazaar_order_v1_order } from "../../gen/bazaar/order/v1/order_pb.js";
-import { type HostedService, hostService } from "../platform/host.js";
-import type { Logger } from "../platform/logger.js";
-import { isEntryPoint, runProcess } from "../platform/runtime.js";
+import { type HostedService, hostService } from "../../platform/host.js";
+import type { Logger } from "../../platform/logger.js";
+import { isEntryPoint, runProcess } from "../../platform/runtime.js";
 import { loadOrderConfig, type OrderConfig } from "./config.js";
 import { createPeers, httpPeerTransports, type Peers } from "./peers.js";
 import { RecoveryLoop, type RecoveryReport } from "./recovery.js";

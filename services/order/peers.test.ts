@@ -3,7 +3,7 @@
 import net from "node:net";
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { rejection } from "../platform/testing.js";
+import { rejection } from "../../platform/testing.js";
 import { createPeers, httpPeerTransports, type Peers } from "./peers.js";
 
 async function listen(server: net.Server): Promise<string> {

@@ -44,8 +44,8 @@ import {
   type PreconditionFailure,
   PreconditionFailureSchema,
 } from "../../gen/google/rpc/error_details_pb.js";
-import { uuidv7 } from "../platform/ids.js";
-import type { Logger } from "../platform/logger.js";
+import { uuidv7 } from "../../platform/ids.js";
+import type { Logger } from "../../platform/logger.js";
 import { firstUnknownProduct, type LineItem, type PricedProduct, priceOrder } from "./domain.js";
 import type { Peers } from "./peers.js";
 import type { OrderAttempt, OrderRecord, OrderStore } from "./store.js";

@@ -9,13 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AccountService } from "../../gen/bazaar/account/v1/account_pb.js";
 import { CatalogService } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import { OrderService } from "../../gen/bazaar/order/v1/order_pb.js";
-import { loadAccountConfig } from "../account/config.js";
-import { startAccountService } from "../account/main.js";
-import { loadCatalogConfig } from "../catalog/config.js";
-import { startCatalogService } from "../catalog/main.js";
-import type { TokenAuthority } from "../platform/auth.js";
-import type { HostedService } from "../platform/host.js";
-import { uuidv7 } from "../platform/ids.js";
+import type { TokenAuthority } from "../../platform/auth.js";
+import type { HostedService } from "../../platform/host.js";
+import { uuidv7 } from "../../platform/ids.js";
 import {
   bearer,
   createScratchDatabase,
@@ -23,7 +19,11 @@ import {
   databaseKinds,
   rejection,
   testAuthority,
-} from "../platform/testing.js";
+} from "../../platform/testing.js";
+import { loadAccountConfig } from "../account/config.js";
+import { startAccountService } from "../account/main.js";
+import { loadCatalogConfig } from "../catalog/config.js";
+import { startCatalogService } from "../catalog/main.js";
 import { loadOrderConfig } from "./config.js";
 import { adminAuth, customer, product, stockOf } from "./harness.js";
 import { type OrderService as RunningOrderService, startOrderService } from "./main.js";

@@ -4,8 +4,8 @@ import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReservationState } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import { PreconditionFailureSchema } from "../../gen/google/rpc/error_details_pb.js";
-import { uuidv7 } from "../platform/ids.js";
-import { bearer, databaseKinds, rejection } from "../platform/testing.js";
+import { uuidv7 } from "../../platform/ids.js";
+import { bearer, databaseKinds, rejection } from "../../platform/testing.js";
 import {
   adminAuth,
   customer,

@@ -1,6 +1,6 @@
 // All SQL of the order service. It speaks in plain records, never protobuf messages.
 import { and, asc, desc, eq, inArray, lt, ne, sql } from "drizzle-orm";
-import type { Database } from "../platform/database.js";
+import type { Database } from "../../platform/database.js";
 import type { PricedItem } from "./domain.js";
 import * as schema from "./schema.js";
 

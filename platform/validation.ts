@@ -4,7 +4,7 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import * as v from "valibot";
-import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { BadRequestSchema } from "../gen/google/rpc/error_details_pb.js";
 
 export interface FieldViolation {
   field: string;

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import {
   AccountService,
   file_bazaar_account_v1_account,
-} from "../../gen/bazaar/account/v1/account_pb.js";
+} from "../gen/bazaar/account/v1/account_pb.js";
 import { createLogger } from "./logger.js";
 import { createMetrics } from "./metrics.js";
 import { serve } from "./server.js";

@@ -3,8 +3,8 @@ import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadGatewayConfig } from "../../gateway/config.js";
-import { loadAccountConfig } from "../account/config.js";
+import { loadGatewayConfig } from "../gateway/config.js";
+import { loadAccountConfig } from "../services/account/config.js";
 import { resolveAuthSecret } from "./auth.js";
 import { ConfigError, corsOrigins } from "./config.js";
 

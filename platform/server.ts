@@ -17,7 +17,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import {
   file_grpc_health_v1_health,
   HealthCheckResponse_ServingStatus as ServingStatus,
-} from "../../gen/grpc/health/v1/health_pb.js";
+} from "../gen/grpc/health/v1/health_pb.js";
 import { authInterceptor, type TokenAuthority } from "./auth.js";
 import { HealthState, healthRoutes } from "./health.js";
 import { observeInterceptor, requestIdInterceptor } from "./interceptors.js";
