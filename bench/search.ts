@@ -11,9 +11,10 @@ import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
 import { openDatabase } from "../platform/database.js";
 import { uuidv7 } from "../platform/ids.js";
 import { routerTransport, testAuthority } from "../platform/testing.js";
+import { migrationsFolder } from "../services/catalog/config.js";
 import * as schema from "../services/catalog/schema.js";
 import { catalogRoutes } from "../services/catalog/service.js";
-import { CatalogStore, migrationsFolder } from "../services/catalog/store.js";
+import { CatalogStore } from "../services/catalog/store.js";
 
 const { values: args } = parseArgs({
   options: {

@@ -8,12 +8,13 @@ import {
   peerUrlVar,
   processEntries,
 } from "../platform/config.js";
+import { localUrl, processes } from "../platform/processes.js";
 
 const schema = v.object({
-  ...processEntries(8080),
-  ACCOUNT_URL: peerUrlVar("http://localhost:50051"),
-  CATALOG_URL: peerUrlVar("http://localhost:50052"),
-  ORDER_URL: peerUrlVar("http://localhost:50053"),
+  ...processEntries(processes.gateway.port),
+  ACCOUNT_URL: peerUrlVar(localUrl("account")),
+  CATALOG_URL: peerUrlVar(localUrl("catalog")),
+  ORDER_URL: peerUrlVar(localUrl("order")),
   // Connect over HTTP/1.1 keep-alive measured 1.5× the throughput of gRPC/h2c through the
   // gateway (`npm run bench:gateway`: 1,224 vs 794 req/s); gRPC stays available.
   BACKEND_PROTOCOL: v.optional(

@@ -1,13 +1,45 @@
-// The composition every service shares: logger, metrics, token authority, database with its
-// migrations, the server on its port, and an orderly stop. A service's main.ts adds its routes.
-import type { DescFile } from "@bufbuild/protobuf";
+// What every service's main.ts is made of: `openBase` (logger, token authority, metrics, the
+// database with its migrations), then the service builds its parts over that base, then
+// `base.serve(parts)` listens, starts the workers and owns the orderly stop.
+import type { DescService } from "@bufbuild/protobuf";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { resolveAuthSecret, TokenAuthority } from "./auth.js";
 import { type BaseConfig, corsOrigins } from "./config.js";
-import { type DatabaseHandle, type DatabaseOptions, openDatabase } from "./database.js";
+import { type DatabaseHandle, openDatabase } from "./database.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createMetrics, type RpcMetrics } from "./metrics.js";
 import { type RunningServer, serve } from "./server.js";
+import type { Worker } from "./worker.js";
+
+export interface BaseOptions<S extends Record<string, unknown>> {
+  /** Short name: "account", "catalog", "order". */
+  name: string;
+  schema: S;
+  migrationsFolder: string;
+  /** A logger to use instead of the one the config describes (tests capture output). */
+  logger?: Logger | undefined;
+}
+
+export interface ServiceParts {
+  /** The generated service descriptors: health names them, reflection serves their files. */
+  services: readonly DescService[];
+  routes: (router: ConnectRouter) => void;
+  /** Started once the server listens; stopped after it drained, before the database closes. */
+  workers?: readonly Worker[];
+  /** Clients the parts opened (peers, a search index); closed after the workers stopped. */
+  resources?: readonly { close(): Promise<void> }[];
+}
+
+export interface ServiceBase<S extends Record<string, unknown>> {
+  logger: Logger;
+  authority: TokenAuthority;
+  metrics: RpcMetrics;
+  database: DatabaseHandle<S>;
+  /** Serves `parts` on the configured port; on failure closes the base and rethrows. */
+  serve(parts: ServiceParts): Promise<HostedService<S>>;
+  /** For a failure while building the parts: closes the database and rethrows `error`. */
+  abort(error: unknown): Promise<never>;
+}
 
 export interface HostedService<S extends Record<string, unknown>> {
   server: RunningServer;
@@ -18,32 +50,10 @@ export interface HostedService<S extends Record<string, unknown>> {
   stop(): Promise<void>;
 }
 
-export interface HostContext<S extends Record<string, unknown>> {
-  database: DatabaseHandle<S>;
-  authority: TokenAuthority;
-  logger: Logger;
-}
-
-export interface HostOptions<S extends Record<string, unknown>> {
-  /** Short name: "account", "catalog", "order". */
-  name: string;
-  config: BaseConfig & { AUTH_SECRET_FILE: string };
-  schema: S;
-  migrationsFolder: string;
-  pgliteExtensions?: DatabaseOptions<S>["pgliteExtensions"];
-  files: readonly DescFile[];
-  serviceNames: readonly string[];
-  /** Builds the routes once the database is open; may do start-up work such as seeding. */
-  routes: (context: HostContext<S>) => Promise<(router: ConnectRouter) => void>;
-  /** Called on stop after the server drained, before the database closes (background workers). */
-  beforeClose?: () => Promise<void>;
-  logger?: Logger;
-}
-
-export async function hostService<S extends Record<string, unknown>>(
-  options: HostOptions<S>,
-): Promise<HostedService<S>> {
-  const { config } = options;
+export async function openBase<S extends Record<string, unknown>>(
+  config: BaseConfig,
+  options: BaseOptions<S>,
+): Promise<ServiceBase<S>> {
   const logger =
     options.logger ??
     createLogger({ service: options.name, level: config.LOG_LEVEL, pretty: config.LOG_PRETTY });
@@ -60,46 +70,66 @@ export async function hostService<S extends Record<string, unknown>>(
     schema: options.schema,
     migrationsFolder: options.migrationsFolder,
     poolMax: config.DATABASE_POOL_MAX,
-    pgliteExtensions: options.pgliteExtensions,
   });
-  try {
-    const routes = await options.routes({ database, authority, logger });
-    const server = await serve({
-      routes,
-      files: options.files,
-      serviceNames: options.serviceNames,
-      authority,
-      logger,
-      metrics,
-      ready: database.ping,
-      corsOrigins: corsOrigins(config),
-      maxMessageBytes: config.MAX_MESSAGE_BYTES,
-      host: config.HOST,
-      port: config.PORT,
-    });
-    logger.info(
-      {
-        url: server.url,
-        database: database.kind === "postgres" ? "postgres" : `pglite:${config.DATA_DIR}`,
-      },
-      `${options.name} service listening`,
-    );
-    let stopping: Promise<void> | undefined;
-    const stop = () => {
-      stopping ??= (async () => {
-        logger.info("shutting down: draining in-flight calls");
-        await server.close(config.SHUTDOWN_GRACE_MS);
-        await options.beforeClose?.();
-        await database.close();
-        logger.info("stopped");
-        logger.flush();
-      })();
-      return stopping;
-    };
-    return { server, database, authority, logger, metrics, stop };
-  } catch (error) {
-    await options.beforeClose?.();
+  const abort = async (error: unknown): Promise<never> => {
     await database.close();
     throw error;
-  }
+  };
+  const base = { logger, authority, metrics, database };
+  return {
+    ...base,
+    abort,
+    serve: (parts) => serveParts(config, options.name, base, parts).catch(abort),
+  };
+}
+
+async function serveParts<S extends Record<string, unknown>>(
+  config: BaseConfig,
+  name: string,
+  base: Omit<HostedService<S>, "server" | "stop">,
+  parts: ServiceParts,
+): Promise<HostedService<S>> {
+  const { logger, database } = base;
+  const workers = parts.workers ?? [];
+  const closeParts = async () => {
+    await Promise.all(workers.map((worker) => worker.stop()));
+    await Promise.all((parts.resources ?? []).map((resource) => resource.close()));
+  };
+  const server = await serve({
+    routes: parts.routes,
+    files: parts.services.map((service) => service.file),
+    serviceNames: parts.services.map((service) => service.typeName),
+    authority: base.authority,
+    logger,
+    metrics: base.metrics,
+    ready: database.ping,
+    corsOrigins: corsOrigins(config),
+    maxMessageBytes: config.MAX_MESSAGE_BYTES,
+    host: config.HOST,
+    port: config.PORT,
+  }).catch(async (error: unknown) => {
+    await closeParts();
+    throw error;
+  });
+  logger.info(
+    {
+      url: server.url,
+      database: database.kind === "postgres" ? "postgres" : `pglite:${config.DATA_DIR}`,
+    },
+    `${name} service listening`,
+  );
+  for (const worker of workers) worker.start();
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      logger.info("shutting down: draining in-flight calls");
+      await server.close(config.SHUTDOWN_GRACE_MS);
+      await closeParts();
+      await database.close();
+      logger.info("stopped");
+      logger.flush();
+    })();
+    return stopping;
+  };
+  return { ...base, server, stop };
 }

@@ -1,15 +1,20 @@
 // The account service's configuration, from the environment.
+import { fileURLToPath } from "node:url";
 import * as v from "valibot";
 import { baseEntries, ConfigError, intVar, parseEnv } from "../../platform/config.js";
+import { processes } from "../../platform/processes.js";
 import { email, password } from "./domain.js";
 
-export const defaultAdminEmail = "admin@example.com";
-export const defaultAdminPassword = "bazaar-admin";
+/** The first admin outside production when ADMIN_EMAIL / ADMIN_PASSWORD are unset. */
+export const developmentAdmin = { email: "admin@example.com", password: "bazaar-admin" } as const;
+
+/** This service's committed migrations (drizzle-kit writes them); every opener applies them. */
+export const migrationsFolder = fileURLToPath(new URL("./drizzle", import.meta.url));
 
 const schema = v.object({
-  ...baseEntries("account", 50051),
-  ADMIN_EMAIL: v.optional(email, defaultAdminEmail),
-  ADMIN_PASSWORD: v.optional(password, defaultAdminPassword),
+  ...baseEntries("account", processes.account.port),
+  ADMIN_EMAIL: v.optional(email, developmentAdmin.email),
+  ADMIN_PASSWORD: v.optional(password, developmentAdmin.password),
   ADMIN_NAME: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(100)), "Admin"),
   TOKEN_TTL_SECONDS: intVar(3600, 60, 30 * 24 * 3600),
   LOGIN_MAX_FAILURES: intVar(10, 1, 10_000),
@@ -24,7 +29,7 @@ export function loadAccountConfig(
   const config = parseEnv(schema, env);
   if (
     config.NODE_ENV === "production" &&
-    (!env.ADMIN_PASSWORD || config.ADMIN_PASSWORD === defaultAdminPassword)
+    (!env.ADMIN_PASSWORD || config.ADMIN_PASSWORD === developmentAdmin.password)
   ) {
     throw new ConfigError(
       "invalid configuration:\n  ADMIN_PASSWORD must be set to a non-default password in production",

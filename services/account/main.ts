@@ -1,10 +1,14 @@
-// The account service's composition root: config → database → routes → serve → stop.
-import { fileURLToPath } from "node:url";
-import { file_bazaar_account_v1_account } from "../../gen/bazaar/account/v1/account_pb.js";
-import { type HostedService, hostService } from "../../platform/host.js";
+// The account service's composition root: config → base → parts → serve.
+import { AccountService } from "../../gen/bazaar/account/v1/account_pb.js";
+import { type HostedService, openBase } from "../../platform/host.js";
 import type { Logger } from "../../platform/logger.js";
 import { isEntryPoint, runProcess } from "../../platform/runtime.js";
-import { type AccountConfig, defaultAdminPassword, loadAccountConfig } from "./config.js";
+import {
+  type AccountConfig,
+  developmentAdmin,
+  loadAccountConfig,
+  migrationsFolder,
+} from "./config.js";
 import { LoginThrottle } from "./domain.js";
 import { hashPassword } from "./passwords.js";
 import * as schema from "./schema.js";
@@ -15,24 +19,22 @@ export async function startAccountService(
   config: AccountConfig,
   options: { logger?: Logger } = {},
 ): Promise<HostedService<typeof schema>> {
-  return hostService({
+  const base = await openBase(config, {
     name: "account",
-    config,
     schema,
-    migrationsFolder: fileURLToPath(new URL("./drizzle", import.meta.url)),
-    files: [file_bazaar_account_v1_account],
-    serviceNames: ["bazaar.account.v1.AccountService"],
-    ...(options.logger ? { logger: options.logger } : {}),
-    routes: async ({ database, authority, logger }) => {
-      const store = new AccountStore(database.db);
-      await ensureAdmin(store, config, logger);
-      return accountRoutes({
-        store,
-        authority,
-        tokenTtlSeconds: config.TOKEN_TTL_SECONDS,
-        throttle: new LoginThrottle(config.LOGIN_MAX_FAILURES, config.LOGIN_WINDOW_SECONDS * 1000),
-      });
-    },
+    migrationsFolder,
+    logger: options.logger,
+  });
+  const store = new AccountStore(base.database.db);
+  await ensureAdmin(store, config, base.logger).catch(base.abort);
+  return base.serve({
+    services: [AccountService],
+    routes: accountRoutes({
+      store,
+      authority: base.authority,
+      tokenTtlSeconds: config.TOKEN_TTL_SECONDS,
+      throttle: new LoginThrottle(config.LOGIN_MAX_FAILURES, config.LOGIN_WINDOW_SECONDS * 1000),
+    }),
   });
 }
 
@@ -50,11 +52,11 @@ async function ensureAdmin(
     passwordHash: await hashPassword(config.ADMIN_PASSWORD),
   });
   if (!created) return;
-  const isDefault = config.ADMIN_PASSWORD === defaultAdminPassword;
+  const isDefault = config.ADMIN_PASSWORD === developmentAdmin.password;
   logger.info(
     { email: config.ADMIN_EMAIL },
     isDefault
-      ? `created the first admin: ${config.ADMIN_EMAIL} / ${defaultAdminPassword} (development default; set ADMIN_PASSWORD)`
+      ? `created the first admin: ${config.ADMIN_EMAIL} / ${developmentAdmin.password} (development default; set ADMIN_PASSWORD)`
       : `created the first admin: ${config.ADMIN_EMAIL}`,
   );
 }
@@ -63,9 +65,9 @@ if (isEntryPoint(import.meta.url)) {
   await runProcess("account", async () => {
     const config = loadAccountConfig();
     const service = await startAccountService(config);
-    if (config.ADMIN_PASSWORD === defaultAdminPassword) {
+    if (config.ADMIN_PASSWORD === developmentAdmin.password) {
       service.logger.warn(
-        `development admin: ${config.ADMIN_EMAIL} / ${defaultAdminPassword} — log in with these; never use them in production`,
+        `development admin: ${config.ADMIN_EMAIL} / ${developmentAdmin.password} — log in with these; never use them in production`,
       );
     }
     return service;

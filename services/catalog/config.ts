@@ -1,4 +1,5 @@
 // The catalog service's configuration, from the environment.
+import { fileURLToPath } from "node:url";
 import * as v from "valibot";
 import {
   baseEntries,
@@ -8,9 +9,13 @@ import {
   parseEnv,
   urlVar,
 } from "../../platform/config.js";
+import { processes } from "../../platform/processes.js";
+
+/** This service's committed migrations (drizzle-kit writes them); every opener applies them. */
+export const migrationsFolder = fileURLToPath(new URL("./drizzle", import.meta.url));
 
 const schema = v.object({
-  ...baseEntries("catalog", 50052),
+  ...baseEntries("catalog", processes.catalog.port),
   // A pending reservation whose order never committed or released it goes back after this.
   RESERVATION_TTL_SECONDS: intVar(900, 1, 7 * 24 * 3600),
   SWEEP_INTERVAL_SECONDS: intVar(30, 1, 3600),

@@ -4,10 +4,10 @@ import { readFile } from "node:fs/promises";
 import * as v from "valibot";
 import { openDatabase } from "../../platform/database.js";
 import { isEntryPoint } from "../../platform/runtime.js";
-import { loadCatalogConfig } from "./config.js";
+import { loadCatalogConfig, migrationsFolder } from "./config.js";
 import { createProductRequest } from "./domain.js";
 import * as schema from "./schema.js";
-import { CatalogStore, migrationsFolder, type NewProduct } from "./store.js";
+import { CatalogStore, type NewProduct } from "./store.js";
 
 const seedFile = new URL("./seed-products.json", import.meta.url);
 

@@ -1,5 +1,4 @@
 // All SQL of the catalog service. It speaks in plain records, never protobuf messages.
-import { fileURLToPath } from "node:url";
 import { and, asc, eq, gte, inArray, isNull, lte, sql } from "drizzle-orm";
 import {
   type Database,
@@ -13,8 +12,6 @@ import { type ItemQuantity, mergeItems } from "./domain.js";
 import * as schema from "./schema.js";
 
 const { products, reservations, reservationItems, searchOutbox } = schema;
-
-export const migrationsFolder = fileURLToPath(new URL("./drizzle", import.meta.url));
 
 export type CatalogDb = Database<typeof schema>;
 type Tx = Parameters<Parameters<CatalogDb["transaction"]>[0]>[0];

@@ -1,7 +1,7 @@
 // The reservation sweeper: a pending reservation whose order neither committed nor released
 // it in time (the order service crashed, say) gives its stock back.
 import type { Logger } from "../../platform/logger.js";
-import { type BackgroundTask, repeatInBackground } from "./background.js";
+import { Loop } from "../../platform/worker.js";
 import { type CatalogStore, ReservationStateError } from "./store.js";
 
 const batchSize = 100;
@@ -28,21 +28,23 @@ export async function sweepExpiredReservations(
   return released;
 }
 
-export function startSweeper(
+/** The sweeper as a worker: a pass every `intervalMs`, at once again while a batch was full. */
+export function sweeperWorker(
   store: CatalogStore,
   intervalMs: number,
   logger: Logger,
-): BackgroundTask {
-  return repeatInBackground(
-    "reservation sweeper",
-    async () => {
+): Loop<number> {
+  return new Loop({
+    name: "reservation sweeper",
+    intervalMs,
+    logger,
+    pass: async () => {
       const released = await sweepExpiredReservations(store);
       if (released.length > 0) {
         logger.info({ orderIds: released }, `released ${released.length} expired reservations`);
       }
-      return released.length >= batchSize;
+      return released.length;
     },
-    intervalMs,
-    logger,
-  );
+    more: (released) => released >= batchSize,
+  });
 }

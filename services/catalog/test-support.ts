@@ -12,10 +12,11 @@ import {
   routerTransport,
   testAuthority,
 } from "../../platform/testing.js";
+import { migrationsFolder } from "./config.js";
 import * as schema from "./schema.js";
 import type { ProductSearch } from "./search/search.js";
 import { catalogRoutes } from "./service.js";
-import { CatalogStore, type CatalogStoreOptions, migrationsFolder } from "./store.js";
+import { CatalogStore, type CatalogStoreOptions } from "./store.js";
 
 export { rejection };
 

@@ -1,11 +1,16 @@
 // The order service's configuration, from the environment.
+import { fileURLToPath } from "node:url";
 import * as v from "valibot";
 import { baseEntries, intVar, parseEnv, peerUrlVar } from "../../platform/config.js";
+import { localUrl, processes } from "../../platform/processes.js";
+
+/** This service's committed migrations (drizzle-kit writes them); every opener applies them. */
+export const migrationsFolder = fileURLToPath(new URL("./drizzle", import.meta.url));
 
 const schema = v.object({
-  ...baseEntries("order", 50053),
-  ACCOUNT_URL: peerUrlVar("http://localhost:50051"),
-  CATALOG_URL: peerUrlVar("http://localhost:50052"),
+  ...baseEntries("order", processes.order.port),
+  ACCOUNT_URL: peerUrlVar(localUrl("account")),
+  CATALOG_URL: peerUrlVar(localUrl("catalog")),
   // The deadline of each call to a peer; a peer slower than this counts as unavailable.
   PEER_TIMEOUT_MS: intVar(3000, 50, 120_000),
   PEER_PROTOCOL: v.optional(

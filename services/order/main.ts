@@ -1,18 +1,17 @@
-// The order service's composition root: config → database → peers → routes → serve →
-// recovery → stop.
-import { fileURLToPath } from "node:url";
-import { file_bazaar_order_v1_order } from "../../gen/bazaar/order/v1/order_pb.js";
-import { type HostedService, hostService } from "../../platform/host.js";
+// The order service's composition root: config → base → parts (store, peers, the recovery
+// worker) → serve.
+import { OrderService } from "../../gen/bazaar/order/v1/order_pb.js";
+import { type HostedService, openBase } from "../../platform/host.js";
 import type { Logger } from "../../platform/logger.js";
 import { isEntryPoint, runProcess } from "../../platform/runtime.js";
-import { loadOrderConfig, type OrderConfig } from "./config.js";
+import { loadOrderConfig, migrationsFolder, type OrderConfig } from "./config.js";
 import { createPeers, httpPeerTransports, type Peers } from "./peers.js";
-import { RecoveryLoop, type RecoveryReport } from "./recovery.js";
+import { type RecoveryReport, recoveryWorker } from "./recovery.js";
 import * as schema from "./schema.js";
 import { orderRoutes } from "./service.js";
 import { OrderStore } from "./store.js";
 
-export interface OrderService extends HostedService<typeof schema> {
+export interface HostedOrderService extends HostedService<typeof schema> {
   /** Runs order recovery now (it also runs at start and every RECOVERY_INTERVAL_MS). */
   recover(): Promise<RecoveryReport>;
 }
@@ -23,51 +22,45 @@ const settleAfterMs = 2_000;
 export async function startOrderService(
   config: OrderConfig,
   options: { logger?: Logger; peers?: Peers } = {},
-): Promise<OrderService> {
-  let peers: Peers | undefined = options.peers;
-  let recovery: RecoveryLoop | undefined;
-  const hosted = await hostService({
+): Promise<HostedOrderService> {
+  const base = await openBase(config, {
     name: "order",
-    config,
     schema,
-    migrationsFolder: fileURLToPath(new URL("./drizzle", import.meta.url)),
-    files: [file_bazaar_order_v1_order],
-    serviceNames: ["bazaar.order.v1.OrderService"],
-    ...(options.logger ? { logger: options.logger } : {}),
-    routes: async ({ database, authority, logger }) => {
-      const store = new OrderStore(database.db);
-      peers ??= createPeers(httpPeerTransports(config), {
-        token: authority.serviceTokenSource("order"),
-        timeoutMs: config.PEER_TIMEOUT_MS,
-      });
-      recovery = new RecoveryLoop(
-        {
-          store,
-          peers,
-          logger,
-          abandonedAfterMs: config.RECOVERY_AFTER_MS,
-          settleAfterMs: Math.min(settleAfterMs, config.RECOVERY_AFTER_MS),
-        },
-        config.RECOVERY_INTERVAL_MS,
-      );
-      return orderRoutes({
-        store,
-        peers,
-        logger,
-        // A duplicate waits about as long as a whole saga may take.
-        duplicateWaitMs: 4 * config.PEER_TIMEOUT_MS + 5_000,
-      });
-    },
-    beforeClose: async () => {
-      await recovery?.stop();
-      // Peers handed in belong to the caller; only close what we opened.
-      if (!options.peers) await peers?.close();
-    },
+    migrationsFolder,
+    logger: options.logger,
   });
-  const loop = recovery as RecoveryLoop | undefined;
-  if (!loop) throw new Error("order routes were not built");
-  loop.start();
-  return { ...hosted, recover: () => loop.runOnce() };
+  const { logger } = base;
+  const store = new OrderStore(base.database.db);
+  const peers =
+    options.peers ??
+    createPeers(httpPeerTransports(config), {
+      token: base.authority.serviceTokenSource("order"),
+      timeoutMs: config.PEER_TIMEOUT_MS,
+    });
+  const recovery = recoveryWorker(
+    {
+      store,
+      peers,
+      logger,
+      abandonedAfterMs: config.RECOVERY_AFTER_MS,
+      settleAfterMs: Math.min(settleAfterMs, config.RECOVERY_AFTER_MS),
+    },
+    config.RECOVERY_INTERVAL_MS,
+  );
+  const hosted = await base.serve({
+    services: [OrderService],
+    routes: orderRoutes({
+      store,
+      peers,
+      logger,
+      // A duplicate waits about as long as a whole saga may take.
+      duplicateWaitMs: 4 * config.PEER_TIMEOUT_MS + 5_000,
+    }),
+    workers: [recovery],
+    // Peers handed in belong to the caller; only close what we opened.
+    resources: options.peers ? [] : [peers],
+  });
+  return { ...hosted, recover: () => recovery.runOnce() };
 }
 
 if (isEntryPoint(import.meta.url)) {

@@ -4,6 +4,7 @@
 // periodically; every step is idempotent, so replicas running it at once do no harm.
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "../../platform/logger.js";
+import { Loop } from "../../platform/worker.js";
 import type { Peers } from "./peers.js";
 import type { OrderStore } from "./store.js";
 
@@ -97,43 +98,13 @@ async function release(peers: Peers, orderId: string): Promise<void> {
   }
 }
 
-/** Runs recovery now and every `intervalMs` (0: only now), one run at a time. */
-export class RecoveryLoop {
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<unknown> | undefined;
-  #stopped = false;
-
-  constructor(
-    private readonly deps: RecoveryDeps,
-    private readonly intervalMs: number,
-  ) {}
-
-  start(): void {
-    this.#tick();
-  }
-
-  /** One run now, after any run in progress. */
-  async runOnce(): Promise<RecoveryReport> {
-    await this.#running;
-    const run = recoverOrders(this.deps);
-    this.#running = run.catch(() => {});
-    return run;
-  }
-
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
-    await this.#running;
-  }
-
-  #tick(): void {
-    if (this.#stopped) return;
-    this.#running = recoverOrders(this.deps)
-      .catch((error: unknown) => this.deps.logger.error({ err: error }, "order recovery failed"))
-      .finally(() => {
-        if (this.#stopped || this.intervalMs === 0) return;
-        this.#timer = setTimeout(() => this.#tick(), this.intervalMs);
-        this.#timer.unref();
-      });
-  }
+/** Recovery as a worker: at start, then every `intervalMs` (0: only at start). */
+export function recoveryWorker(deps: RecoveryDeps, intervalMs: number): Loop<RecoveryReport> {
+  return new Loop({
+    name: "order recovery",
+    intervalMs,
+    runAtStart: true,
+    logger: deps.logger,
+    pass: () => recoverOrders(deps),
+  });
 }

@@ -26,7 +26,7 @@ import { loadCatalogConfig } from "../catalog/config.js";
 import { startCatalogService } from "../catalog/main.js";
 import { loadOrderConfig } from "./config.js";
 import { adminAuth, customer, product, stockOf } from "./harness.js";
-import { type OrderService as RunningOrderService, startOrderService } from "./main.js";
+import { type HostedOrderService, startOrderService } from "./main.js";
 import { OrderStore } from "./store.js";
 
 /** Where a service keeps data that must survive its restart in this test. */
@@ -59,7 +59,7 @@ describe.each(databaseKinds())("order, account and catalog servers on %s", (kind
   let orderEnv: Record<string, string>;
   let account: HostedService<Record<string, unknown>>;
   let catalogService: HostedService<Record<string, unknown>>;
-  let order: RunningOrderService;
+  let order: HostedOrderService;
   let accounts: Client<typeof AccountService>;
   let catalog: Client<typeof CatalogService>;
   let orders: Client<typeof OrderService>;

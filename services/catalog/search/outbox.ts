@@ -1,7 +1,7 @@
 // The outbox worker: pushes product changes from search_outbox to the search index, with
 // backoff per row, so an unreachable OpenSearch delays search freshness but loses nothing.
 import type { Logger } from "../../../platform/logger.js";
-import { type BackgroundTask, repeatInBackground } from "../background.js";
+import { Loop } from "../../../platform/worker.js";
 import type { CatalogStore, ProductRecord } from "../store.js";
 
 /** Sends products to the index (their current state) and removes ids that no longer exist. */
@@ -48,17 +48,19 @@ export async function drainOutbox(
  * push and again after each failure of it, so a search server that is not up yet when the
  * catalog starts only delays indexing.
  */
-export function startOutboxWorker(
+export function outboxWorker(
   store: CatalogStore,
   indexer: SearchIndexer,
   logger: Logger,
   options: { intervalMs?: number; prepare?: () => Promise<void> } = {},
-): BackgroundTask {
+): Loop<number> {
   let passes = 0;
   let prepared = options.prepare === undefined;
-  return repeatInBackground(
-    "search outbox",
-    async () => {
+  return new Loop({
+    name: "search outbox",
+    intervalMs: options.intervalMs ?? 1_000,
+    logger,
+    pass: async () => {
       if (!prepared) {
         await options.prepare?.();
         prepared = true;
@@ -66,9 +68,8 @@ export function startOutboxWorker(
       const { pushed, failed } = await drainOutbox(store, indexer);
       if (failed > 0) logger.warn({ failed }, "search index push failed; will retry");
       if (++passes % 600 === 0) await store.pruneOutbox();
-      return pushed >= 200;
+      return pushed;
     },
-    options.intervalMs ?? 1_000,
-    logger,
-  );
+    more: (pushed) => pushed >= 200,
+  });
 }

@@ -1,0 +1,28 @@
+// Every Bazaar process in one table: the service configs take their default ports and peer
+// URLs from it, `npm start` launches from it, and tests and benchmarks find the processes by it.
+
+export interface ProcessInfo {
+  /** Its port when PORT is unset. */
+  port: number;
+  /** The file `tsx` runs, from the repository root. */
+  entry: string;
+  /** The variable through which other processes are told where it is. */
+  urlVariable: string;
+}
+
+export const processes = {
+  account: { port: 50051, entry: "services/account/main.ts", urlVariable: "ACCOUNT_URL" },
+  catalog: { port: 50052, entry: "services/catalog/main.ts", urlVariable: "CATALOG_URL" },
+  order: { port: 50053, entry: "services/order/main.ts", urlVariable: "ORDER_URL" },
+  gateway: { port: 8080, entry: "gateway/main.ts", urlVariable: "GATEWAY_URL" },
+} as const satisfies Record<string, ProcessInfo>;
+
+export type ProcessName = keyof typeof processes;
+
+/** In start order: the services before the gateway that calls them. */
+export const processNames = Object.keys(processes) as ProcessName[];
+
+/** Where a process listens on this machine: its default port unless told another. */
+export function localUrl(name: ProcessName, port: number = processes[name].port): string {
+  return `http://localhost:${port}`;
+}
