@@ -1,46 +1,31 @@
 // Every AccountService RPC through the in-memory router transport, on each real database.
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AccountService, Role } from "../../gen/bazaar/account/v1/account_pb.js";
+import { Role } from "../../gen/bazaar/account/v1/account_pb.js";
 import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { TokenAuthority } from "../../platform/auth.js";
-import type { DatabaseHandle } from "../../platform/database.js";
-import {
-  bearer,
-  databaseKinds,
-  openTestDatabase,
-  rejection,
-  routerTransport,
-  testAuthority,
-} from "../../platform/testing.js";
+import { bearer, databaseKinds, rejection, testAuthority } from "../../platform/testing.js";
 import { LoginThrottle } from "./domain.js";
 import { hashPassword } from "./passwords.js";
-import * as schema from "./schema.js";
-import { accountRoutes } from "./service.js";
-import { AccountStore } from "./store.js";
-
-const migrationsFolder = new URL("./drizzle", import.meta.url).pathname;
+import { type AccountTestbed, openAccountTestbed } from "./testing.js";
 
 describe.each(databaseKinds())("AccountService on %s", (kind) => {
-  let database: DatabaseHandle<typeof schema>;
-  let client: ReturnType<typeof createClient<typeof AccountService>>;
+  let bed: AccountTestbed;
+  let client: AccountTestbed["client"];
   const { secret, authority } = testAuthority();
   let adminToken: string;
   let throttle: LoginThrottle;
 
   beforeAll(async () => {
-    database = await openTestDatabase(kind, { schema, migrationsFolder });
-    const store = new AccountStore(database.db);
     throttle = new LoginThrottle(5, 60_000);
-    client = createClient(
-      AccountService,
-      routerTransport(
-        accountRoutes({ store, authority, tokenTtlSeconds: 600, throttle }),
-        authority,
-      ),
-    );
-    await store.createIfAbsent({
+    bed = await openAccountTestbed(kind, {
+      auth: { secret, authority },
+      throttle,
+      tokenTtlSeconds: 600,
+    });
+    client = bed.client;
+    await bed.store.createIfAbsent({
       name: "Root",
       email: "root@example.com",
       role: "admin",
@@ -50,7 +35,7 @@ describe.each(databaseKinds())("AccountService on %s", (kind) => {
       .accessToken;
   });
 
-  afterAll(() => database?.close());
+  afterAll(() => bed?.close());
 
   async function signUp(name: string, password = "a-good-password") {
     const email = `${name.toLowerCase().replace(/\W+/g, "-")}-${crypto.randomUUID().slice(0, 8)}@example.com`;

@@ -14,7 +14,7 @@ import {
 import { drainOutbox, type SearchIndexer } from "./search/outbox.js";
 import { idSearch } from "./search/search.js";
 import type { ProductRecord } from "./store.js";
-import { aProduct, type CatalogTestbed, openCatalogTestbed } from "./test-support.js";
+import { aProduct, type CatalogTestbed, openCatalogTestbed } from "./testing.js";
 
 describe.each(databaseKinds())("product search and browsing on %s", (kind) => {
   let bed: CatalogTestbed;

@@ -14,7 +14,7 @@ import { startCatalogService } from "./main.js";
 import type * as schema from "./schema.js";
 import { loadSeedProducts } from "./seed.js";
 import { CatalogStore } from "./store.js";
-import { rejection } from "./test-support.js";
+import { rejection } from "./testing.js";
 
 describe.each(databaseKinds())("the catalog server on %s", (kind) => {
   let service: HostedService<typeof schema>;

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { uuidv7 } from "../../platform/ids.js";
 import { databaseKinds } from "../../platform/testing.js";
-import { aProduct, type CatalogTestbed, openCatalogTestbed, rejection } from "./test-support.js";
+import { aProduct, type CatalogTestbed, openCatalogTestbed, rejection } from "./testing.js";
 
 describe.each(databaseKinds())("CatalogService products on %s", (kind) => {
   let bed: CatalogTestbed;

@@ -10,7 +10,7 @@ import {
 import { uuidv7 } from "../../platform/ids.js";
 import { databaseKinds } from "../../platform/testing.js";
 import { sweepExpiredReservations } from "./sweeper.js";
-import { aProduct, type CatalogTestbed, openCatalogTestbed, rejection } from "./test-support.js";
+import { aProduct, type CatalogTestbed, openCatalogTestbed, rejection } from "./testing.js";
 
 describe.each(databaseKinds())("CatalogService stock on %s", (kind) => {
   let bed: CatalogTestbed;

@@ -25,9 +25,9 @@ import { startAccountService } from "../account/main.js";
 import { loadCatalogConfig } from "../catalog/config.js";
 import { startCatalogService } from "../catalog/main.js";
 import { loadOrderConfig } from "./config.js";
-import { adminAuth, customer, product, stockOf } from "./harness.js";
 import { type HostedOrderService, startOrderService } from "./main.js";
 import { OrderStore } from "./store.js";
+import { adminAuth, customer, product, stockOf } from "./testing.js";
 
 /** Where a service keeps data that must survive its restart in this test. */
 async function durableEnv(

@@ -6,25 +6,25 @@ import { ReservationState } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import { PreconditionFailureSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { uuidv7 } from "../../platform/ids.js";
 import { bearer, databaseKinds, rejection } from "../../platform/testing.js";
+import { recoverOrders } from "./recovery.js";
+import { OrderStore } from "./store.js";
 import {
   adminAuth,
   customer,
   failing,
+  type OrderTestbed,
+  openOrderTestbed,
   product,
   silentLogger,
   stockOf,
-  type UnitHarness,
-  unitHarness,
-} from "./harness.js";
-import { recoverOrders } from "./recovery.js";
-import { OrderStore } from "./store.js";
+} from "./testing.js";
 
 describe.each(databaseKinds())("order service on %s", (kind) => {
-  let h: UnitHarness;
+  let h: OrderTestbed;
   let admin: Awaited<ReturnType<typeof adminAuth>>;
 
   beforeAll(async () => {
-    h = await unitHarness(kind);
+    h = await openOrderTestbed(kind);
     admin = await adminAuth(h.authority);
   });
   afterAll(async () => {
@@ -247,7 +247,7 @@ describe.each(databaseKinds())("order service on %s", (kind) => {
           throw new Error("disk on fire");
         }
       }
-      const orders = h.ordersWith({ store: new FailingStore(h.orderDb.db) });
+      const orders = h.ordersWith({ store: new FailingStore(h.database.db) });
       const error = await rejection(
         orders.createOrder({ items: [{ productId: p, quantity: 4 }] }, ada.auth),
       );

@@ -1,7 +1,9 @@
-// Shared set-up for the catalog's tests: a real database of each kind, the routes behind the
-// in-memory router transport, and tokens for each kind of caller.
-import { type CallOptions, createClient } from "@connectrpc/connect";
+// The catalog service under test: a migrated test database, its store, the routes behind the
+// platform's in-memory router transport, a client and tokens for each kind of caller. Other
+// services' tests compose it.
+import { type CallOptions, type Client, createClient, type Transport } from "@connectrpc/connect";
 import { CatalogService } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
+import type { TokenAuthority } from "../../platform/auth.js";
 import type { DatabaseHandle } from "../../platform/database.js";
 import { uuidv7 } from "../../platform/ids.js";
 import {
@@ -20,11 +22,13 @@ import { CatalogStore, type CatalogStoreOptions } from "./store.js";
 
 export { rejection };
 
-export type CatalogClient = ReturnType<typeof createClient<typeof CatalogService>>;
+export type CatalogClient = Client<typeof CatalogService>;
 
 export interface CatalogTestbed {
   database: DatabaseHandle<typeof schema>;
   store: CatalogStore;
+  authority: TokenAuthority;
+  transport: Transport;
   client: CatalogClient;
   as: { admin: CallOptions; customer: CallOptions; service: CallOptions };
   close(): Promise<void>;
@@ -32,28 +36,37 @@ export interface CatalogTestbed {
 
 export async function openCatalogTestbed(
   kind: DatabaseKind,
-  options: CatalogStoreOptions & { search?: ProductSearch; reservationTtlSeconds?: number } = {},
+  options: CatalogStoreOptions & {
+    search?: ProductSearch;
+    reservationTtlSeconds?: number;
+    authority?: TokenAuthority;
+  } = {},
 ): Promise<CatalogTestbed> {
   const database = await openTestDatabase(kind, { schema, migrationsFolder });
   const store = new CatalogStore(database.db, options);
-  const { authority } = testAuthority();
-  const client = createClient(
-    CatalogService,
-    routerTransport(
-      catalogRoutes({
-        store,
-        reservationTtlSeconds: options.reservationTtlSeconds ?? 900,
-        ...(options.search ? { search: options.search } : {}),
-      }),
-      authority,
-    ),
+  const authority = options.authority ?? testAuthority().authority;
+  const transport = routerTransport(
+    catalogRoutes({
+      store,
+      reservationTtlSeconds: options.reservationTtlSeconds ?? 900,
+      ...(options.search ? { search: options.search } : {}),
+    }),
+    authority,
   );
   const as = {
     admin: bearer((await authority.issueUserToken(uuidv7(), "admin", 600)).token),
     customer: bearer((await authority.issueUserToken(uuidv7(), "customer", 600)).token),
     service: bearer(await authority.issueServiceToken("order")),
   };
-  return { database, store, client, as, close: () => database.close() };
+  return {
+    database,
+    store,
+    authority,
+    transport,
+    client: createClient(CatalogService, transport),
+    as,
+    close: () => database.close(),
+  };
 }
 
 let serial = 0;

@@ -1,9 +1,9 @@
-// Test support for the order service: the real account and catalog services over in-memory
-// router transports, each on its own test database, and small builders for accounts and products.
-import { fileURLToPath } from "node:url";
+// The order service under test, over the real account and catalog services: each service's
+// testbed on its own test database, all behind in-memory router transports that share one
+// token authority; and small builders for accounts and products.
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
-import { AccountService } from "../../gen/bazaar/account/v1/account_pb.js";
-import { CatalogService } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
+import type { AccountService } from "../../gen/bazaar/account/v1/account_pb.js";
+import type { CatalogService } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import { OrderService } from "../../gen/bazaar/order/v1/order_pb.js";
 import type { TokenAuthority } from "../../platform/auth.js";
 import type { DatabaseHandle } from "../../platform/database.js";
@@ -16,25 +16,19 @@ import {
   testAuthority,
 } from "../../platform/testing.js";
 import { LoginThrottle } from "../account/domain.js";
-import * as accountSchema from "../account/schema.js";
-import { accountRoutes } from "../account/service.js";
-import { AccountStore } from "../account/store.js";
-import { migrationsFolder as catalogMigrations } from "../catalog/config.js";
-import * as catalogSchema from "../catalog/schema.js";
-import { catalogRoutes } from "../catalog/service.js";
-import { CatalogStore } from "../catalog/store.js";
+import { openAccountTestbed } from "../account/testing.js";
+import { openCatalogTestbed } from "../catalog/testing.js";
+import { migrationsFolder } from "./config.js";
 import { createPeers, type Peers, type PeerTransports } from "./peers.js";
-import * as orderSchema from "./schema.js";
+import * as schema from "./schema.js";
 import { orderRoutes } from "./service.js";
 import { OrderStore } from "./store.js";
 
 export const silentLogger = createLogger({ service: "order-test", level: "silent", pretty: false });
 
-export const orderMigrations = fileURLToPath(new URL("./drizzle", import.meta.url));
-
-export interface UnitHarness {
+export interface OrderTestbed {
   authority: TokenAuthority;
-  orderDb: DatabaseHandle<typeof orderSchema>;
+  database: DatabaseHandle<typeof schema>;
   store: OrderStore;
   peers: Peers;
   accounts: Client<typeof AccountService>;
@@ -47,37 +41,22 @@ export interface UnitHarness {
   close(): Promise<void>;
 }
 
-export async function unitHarness(kind: DatabaseKind): Promise<UnitHarness> {
-  const { authority } = testAuthority();
-  const [accountDb, catalogDb, orderDb] = await Promise.all([
-    openTestDatabase(kind, {
-      schema: accountSchema,
-      migrationsFolder: fileURLToPath(new URL("../account/drizzle", import.meta.url)),
-    }),
-    openTestDatabase(kind, { schema: catalogSchema, migrationsFolder: catalogMigrations }),
-    openTestDatabase(kind, { schema: orderSchema, migrationsFolder: orderMigrations }),
+export async function openOrderTestbed(kind: DatabaseKind): Promise<OrderTestbed> {
+  const auth = testAuthority();
+  const { authority } = auth;
+  const [account, catalog, database] = await Promise.all([
+    openAccountTestbed(kind, { auth, throttle: new LoginThrottle(1000, 60_000) }),
+    openCatalogTestbed(kind, { authority }),
+    openTestDatabase(kind, { schema, migrationsFolder }),
   ]);
-  const accountTransport = routerTransport(
-    accountRoutes({
-      store: new AccountStore(accountDb.db),
-      authority,
-      tokenTtlSeconds: 3600,
-      throttle: new LoginThrottle(1000, 60_000),
-    }),
-    authority,
-  );
-  const catalogTransport = routerTransport(
-    catalogRoutes({ store: new CatalogStore(catalogDb.db), reservationTtlSeconds: 900 }),
-    authority,
-  );
-  const transports: PeerTransports = { account: accountTransport, catalog: catalogTransport };
+  const transports: PeerTransports = { account: account.transport, catalog: catalog.transport };
   const peersWith = (wrap: (t: PeerTransports) => PeerTransports) =>
     createPeers(wrap(transports), {
       token: authority.serviceTokenSource("order"),
       timeoutMs: 5_000,
     });
   const peers = peersWith((t) => t);
-  const store = new OrderStore(orderDb.db);
+  const store = new OrderStore(database.db);
   const ordersWith = (options: { store?: OrderStore; peers?: Peers }) =>
     createClient(
       OrderService,
@@ -93,16 +72,16 @@ export async function unitHarness(kind: DatabaseKind): Promise<UnitHarness> {
     );
   return {
     authority,
-    orderDb,
+    database,
     store,
     peers,
-    accounts: createClient(AccountService, accountTransport),
-    catalog: createClient(CatalogService, catalogTransport),
+    accounts: account.client,
+    catalog: catalog.client,
     orders: ordersWith({}),
     ordersWith,
     peersWith,
     close: async () => {
-      await Promise.all([accountDb.close(), catalogDb.close(), orderDb.close()]);
+      await Promise.all([account.close(), catalog.close(), database.close()]);
     },
   };
 }
