@@ -8,17 +8,21 @@
 // is installed (a C load generator costs the measured processes the least CPU), else from a
 // small keep-alive loop in this process.
 //
-// Env: BENCH_SECONDS (per scenario, default 8), BENCH_CONNECTIONS (default 32).
+// Settings: `npm run bench:gateway -- --help` (bench/options.ts).
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../platform/testing.js";
+import { developmentAdmin } from "../services/account/config.js";
 import { loadGenerator, type Result, runLoad, type Target, waitReady } from "./load.js";
+import { benchOptions } from "./options.js";
 
-const seconds = Number(process.env.BENCH_SECONDS ?? 8);
-const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const { seconds, connections } = benchOptions("bench:gateway", {
+  seconds: { default: 8, help: "seconds per scenario" },
+  connections: { default: 32, help: "requests in flight" },
+});
 const root = new URL("..", import.meta.url).pathname;
 const tsx = join(root, "node_modules/.bin/tsx");
 const work = mkdtempSync(join(tmpdir(), "bazaar-bench-"));
@@ -104,7 +108,7 @@ async function main() {
   const gw = url(gateway);
   const admin = (await gql(
     gw,
-    `mutation { login(email: "admin@example.com", password: "bazaar-admin") { token } }`,
+    `mutation { login(email: "${developmentAdmin.email}", password: "${developmentAdmin.password}") { token } }`,
   )) as { login: { token: string } };
   const adminToken = admin.login.token;
   const productIds: string[] = [];

@@ -17,10 +17,13 @@ import { createMetrics } from "../platform/metrics.js";
 import { serve } from "../platform/server.js";
 import { testAuthority } from "../platform/testing.js";
 import { loadGenerator, type Result, runLoad } from "./load.js";
+import { benchOptions } from "./options.js";
 
-const seconds = Number(process.env.BENCH_SECONDS ?? 5);
-const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
-const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const { seconds, connections, rounds } = benchOptions("bench:one-port", {
+  seconds: { default: 5, help: "seconds per measurement" },
+  connections: { default: 32, help: "requests in flight" },
+  rounds: { default: 3, help: "measurements of each server, alternating" },
+});
 const work = mkdtempSync(join(tmpdir(), "bazaar-one-port-"));
 
 const { authority } = testAuthority();

@@ -2,10 +2,11 @@
 // database each), 64 concurrent clients placing orders for 30 s against plenty of stock, then
 // orders/s, latency percentiles and a stock reconciliation that must balance exactly.
 //
-//   TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npx tsx bench/orders.ts [--duration=30] [--clients=64]
+//   TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench:orders -- [--seconds 30] [--clients 64]
 //
 // DATABASE_URL (or TEST_DATABASE_URL) names the server; its database is used only to create
-// and drop the scratch ones. BENCH_DURATION_S / BENCH_CLIENTS work as well as the flags.
+// and drop the scratch ones. Settings: `--help` (bench/options.ts); BENCH_LOG_LEVEL shows the
+// services' logs.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
@@ -19,19 +20,19 @@ import { AccountService } from "../gen/bazaar/account/v1/account_pb.js";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
 import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
 import { TokenAuthority } from "../platform/auth.js";
+import { type ProcessName, processes } from "../platform/processes.js";
 import { freePort } from "../platform/testing.js";
+import { benchOptions } from "./options.js";
 
-function option(name: string, env: string, fallback: number): number {
-  const flag = process.argv.find((arg) => arg.startsWith(`--${name}=`));
-  const raw = flag?.slice(name.length + 3) ?? process.env[env];
-  const value = raw === undefined || raw === "" ? fallback : Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`);
-  return value;
-}
-
-const durationS = option("duration", "BENCH_DURATION_S", 30);
-const clients = option("clients", "BENCH_CLIENTS", 64);
-const productCount = option("products", "BENCH_PRODUCTS", 20);
+const {
+  seconds: durationS,
+  clients,
+  products: productCount,
+} = benchOptions("bench:orders", {
+  seconds: { default: 30, help: "how long the clients place orders" },
+  clients: { default: 64, help: "concurrent clients" },
+  products: { default: 20, help: "products the orders draw from" },
+});
 const initialStock = 1_000_000;
 const base = process.env.DATABASE_URL ?? process.env.TEST_DATABASE_URL;
 if (!base) {
@@ -68,9 +69,9 @@ async function cpuSeconds(pid: number | undefined): Promise<number> {
     return Number.NaN;
   }
 }
-async function startService(name: string, env: Record<string, string>): Promise<string> {
+async function startService(name: ProcessName, env: Record<string, string>): Promise<string> {
   const port = await freePort();
-  const child = spawn(process.execPath, ["--import", "tsx", `services/${name}/main.ts`], {
+  const child = spawn(process.execPath, ["--import", "tsx", processes[name].entry], {
     cwd: root,
     env: {
       ...process.env,

@@ -2,9 +2,8 @@
 // database on the PostgreSQL server of DATABASE_URL (or TEST_DATABASE_URL), then measures
 // ListProducts with a query through the real handler and prints the plan of the search
 // statement, which should use the GIN index products_search_idx.
-//   tsx bench/search.ts [--products 100000] [--queries 500] [--keep]
+//   npm run bench:search -- [--products 100000] [--queries 500] [--keep]   (--help: bench/options.ts)
 import { randomBytes } from "node:crypto";
-import { parseArgs } from "node:util";
 import { createClient } from "@connectrpc/connect";
 import postgres from "postgres";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
@@ -15,16 +14,15 @@ import { migrationsFolder } from "../services/catalog/config.js";
 import * as schema from "../services/catalog/schema.js";
 import { catalogRoutes } from "../services/catalog/service.js";
 import { CatalogStore } from "../services/catalog/store.js";
+import { benchOptions } from "./options.js";
 
-const { values: args } = parseArgs({
-  options: {
-    products: { type: "string", default: "100000" },
-    queries: { type: "string", default: "500" },
-    keep: { type: "boolean", default: false },
-  },
+const args = benchOptions("bench:search", {
+  products: { default: 100_000, help: "products to load" },
+  queries: { default: 500, help: "ListProducts searches to time" },
+  keep: { default: false, help: "keep the database afterwards" },
 });
-const productCount = Number(args.products);
-const queryCount = Number(args.queries);
+const productCount = args.products;
+const queryCount = args.queries;
 
 const serverUrl = process.env.DATABASE_URL ?? process.env.TEST_DATABASE_URL;
 if (!serverUrl) {

@@ -5,7 +5,7 @@ import type { Interceptor } from "@connectrpc/connect";
 import type { TokenAuthority } from "../platform/auth.js";
 import { createLogger } from "../platform/logger.js";
 import { testAuthority } from "../platform/testing.js";
-import { loadAccountConfig } from "../services/account/config.js";
+import { developmentAdmin, loadAccountConfig } from "../services/account/config.js";
 import { startAccountService } from "../services/account/main.js";
 import { loadCatalogConfig } from "../services/catalog/config.js";
 import { startCatalogService } from "../services/catalog/main.js";
@@ -21,8 +21,7 @@ export const silent = createLogger({
   pretty: false,
 });
 
-export const adminEmail = "admin@example.com";
-export const adminPassword = "bazaar-admin";
+export const { email: adminEmail, password: adminPassword } = developmentAdmin;
 
 export interface Stopper {
   stop(): Promise<void>;

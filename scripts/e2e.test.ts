@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../platform/testing.js";
+import { developmentAdmin } from "../services/account/config.js";
 
 const start = new URL("./start.ts", import.meta.url).pathname;
 const tsx = import.meta.resolve("tsx");
@@ -80,7 +81,7 @@ describe("npm start, end to end through the gateway", () => {
   it("lets a shopper sign up, find products, order, and see only their own history", async () => {
     const admin = (
       await data(
-        `mutation { login(email: "admin@example.com", password: "bazaar-admin") { token account { role } } }`,
+        `mutation { login(email: "${developmentAdmin.email}", password: "${developmentAdmin.password}") { token account { role } } }`,
       )
     ).login as { token: string; account: { role: string } };
     expect(admin.account.role).toBe("ADMIN");

@@ -5,19 +5,11 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { localUrl, processNames, processes as registry } from "../platform/processes.js";
+import { developmentAdmin } from "../services/account/config.js";
 
-interface Process {
-  name: string;
-  main: string;
-  port: number;
-}
-
-const processes: Process[] = [
-  { name: "account", main: "services/account/main.ts", port: 50051 },
-  { name: "catalog", main: "services/catalog/main.ts", port: 50052 },
-  { name: "order", main: "services/order/main.ts", port: 50053 },
-  { name: "gateway", main: "gateway/main.ts", port: 8080 },
-];
+const processes = processNames.map((name) => ({ name, ...registry[name] }));
+type Process = (typeof processes)[number];
 
 // Paths from the repository, so the supervisor also runs from another working directory
 // (each service keeps its .data/ under the working directory).
@@ -35,8 +27,8 @@ function portOf(p: Process): number {
 function peerUrls(): Record<string, string> {
   const urls: Record<string, string> = {};
   for (const p of processes) {
-    const name = `${p.name.toUpperCase()}_URL`;
-    urls[name] = process.env[name] ?? `http://localhost:${portOf(p)}`;
+    const name = registry[p.name].urlVariable;
+    urls[name] = process.env[name] ?? localUrl(p.name, portOf(p));
   }
   return urls;
 }
@@ -48,7 +40,7 @@ function launch(p: Process, index: number): void {
     PORT: String(portOf(p)),
     LOG_PRETTY: process.env.LOG_PRETTY ?? (process.stdout.isTTY ? "true" : "false"),
   };
-  const child = spawn(process.execPath, ["--import", tsx, resolve(root, p.main)], {
+  const child = spawn(process.execPath, ["--import", tsx, resolve(root, p.entry)], {
     env,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -90,7 +82,7 @@ async function stopAll(code: number): Promise<void> {
 async function waitReady(p: Process): Promise<boolean> {
   for (let i = 0; i < 300 && !stopping; i++) {
     try {
-      const response = await fetch(`http://localhost:${portOf(p)}/readyz`);
+      const response = await fetch(`${localUrl(p.name, portOf(p))}/readyz`);
       if (response.ok) return true;
     } catch {
       // not listening yet
@@ -111,10 +103,10 @@ if (ready.every(Boolean) && !stopping) {
     "Bazaar is running:",
     ...processes.map((p) =>
       p.name === "gateway"
-        ? `  GraphQL + GraphiQL  http://localhost:${portOf(p)}/graphql`
-        : `  ${p.name.padEnd(8)} service  http://localhost:${portOf(p)}  (gRPC h2c, Connect, gRPC-Web; buf curl --list-methods)`,
+        ? `  GraphQL + GraphiQL  ${localUrl(p.name, portOf(p))}/graphql`
+        : `  ${p.name.padEnd(8)} service  ${localUrl(p.name, portOf(p))}  (gRPC h2c, Connect, gRPC-Web; buf curl --list-methods)`,
     ),
-    `  admin login         ${process.env.ADMIN_EMAIL ?? "admin@example.com"} / ${process.env.ADMIN_PASSWORD ? "(ADMIN_PASSWORD)" : "bazaar-admin"}  (development default)`,
+    `  admin login         ${process.env.ADMIN_EMAIL ?? developmentAdmin.email} / ${process.env.ADMIN_PASSWORD ? "(ADMIN_PASSWORD)" : developmentAdmin.password}  (development default)`,
     "  data                .data/ (delete it to start afresh)",
     "Press Ctrl-C to stop.",
     "",

@@ -51,7 +51,7 @@ export function createPeers(
 
 /**
  * Network transports to the peers at their URLs. Connect over HTTP/1.1 with keep-alive is the
- * default: measured faster here than the gRPC client over h2c (see stack-facts.md).
+ * default: the gRPC client over h2c measured slower (`npm run bench:gateway` compares the two).
  */
 export function httpPeerTransports(config: {
   ACCOUNT_URL: string;

@@ -15,7 +15,6 @@ import {
   routerTransport,
   testAuthority,
 } from "../../platform/testing.js";
-import { LoginThrottle } from "../account/domain.js";
 import { openAccountTestbed } from "../account/testing.js";
 import { openCatalogTestbed } from "../catalog/testing.js";
 import { migrationsFolder } from "./config.js";
@@ -45,7 +44,7 @@ export async function openOrderTestbed(kind: DatabaseKind): Promise<OrderTestbed
   const auth = testAuthority();
   const { authority } = auth;
   const [account, catalog, database] = await Promise.all([
-    openAccountTestbed(kind, { auth, throttle: new LoginThrottle(1000, 60_000) }),
+    openAccountTestbed(kind, { auth }),
     openCatalogTestbed(kind, { authority }),
     openTestDatabase(kind, { schema, migrationsFolder }),
   ]);
