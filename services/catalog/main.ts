@@ -37,7 +37,7 @@ export async function startCatalogService(
         openSearch = index;
         const prepare = async () => {
           if (await index.ensureIndex()) {
-            const queued = await store.enqueueAllProducts();
+            const queued = await store.outbox.enqueueAllProducts();
             logger.info({ index: index.index, queued }, "created the search index");
           }
         };
@@ -48,8 +48,11 @@ export async function startCatalogService(
         } catch (error) {
           logger.warn({ err: error }, "OpenSearch is unreachable; will create the index later");
         }
-        search = withFallback(index.productSearch(store), postgresSearch(store), (error) =>
-          logger.warn({ err: error }, "OpenSearch search failed; answered from PostgreSQL"),
+        search = withFallback(
+          index.productSearch(store.products),
+          postgresSearch(store.products),
+          (error) =>
+            logger.warn({ err: error }, "OpenSearch search failed; answered from PostgreSQL"),
         );
         tasks.push(startOutboxWorker(store, index.indexer, logger, ready ? {} : { prepare }));
       }
@@ -57,7 +60,7 @@ export async function startCatalogService(
         const seeded = await seedIfEmpty(store);
         if (seeded > 0) logger.info(`seeded ${seeded} demo products into the empty catalog`);
       }
-      tasks.push(startSweeper(store, config.SWEEP_INTERVAL_SECONDS * 1000, logger));
+      tasks.push(startSweeper(store.reservations, config.SWEEP_INTERVAL_SECONDS * 1000, logger));
       return catalogRoutes({
         store,
         reservationTtlSeconds: config.RESERVATION_TTL_SECONDS,
