@@ -176,7 +176,7 @@ async function main() {
 
     // The plan of exactly the statement the store runs.
     for (const query of ["kettle", "walnut desk"]) {
-      const statement = store.searchQuery(query, 0, 20).toSQL();
+      const statement = store.products.search(query, 0, 20).toSQL();
       const [{ matches } = { matches: 0 }] = await raw<{ matches: number }[]>`
         select count(*)::int as matches from products
         where search @@ websearch_to_tsquery('english', ${query})`;

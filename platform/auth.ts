@@ -13,7 +13,9 @@ import {
 import { errors, jwtVerify, SignJWT } from "jose";
 import { ConfigError } from "./config.js";
 
-export type Role = "customer" | "admin";
+/** The roles an account can have; the account table's role column takes these values. */
+export const roles = ["customer", "admin"] as const;
+export type Role = (typeof roles)[number];
 
 export type Caller =
   | { kind: "anonymous" }

@@ -9,6 +9,7 @@ import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
+import { causes } from "./errors.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: drizzle's result kind differs per driver; callers never see it.
 export type Database<S extends Record<string, unknown>> = PgDatabase<PgQueryResultHKT, S, any>;
@@ -116,23 +117,9 @@ export async function executeRows<T>(
 
 /** The SQLSTATE of a database error, looking through drizzle's wrapping, or undefined. */
 export function pgErrorCode(error: unknown): string | undefined {
-  let current: unknown = error;
-  for (let depth = 0; current && depth < 5; depth++) {
-    const code = (current as { code?: unknown }).code;
+  for (const layer of causes(error)) {
+    const code = (layer as { code?: unknown }).code;
     if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) return code;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return undefined;
-}
-
-/** The constraint a unique violation hit, when the driver reports it. */
-export function pgConstraint(error: unknown): string | undefined {
-  let current: unknown = error;
-  for (let depth = 0; current && depth < 5; depth++) {
-    const record = current as { constraint?: unknown; constraint_name?: unknown };
-    const name = record.constraint ?? record.constraint_name;
-    if (typeof name === "string") return name;
-    current = (current as { cause?: unknown }).cause;
   }
   return undefined;
 }

@@ -5,6 +5,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import * as v from "valibot";
 import { BadRequestSchema } from "../gen/google/rpc/error_details_pb.js";
+import { uuidPattern } from "./ids.js";
 
 export interface FieldViolation {
   field: string;
@@ -89,7 +90,7 @@ export function freeText(max: number) {
 
 export const uuidField = v.pipe(
   v.string(),
-  v.regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, "must be a UUID"),
+  v.regex(uuidPattern, "must be a UUID"),
   v.toLowerCase(),
 );
 

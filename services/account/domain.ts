@@ -51,12 +51,6 @@ export const loginRequest = v.object({
   password: v.pipe(v.string(), v.nonEmpty("is required"), v.maxLength(1024, "is too long")),
 });
 
-/** Who may read `accountId`: the account itself, an admin, or a service. */
-export function mayRead(caller: Caller, accountId: string): boolean {
-  if (caller.kind === "service") return true;
-  return caller.kind === "user" && (caller.role === "admin" || caller.accountId === accountId);
-}
-
 /** Who may change `accountId`: the account itself or an admin; services change nobody. */
 export function mayChange(caller: Caller, accountId: string): boolean {
   return caller.kind === "user" && (caller.role === "admin" || caller.accountId === accountId);

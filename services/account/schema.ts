@@ -1,6 +1,7 @@
 // The account service's tables. Only this service's process ever touches them.
 import { sql } from "drizzle-orm";
 import { check, pgTable, text, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { roles } from "../../platform/auth.js";
 import { timestamps } from "../../platform/columns.js";
 
 export const accounts = pgTable(
@@ -10,9 +11,7 @@ export const accounts = pgTable(
     name: text("name").notNull(),
     // Stored lower-cased; the unique index on lower(email) makes sign-up races safe.
     email: text("email").notNull(),
-    role: text("role", { enum: ["customer", "admin"] })
-      .notNull()
-      .default("customer"),
+    role: text("role", { enum: roles }).notNull().default("customer"),
     passwordHash: text("password_hash").notNull(),
     ...timestamps,
   },

@@ -8,10 +8,26 @@ import {
   AccountService,
   Role,
 } from "../../gen/bazaar/account/v1/account_pb.js";
-import { requireAdmin, requireCaller, type TokenAuthority } from "../../platform/auth.js";
+import {
+  mayActFor,
+  requireAdmin,
+  requireCaller,
+  type TokenAuthority,
+} from "../../platform/auth.js";
+import { inRequestOrder } from "../../platform/collections.js";
 import { isUuid } from "../../platform/ids.js";
 import { invalidArgument, validate } from "../../platform/validation.js";
-import * as rules from "./domain.js";
+import {
+  batchGetAccountsRequest,
+  createAccountRequest,
+  getAccountRequest,
+  type LoginThrottle,
+  listAccountsRequest,
+  loginRequest,
+  mayChange,
+  needsCurrentPassword,
+  updateAccountRequest,
+} from "./domain.js";
 import { decoyHash, hashPassword, verifyPassword } from "./passwords.js";
 import { type AccountRecord, type AccountStore, EmailTakenError } from "./store.js";
 
@@ -19,7 +35,7 @@ export interface AccountServiceDeps {
   store: AccountStore;
   authority: TokenAuthority;
   tokenTtlSeconds: number;
-  throttle: rules.LoginThrottle;
+  throttle: LoginThrottle;
 }
 
 export function accountRoutes(deps: AccountServiceDeps) {
@@ -30,7 +46,7 @@ export function accountService(deps: AccountServiceDeps): ServiceImpl<typeof Acc
   const { store } = deps;
   return {
     async createAccount(req) {
-      const input = validate(rules.createAccountRequest, req);
+      const input = validate(createAccountRequest, req);
       const passwordHash = await hashPassword(input.password);
       try {
         const record = await store.create({ ...input, role: "customer", passwordHash });
@@ -44,9 +60,9 @@ export function accountService(deps: AccountServiceDeps): ServiceImpl<typeof Acc
     },
 
     async getAccount(req, ctx) {
-      const { id } = validate(rules.getAccountRequest, req);
+      const { id } = validate(getAccountRequest, req);
       const caller = requireCaller(ctx);
-      if (!rules.mayRead(caller, id))
+      if (!mayActFor(caller, id))
         throw new ConnectError("you may read only your own account", Code.PermissionDenied);
       const record = await store.findById(id);
       if (!record) throw notFound(id);
@@ -54,32 +70,27 @@ export function accountService(deps: AccountServiceDeps): ServiceImpl<typeof Acc
     },
 
     async batchGetAccounts(req, ctx) {
-      const { ids } = validate(rules.batchGetAccountsRequest, req);
+      const { ids } = validate(batchGetAccountsRequest, req);
       const caller = requireCaller(ctx);
       // A malformed id names no account, so like an unknown one it is simply absent.
       const wanted = ids.map((id) => id.toLowerCase()).filter(isUuid);
-      const denied = wanted.find((id) => !rules.mayRead(caller, id));
+      const denied = wanted.find((id) => !mayActFor(caller, id));
       if (denied)
         throw new ConnectError(`you may not read account ${denied}`, Code.PermissionDenied);
-      const byId = new Map((await store.findByIds([...new Set(wanted)])).map((r) => [r.id, r]));
-      return {
-        accounts: wanted.flatMap((id) => {
-          const record = byId.get(id);
-          return record ? [toAccount(record)] : [];
-        }),
-      };
+      const found = await store.findByIds([...new Set(wanted)]);
+      return { accounts: inRequestOrder(wanted, found, (r) => r.id).map(toAccount) };
     },
 
     async listAccounts(req, ctx) {
-      const { skip, take } = validate(rules.listAccountsRequest, req);
+      const { skip, take } = validate(listAccountsRequest, req);
       requireAdmin(ctx);
       return { accounts: (await store.list(skip, take)).map(toAccount) };
     },
 
     async updateAccount(req, ctx) {
-      const input = validate(rules.updateAccountRequest, req);
+      const input = validate(updateAccountRequest, req);
       const caller = requireCaller(ctx);
-      if (!rules.mayChange(caller, input.id)) {
+      if (!mayChange(caller, input.id)) {
         throw new ConnectError("you may change only your own account", Code.PermissionDenied);
       }
       if (input.currentPassword !== undefined && input.newPassword === undefined) {
@@ -92,7 +103,7 @@ export function accountService(deps: AccountServiceDeps): ServiceImpl<typeof Acc
       const changes: { name?: string; passwordHash?: string } = {};
       if (input.name !== undefined) changes.name = input.name;
       if (input.newPassword !== undefined) {
-        if (rules.needsCurrentPassword(caller, input.id)) {
+        if (needsCurrentPassword(caller, input.id)) {
           if (input.currentPassword === undefined) {
             throw invalidArgument([
               { field: "current_password", description: "is required to change the password" },
@@ -113,7 +124,7 @@ export function accountService(deps: AccountServiceDeps): ServiceImpl<typeof Acc
     },
 
     async login(req) {
-      const { email, password } = validate(rules.loginRequest, req);
+      const { email, password } = validate(loginRequest, req);
       const waitMs = deps.throttle.retryAfter(email);
       if (waitMs > 0) {
         throw new ConnectError(

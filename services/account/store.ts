@@ -1,5 +1,6 @@
 // All SQL of the account service. It speaks in plain records, never protobuf messages.
 import { asc, eq, inArray, sql } from "drizzle-orm";
+import type { Role } from "../../platform/auth.js";
 import type { Database } from "../../platform/database.js";
 import { PG_UNIQUE_VIOLATION, pgErrorCode } from "../../platform/database.js";
 import { uuidv7 } from "../../platform/ids.js";
@@ -7,7 +8,6 @@ import * as schema from "./schema.js";
 
 export type AccountDb = Database<typeof schema>;
 export type AccountRecord = typeof schema.accounts.$inferSelect;
-export type Role = AccountRecord["role"];
 
 export class EmailTakenError extends Error {
   override name = "EmailTakenError";

@@ -1,11 +1,11 @@
 // The catalog's rules, free of I/O: what a valid request is, and how reservation items merge.
+// An order's lines arrive in ReserveStock, so the order limits come from their one owner.
 import * as v from "valibot";
+import { maxItems, maxQuantity } from "../../platform/order-limits.js";
 import { displayName, freeText, paginationEntries, uuidField } from "../../platform/validation.js";
 
 export const maxPriceCents = 100_000_000;
 export const maxStock = 1_000_000;
-export const maxQuantity = 1_000;
-export const maxItems = 100;
 
 const name = displayName(200);
 const description = freeText(5000);
@@ -74,7 +74,7 @@ export interface ItemQuantity {
  * One entry per product, quantities summed, sorted by product id: every transaction then
  * locks product rows in the same order, so two reservations can never wait on each other.
  */
-export function mergeItems(items: readonly ItemQuantity[]): ItemQuantity[] {
+export function mergeInLockOrder(items: readonly ItemQuantity[]): ItemQuantity[] {
   const merged = new Map<string, number>();
   for (const { productId, quantity } of items) {
     merged.set(productId, (merged.get(productId) ?? 0) + quantity);

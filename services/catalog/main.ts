@@ -42,7 +42,7 @@ export async function startCatalogService(
       ...(openSearch ? { search: openSearch.search } : {}),
     }),
     workers: [
-      sweeperWorker(store, config.SWEEP_INTERVAL_SECONDS * 1000, logger),
+      sweeperWorker(store.reservations, config.SWEEP_INTERVAL_SECONDS * 1000, logger),
       ...(openSearch ? [openSearch.worker] : []),
     ],
     resources: openSearch ? [openSearch.index] : [],
@@ -62,7 +62,7 @@ async function openSearchParts(
   const index = new OpenSearchCatalogIndex(url, indexName);
   const prepare = async () => {
     if (await index.ensureIndex()) {
-      const queued = await store.enqueueAllProducts();
+      const queued = await store.outbox.enqueueAllProducts();
       logger.info({ index: index.index, queued }, "created the search index");
     }
   };
@@ -73,8 +73,10 @@ async function openSearchParts(
       return false;
     },
   );
-  const search = withFallback(index.productSearch(store), postgresSearch(store), (error) =>
-    logger.warn({ err: error }, "OpenSearch search failed; answered from PostgreSQL"),
+  const search = withFallback(
+    index.productSearch(store.products),
+    postgresSearch(store.products),
+    (error) => logger.warn({ err: error }, "OpenSearch search failed; answered from PostgreSQL"),
   );
   const worker = outboxWorker(store, index.indexer, logger, ready ? {} : { prepare });
   return { index, search, worker };

@@ -29,7 +29,7 @@ describe.each(databaseKinds())("product search and browsing on %s", (kind) => {
 
   describe("PostgreSQL full-text search", () => {
     beforeAll(async () => {
-      await bed.store.createProducts([
+      await bed.store.products.createMany([
         {
           name: "Travel mug",
           description: "Keeps espresso hot. Espresso, espresso, espresso all day long.",
@@ -82,7 +82,7 @@ describe.each(databaseKinds())("product search and browsing on %s", (kind) => {
       expect(await search("!!! & | :*")).toEqual([]);
       expect(await search("xylophone")).toEqual([]);
       expect(await search("'); drop table products; --")).toEqual([]);
-      expect(await bed.store.countProducts()).toBeGreaterThan(0);
+      expect(await bed.store.products.count()).toBeGreaterThan(0);
     });
 
     it("pages through results deterministically", async () => {
@@ -107,7 +107,7 @@ describe.each(databaseKinds())("product search and browsing on %s", (kind) => {
   describe("browsing while products are added", () => {
     it("shows every product that existed before, once, in creation order", async () => {
       for (let i = 0; i < 30; i++) await aProduct(bed.store);
-      const existing = (await bed.store.list(0, 10_000)).map((p) => p.id);
+      const existing = (await bed.store.products.list(0, 10_000)).map((p) => p.id);
       let writing = true;
       const writers = Array.from({ length: 3 }, async () => {
         let written = 0;
@@ -126,7 +126,7 @@ describe.each(databaseKinds())("product search and browsing on %s", (kind) => {
       await Promise.all(writers);
       expect(new Set(seen).size).toBe(seen.length);
       expect(seen.slice(0, existing.length)).toEqual(existing);
-      const final = (await bed.store.list(0, 10_000)).map((p) => p.id);
+      const final = (await bed.store.products.list(0, 10_000)).map((p) => p.id);
       expect(final.slice(0, seen.length)).toEqual(seen);
     });
   });
@@ -154,14 +154,14 @@ describe.each(databaseKinds())("product search and browsing on %s", (kind) => {
       await drainAll(recordingIndexer().indexer);
       const product = await aProduct(bed.store, { name: "Outbox kettle" });
       await bed.client.updateProduct({ id: product.id, name: "Outbox kettle v2" }, bed.as.admin);
-      const due = await bed.store.dueOutbox(100);
+      const due = await bed.store.outbox.due(100);
       expect(due.filter((row) => row.productId === product.id)).toHaveLength(2);
 
       const { calls, indexer } = recordingIndexer();
       const result = await drainOutbox(bed.store, indexer);
       expect(result).toEqual({ pushed: 2, failed: 0 });
       expect(calls).toEqual([{ upsert: ["Outbox kettle v2"], remove: [] }]);
-      expect(await bed.store.dueOutbox(100, farFuture)).toEqual([]);
+      expect(await bed.store.outbox.due(100, farFuture)).toEqual([]);
       expect((await drainOutbox(bed.store, indexer)).pushed).toBe(0);
     });
 
@@ -170,20 +170,20 @@ describe.each(databaseKinds())("product search and browsing on %s", (kind) => {
       const { calls, indexer } = recordingIndexer(2);
       expect(await drainOutbox(bed.store, indexer)).toEqual({ pushed: 0, failed: 1 });
       // Backing off: not due again right away.
-      expect(await bed.store.dueOutbox(100)).toEqual([]);
-      const [row] = await bed.store.dueOutbox(100, farFuture);
+      expect(await bed.store.outbox.due(100)).toEqual([]);
+      const [row] = await bed.store.outbox.due(100, farFuture);
       expect(row?.attempts).toBe(1);
       expect(await drainOutbox(bed.store, indexer, { now: farFuture })).toEqual({
         pushed: 0,
         failed: 1,
       });
-      expect((await bed.store.dueOutbox(100, farFuture))[0]?.attempts).toBe(2);
+      expect((await bed.store.outbox.due(100, farFuture))[0]?.attempts).toBe(2);
       expect(await drainOutbox(bed.store, indexer, { now: farFuture })).toEqual({
         pushed: 1,
         failed: 0,
       });
       expect(calls).toEqual([{ upsert: ["Resilient lamp"], remove: [] }]);
-      expect(await bed.store.dueOutbox(100, farFuture)).toEqual([]);
+      expect(await bed.store.outbox.due(100, farFuture)).toEqual([]);
     });
 
     it("reservations do not touch the outbox; a failed product write leaves no row", async () => {
@@ -194,18 +194,18 @@ describe.each(databaseKinds())("product search and browsing on %s", (kind) => {
         bed.as.service,
       );
       await expect(
-        bed.store.createProducts([
+        bed.store.products.createMany([
           { name: "Fine", description: "", priceCents: 1, stock: 1 },
           { name: "Broken", description: "", priceCents: 1, stock: -1 },
         ]),
       ).rejects.toThrow();
-      expect(await bed.store.dueOutbox(100, farFuture)).toEqual([]);
+      expect(await bed.store.outbox.due(100, farFuture)).toEqual([]);
     });
 
     it("can queue the whole catalog for a new index", async () => {
       await drainAll(recordingIndexer().indexer);
-      const count = await bed.store.countProducts();
-      expect(await bed.store.enqueueAllProducts()).toBe(count);
+      const count = await bed.store.products.count();
+      expect(await bed.store.outbox.enqueueAllProducts()).toBe(count);
       const { calls, indexer } = recordingIndexer();
       await drainAll(indexer);
       expect(calls.flatMap((c) => c.upsert)).toHaveLength(count);
@@ -216,7 +216,7 @@ describe.each(databaseKinds())("product search and browsing on %s", (kind) => {
     it("keeps the engine's order and leaves out ids PostgreSQL does not know", async () => {
       const a = await aProduct(bed.store);
       const b = await aProduct(bed.store);
-      const engine = idSearch(bed.store, "opensearch", async () => [b.id, uuidv7(), a.id]);
+      const engine = idSearch(bed.store.products, "opensearch", async () => [b.id, uuidv7(), a.id]);
       expect((await engine.search("anything", 0, 20)).map((p) => p.id)).toEqual([b.id, a.id]);
     });
   });
@@ -299,7 +299,7 @@ describe.skipIf(!process.env.OPENSEARCH_URL)("OpenSearch integration", () => {
     await aProduct(bed.store, { name: "Teapot", description: "Pairs with an espresso cup." });
     while ((await drainOutbox(bed.store, index.indexer)).pushed > 0) {}
     await index.client.indices.refresh({ index: index.index });
-    const found = await index.productSearch(bed.store).search("expresso", 0, 10);
+    const found = await index.productSearch(bed.store.products).search("expresso", 0, 10);
     expect(found.map((p) => p.name)).toEqual(["Espresso grinder", "Teapot"]);
   });
 });

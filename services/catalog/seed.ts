@@ -29,7 +29,9 @@ export async function loadSeedProducts(): Promise<NewProduct[]> {
 
 /** Inserts the demo products when the catalog is empty; returns how many it inserted. */
 export async function seedIfEmpty(store: CatalogStore): Promise<number> {
-  const created = await store.createProducts(await loadSeedProducts(), { onlyIntoEmpty: true });
+  const created = await store.products.createMany(await loadSeedProducts(), {
+    onlyIntoEmpty: true,
+  });
   return created.length;
 }
 
@@ -48,7 +50,7 @@ if (isEntryPoint(import.meta.url)) {
     process.stdout.write(
       seeded > 0
         ? `seeded ${seeded} demo products into ${where}\n`
-        : `the catalog in ${where} already has ${await store.countProducts()} products; left it alone\n`,
+        : `the catalog in ${where} already has ${await store.products.count()} products; left it alone\n`,
     );
   } finally {
     await database.close();

@@ -184,7 +184,7 @@ describe("the catalog server with OpenSearch unreachable", () => {
     const { products } = await client.listProducts({ query: "lantern" });
     expect(products.map((p) => p.id)).toEqual([product?.id]);
     const store = new CatalogStore(service.database.db);
-    const pending = await store.dueOutbox(100, new Date(Date.now() + 86_400_000));
+    const pending = await store.outbox.due(100, new Date(Date.now() + 86_400_000));
     expect(pending.map((row) => row.productId)).toEqual([product?.id]);
   });
 });

@@ -12,18 +12,26 @@ import {
 } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import { PreconditionFailureSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { requireAdmin, requireService } from "../../platform/auth.js";
+import { inRequestOrder } from "../../platform/collections.js";
 import { isUuid } from "../../platform/ids.js";
 import { validate } from "../../platform/validation.js";
-import * as rules from "./domain.js";
-import { type ProductSearch, postgresSearch } from "./search/search.js";
 import {
-  type CatalogStore,
-  InsufficientStockError,
-  type ProductRecord,
-  ProductsNotFoundError,
-  ReservationNotFoundError,
-  type ReservationRecord,
-  ReservationStateError,
+  batchGetProductsRequest,
+  createProductRequest,
+  getProductRequest,
+  listProductsRequest,
+  orderIdRequest,
+  reserveStockRequest,
+  shortageText,
+  updateProductRequest,
+} from "./domain.js";
+import { type ProductSearch, postgresSearch } from "./search/search.js";
+import type {
+  CatalogStore,
+  ProductRecord,
+  ReservationOutcome,
+  ReservationRecord,
+  ReservationRefusal,
 } from "./store.js";
 
 export interface CatalogServiceDeps {
@@ -38,85 +46,70 @@ export function catalogRoutes(deps: CatalogServiceDeps) {
 }
 
 export function catalogService(deps: CatalogServiceDeps): ServiceImpl<typeof CatalogService> {
-  const { store } = deps;
-  const search = deps.search ?? postgresSearch(store);
+  const { products, reservations } = deps.store;
+  const search = deps.search ?? postgresSearch(products);
   return {
     async createProduct(req, ctx) {
-      const input = validate(rules.createProductRequest, req);
+      const input = validate(createProductRequest, req);
       requireAdmin(ctx);
-      return { product: toProduct(await store.createProduct(input)) };
+      return { product: toProduct(await products.create(input)) };
     },
 
     async getProduct(req) {
-      const { id } = validate(rules.getProductRequest, req);
-      const record = await store.findById(id);
+      const { id } = validate(getProductRequest, req);
+      const record = await products.findById(id);
       if (!record) throw productNotFound(id);
       return { product: toProduct(record) };
     },
 
     async batchGetProducts(req) {
-      const { ids } = validate(rules.batchGetProductsRequest, req);
+      const { ids } = validate(batchGetProductsRequest, req);
       // A malformed id names no product, so like an unknown one it is simply absent.
       const wanted = ids.map((id) => id.toLowerCase()).filter(isUuid);
-      const byId = new Map((await store.findByIds([...new Set(wanted)])).map((p) => [p.id, p]));
-      return {
-        products: wanted.flatMap((id) => {
-          const record = byId.get(id);
-          return record ? [toProduct(record)] : [];
-        }),
-      };
+      const found = await products.findByIds([...new Set(wanted)]);
+      return { products: inRequestOrder(wanted, found, (p) => p.id).map(toProduct) };
     },
 
     async listProducts(req) {
-      const { skip, take, query } = validate(rules.listProductsRequest, req);
+      const { skip, take, query } = validate(listProductsRequest, req);
       const records =
-        query === "" ? await store.list(skip, take) : await search.search(query, skip, take);
+        query === "" ? await products.list(skip, take) : await search.search(query, skip, take);
       return { products: records.map(toProduct) };
     },
 
     async updateProduct(req, ctx) {
-      const { id, ...changes } = validate(rules.updateProductRequest, req);
+      const { id, ...changes } = validate(updateProductRequest, req);
       requireAdmin(ctx);
       const given = Object.fromEntries(
         Object.entries(changes).filter(([, value]) => value !== undefined),
       );
       const record =
         Object.keys(given).length === 0
-          ? await store.findById(id)
-          : await store.updateProduct(id, given);
+          ? await products.findById(id)
+          : await products.update(id, given);
       if (!record) throw productNotFound(id);
       return { product: toProduct(record) };
     },
 
     async reserveStock(req, ctx) {
-      const { orderId, items } = validate(rules.reserveStockRequest, req);
+      const { orderId, items } = validate(reserveStockRequest, req);
       requireService(ctx);
-      try {
-        const record = await store.reserve(orderId, items, deps.reservationTtlSeconds);
-        return { reservation: toReservation(record) };
-      } catch (error) {
-        throw reservationError(error);
-      }
+      return answer(
+        orderId,
+        await reservations.reserve(orderId, items, deps.reservationTtlSeconds),
+      );
     },
 
     async commitReservation(req, ctx) {
-      const { orderId } = validate(rules.orderIdRequest, req);
+      const { orderId } = validate(orderIdRequest, req);
       requireService(ctx);
-      try {
-        return { reservation: toReservation(await store.commitReservation(orderId)) };
-      } catch (error) {
-        throw reservationError(error);
-      }
+      return answer(orderId, await reservations.commit(orderId));
     },
 
     async releaseStock(req, ctx) {
-      const { orderId } = validate(rules.orderIdRequest, req);
+      const { orderId } = validate(orderIdRequest, req);
       requireService(ctx);
-      try {
-        return { reservation: toReservation(await store.releaseReservation(orderId)) };
-      } catch (error) {
-        throw reservationError(error);
-      }
+      return answer(orderId, await reservations.releaseStock(orderId));
     },
   };
 }
@@ -152,38 +145,46 @@ function productNotFound(id: string): ConnectError {
   return new ConnectError(`product ${id} not found`, Code.NotFound);
 }
 
-/** The store's reservation outcomes as the codes the order service and gateway act on. */
-function reservationError(error: unknown): unknown {
-  if (error instanceof ProductsNotFoundError) {
-    const [first, ...rest] = error.productIds;
-    return new ConnectError(
-      rest.length === 0
-        ? `product ${first} not found`
-        : `products not found: ${error.productIds.join(", ")}`,
-      Code.NotFound,
-    );
+/** A reservation RPC's answer: the reservation, or the store's refusal as a Connect error. */
+function answer(orderId: string, outcome: ReservationOutcome): { reservation: Reservation } {
+  if ("refused" in outcome) throw refusalError(orderId, outcome.refused);
+  return { reservation: toReservation(outcome.reservation) };
+}
+
+/** The store's refusals as the codes the order service and gateway act on. */
+function refusalError(orderId: string, refusal: ReservationRefusal): ConnectError {
+  switch (refusal.reason) {
+    case "unknown-products": {
+      const [first, ...rest] = refusal.productIds;
+      return new ConnectError(
+        rest.length === 0
+          ? `product ${first} not found`
+          : `products not found: ${refusal.productIds.join(", ")}`,
+        Code.NotFound,
+      );
+    }
+    case "insufficient-stock": {
+      const violations = refusal.shortages.map((s) => ({
+        type: "STOCK",
+        subject: s.productId,
+        description: shortageText(s.available, s.requested),
+      }));
+      const message = refusal.shortages
+        .map((s) => `product ${s.productId}: ${shortageText(s.available, s.requested)}`)
+        .join("; ");
+      return new ConnectError(`not enough stock: ${message}`, Code.FailedPrecondition, undefined, [
+        {
+          desc: PreconditionFailureSchema,
+          value: create(PreconditionFailureSchema, { violations }),
+        },
+      ]);
+    }
+    case "no-reservation":
+      return new ConnectError(`no reservation for order ${orderId}`, Code.NotFound);
+    case "wrong-state":
+      return new ConnectError(
+        `the reservation for order ${orderId} is already ${refusal.state}`,
+        Code.FailedPrecondition,
+      );
   }
-  if (error instanceof InsufficientStockError) {
-    const violations = error.shortages.map((s) => ({
-      type: "STOCK",
-      subject: s.productId,
-      description: rules.shortageText(s.available, s.requested),
-    }));
-    const message = error.shortages
-      .map((s) => `product ${s.productId}: ${rules.shortageText(s.available, s.requested)}`)
-      .join("; ");
-    return new ConnectError(`not enough stock: ${message}`, Code.FailedPrecondition, undefined, [
-      { desc: PreconditionFailureSchema, value: create(PreconditionFailureSchema, { violations }) },
-    ]);
-  }
-  if (error instanceof ReservationNotFoundError) {
-    return new ConnectError(`no reservation for order ${error.orderId}`, Code.NotFound);
-  }
-  if (error instanceof ReservationStateError) {
-    return new ConnectError(
-      `the reservation for order ${error.orderId} is already ${error.state}`,
-      Code.FailedPrecondition,
-    );
-  }
-  return error;
 }

@@ -21,7 +21,7 @@ describe.each(databaseKinds())("CatalogService stock on %s", (kind) => {
   });
   afterAll(() => bed?.close());
 
-  const stockOf = async (id: string) => (await bed.store.findById(id))?.stock;
+  const stockOf = async (id: string) => (await bed.store.products.findById(id))?.stock;
   const reserve = (orderId: string, items: { productId: string; quantity: number }[]) =>
     bed.client.reserveStock({ orderId, items }, bed.as.service);
 
@@ -312,17 +312,19 @@ describe.each(databaseKinds())("CatalogService stock on %s", (kind) => {
       expect(await stockOf(product.id)).toBe(5);
 
       // Not yet expired: nothing moves.
-      expect(await sweepExpiredReservations(bed.store, new Date())).not.toContain(expiring);
+      expect(await sweepExpiredReservations(bed.store.reservations, new Date())).not.toContain(
+        expiring,
+      );
       expect(await stockOf(product.id)).toBe(5);
 
       const later = new Date(Date.now() + (ttlSeconds + 5) * 1000);
-      const released = await sweepExpiredReservations(bed.store, later);
+      const released = await sweepExpiredReservations(bed.store.reservations, later);
       expect(released).toContain(expiring);
       expect(released).not.toContain(committed);
       expect(await stockOf(product.id)).toBe(8);
       const { reservation } = await reserve(expiring, [{ productId: product.id, quantity: 3 }]);
       expect(reservation?.state).toBe(ReservationState.RELEASED);
-      expect(await sweepExpiredReservations(bed.store, later)).not.toContain(expiring);
+      expect(await sweepExpiredReservations(bed.store.reservations, later)).not.toContain(expiring);
       expect(await stockOf(product.id)).toBe(8);
       const error = await rejection(
         bed.client.commitReservation({ orderId: expiring }, bed.as.service),

@@ -2,7 +2,7 @@
 // it in time (the order service crashed, say) gives its stock back.
 import type { Logger } from "../../platform/logger.js";
 import { Loop } from "../../platform/worker.js";
-import { type CatalogStore, ReservationStateError } from "./store.js";
+import type { ReservationStore } from "./store.js";
 
 const batchSize = 100;
 
@@ -11,18 +11,17 @@ const batchSize = 100;
  * order service and to other replicas: a release only ever moves a still-pending one.
  */
 export async function sweepExpiredReservations(
-  store: CatalogStore,
+  reservations: ReservationStore,
   now: Date = new Date(),
   limit = batchSize,
 ): Promise<string[]> {
   const released: string[] = [];
-  for (const orderId of await store.expiredReservations(now, limit)) {
-    try {
-      const record = await store.releaseReservation(orderId);
-      if (record.state === "released") released.push(orderId);
-    } catch (error) {
-      // Committed between our read and the release: sold, nothing to give back.
-      if (!(error instanceof ReservationStateError)) throw error;
+  for (const orderId of await reservations.expired(now, limit)) {
+    const outcome = await reservations.releaseStock(orderId);
+    // A refusal means it was committed between our read and the release: sold, nothing to
+    // give back.
+    if ("reservation" in outcome && outcome.reservation.state === "released") {
+      released.push(orderId);
     }
   }
   return released;
@@ -30,7 +29,7 @@ export async function sweepExpiredReservations(
 
 /** The sweeper as a worker: a pass every `intervalMs`, at once again while a batch was full. */
 export function sweeperWorker(
-  store: CatalogStore,
+  reservations: ReservationStore,
   intervalMs: number,
   logger: Logger,
 ): Loop<number> {
@@ -39,7 +38,7 @@ export function sweeperWorker(
     intervalMs,
     logger,
     pass: async () => {
-      const released = await sweepExpiredReservations(store);
+      const released = await sweepExpiredReservations(reservations);
       if (released.length > 0) {
         logger.info({ orderIds: released }, `released ${released.length} expired reservations`);
       }

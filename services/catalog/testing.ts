@@ -77,7 +77,7 @@ export async function aProduct(
   overrides: Partial<{ name: string; description: string; priceCents: number; stock: number }> = {},
 ) {
   serial += 1;
-  return store.createProduct({
+  return store.products.create({
     name: `Test product ${serial}`,
     description: "",
     priceCents: 1000,

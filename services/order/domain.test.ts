@@ -2,15 +2,15 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../platform/config.js";
 import { loadOrderConfig } from "./config.js";
-import { mergeItems, orderingAccount, type PricedProduct, priceOrder } from "./domain.js";
+import { mergeLines, orderingAccount, type PricedProduct, priceOrder } from "./domain.js";
 
 const a = "0190a000-0000-7000-8000-00000000000a";
 const b = "0190a000-0000-7000-8000-00000000000b";
 
-describe("mergeItems", () => {
+describe("mergeLines", () => {
   it("sums repeated products in first-seen order", () => {
     expect(
-      mergeItems([
+      mergeLines([
         { productId: b, quantity: 2 },
         { productId: a, quantity: 1 },
         { productId: b, quantity: 3 },
@@ -25,7 +25,7 @@ describe("mergeItems", () => {
 
   it("names a product whose merged quantity exceeds 1000", () => {
     expect(
-      mergeItems([
+      mergeLines([
         { productId: a, quantity: 1000 },
         { productId: a, quantity: 1 },
       ]),

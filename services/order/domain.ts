@@ -2,10 +2,9 @@
 // for whom, how repeated products merge, and how a total is priced in exact cents.
 import * as v from "valibot";
 import { type Caller, mayActFor } from "../../platform/auth.js";
+import { maxItems, maxQuantity } from "../../platform/order-limits.js";
 import { uuidField } from "../../platform/validation.js";
 
-export const maxItems = 100;
-export const maxQuantity = 1000;
 export const maxBatchAccounts = 1000;
 
 const quantity = v.pipe(
@@ -56,7 +55,7 @@ export interface LineItem {
  * The same product twice becomes one line with the summed quantity, in first-seen order.
  * A merged line may exceed the per-line limit; the result says which product did.
  */
-export function mergeItems(
+export function mergeLines(
   items: readonly LineItem[],
 ): { items: LineItem[] } | { tooMany: LineItem } {
   const merged = new Map<string, LineItem>();
@@ -85,8 +84,28 @@ export function orderingAccount(
   return { accountId: requested };
 }
 
-/** Who may read `accountId`'s orders: the account itself, an admin, or a service. */
-export const mayReadOrders = mayActFor;
+/**
+ * Why an attempt failed, as a plain value: the saga decides it, the order row remembers it for
+ * duplicates waiting on the attempt, and the handler turns it into a Connect code and words.
+ */
+export type OrderFailure =
+  | { reason: "account-not-found" }
+  /** The catalog does not know these products (the first one is what a row remembers). */
+  | { reason: "product-not-found"; productIds: string[] }
+  /** Too little stock; the product and the catalog's words for it, when it named one. */
+  | { reason: "out-of-stock"; productId?: string | undefined; description?: string | undefined }
+  /** A peer did not answer: down, too slow (`timedOut`), or the connection broke. */
+  | { reason: "peer-unavailable"; peer: PeerName; timedOut: boolean; cause?: unknown }
+  /** Recovery gave up on the attempt (its process died or hung mid-saga). */
+  | { reason: "abandoned" }
+  /** Recovery took the row while this request was still placing it. */
+  | { reason: "overtaken" }
+  /** A duplicate waited for the first attempt with its key, and it is still pending. */
+  | { reason: "still-placing" }
+  /** Anything else: our bug, a misconfiguration, an unexpected answer. `cause` is for the log. */
+  | { reason: "internal"; cause?: unknown };
+
+export type PeerName = "account" | "catalog";
 
 export interface PricedProduct {
   id: string;

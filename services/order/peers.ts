@@ -17,6 +17,8 @@ import {
 } from "@connectrpc/connect-node";
 import { AccountService } from "../../gen/bazaar/account/v1/account_pb.js";
 import { CatalogService } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
+import { causes } from "../../platform/errors.js";
+import type { PeerName } from "./domain.js";
 
 export interface Peers {
   account: Client<typeof AccountService>;
@@ -51,7 +53,8 @@ export function createPeers(
 
 /**
  * Network transports to the peers at their URLs. Connect over HTTP/1.1 with keep-alive is the
- * default: the gRPC client over h2c measured slower (`npm run bench:gateway` compares the two).
+ * default: on this stack the connect-node gRPC client over h2c measured the slower of the two
+ * (`npm run bench:gateway` compares them). PEER_PROTOCOL=grpc picks gRPC.
  */
 export function httpPeerTransports(config: {
   ACCOUNT_URL: string;
@@ -96,7 +99,7 @@ export function httpPeerTransports(config: {
 }
 
 /** `transport` with the service identity on every call and peer failures made UNAVAILABLE. */
-function withPeer(transport: Transport, peer: string, token: () => Promise<string>): Transport {
+function withPeer(transport: Transport, peer: PeerName, token: () => Promise<string>): Transport {
   const authorized = async (header: ConstructorParameters<typeof Headers>[0]) => {
     const headers = new Headers(header);
     headers.set("authorization", `Bearer ${await token()}`);
@@ -131,35 +134,47 @@ const unavailableCodes = new Set([
 ]);
 
 /**
- * What a failed peer call means to our caller. A peer that is down, too slow, or whose
- * connection broke is UNAVAILABLE (retrying later may work); an answer the peer chose (NOT_FOUND,
- * FAILED_PRECONDITION, …) passes through as it is, for the saga to interpret.
+ * A peer call that got no answer worth reading: the peer is down, too slow, or the connection
+ * broke. Retrying later may work. Every other failure is an answer the peer chose (NOT_FOUND,
+ * FAILED_PRECONDITION, …) and passes through as it is, for the saga to interpret.
  */
-export function peerError(peer: string, error: unknown): ConnectError {
+export class PeerUnavailableError extends ConnectError {
+  // ConnectError recognises any error named "ConnectError" as one (its name stays that), and
+  // subclasses inherit that test: this class checks its own prototype chain instead.
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return Function.prototype[Symbol.hasInstance].call(PeerUnavailableError, value);
+  }
+
+  constructor(
+    readonly peer: PeerName,
+    readonly timedOut: boolean,
+    cause: unknown,
+  ) {
+    super(peerUnavailableText(peer, timedOut), Code.Unavailable, undefined, undefined, cause);
+  }
+}
+
+/** What our caller reads when a peer did not answer. */
+export function peerUnavailableText(peer: PeerName, timedOut: boolean): string {
+  return `the ${peer} service ${timedOut ? "did not answer in time" : "is unavailable"}; try again later`;
+}
+
+/** The one reading of a failed peer call: no answer (PeerUnavailableError) or the peer's answer. */
+export function peerError(peer: PeerName, error: unknown): ConnectError {
   const connectError = ConnectError.from(error);
   if (unavailableCodes.has(connectError.code) || isNetworkFailure(error)) {
-    const why =
-      connectError.code === Code.DeadlineExceeded ? "did not answer in time" : "is unavailable";
-    return new ConnectError(
-      `the ${peer} service ${why}; try again later`,
-      Code.Unavailable,
-      undefined,
-      undefined,
-      error,
-    );
+    return new PeerUnavailableError(peer, connectError.code === Code.DeadlineExceeded, error);
   }
   return connectError;
 }
 
 /** A Node socket or HTTP error anywhere in the cause chain: the call never got an answer. */
 function isNetworkFailure(error: unknown): boolean {
-  let current: unknown = error;
-  for (let depth = 0; current instanceof Error && depth < 5; depth++) {
-    const code = (current as { code?: unknown }).code;
+  for (const layer of causes(error)) {
+    const code = (layer as { code?: unknown }).code;
     if (typeof code === "string" && /^(E[A-Z]+|ERR_[A-Z0-9_]+|UND_ERR_[A-Z_]+)$/.test(code)) {
       return true;
     }
-    current = current.cause;
   }
   return false;
 }

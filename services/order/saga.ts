@@ -38,16 +38,19 @@
 // (a peer was down, stock was restocked). Duplicates that arrive while the first attempt is
 // still PENDING wait for it and get its outcome, success or error, so a burst of retries
 // reserves once.
-import { create } from "@bufbuild/protobuf";
 import { type CallOptions, Code, ConnectError } from "@connectrpc/connect";
-import {
-  type PreconditionFailure,
-  PreconditionFailureSchema,
-} from "../../gen/google/rpc/error_details_pb.js";
+import { PreconditionFailureSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { uuidv7 } from "../../platform/ids.js";
 import type { Logger } from "../../platform/logger.js";
-import { firstUnknownProduct, type LineItem, type PricedProduct, priceOrder } from "./domain.js";
-import type { Peers } from "./peers.js";
+import {
+  firstUnknownProduct,
+  type LineItem,
+  type OrderFailure,
+  type PeerName,
+  type PricedProduct,
+  priceOrder,
+} from "./domain.js";
+import { type Peers, PeerUnavailableError } from "./peers.js";
 import type { OrderAttempt, OrderRecord, OrderStore } from "./store.js";
 
 export interface SagaDeps {
@@ -66,18 +69,13 @@ export interface PlaceOrder {
   logger?: Logger | undefined;
 }
 
-/** Why an attempt failed, as remembered on its row for duplicates waiting on it. */
-interface Failure {
-  error: ConnectError;
-  /** True when no reservation can exist: nothing to release. */
-  settled: boolean;
-  productId?: string;
-}
+/** The order, or why it could not be placed (the handler words it for the caller). */
+export type PlaceOutcome = { order: OrderRecord } | { failure: OrderFailure };
 
 export class OrderSaga {
   constructor(private readonly deps: SagaDeps) {}
 
-  async place(input: PlaceOrder): Promise<OrderRecord> {
+  async place(input: PlaceOrder): Promise<PlaceOutcome> {
     const { store } = this.deps;
     const log = input.logger ?? this.deps.logger;
     const begun = await store.begin({
@@ -91,37 +89,44 @@ export class OrderSaga {
     const { account, catalog } = this.deps.peers;
 
     // Step 3: nothing is reserved yet, so a failure only marks the row.
-    let products: Map<string, PricedProduct>;
-    try {
-      const [, found] = await Promise.all([
-        account.getAccount({ id: input.accountId }, call).catch((error: unknown) => {
-          throw peerAnswer("account", error, {
-            [Code.NotFound]: () =>
-              new ConnectError(`account ${input.accountId} not found`, Code.NotFound),
-          });
-        }),
-        catalog
-          .batchGetProducts({ ids: input.items.map((item) => item.productId) }, call)
-          .catch((error: unknown) => {
-            throw peerAnswer("catalog", error, {});
+    const [accountFailure, found] = await Promise.all([
+      account.getAccount({ id: input.accountId }, call).then(
+        () => undefined,
+        (error: unknown) =>
+          peerFailure("account", error, {
+            [Code.NotFound]: () => ({ reason: "account-not-found" }),
           }),
-      ]);
-      products = new Map(found.products.map((p) => [p.id, p]));
-      const unknown = firstUnknownProduct(input.items, products);
-      if (unknown) throw new ConnectError(`product ${unknown} not found`, Code.NotFound);
-    } catch (error) {
-      await this.#fail(orderId, { error: ConnectError.from(error), settled: true }, log);
-      throw error;
+      ),
+      catalog
+        .batchGetProducts({ ids: input.items.map((item) => item.productId) }, call)
+        .catch((error: unknown) => peerFailure("catalog", error, {})),
+    ]);
+    if (accountFailure) return this.#fail(orderId, accountFailure, true, log);
+    if ("reason" in found) return this.#fail(orderId, found, true, log);
+    const products = new Map<string, PricedProduct>(found.products.map((p) => [p.id, p]));
+    const unknown = firstUnknownProduct(input.items, products);
+    if (unknown) {
+      return this.#fail(orderId, { reason: "product-not-found", productIds: [unknown] }, true, log);
     }
 
     // Step 4: reserve. A refusal reserved nothing; no answer may have reserved everything.
     try {
       await catalog.reserveStock({ orderId, items: input.items }, call);
     } catch (error) {
-      const failure = reserveFailure(error);
-      if (failure.settled) await this.#fail(orderId, failure, log);
-      else await this.#compensate(orderId, failure, call, log);
-      throw failure.error;
+      const refused = peerFailure("catalog", error, {
+        [Code.FailedPrecondition]: outOfStock,
+        // Deleted between pricing and reserving; the catalog names it.
+        [Code.NotFound]: (answer) => ({
+          reason: "product-not-found",
+          productIds: input.items
+            .map((item) => item.productId)
+            .filter((id) => answer.rawMessage.includes(id)),
+        }),
+      });
+      // Unavailable or unexpected: the reservation may have been made.
+      const settled = refused.reason === "out-of-stock" || refused.reason === "product-not-found";
+      if (settled) return this.#fail(orderId, refused, true, log);
+      return this.#compensate(orderId, refused, call, log);
     }
 
     // Step 5: the order is written, or the reservation goes back.
@@ -130,18 +135,12 @@ export class OrderSaga {
       order = await store.confirm(orderId, priceOrder(input.items, products));
     } catch (error) {
       log.error({ err: error, orderId }, "could not write a reserved order; releasing its stock");
-      await this.#compensate(
-        orderId,
-        { error: new ConnectError("internal error", Code.Internal), settled: false },
-        call,
-        log,
-      );
-      throw error;
+      return this.#compensate(orderId, { reason: "internal", cause: error }, call, log);
     }
     if (!order) {
       // Recovery took the row for abandoned and released (or will release) its stock.
       await this.#release(orderId, call, log);
-      throw new ConnectError("placing the order took too long; try again", Code.Unavailable);
+      return { failure: { reason: "overtaken" } };
     }
 
     // Step 6: commit. The order stands either way; recovery retries a commit that failed.
@@ -151,18 +150,18 @@ export class OrderSaga {
     } catch (error) {
       log.warn({ err: error, orderId }, "reservation not committed yet; recovery will retry");
     }
-    return order;
+    return { order };
   }
 
   /** Releases the reservation, then marks the row failed; either may be left to recovery. */
   async #compensate(
     orderId: string,
-    failure: Failure,
+    failure: OrderFailure,
     call: CallOptions,
     log: Logger,
-  ): Promise<void> {
+  ): Promise<PlaceOutcome> {
     const released = await this.#release(orderId, call, log);
-    await this.#fail(orderId, { ...failure, settled: released }, log);
+    return this.#fail(orderId, failure, released, log);
   }
 
   /**
@@ -181,104 +180,75 @@ export class OrderSaga {
     }
   }
 
-  async #fail(orderId: string, failure: Failure, log: Logger): Promise<void> {
+  /** Marks the row failed (`settled`: no reservation can exist) and answers the failure. */
+  async #fail(
+    orderId: string,
+    failure: OrderFailure,
+    settled: boolean,
+    log: Logger,
+  ): Promise<PlaceOutcome> {
     try {
-      await this.deps.store.fail(orderId, {
-        code: Code[failure.error.code],
-        message: failure.error.rawMessage,
-        productId: failure.productId,
-        settled: failure.settled,
-      });
+      await this.deps.store.fail(orderId, failure, settled);
     } catch (error) {
       // The row stays PENDING: recovery fails it later and releases whatever it holds.
       log.error({ err: error, orderId }, "could not mark an order failed");
     }
+    return { failure };
   }
 
-  /** A duplicate's answer: the first attempt's order, or its error once it failed. */
-  async #outcomeOf(first: OrderAttempt): Promise<OrderRecord> {
+  /** A duplicate's answer: the first attempt's order, or its failure once it failed. */
+  async #outcomeOf(first: OrderAttempt): Promise<PlaceOutcome> {
     const deadline = Date.now() + this.deps.duplicateWaitMs;
     let attempt: OrderAttempt | undefined = first;
     for (let pause = 10; attempt?.status === "pending"; pause = Math.min(pause * 2, 100)) {
-      if (Date.now() >= deadline) {
-        throw new ConnectError(
-          "an order with this idempotency key is still being placed; try again shortly",
-          Code.Unavailable,
-        );
-      }
+      if (Date.now() >= deadline) return { failure: { reason: "still-placing" } };
       await new Promise((resolve) => setTimeout(resolve, pause));
       attempt = await this.deps.store.findAttempt(first.id);
     }
     if (attempt?.status === "confirmed") {
       const order = await this.deps.store.findConfirmed(first.id);
-      if (order) return order;
+      if (order) return { order };
     }
-    throw remembered(attempt);
+    return { failure: attempt?.failure ?? { reason: "internal" } };
   }
 }
 
 /**
- * A peer's error for our caller: `expected` maps the answers that mean something here;
- * UNAVAILABLE (down, too slow) passes through; anything else is our bug or misconfiguration
- * (a rejected service token, say) and stays internal.
+ * The one reading of a failed peer call for the saga. No answer (the peers' transport made it a
+ * PeerUnavailableError) is worth retrying later; `expected` reads the answers this step knows;
+ * anything else is our bug or misconfiguration (a rejected service token, say).
  */
-function peerAnswer(
-  peer: string,
+function peerFailure(
+  peer: PeerName,
   error: unknown,
-  expected: Partial<Record<Code, () => ConnectError>>,
-): ConnectError {
-  const connectError = ConnectError.from(error);
-  const mapped = expected[connectError.code];
-  if (mapped) return mapped();
-  if (connectError.code === Code.Unavailable) return connectError;
-  return new ConnectError(
-    `unexpected answer from the ${peer} service`,
-    Code.Internal,
-    undefined,
-    undefined,
-    error,
-  );
+  expected: Partial<Record<Code, (answer: ConnectError) => OrderFailure>>,
+): OrderFailure {
+  if (error instanceof PeerUnavailableError) {
+    return {
+      reason: "peer-unavailable",
+      peer: error.peer,
+      timedOut: error.timedOut,
+      cause: error.cause,
+    };
+  }
+  const answer = ConnectError.from(error);
+  const read = expected[answer.code];
+  if (read) return read(answer);
+  return {
+    reason: "internal",
+    cause: new Error(`unexpected answer from the ${peer} service`, { cause: error }),
+  };
 }
 
-function reserveFailure(error: unknown): Failure {
-  const connectError = ConnectError.from(error);
-  if (connectError.code === Code.FailedPrecondition) {
-    const violation = connectError
-      .findDetails(PreconditionFailureSchema)
-      .flatMap((detail) => detail.violations)
-      .find((v) => v.type === "STOCK");
-    const productId = violation?.subject;
-    return { error: outOfStock(productId, violation?.description), settled: true, productId };
-  }
-  if (connectError.code === Code.NotFound) {
-    // Deleted between pricing and reserving; the catalog names it.
-    return { error: new ConnectError(connectError.rawMessage, Code.NotFound), settled: true };
-  }
-  // Unavailable or unexpected: the reservation may have been made.
-  return { error: peerAnswer("catalog", error, {}), settled: false };
-}
-
-/** FAILED_PRECONDITION naming the short product, in the detail the gateway reads. */
-function outOfStock(productId: string | undefined, description?: string): ConnectError {
-  const detail: PreconditionFailure = create(PreconditionFailureSchema, {
-    violations: productId
-      ? [{ type: "STOCK", subject: productId, description: description || "not enough stock" }]
-      : [],
-  });
-  return new ConnectError(
-    productId ? `not enough stock for product ${productId}` : "not enough stock",
-    Code.FailedPrecondition,
-    undefined,
-    [{ desc: PreconditionFailureSchema, value: detail }],
-  );
-}
-
-/** The error a failed attempt answered, rebuilt from its row. */
-function remembered(attempt: OrderAttempt | undefined): ConnectError {
-  const code = attempt?.failureCode ? Code[attempt.failureCode as keyof typeof Code] : undefined;
-  if (code === Code.FailedPrecondition) return outOfStock(attempt?.failureProductId ?? undefined);
-  if (code === undefined || code === Code.Internal || code === Code.Unknown) {
-    return new ConnectError("internal error", Code.Internal);
-  }
-  return new ConnectError(attempt?.failureMessage ?? "the order failed", code);
+/** FAILED_PRECONDITION from ReserveStock: the product it names as short, in its words. */
+function outOfStock(answer: ConnectError): OrderFailure {
+  const violation = answer
+    .findDetails(PreconditionFailureSchema)
+    .flatMap((detail) => detail.violations)
+    .find((v) => v.type === "STOCK");
+  return {
+    reason: "out-of-stock",
+    productId: violation?.subject,
+    description: violation?.description,
+  };
 }

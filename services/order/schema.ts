@@ -30,7 +30,9 @@ export const orders = pgTable(
     // Whether the catalog knows the outcome: a confirmed order's reservation is committed,
     // a failed order's is released (or never existed). False means recovery has work to do.
     settled: boolean("settled").notNull().default(false),
-    // A failed attempt's Connect code name and message, answered to concurrent duplicates.
+    // Why a failed attempt failed, as a reason name (OrderFailure in domain.ts; store.ts
+    // reads it back), for concurrent duplicates; the handler words it. failure_message is
+    // no longer written: rows from before reasons hold a Connect code name and message.
     failureCode: text("failure_code"),
     failureMessage: text("failure_message"),
     // For an out-of-stock failure: the product that was short.

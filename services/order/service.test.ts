@@ -1,12 +1,15 @@
 // CreateOrder's saga and the reads, against the real account and catalog services over
 // in-memory transports, on PGlite and (with TEST_DATABASE_URL) on real PostgreSQL.
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
+import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReservationState } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import { PreconditionFailureSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { uuidv7 } from "../../platform/ids.js";
 import { bearer, databaseKinds, rejection } from "../../platform/testing.js";
+import type { OrderFailure } from "./domain.js";
 import { recoverOrders } from "./recovery.js";
+import { orders } from "./schema.js";
 import { OrderStore } from "./store.js";
 import {
   adminAuth,
@@ -388,6 +391,49 @@ describe.each(databaseKinds())("order service on %s", (kind) => {
       const again = await h.orders.createOrder(request, ada.auth);
       expect(again.order?.id).toBe(order?.id);
       expect(await stockOf(h.catalog, p)).toBe(3);
+    });
+  });
+
+  describe("failure reasons", () => {
+    it("remembers why an attempt failed, as a reason, for duplicates to read back", async () => {
+      const ada = await customer(h.accounts, h.authority);
+      const p = uuidv7();
+      const q = uuidv7();
+      const cases: [OrderFailure, OrderFailure][] = [
+        [{ reason: "account-not-found" }, { reason: "account-not-found" }],
+        [
+          { reason: "product-not-found", productIds: [p, q] },
+          { reason: "product-not-found", productIds: [p] },
+        ],
+        [
+          { reason: "out-of-stock", productId: p, description: "only 1 left, 2 requested" },
+          { reason: "out-of-stock", productId: p },
+        ],
+        [
+          { reason: "peer-unavailable", peer: "catalog", timedOut: true, cause: new Error("x") },
+          { reason: "peer-unavailable", peer: "catalog", timedOut: true },
+        ],
+        [
+          { reason: "peer-unavailable", peer: "account", timedOut: false },
+          { reason: "peer-unavailable", peer: "account", timedOut: false },
+        ],
+        [{ reason: "abandoned" }, { reason: "abandoned" }],
+        [{ reason: "internal", cause: new Error("disk on fire") }, { reason: "internal" }],
+      ];
+      for (const [failure, remembered] of cases) {
+        const { attempt } = (await h.store.begin({
+          id: uuidv7(),
+          accountId: ada.id,
+          idempotencyKey: undefined,
+        })) as { attempt: { id: string } };
+        expect(await h.store.fail(attempt.id, failure, true)).toBe(true);
+        const read = await h.store.findAttempt(attempt.id);
+        expect(read?.failure, failure.reason).toEqual(remembered);
+        // Not Connect codes or caller-facing words: the handler chooses those.
+        const [row] = await h.database.db.select().from(orders).where(eq(orders.id, attempt.id));
+        expect(row?.failureCode).not.toMatch(/^[A-Z]/);
+        expect(row?.failureMessage).toBeNull();
+      }
     });
   });
 

@@ -3,13 +3,23 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ConnectRouter, type ServiceImpl } from "@connectrpc/connect";
 import { type Order, OrderSchema, OrderService } from "../../gen/bazaar/order/v1/order_pb.js";
-import { requireCaller } from "../../platform/auth.js";
+import { PreconditionFailureSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { mayActFor, requireCaller } from "../../platform/auth.js";
 import { isUuid } from "../../platform/ids.js";
 import { kLogger, kRequestId } from "../../platform/interceptors.js";
 import type { Logger } from "../../platform/logger.js";
+import { maxQuantity } from "../../platform/order-limits.js";
 import { invalidArgument, validate } from "../../platform/validation.js";
-import * as rules from "./domain.js";
-import type { Peers } from "./peers.js";
+import {
+  batchListOrdersForAccountsRequest,
+  createOrderRequest,
+  getOrderRequest,
+  listOrdersForAccountRequest,
+  mergeLines,
+  type OrderFailure,
+  orderingAccount,
+} from "./domain.js";
+import { type Peers, peerUnavailableText } from "./peers.js";
 import { OrderSaga } from "./saga.js";
 import type { OrderRecord, OrderStore } from "./store.js";
 
@@ -30,49 +40,50 @@ export function orderService(deps: OrderServiceDeps): ServiceImpl<typeof OrderSe
   const saga = new OrderSaga(deps);
   return {
     async createOrder(req, ctx) {
-      const input = validate(rules.createOrderRequest, req);
+      const input = validate(createOrderRequest, req);
       const caller = requireCaller(ctx);
-      const target = rules.orderingAccount(caller, input.accountId);
+      const target = orderingAccount(caller, input.accountId);
       if ("missing" in target) {
         throw invalidArgument([
           { field: "account_id", description: "is required when a service places the order" },
         ]);
       }
       if ("denied" in target) throw new ConnectError(target.denied, Code.PermissionDenied);
-      const merged = rules.mergeItems(input.items);
+      const merged = mergeLines(input.items);
       if ("tooMany" in merged) {
         throw invalidArgument([
           {
             field: "items",
-            description: `product ${merged.tooMany.productId} adds up to ${merged.tooMany.quantity}; at most ${rules.maxQuantity} per product`,
+            description: `product ${merged.tooMany.productId} adds up to ${merged.tooMany.quantity}; at most ${maxQuantity} per product`,
           },
         ]);
       }
-      const order = await saga.place({
+      const outcome = await saga.place({
         accountId: target.accountId,
         items: merged.items,
         idempotencyKey: input.idempotencyKey === "" ? undefined : input.idempotencyKey,
         requestId: ctx.values.get(kRequestId),
         logger: ctx.values.get(kLogger),
       });
-      return { order: toOrder(order) };
+      if ("failure" in outcome) throw failureError(outcome.failure, target.accountId);
+      return { order: toOrder(outcome.order) };
     },
 
     async getOrder(req, ctx) {
-      const { id } = validate(rules.getOrderRequest, req);
+      const { id } = validate(getOrderRequest, req);
       const caller = requireCaller(ctx);
       const order = await store.findConfirmed(id);
       if (!order) throw new ConnectError(`order ${id} not found`, Code.NotFound);
-      if (!rules.mayReadOrders(caller, order.accountId)) {
+      if (!mayActFor(caller, order.accountId)) {
         throw new ConnectError("you may read only your own orders", Code.PermissionDenied);
       }
       return { order: toOrder(order) };
     },
 
     async listOrdersForAccount(req, ctx) {
-      const { accountId } = validate(rules.listOrdersForAccountRequest, req);
+      const { accountId } = validate(listOrdersForAccountRequest, req);
       const caller = requireCaller(ctx);
-      if (!rules.mayReadOrders(caller, accountId)) {
+      if (!mayActFor(caller, accountId)) {
         throw new ConnectError("you may list only your own orders", Code.PermissionDenied);
       }
       const byAccount = await store.listConfirmedForAccounts([accountId]);
@@ -80,11 +91,11 @@ export function orderService(deps: OrderServiceDeps): ServiceImpl<typeof OrderSe
     },
 
     async batchListOrdersForAccounts(req, ctx) {
-      const { accountIds } = validate(rules.batchListOrdersForAccountsRequest, req);
+      const { accountIds } = validate(batchListOrdersForAccountsRequest, req);
       const caller = requireCaller(ctx);
       // A malformed id names no account: its entry is simply empty.
       const requested = accountIds.map((id) => id.toLowerCase());
-      const denied = requested.find((id) => isUuid(id) && !rules.mayReadOrders(caller, id));
+      const denied = requested.find((id) => isUuid(id) && !mayActFor(caller, id));
       if (denied) {
         throw new ConnectError(
           `you may not list the orders of account ${denied}`,
@@ -118,4 +129,61 @@ export function toOrder(record: OrderRecord): Order {
     totalCents: record.totalCents,
     createTime: timestampFromDate(record.createTime),
   });
+}
+
+/** Why an order failed, in the code and words our caller (and the gateway) act on. */
+function failureError(failure: OrderFailure, accountId: string): unknown {
+  switch (failure.reason) {
+    case "account-not-found":
+      return new ConnectError(`account ${accountId} not found`, Code.NotFound);
+    case "product-not-found": {
+      const ids = failure.productIds;
+      const message =
+        ids.length === 1 ? `product ${ids[0]} not found` : `products not found: ${ids.join(", ")}`;
+      return new ConnectError(
+        ids.length === 0 ? "a product was not found" : message,
+        Code.NotFound,
+      );
+    }
+    case "out-of-stock": {
+      const { productId, description } = failure;
+      const violations = productId
+        ? [{ type: "STOCK", subject: productId, description: description || "not enough stock" }]
+        : [];
+      return new ConnectError(
+        productId ? `not enough stock for product ${productId}` : "not enough stock",
+        Code.FailedPrecondition,
+        undefined,
+        [
+          {
+            desc: PreconditionFailureSchema,
+            value: create(PreconditionFailureSchema, { violations }),
+          },
+        ],
+      );
+    }
+    case "peer-unavailable":
+      return new ConnectError(
+        peerUnavailableText(failure.peer, failure.timedOut),
+        Code.Unavailable,
+        undefined,
+        undefined,
+        failure.cause,
+      );
+    case "abandoned":
+      return new ConnectError(
+        "the order could not be completed; nothing was charged, try again",
+        Code.Unavailable,
+      );
+    case "overtaken":
+      return new ConnectError("placing the order took too long; try again", Code.Unavailable);
+    case "still-placing":
+      return new ConnectError(
+        "an order with this idempotency key is still being placed; try again shortly",
+        Code.Unavailable,
+      );
+    case "internal":
+      // The observe interceptor logs the cause and answers only "internal error".
+      return failure.cause ?? new ConnectError("internal error", Code.Internal);
+  }
 }

@@ -1,13 +1,18 @@
 // All SQL of the order service. It speaks in plain records, never protobuf messages.
 import { and, asc, desc, eq, inArray, lt, ne, sql } from "drizzle-orm";
 import type { Database } from "../../platform/database.js";
-import type { PricedItem } from "./domain.js";
+import type { OrderFailure, PeerName, PricedItem } from "./domain.js";
 import * as schema from "./schema.js";
 
 export type OrderDb = Database<typeof schema>;
+type OrderRow = typeof schema.orders.$inferSelect;
+export type OrderStatus = OrderRow["status"];
+
 /** One attempt at an order, whatever its status, without its items. */
-export type OrderAttempt = typeof schema.orders.$inferSelect;
-export type OrderStatus = OrderAttempt["status"];
+export type OrderAttempt = Omit<OrderRow, "failureCode" | "failureMessage" | "failureProductId"> & {
+  /** Why it failed, when its status is failed. */
+  failure: OrderFailure | undefined;
+};
 
 /** A confirmed order with its items, as it was placed. */
 export interface OrderRecord {
@@ -43,7 +48,7 @@ export class OrderStore {
     if (input.idempotencyKey === undefined) {
       const [attempt] = await this.db.insert(orders).values(values).returning();
       if (!attempt) throw new Error("insert returned no row");
-      return { created: true, attempt };
+      return { created: true, attempt: toAttempt(attempt) };
     }
     // The live attempt may fail (and leave the index) between our insert and our read: try again.
     for (let round = 0; round < 5; round++) {
@@ -55,7 +60,7 @@ export class OrderStore {
           where: sql`status <> 'failed'`,
         })
         .returning();
-      if (attempt) return { created: true, attempt };
+      if (attempt) return { created: true, attempt: toAttempt(attempt) };
       const [existing] = await this.db
         .select()
         .from(orders)
@@ -66,14 +71,14 @@ export class OrderStore {
             ne(orders.status, "failed"),
           ),
         );
-      if (existing) return { created: false, existing };
+      if (existing) return { created: false, existing: toAttempt(existing) };
     }
     throw new Error("idempotency key kept changing hands");
   }
 
   async findAttempt(id: string): Promise<OrderAttempt | undefined> {
     const [row] = await this.db.select().from(schema.orders).where(eq(schema.orders.id, id));
-    return row;
+    return row && toAttempt(row);
   }
 
   /**
@@ -105,22 +110,15 @@ export class OrderStore {
     });
   }
 
-  /** Marks a pending attempt failed; false when it was not pending any more. */
-  async fail(
-    id: string,
-    failure: { code: string; message: string; productId?: string | undefined; settled: boolean },
-  ): Promise<boolean> {
+  /**
+   * Marks a pending attempt failed for `failure`; `settled` when no reservation can exist.
+   * False when it was not pending any more.
+   */
+  async fail(id: string, failure: OrderFailure, settled: boolean): Promise<boolean> {
     const { orders } = schema;
     const rows = await this.db
       .update(orders)
-      .set({
-        status: "failed",
-        failureCode: failure.code,
-        failureMessage: failure.message,
-        failureProductId: failure.productId ?? null,
-        settled: failure.settled,
-        updateTime: sql`now()`,
-      })
+      .set({ status: "failed", ...failureColumns(failure), settled, updateTime: sql`now()` })
       .where(and(eq(orders.id, id), eq(orders.status, "pending")))
       .returning({ id: orders.id });
     return rows.length > 0;
@@ -204,23 +202,23 @@ export class OrderStore {
       .from(orders)
       .where(and(eq(orders.status, "pending"), lt(orders.createTime, ago(olderThanMs))))
       .limit(limit);
-    return this.db
+    const rows = await this.db
       .update(orders)
       .set({
         status: "failed",
-        failureCode: "Unavailable",
-        failureMessage: "the order could not be completed; nothing was charged, try again",
+        ...failureColumns({ reason: "abandoned" }),
         settled: false,
         updateTime: sql`now()`,
       })
       .where(and(inArray(orders.id, stale), eq(orders.status, "pending")))
       .returning();
+    return rows.map(toAttempt);
   }
 
   /** Confirmed or failed attempts whose reservation the catalog has not yet been told about. */
   async unsettled(olderThanMs: number, limit: number): Promise<OrderAttempt[]> {
     const { orders } = schema;
-    return this.db
+    const rows = await this.db
       .select()
       .from(orders)
       .where(
@@ -232,6 +230,62 @@ export class OrderStore {
       )
       .orderBy(asc(orders.updateTime))
       .limit(limit);
+    return rows.map(toAttempt);
+  }
+}
+
+// A failure is stored as a reason name in failure_code, plus the product it names. Rows
+// failed before reasons were stored hold a Connect code name there instead and read back as
+// internal; failure_message is no longer written.
+const peerReasons = {
+  "account-unavailable": { peer: "account", timedOut: false },
+  "account-timed-out": { peer: "account", timedOut: true },
+  "catalog-unavailable": { peer: "catalog", timedOut: false },
+  "catalog-timed-out": { peer: "catalog", timedOut: true },
+} as const satisfies Record<string, { peer: PeerName; timedOut: boolean }>;
+
+function failureColumns(failure: OrderFailure) {
+  const columns = (failureCode: string, productId?: string | undefined) => ({
+    failureCode,
+    failureMessage: null,
+    failureProductId: productId ?? null,
+  });
+  switch (failure.reason) {
+    case "peer-unavailable":
+      return columns(`${failure.peer}-${failure.timedOut ? "timed-out" : "unavailable"}`);
+    case "product-not-found":
+      return columns(failure.reason, failure.productIds[0]);
+    case "out-of-stock":
+      return columns(failure.reason, failure.productId);
+    default:
+      return columns(failure.reason);
+  }
+}
+
+function toAttempt(row: OrderRow): OrderAttempt {
+  const { failureCode, failureMessage: _, failureProductId, ...attempt } = row;
+  return {
+    ...attempt,
+    failure: row.status === "failed" ? storedFailure(failureCode, failureProductId) : undefined,
+  };
+}
+
+function storedFailure(code: string | null, productId: string | null): OrderFailure {
+  if (code !== null && code in peerReasons) {
+    return { reason: "peer-unavailable", ...peerReasons[code as keyof typeof peerReasons] };
+  }
+  switch (code) {
+    case "product-not-found":
+      return { reason: code, productIds: productId ? [productId] : [] };
+    case "out-of-stock":
+      return { reason: code, productId: productId ?? undefined };
+    case "account-not-found":
+    case "abandoned":
+    case "overtaken":
+    case "still-placing":
+      return { reason: code };
+    default:
+      return { reason: "internal" };
   }
 }
 

@@ -1,7 +1,7 @@
 // The OpenSearch side of search: the index's explicit mapping, the query body, and the
 // bulk pushes the outbox worker makes. Used only when OPENSEARCH_URL is set.
 import { Client } from "@opensearch-project/opensearch";
-import type { CatalogStore, ProductRecord } from "../store.js";
+import type { ProductRecord, ProductStore } from "../store.js";
 import type { SearchIndexer } from "./outbox.js";
 import { idSearch, type ProductSearch } from "./search.js";
 
@@ -133,8 +133,10 @@ export class OpenSearchCatalogIndex {
     return hits.map((hit) => hit._id);
   }
 
-  productSearch(store: CatalogStore): ProductSearch {
-    return idSearch(store, "opensearch", (query, skip, take) => this.searchIds(query, skip, take));
+  productSearch(products: ProductStore): ProductSearch {
+    return idSearch(products, "opensearch", (query, skip, take) =>
+      this.searchIds(query, skip, take),
+    );
   }
 
   async close(): Promise<void> {

@@ -25,21 +25,21 @@ export async function drainOutbox(
   indexer: SearchIndexer,
   options: { batchSize?: number; now?: Date } = {},
 ): Promise<DrainResult> {
-  const due = await store.dueOutbox(options.batchSize ?? 200, options.now);
+  const due = await store.outbox.due(options.batchSize ?? 200, options.now);
   if (due.length === 0) return { pushed: 0, failed: 0 };
   const ids = [...new Set(due.map((row) => row.productId))];
-  const found = await store.findByIds(ids);
+  const found = await store.products.findByIds(ids);
   const foundIds = new Set(found.map((p) => p.id));
   try {
     await indexer({ upsert: found, remove: ids.filter((id) => !foundIds.has(id)) });
   } catch (error) {
-    await store.failOutbox(
+    await store.outbox.fail(
       due.map((row) => row.id),
       error instanceof Error ? error.message : String(error),
     );
     return { pushed: 0, failed: due.length };
   }
-  await store.completeOutbox(due.map((row) => row.id));
+  await store.outbox.complete(due.map((row) => row.id));
   return { pushed: due.length, failed: 0 };
 }
 
@@ -67,7 +67,7 @@ export function outboxWorker(
       }
       const { pushed, failed } = await drainOutbox(store, indexer);
       if (failed > 0) logger.warn({ failed }, "search index push failed; will retry");
-      if (++passes % 600 === 0) await store.pruneOutbox();
+      if (++passes % 600 === 0) await store.outbox.prune();
       return pushed;
     },
     more: (pushed) => pushed >= 200,

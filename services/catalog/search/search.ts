@@ -1,6 +1,7 @@
 // How ListProducts answers a query: PostgreSQL full-text search by default, OpenSearch when
 // configured. Either way the rows (prices, stock) come from PostgreSQL, the source of truth.
-import type { CatalogStore, ProductRecord } from "../store.js";
+import { inRequestOrder } from "../../../platform/collections.js";
+import type { ProductRecord, ProductStore } from "../store.js";
 
 export interface ProductSearch {
   readonly engine: "postgres" | "opensearch";
@@ -8,16 +9,16 @@ export interface ProductSearch {
   search(query: string, skip: number, take: number): Promise<ProductRecord[]>;
 }
 
-export function postgresSearch(store: CatalogStore): ProductSearch {
+export function postgresSearch(products: ProductStore): ProductSearch {
   return {
     engine: "postgres",
-    search: (query, skip, take) => store.search(query, skip, take),
+    search: (query, skip, take) => products.search(query, skip, take),
   };
 }
 
 /** Ids from a search engine, then their rows from PostgreSQL in the engine's order. */
 export function idSearch(
-  store: CatalogStore,
+  products: ProductStore,
   engine: ProductSearch["engine"],
   searchIds: (query: string, skip: number, take: number) => Promise<string[]>,
 ): ProductSearch {
@@ -25,12 +26,8 @@ export function idSearch(
     engine,
     async search(query, skip, take) {
       const ids = await searchIds(query, skip, take);
-      const byId = new Map((await store.findByIds(ids)).map((p) => [p.id, p]));
-      // An id the index still holds but PostgreSQL does not is stale: leave it out.
-      return ids.flatMap((id) => {
-        const product = byId.get(id);
-        return product ? [product] : [];
-      });
+      // An id the index still holds but PostgreSQL does not is stale: left out.
+      return inRequestOrder(ids, await products.findByIds(ids), (p) => p.id);
     },
   };
 }

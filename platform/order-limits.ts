@@ -1,0 +1,10 @@
+// The limits the contract sets on an order's lines (api.md, CreateOrder: 1–100 items,
+// quantity 1 … 1,000 each). The order service checks them on CreateOrder; the catalog checks
+// the same on ReserveStock, whose items are an order's lines. One owner, so they cannot drift.
+// (order_items' check constraint repeats the quantity bound in SQL, where this cannot reach.)
+
+/** Lines in one order or one reservation. */
+export const maxItems = 100;
+
+/** Units of one product in one line. */
+export const maxQuantity = 1_000;

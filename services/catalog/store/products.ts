@@ -1,0 +1,162 @@
+// Products: creating, reading, listing, searching (PostgreSQL full-text) and updating them.
+import { asc, eq, inArray, sql } from "drizzle-orm";
+import { uuidv7 } from "../../../platform/ids.js";
+import { products } from "../schema.js";
+import { type CatalogDb, retryingTransaction } from "./db.js";
+import { enqueueForIndexing } from "./outbox.js";
+
+/** A product as the store hands it out: every column but the search vector. */
+export interface ProductRecord {
+  id: string;
+  name: string;
+  description: string;
+  priceCents: number;
+  stock: number;
+  createTime: Date;
+}
+
+export interface NewProduct {
+  name: string;
+  description: string;
+  priceCents: number;
+  stock: number;
+}
+
+const productColumns = {
+  id: products.id,
+  name: products.name,
+  description: products.description,
+  priceCents: products.priceCents,
+  stock: products.stock,
+  createTime: products.createTime,
+};
+
+// Product inserts take this transaction-scoped lock and stamp create_time inside it, so
+// products commit in creation order: a reader paging oldest-first never sees a product
+// appear before one it has already passed. Creating products is rare; reading is not.
+const productInsertLockKey = 7_305_722_052;
+
+export class ProductStore {
+  constructor(
+    private readonly db: CatalogDb,
+    /** Write a search_outbox row with every product write (OpenSearch is configured). */
+    private readonly outbox: boolean,
+  ) {}
+
+  async create(input: NewProduct): Promise<ProductRecord> {
+    const [record] = await this.createMany([input]);
+    if (!record) throw new Error("insert returned no row");
+    return record;
+  }
+
+  /**
+   * Inserts products in the given order, as one transaction; with `onlyIntoEmpty`, only when
+   * the catalog has no product yet (two processes seeding at once insert once).
+   */
+  async createMany(
+    inputs: readonly NewProduct[],
+    options: { onlyIntoEmpty?: boolean } = {},
+  ): Promise<ProductRecord[]> {
+    if (inputs.length === 0) return [];
+    return retryingTransaction(this.db, async (tx) => {
+      await tx.execute(sql`select pg_advisory_xact_lock(${productInsertLockKey})`);
+      if (options.onlyIntoEmpty) {
+        const [any] = await tx.select({ id: products.id }).from(products).limit(1);
+        if (any) return [];
+      }
+      const created: ProductRecord[] = [];
+      // One statement per 500 rows keeps far below PostgreSQL's 65,535 parameters.
+      for (let i = 0; i < inputs.length; i += 500) {
+        const rows = await tx
+          .insert(products)
+          .values(
+            inputs.slice(i, i + 500).map((input) => ({
+              id: uuidv7(),
+              ...input,
+              // clock_timestamp() advances row by row, unlike now(): each row its own instant.
+              createTime: sql`clock_timestamp()`,
+              updateTime: sql`clock_timestamp()`,
+            })),
+          )
+          .returning(productColumns);
+        created.push(...rows);
+      }
+      if (this.outbox) {
+        await enqueueForIndexing(
+          tx,
+          created.map((p) => p.id),
+        );
+      }
+      // RETURNING keeps no promise about order; the caller gave one.
+      return created.sort(compareCreation);
+    });
+  }
+
+  async findById(id: string): Promise<ProductRecord | undefined> {
+    const [row] = await this.db.select(productColumns).from(products).where(eq(products.id, id));
+    return row;
+  }
+
+  /** The products that exist among `ids`, in no particular order. */
+  async findByIds(ids: readonly string[]): Promise<ProductRecord[]> {
+    if (ids.length === 0) return [];
+    return this.db
+      .select(productColumns)
+      .from(products)
+      .where(inArray(products.id, [...ids]));
+  }
+
+  /** Oldest first; ids (time-ordered) break ties. */
+  async list(skip: number, take: number): Promise<ProductRecord[]> {
+    return this.db
+      .select(productColumns)
+      .from(products)
+      .orderBy(asc(products.createTime), asc(products.id))
+      .offset(skip)
+      .limit(take);
+  }
+
+  /**
+   * Full-text search, best match first: products whose name matches the whole query come
+   * before those that match only with their description, then by ts_rank, then by id so
+   * that pages are stable. The statement runs when awaited; its `.toSQL()` is what the
+   * search benchmark EXPLAINs.
+   */
+  search(query: string, skip: number, take: number) {
+    const tsquery = sql`websearch_to_tsquery('english'::regconfig, ${query})`;
+    return this.db
+      .select(productColumns)
+      .from(products)
+      .where(sql`${products.search} @@ ${tsquery}`)
+      .orderBy(
+        sql`(ts_filter(${products.search}, '{a}') @@ ${tsquery}) desc`,
+        sql`ts_rank(${products.search}, ${tsquery}) desc`,
+        asc(products.id),
+      )
+      .offset(skip)
+      .limit(take);
+  }
+
+  async count(): Promise<number> {
+    const [row] = await this.db.select({ count: sql<number>`count(*)::int` }).from(products);
+    return row?.count ?? 0;
+  }
+
+  async update(id: string, changes: Partial<NewProduct>): Promise<ProductRecord | undefined> {
+    return retryingTransaction(this.db, async (tx) => {
+      const [row] = await tx
+        .update(products)
+        .set({ ...changes, updateTime: sql`now()` })
+        .where(eq(products.id, id))
+        .returning(productColumns);
+      if (row && this.outbox) await enqueueForIndexing(tx, [row.id]);
+      return row;
+    });
+  }
+}
+
+function compareCreation(a: ProductRecord, b: ProductRecord): number {
+  const byTime = a.createTime.getTime() - b.createTime.getTime();
+  if (byTime !== 0) return byTime;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
