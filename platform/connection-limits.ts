@@ -9,6 +9,8 @@ export interface ConnectionLimits {
   maxStreamsPerConnection: number;
   /** Open streaming calls (health Watch, reflection) per process, over every connection. */
   maxOpenStreams: number;
+  /** An HTTP/2 connection that opens no stream this long after its preface is closed. */
+  http2FirstStreamMs: number;
   /** An HTTP/2 connection with no stream open for this long is closed (GOAWAY). */
   http2IdleMs: number;
 }
@@ -17,7 +19,9 @@ export const defaultConnectionLimits: ConnectionLimits = {
   maxConnections: 4_096,
   maxStreamsPerConnection: 100,
   maxOpenStreams: 256,
-  http2IdleMs: 10_000,
+  http2FirstStreamMs: 10_000,
+  // Longer: a client between calls keeps its connection warm, and each GOAWAY costs it one.
+  http2IdleMs: 120_000,
 };
 
 /**
@@ -63,21 +67,24 @@ async function* releasedAfter<T>(messages: AsyncIterable<T>, release: () => void
   }
 }
 
-/** Closes `session` once it has had no open stream for `idleMs` (from the preface on). */
-export function closeWhenIdle(session: http2.ServerHttp2Session, idleMs: number): void {
+/** Closes `session` when it opens no stream in time, or has none open for a while. */
+export function closeWhenIdle(
+  session: http2.ServerHttp2Session,
+  limits: Pick<ConnectionLimits, "http2FirstStreamMs" | "http2IdleMs">,
+): void {
   let open = 0;
   let timer: NodeJS.Timeout | undefined;
-  const arm = () => {
-    timer = setTimeout(() => session.close(), idleMs);
+  const arm = (ms: number) => {
+    timer = setTimeout(() => session.close(), ms);
     timer.unref();
   };
-  arm();
+  arm(limits.http2FirstStreamMs);
   session.on("stream", (stream) => {
     open++;
     clearTimeout(timer);
     stream.once("close", () => {
       open--;
-      if (open === 0 && !session.closed && !session.destroyed) arm();
+      if (open === 0 && !session.closed && !session.destroyed) arm(limits.http2IdleMs);
     });
   });
   session.once("close", () => clearTimeout(timer));

@@ -65,36 +65,46 @@ const envelope = (body: Uint8Array, flags = 0) => {
   return Buffer.concat([head, body]);
 };
 
-/** One gRPC call over a fresh HTTP/2 connection: its grpc-status and grpc-message. */
+/** One gRPC call on `session`: its grpc-status and grpc-message. */
+function grpcCallOn(
+  session: http2.ClientHttp2Session,
+  path: string,
+  body: Buffer,
+  headers: Record<string, string> = {},
+): Promise<{ status: string | undefined; message: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request({
+      ":method": "POST",
+      ":path": path,
+      "content-type": "application/grpc+proto",
+      te: "trailers",
+      ...headers,
+    });
+    let status: string | undefined;
+    let message: string | undefined;
+    const note = (h: http2.IncomingHttpHeaders) => {
+      status ??= h["grpc-status"] as string | undefined;
+      message ??= h["grpc-message"] as string | undefined;
+    };
+    stream.on("response", note);
+    stream.on("trailers", note);
+    stream.on("data", () => {});
+    stream.on("error", reject);
+    stream.on("close", () => resolve({ status, message }));
+    stream.end(body);
+  });
+}
+
+/** One gRPC call over a fresh HTTP/2 connection. */
 async function grpcCall(
   url: string,
   path: string,
   body: Buffer,
   headers: Record<string, string> = {},
-): Promise<{ status: string | undefined; message: string | undefined }> {
+) {
   const session = http2.connect(url);
   try {
-    return await new Promise((resolve, reject) => {
-      const stream = session.request({
-        ":method": "POST",
-        ":path": path,
-        "content-type": "application/grpc+proto",
-        te: "trailers",
-        ...headers,
-      });
-      let status: string | undefined;
-      let message: string | undefined;
-      const note = (h: http2.IncomingHttpHeaders) => {
-        status ??= h["grpc-status"] as string | undefined;
-        message ??= h["grpc-message"] as string | undefined;
-      };
-      stream.on("response", note);
-      stream.on("trailers", note);
-      stream.on("data", () => {});
-      stream.on("error", reject);
-      stream.on("close", () => resolve({ status, message }));
-      stream.end(body);
-    });
+    return await grpcCallOn(session, path, body, headers);
   } finally {
     session.close();
   }
@@ -316,12 +326,29 @@ describe("HTTP/2 and connection limits (issue 9 item 14)", () => {
   });
 
   it("closes a connection that sent only the HTTP/2 preface", async () => {
-    const { server } = await startServer({ http2IdleMs: 300 });
+    const { server } = await startServer({ http2FirstStreamMs: 300 });
     try {
       const started = Date.now();
       await rawExchange(server.port, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
       expect(Date.now() - started).toBeLessThan(3_000);
     } finally {
+      await server.close(500);
+    }
+  });
+
+  it("closes an HTTP/2 connection once it has had no stream open for a while", async () => {
+    const { server } = await startServer({ http2IdleMs: 300 });
+    const session = http2.connect(server.url);
+    try {
+      const closed = new Promise<number>((resolve) =>
+        session.once("close", () => resolve(Date.now())),
+      );
+      const call = await grpcCallOn(session, getProduct, envelope(message("p1")));
+      expect(call.status).toBe("0");
+      const done = Date.now();
+      expect((await closed) - done).toBeLessThan(3_000);
+    } finally {
+      session.destroy();
       await server.close(500);
     }
   });

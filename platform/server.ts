@@ -140,7 +140,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   http2Server.setTimeout(idleTimeoutMs);
   http2Server.on("session", (session) => {
     tracker.sessionOpened(session);
-    closeWhenIdle(session, limits.http2IdleMs);
+    closeWhenIdle(session, limits);
   });
 
   const listener = net.createServer((socket) => {
