@@ -24,6 +24,11 @@ export type Caller =
 
 export const kCaller = createContextKey<Caller>({ kind: "anonymous" }, { description: "caller" });
 
+/** The services that may hold a service identity; a token naming any other is refused. */
+export const serviceNames = ["account", "catalog", "order", "gateway"] as const;
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 const issuer = "bazaar";
 const audience = "bazaar";
 const serviceTokenSeconds = 120;
@@ -77,12 +82,27 @@ export class TokenAuthority {
     } catch (error) {
       throw new ConnectError(tokenProblem(error), Code.Unauthenticated);
     }
+    // A signed token is trusted for who it names, not for the shape of what it says: a subject
+    // that is not an account id would otherwise reach SQL as one.
     const subject = String(payload.sub);
-    if (payload.typ === "service" && subject.startsWith("service:")) {
-      return { kind: "service", service: subject.slice("service:".length) };
+    if (payload.typ === "service") {
+      const service = subject.slice("service:".length);
+      if (!subject.startsWith("service:") || !isServiceName(service)) {
+        throw new ConnectError("access token names an unknown service", Code.Unauthenticated);
+      }
+      return { kind: "service", service };
     }
-    if (payload.typ === "user" && (payload.role === "customer" || payload.role === "admin")) {
-      return { kind: "user", accountId: subject, role: payload.role };
+    if (payload.typ === "user") {
+      if (!uuidPattern.test(subject)) {
+        throw new ConnectError(
+          'access token claim "sub" is not an account id',
+          Code.Unauthenticated,
+        );
+      }
+      if (payload.role !== "customer" && payload.role !== "admin") {
+        throw new ConnectError('access token claim "role" is unknown', Code.Unauthenticated);
+      }
+      return { kind: "user", accountId: subject.toLowerCase(), role: payload.role };
     }
     throw new ConnectError("access token has unknown claims", Code.Unauthenticated);
   }
@@ -98,6 +118,10 @@ export class TokenAuthority {
       return cached.token;
     };
   }
+}
+
+function isServiceName(name: string): boolean {
+  return (serviceNames as readonly string[]).includes(name);
 }
 
 function tokenProblem(error: unknown): string {

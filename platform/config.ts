@@ -58,7 +58,8 @@ export function processEntries(defaultPort: number) {
       v.picklist(["development", "production", "test"], "must be development, production or test"),
       "development",
     ),
-    HOST: optionalVar(v.string()),
+    // Unset, it is filled in by parseEnv: it depends on NODE_ENV, which a field cannot see.
+    HOST: v.pipe(v.string(), v.trim(), v.nonEmpty("must be an address to listen on")),
     PORT: intVar(defaultPort, 0, 65535),
     LOG_LEVEL: v.optional(
       v.picklist(
@@ -109,7 +110,7 @@ export function parseEnv<S extends v.GenericSchema<Record<string, unknown>, unkn
   schema: S,
   env: Record<string, string | undefined> = process.env,
 ): v.InferOutput<S> {
-  const result = v.safeParse(schema, env);
+  const result = v.safeParse(schema, { ...env, HOST: env.HOST?.trim() || defaultHost(env) });
   if (result.success) return result.output;
   const lines = result.issues.map((issue) => {
     const name = v.getDotPath(issue) ?? "environment";
@@ -119,6 +120,14 @@ export function parseEnv<S extends v.GenericSchema<Record<string, unknown>, unkn
     return `  ${name} ${issue.message} (${shown})`;
   });
   throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
+}
+
+/**
+ * Outside production a process listens on loopback only: a development machine's default
+ * admin must not be reachable from its network. Containers set HOST=0.0.0.0 themselves.
+ */
+function defaultHost(env: Record<string, string | undefined>): string {
+  return env.NODE_ENV?.trim() === "production" ? "0.0.0.0" : "127.0.0.1";
 }
 
 function secretLike(name: string): boolean {

@@ -19,6 +19,13 @@ import {
   HealthCheckResponse_ServingStatus as ServingStatus,
 } from "../gen/grpc/health/v1/health_pb.js";
 import { authInterceptor, type TokenAuthority } from "./auth.js";
+import { decodedInterceptor, decodingFailureGate } from "./client-input.js";
+import {
+  type ConnectionLimits,
+  closeWhenIdle,
+  defaultConnectionLimits,
+  openStreamsInterceptor,
+} from "./connection-limits.js";
 import { HealthState, healthRoutes } from "./health.js";
 import { observeInterceptor, requestIdInterceptor } from "./interceptors.js";
 import type { Logger } from "./logger.js";
@@ -42,6 +49,8 @@ export interface ServeOptions {
   port: number;
   /** How long an HTTP/1.1 client may take to send its request headers (slow-loris guard). */
   headersTimeoutMs?: number;
+  /** Per-process caps on connections and streams; the defaults suit production. */
+  limits?: Partial<ConnectionLimits>;
 }
 
 export interface RunningServer {
@@ -71,6 +80,7 @@ const readinessTimeoutMs = 2_000;
 
 export async function serve(options: ServeOptions): Promise<RunningServer> {
   const health = new HealthState();
+  const limits = { ...defaultConnectionLimits, ...options.limits };
   const shutdown = new AbortController();
   // Every call in flight listens on this signal: many at once is normal, not a leak.
   setMaxListeners(0, shutdown.signal);
@@ -80,7 +90,10 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       healthRoutes(health)(router);
       reflectionRoutes([...options.files, file_grpc_health_v1_health])(router);
     },
+    requestGate: decodingFailureGate(options.metrics),
     interceptors: [
+      decodedInterceptor(),
+      openStreamsInterceptor(limits.maxOpenStreams),
       requestIdInterceptor(),
       observeInterceptor(options.logger, options.metrics),
       authInterceptor(options.authority),
@@ -96,7 +109,14 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const handle = (req: ServerRequest, res: ServerResponse) => {
     tracker.requestStarted(req, res);
     if (applyCors(req, res, allowOrigin)) return;
-    rpc(req, res);
+    try {
+      rpc(req, res);
+    } catch (error) {
+      // connect-node builds the call's URL from the Host header before anything else, and
+      // throws when there is none (HTTP/1.0) or it does not parse: the request's fault.
+      options.logger.debug({ err: error }, "request without a usable authority");
+      refuseMalformed(req, res);
+    }
   };
 
   const headersTimeout = options.headersTimeoutMs ?? 10_000;
@@ -113,9 +133,15 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   // node:http enforces headersTimeout and requestTimeout from a timer it starts on "listening";
   // this server never listens itself (the net listener hands it sockets), so start it here.
   http1Server.emit("listening");
-  const http2Server = http2.createServer({}, handle);
+  const http2Server = http2.createServer(
+    { settings: { maxConcurrentStreams: limits.maxStreamsPerConnection } },
+    handle,
+  );
   http2Server.setTimeout(idleTimeoutMs);
-  http2Server.on("session", (session) => tracker.sessionOpened(session));
+  http2Server.on("session", (session) => {
+    tracker.sessionOpened(session);
+    closeWhenIdle(session, limits);
+  });
 
   const listener = net.createServer((socket) => {
     tracker.socketOpened(socket);
@@ -142,6 +168,9 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     };
     socket.on("data", onData);
   });
+  // Past this, new connections are closed as they arrive: memory and file descriptors stay
+  // bounded whatever the clients do.
+  listener.maxConnections = limits.maxConnections;
 
   await new Promise<void>((resolve, reject) => {
     listener.once("error", reject);
@@ -235,6 +264,22 @@ class ConnectionTracker extends EventEmitter {
     onGraceOver();
     for (const socket of this.#sockets) socket.destroy();
   }
+}
+
+/** A 400 in the Connect error format, for a request connect-node cannot take. */
+function refuseMalformed(req: ServerRequest, res: ServerResponse): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  const reason =
+    req.headers.host === undefined && req.headers[":authority"] === undefined
+      ? "the request has no Host header"
+      : "the request's Host header is not a valid authority";
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (req.httpVersionMajor < 2) headers.connection = "close";
+  res.writeHead(400, headers);
+  res.end(JSON.stringify({ code: "invalid_argument", message: reason }));
 }
 
 function originMatcher(origins: readonly (string | RegExp)[]): (origin: string) => boolean {

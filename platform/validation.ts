@@ -19,29 +19,70 @@ export function invalidArgument(violations: FieldViolation[]): ConnectError {
   ]);
 }
 
-/** The input parsed by `schema`, or INVALID_ARGUMENT listing every violation. */
+/**
+ * The input parsed by `schema`, or INVALID_ARGUMENT listing every violation. Every string in
+ * the input, whatever its schema says, is first checked for characters no field accepts.
+ */
 export function validate<S extends v.GenericSchema>(schema: S, input: unknown): v.InferOutput<S> {
+  const unsafe = unsafeStrings(input);
   const result = v.safeParse(schema, input);
-  if (result.success) return result.output;
-  throw invalidArgument(toViolations(result.issues));
+  if (result.success && unsafe.length === 0) return result.output;
+  throw invalidArgument(toViolations(unsafe, result.success ? [] : result.issues));
 }
 
-function toViolations(issues: readonly v.BaseIssue<unknown>[]): FieldViolation[] {
+function toViolations(
+  first: readonly FieldViolation[],
+  issues: readonly v.BaseIssue<unknown>[],
+): FieldViolation[] {
   const seen = new Set<string>();
   const violations: FieldViolation[] = [];
-  for (const issue of issues) {
-    const field = fieldPath(issue);
+  const candidates = [
+    ...first,
+    ...issues.map((issue) => ({
+      field: fieldPath(issue.path?.map((item) => item.key) ?? []),
+      description: issue.message,
+    })),
+  ];
+  for (const violation of candidates) {
     // One message per field: the first rule it broke is the one worth reading.
-    if (seen.has(field)) continue;
-    seen.add(field);
-    violations.push({ field, description: issue.message });
+    if (seen.has(violation.field)) continue;
+    seen.add(violation.field);
+    violations.push(violation);
   }
   return violations;
 }
 
+// C0 controls but tab, line feed and carriage return (which multi-line fields may hold; the
+// single-line rules refuse them), DEL, C1 controls, and UTF-16 halves without their pair.
+// None has a place in a name, an address or a query, and NUL in particular breaks PostgreSQL.
+const forbiddenCharacter =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds.
+  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+const unsafeDescription = "must not contain control characters or unpaired surrogates";
+
+/** A violation for each string anywhere in `input` that holds a forbidden character. */
+function unsafeStrings(input: unknown): FieldViolation[] {
+  const found: FieldViolation[] = [];
+  const visit = (value: unknown, keys: (string | number)[]) => {
+    if (typeof value === "string") {
+      if (forbiddenCharacter.test(value)) {
+        found.push({ field: fieldPath(keys), description: unsafeDescription });
+      }
+    } else if (Array.isArray(value)) {
+      for (const [index, item] of value.entries()) visit(item, [...keys, index]);
+    } else if (value !== null && typeof value === "object" && !ArrayBuffer.isView(value)) {
+      for (const [key, item] of Object.entries(value)) {
+        if (key !== "$typeName" && key !== "$unknown") visit(item, [...keys, key]);
+      }
+    }
+  };
+  visit(input, []);
+  return found;
+}
+
 /** `items.2.quantity` → `items[2].quantity`, in the request's proto field names. */
-function fieldPath(issue: v.BaseIssue<unknown>): string {
-  const keys = issue.path?.map((item) => item.key) ?? [];
+function fieldPath(keys: readonly unknown[]): string {
   let path = "";
   for (const key of keys) {
     if (typeof key === "number") path += `[${key}]`;
@@ -63,8 +104,7 @@ export function charLength(min: number, max: number) {
   );
 }
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it rejects.
-const controlCharacters = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+const controlCharacters = forbiddenCharacter;
 
 /** A single-line display text: trimmed, 1 to `max` characters, no control characters. */
 export function displayName(max: number) {

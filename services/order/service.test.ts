@@ -286,7 +286,7 @@ describe.each(databaseKinds())("order service on %s", (kind) => {
       });
       expect(report.committed).toBeGreaterThanOrEqual(1);
       // Committed: the catalog refuses to release it, and the stock stays sold.
-      const service = bearer(await h.authority.issueServiceToken("test"));
+      const service = bearer(await h.authority.issueServiceToken("order"));
       const release = await rejection(
         h.catalog.releaseStock({ orderId: order?.id ?? "" }, service),
       );
@@ -523,11 +523,18 @@ describe.each(databaseKinds())("order service on %s", (kind) => {
             eve.auth,
           ),
         ),
-        rejection(h.orders.getOrder({ id }, eve.auth)),
         rejection(h.orders.listOrdersForAccount({ accountId: ada.id }, eve.auth)),
         rejection(h.orders.batchListOrdersForAccounts({ accountIds: [eve.id, ada.id] }, eve.auth)),
       ]);
-      expect(denied.map((e) => e.code)).toEqual(Array(4).fill(Code.PermissionDenied));
+      expect(denied.map((e) => e.code)).toEqual(Array(3).fill(Code.PermissionDenied));
+      // Another customer's order and an unknown one get the same answer (issue 9 item 12).
+      const unknownId = uuidv7();
+      const [others, unknown] = await Promise.all([
+        rejection(h.orders.getOrder({ id }, eve.auth)),
+        rejection(h.orders.getOrder({ id: unknownId }, eve.auth)),
+      ]);
+      expect([others.code, unknown.code]).toEqual([Code.NotFound, Code.NotFound]);
+      expect(others.rawMessage.replace(id, "ID")).toBe(unknown.rawMessage.replace(unknownId, "ID"));
       const anonymous = await Promise.all([
         rejection(h.orders.createOrder({ items: [{ productId: p, quantity: 1 }] })),
         rejection(h.orders.getOrder({ id })),

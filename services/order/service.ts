@@ -73,9 +73,9 @@ export function orderService(deps: OrderServiceDeps): ServiceImpl<typeof OrderSe
       const { id } = validate(getOrderRequest, req);
       const caller = requireCaller(ctx);
       const order = await store.findConfirmed(id);
-      if (!order) throw new ConnectError(`order ${id} not found`, Code.NotFound);
-      if (!mayActFor(caller, order.accountId)) {
-        throw new ConnectError("you may read only your own orders", Code.PermissionDenied);
+      // Someone else's order is "not found" as well, so the answer never tells that it exists.
+      if (!order || !mayActFor(caller, order.accountId)) {
+        throw new ConnectError(`order ${id} not found`, Code.NotFound);
       }
       return { order: toOrder(order) };
     },
