@@ -4,7 +4,7 @@ import type { DescFile } from "@bufbuild/protobuf";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { resolveAuthSecret, TokenAuthority } from "./auth.js";
 import { type BaseConfig, corsOrigins } from "./config.js";
-import { type DatabaseHandle, type DatabaseOptions, openDatabase } from "./database.js";
+import { type DatabaseHandle, openDatabase } from "./database.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createMetrics, type RpcMetrics } from "./metrics.js";
 import { type RunningServer, serve } from "./server.js";
@@ -30,7 +30,6 @@ export interface HostOptions<S extends Record<string, unknown>> {
   config: BaseConfig & { AUTH_SECRET_FILE: string };
   schema: S;
   migrationsFolder: string;
-  pgliteExtensions?: DatabaseOptions<S>["pgliteExtensions"];
   files: readonly DescFile[];
   serviceNames: readonly string[];
   /** Builds the routes once the database is open; may do start-up work such as seeding. */
@@ -56,11 +55,9 @@ export async function hostService<S extends Record<string, unknown>>(
   const metrics = createMetrics(options.name);
   const database = await openDatabase({
     url: config.DATABASE_URL,
-    dataDir: config.DATA_DIR,
     schema: options.schema,
     migrationsFolder: options.migrationsFolder,
     poolMax: config.DATABASE_POOL_MAX,
-    pgliteExtensions: options.pgliteExtensions,
   });
   try {
     const routes = await options.routes({ database, authority, logger });
@@ -77,13 +74,7 @@ export async function hostService<S extends Record<string, unknown>>(
       host: config.HOST,
       port: config.PORT,
     });
-    logger.info(
-      {
-        url: server.url,
-        database: database.kind === "postgres" ? "postgres" : `pglite:${config.DATA_DIR}`,
-      },
-      `${options.name} service listening`,
-    );
+    logger.info({ url: server.url }, `${options.name} service listening`);
     let stopping: Promise<void> | undefined;
     const stop = () => {
       stopping ??= (async () => {
