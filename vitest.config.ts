@@ -12,7 +12,9 @@ export default defineConfig({
       "gateway/**/*.test.ts",
       "scripts/**/*.test.ts",
     ],
-    // A new PGlite takes ~2 s to initialise and argon2 is deliberately slow: be patient.
+    // One embedded PostgreSQL for the run unless TEST_DATABASE_URL names a server.
+    globalSetup: ["scripts/test-database.ts"],
+    // Services start, migrate and hash passwords (argon2 is deliberately slow): be patient.
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: "forks",

@@ -3,18 +3,19 @@
 // gateway's `{ products(pagination:{take:20}) { id name price } }` over Connect and over gRPC,
 // and the 3-level nested accounts → orders → products query; prints req/s, p50/p99 and ratios.
 //
-// Every server is its own process (as under `npm start`), on PGlite in a temporary directory,
-// with LOG_LEVEL=warn so per-request log lines do not dominate. Load comes from `wrk` when it
-// is installed (a C load generator costs the measured processes the least CPU), else from a
-// small keep-alive loop in this process.
+// Every server is its own process (as under `npm start`), on the embedded PostgreSQL with its
+// data in a temporary directory, with LOG_LEVEL=warn so per-request log lines do not dominate.
+// Load comes from `wrk` when it is installed (a C load generator costs the measured processes
+// the least CPU), else from a small keep-alive loop in this process.
 //
 // Settings: `npm run bench:gateway -- --help` (bench/options.ts).
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../platform/testing.js";
+import { type ServiceDatabases, startServiceDatabases } from "../scripts/postgres.js";
 import { developmentAdmin } from "../services/account/config.js";
 import { loadGenerator, type Result, runLoad, type Target, waitReady } from "./load.js";
 import { benchOptions } from "./options.js";
@@ -26,7 +27,9 @@ const { seconds, connections } = benchOptions("bench:gateway", {
 const root = new URL("..", import.meta.url).pathname;
 const tsx = join(root, "node_modules/.bin/tsx");
 const work = mkdtempSync(join(tmpdir(), "bazaar-bench-"));
+chmodSync(work, 0o711); // the embedded server may run as the postgres user
 const children: ChildProcess[] = [];
+let databases: ServiceDatabases | undefined;
 
 function start(name: string, args: string[], env: Record<string, string>): ChildProcess {
   const child = spawn(args[0] as string, args.slice(1), {
@@ -75,23 +78,28 @@ async function main() {
   };
 
   process.stdout.write(`starting servers (data in ${work}) …\n`);
+  databases = await startServiceDatabases({
+    root: join(work, ".data"),
+    port: await freePort(),
+    services: ["account", "catalog", "order"],
+  });
   start("bare", [process.execPath, "-e", bareServer(bare as number)], {});
   start("account", [tsx, "services/account/main.ts"], {
     ...common,
     PORT: String(account),
-    DATA_DIR: join(work, "account"),
+    DATABASE_URL: databases.urls.account as string,
   });
   start("catalog", [tsx, "services/catalog/main.ts"], {
     ...common,
     PORT: String(catalog),
-    DATA_DIR: join(work, "catalog"),
+    DATABASE_URL: databases.urls.catalog as string,
     SEED_DEMO_DATA: "false",
   });
   start("order", [tsx, "services/order/main.ts"], {
     ...common,
     ...peers,
     PORT: String(order),
-    DATA_DIR: join(work, "order"),
+    DATABASE_URL: databases.urls.order as string,
   });
   start("gateway", [tsx, "gateway/main.ts"], { ...common, ...peers, PORT: String(gateway) });
   start("gateway-grpc", [tsx, "gateway/main.ts"], {
@@ -243,6 +251,7 @@ async function cleanUp(): Promise<void> {
         }),
     ),
   );
+  await databases?.server.stop();
   rmSync(work, { recursive: true, force: true });
 }
 

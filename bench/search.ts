@@ -79,7 +79,6 @@ async function main() {
 
   const database = await openDatabase({
     url: url.toString(),
-    dataDir: "unused",
     schema,
     migrationsFolder,
     poolMax: 10,

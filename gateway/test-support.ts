@@ -1,10 +1,10 @@
-// Test support: the three real services on port 0 (each on its own in-memory PGlite), a
+// Test support: the three real services on port 0 (each on its own fresh database), a
 // gateway over them whose client transports count every backend RPC, and a small GraphQL client
 // that goes through the gateway's fetch handler.
 import type { Interceptor } from "@connectrpc/connect";
 import type { TokenAuthority } from "../platform/auth.js";
 import { createLogger } from "../platform/logger.js";
-import { testAuthority } from "../platform/testing.js";
+import { createScratchDatabase, testAuthority } from "../platform/testing.js";
 import { developmentAdmin, loadAccountConfig } from "../services/account/config.js";
 import { startAccountService } from "../services/account/main.js";
 import { loadCatalogConfig } from "../services/catalog/config.js";
@@ -35,17 +35,24 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-/** The real account, catalog and order services, on port 0 with in-memory databases. */
+/** The real account, catalog and order services, on port 0, each with a fresh database. */
 export async function startStack(env: Record<string, string> = {}): Promise<Stack> {
   const { secret, authority } = testAuthority();
-  const common = { PORT: "0", AUTH_SECRET: secret, LOG_LEVEL: "silent", DATA_DIR: "memory://" };
+  const common = { PORT: "0", AUTH_SECRET: secret, LOG_LEVEL: "silent" };
+  const databases = await Promise.all([1, 2, 3].map(() => createScratchDatabase()));
+  const [accountDb, catalogDb, orderDb] = databases.map((d) => ({ DATABASE_URL: d.url }));
   const [account, catalog] = await Promise.all([
-    startAccountService(loadAccountConfig({ ...common, ADMIN_PASSWORD: adminPassword, ...env })),
-    startCatalogService(loadCatalogConfig({ ...common, SEED_DEMO_DATA: "false", ...env })),
+    startAccountService(
+      loadAccountConfig({ ...common, ...accountDb, ADMIN_PASSWORD: adminPassword, ...env }),
+    ),
+    startCatalogService(
+      loadCatalogConfig({ ...common, ...catalogDb, SEED_DEMO_DATA: "false", ...env }),
+    ),
   ]);
   const order = await startOrderService(
     loadOrderConfig({
       ...common,
+      ...orderDb,
       ACCOUNT_URL: account.server.url,
       CATALOG_URL: catalog.server.url,
       RECOVERY_INTERVAL_MS: "0",
@@ -60,6 +67,7 @@ export async function startStack(env: Record<string, string> = {}): Promise<Stac
     services,
     stop: async () => {
       for (const service of services) await service.stop();
+      for (const database of databases) await database.drop();
     },
   };
 }

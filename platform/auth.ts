@@ -1,7 +1,7 @@
 // Identity: signed, expiring bearer tokens (HS256 JWTs via jose) for users and for services.
 // Every service verifies tokens itself; handlers ask the caller from the context values.
 import { randomBytes } from "node:crypto";
-import { link, mkdir, readFile, unlink, writeFile } from "node:fs/promises";
+import { link, readFile, unlink, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import {
   Code,
@@ -12,6 +12,7 @@ import {
 } from "@connectrpc/connect";
 import { errors, jwtVerify, SignJWT } from "jose";
 import { ConfigError } from "./config.js";
+import { ensurePrivateDir, ensurePrivateFile } from "./private-files.js";
 
 /** The roles an account can have; the account table's role column takes these values. */
 export const roles = ["customer", "admin"] as const;
@@ -230,12 +231,14 @@ export async function resolveAuthSecret(options: {
 }
 
 async function sharedDevSecret(file: string): Promise<string> {
+  await ensurePrivateDir(dirname(file));
   try {
-    return (await readFile(file, "utf8")).trim();
+    const secret = (await readFile(file, "utf8")).trim();
+    await ensurePrivateFile(file);
+    return secret;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
   }
-  await mkdir(dirname(file), { recursive: true });
   // Write aside, then link into place: link fails if another process won the race, and
   // nobody ever reads a half-written file.
   const temporary = `${file}.${process.pid}.${randomBytes(6).toString("hex")}`;

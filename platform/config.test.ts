@@ -22,7 +22,6 @@ describe("configuration", () => {
   it("gives the defaults when nothing is set", () => {
     const config = loadAccountConfig({});
     expect(config.PORT).toBe(50051);
-    expect(config.DATA_DIR).toBe(".data/account");
     expect(config.ADMIN_EMAIL).toBe("admin@example.com");
     expect(config.DATABASE_URL).toBeUndefined();
   });

@@ -74,12 +74,11 @@ export function processEntries(defaultPort: number) {
 }
 
 /** Variables every service process reads: the process's own, its database, auth and CORS. */
-export function baseEntries(service: string, defaultPort: number) {
+export function baseEntries(_service: string, defaultPort: number) {
   return {
     ...processEntries(defaultPort),
     DATABASE_URL: optionalVar(postgresUrl),
     DATABASE_POOL_MAX: intVar(10, 1, 1000),
-    DATA_DIR: v.optional(v.pipe(v.string(), v.minLength(1)), `.data/${service}`),
     AUTH_SECRET: optionalVar(v.string()),
     // Where local processes share their development secret when AUTH_SECRET is unset.
     AUTH_SECRET_FILE: v.optional(v.pipe(v.string(), v.minLength(1)), ".data/auth-secret"),

@@ -1,42 +1,42 @@
-// The service's own database: real PostgreSQL through postgres.js when DATABASE_URL is set,
-// otherwise embedded PGlite on disk. Both sit behind one drizzle type and one migration path.
-import { mkdir } from "node:fs/promises";
-import { type Extensions, PGlite } from "@electric-sql/pglite";
+// The service's own database: PostgreSQL through postgres.js and drizzle, with its migrations
+// applied on open. `npm start` runs an embedded server and hands each service its DATABASE_URL.
 import type { sql } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
-import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
-import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
-import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
-import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
+import { drizzle } from "drizzle-orm/postgres-js";
+import { migrate } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
+import { ConfigError } from "./config.js";
 import { causes } from "./errors.js";
 
-// biome-ignore lint/suspicious/noExplicitAny: drizzle's result kind differs per driver; callers never see it.
+// biome-ignore lint/suspicious/noExplicitAny: drizzle's result kind is the driver's; callers never see it.
 export type Database<S extends Record<string, unknown>> = PgDatabase<PgQueryResultHKT, S, any>;
 
 export interface DatabaseHandle<S extends Record<string, unknown>> {
   db: Database<S>;
-  kind: "postgres" | "pglite";
   /** Resolves when the database answers a query. */
   ping(): Promise<void>;
   close(): Promise<void>;
 }
 
 export interface DatabaseOptions<S extends Record<string, unknown>> {
-  /** A postgres:// URL; when absent, PGlite in `dataDir` ("memory://" keeps it in memory). */
-  url?: string | undefined;
-  dataDir: string;
+  /** The service's own database, a postgres:// URL (DATABASE_URL). */
+  url: string | undefined;
   schema: S;
   migrationsFolder: string;
   poolMax?: number;
-  /** PGlite extensions to load, e.g. pg_trgm; real PostgreSQL has its contrib modules. */
-  pgliteExtensions?: Extensions;
 }
 
 export async function openDatabase<S extends Record<string, unknown>>(
   options: DatabaseOptions<S>,
 ): Promise<DatabaseHandle<S>> {
-  const handle = options.url ? await openPostgres(options, options.url) : await openPglite(options);
+  if (!options.url) {
+    throw new ConfigError(
+      "invalid configuration:\n  DATABASE_URL is not set: run every process with `npm start` " +
+        "(it runs an embedded PostgreSQL and gives each service its database), or set " +
+        "DATABASE_URL to a postgres:// URL of this service's own database",
+    );
+  }
+  const handle = await openPostgres(options, options.url);
   try {
     await handle.migrate();
   } catch (error) {
@@ -56,10 +56,9 @@ async function openPostgres<S extends Record<string, unknown>>(
     connect_timeout: 10,
     idle_timeout: 60,
   });
-  const db = drizzlePostgres({ client, schema: options.schema });
+  const db = drizzle({ client, schema: options.schema });
   return {
     db: db as Database<S>,
-    kind: "postgres" as const,
     ping: async () => {
       await client`select 1`;
     },
@@ -70,7 +69,7 @@ async function openPostgres<S extends Record<string, unknown>>(
       const lockClient = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 10 });
       try {
         await lockClient`select pg_advisory_lock(${migrationLockKey})`;
-        await migratePostgres(drizzlePostgres({ client: lockClient }), {
+        await migrate(drizzle({ client: lockClient }), {
           migrationsFolder: options.migrationsFolder,
         });
         await lockClient`select pg_advisory_unlock(${migrationLockKey})`;
@@ -84,35 +83,12 @@ async function openPostgres<S extends Record<string, unknown>>(
 // An arbitrary constant shared by every Bazaar service; each service has its own database.
 const migrationLockKey = 7_305_722_011;
 
-async function openPglite<S extends Record<string, unknown>>(options: DatabaseOptions<S>) {
-  const inMemory = options.dataDir.startsWith("memory://");
-  if (!inMemory) await mkdir(options.dataDir, { recursive: true });
-  const client = await PGlite.create(
-    options.dataDir,
-    options.pgliteExtensions ? { extensions: options.pgliteExtensions } : {},
-  );
-  const db = drizzlePglite({ client, schema: options.schema });
-  return {
-    db: db as Database<S>,
-    kind: "pglite" as const,
-    ping: async () => {
-      await client.query("select 1");
-    },
-    close: async () => {
-      if (!client.closed) await client.close();
-    },
-    migrate: () => migratePglite(db, { migrationsFolder: options.migrationsFolder }),
-  };
-}
-
-/** The rows of `db.execute(...)`: PGlite returns `{ rows }`, postgres.js an array. */
+/** The rows of `db.execute(...)`, typed. */
 export async function executeRows<T>(
   db: Database<Record<string, unknown>>,
   query: ReturnType<typeof sql>,
 ): Promise<T[]> {
-  const result: unknown = await db.execute(query);
-  if (Array.isArray(result)) return result as T[];
-  return (result as { rows: T[] }).rows;
+  return (await db.execute(query)) as unknown as T[];
 }
 
 /** The SQLSTATE of a database error, looking through drizzle's wrapping, or undefined. */

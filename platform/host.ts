@@ -66,7 +66,6 @@ export async function openBase<S extends Record<string, unknown>>(
   const metrics = createMetrics(options.name);
   const database = await openDatabase({
     url: config.DATABASE_URL,
-    dataDir: config.DATA_DIR,
     schema: options.schema,
     migrationsFolder: options.migrationsFolder,
     poolMax: config.DATABASE_POOL_MAX,
@@ -111,13 +110,7 @@ async function serveParts<S extends Record<string, unknown>>(
     await closeParts();
     throw error;
   });
-  logger.info(
-    {
-      url: server.url,
-      database: database.kind === "postgres" ? "postgres" : `pglite:${config.DATA_DIR}`,
-    },
-    `${name} service listening`,
-  );
+  logger.info({ url: server.url }, `${name} service listening`);
   for (const worker of workers) worker.start();
   let stopping: Promise<void> | undefined;
   const stop = () => {

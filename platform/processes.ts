@@ -8,13 +8,25 @@ export interface ProcessInfo {
   entry: string;
   /** The variable through which other processes are told where it is. */
   urlVariable: string;
+  /** Whether it owns a database (npm start gives it one in the embedded PostgreSQL). */
+  database: boolean;
 }
 
 export const processes = {
-  account: { port: 50051, entry: "services/account/main.ts", urlVariable: "ACCOUNT_URL" },
-  catalog: { port: 50052, entry: "services/catalog/main.ts", urlVariable: "CATALOG_URL" },
-  order: { port: 50053, entry: "services/order/main.ts", urlVariable: "ORDER_URL" },
-  gateway: { port: 8080, entry: "gateway/main.ts", urlVariable: "GATEWAY_URL" },
+  account: {
+    port: 50051,
+    entry: "services/account/main.ts",
+    urlVariable: "ACCOUNT_URL",
+    database: true,
+  },
+  catalog: {
+    port: 50052,
+    entry: "services/catalog/main.ts",
+    urlVariable: "CATALOG_URL",
+    database: true,
+  },
+  order: { port: 50053, entry: "services/order/main.ts", urlVariable: "ORDER_URL", database: true },
+  gateway: { port: 8080, entry: "gateway/main.ts", urlVariable: "GATEWAY_URL", database: false },
 } as const satisfies Record<string, ProcessInfo>;
 
 export type ProcessName = keyof typeof processes;

@@ -1,5 +1,5 @@
-// Test support: real databases only. Every suite runs on embedded PGlite, and also on real
-// PostgreSQL when TEST_DATABASE_URL is set (CI sets it), each test file in a fresh database.
+// Test support: real databases only. Every test file gets a fresh database on one PostgreSQL
+// server: the embedded one vitest's global setup starts for the run, or TEST_DATABASE_URL's.
 import { randomBytes } from "node:crypto";
 import net from "node:net";
 import {
@@ -15,17 +15,21 @@ import { observeInterceptor, requestIdInterceptor } from "./interceptors.js";
 import { createLogger } from "./logger.js";
 import { createMetrics } from "./metrics.js";
 
-export type DatabaseKind = "pglite" | "postgres";
+export type DatabaseKind = "postgres";
 
-/** The databases to run a suite on: PGlite always, PostgreSQL when TEST_DATABASE_URL is set. */
+/** The databases to run a suite on: one kind now, kept so suites can still name it. */
 export function databaseKinds(): DatabaseKind[] {
-  return process.env.TEST_DATABASE_URL ? ["pglite", "postgres"] : ["pglite"];
+  return ["postgres"];
 }
 
-/** A new, empty PostgreSQL database on the TEST_DATABASE_URL server, and a way to drop it. */
+/**
+ * A new, empty database on the test server, and a way to drop it. The server is
+ * TEST_DATABASE_URL's, which vitest's global setup (scripts/test-database.ts) sets to its
+ * embedded server when the environment does not.
+ */
 export async function createScratchDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
   const base = process.env.TEST_DATABASE_URL;
-  if (!base) throw new Error("TEST_DATABASE_URL is not set");
+  if (!base) throw new Error("TEST_DATABASE_URL is not set (run the tests with vitest)");
   const name = `bazaar_test_${randomBytes(6).toString("hex")}`;
   const admin = postgres(base, { max: 1, onnotice: () => {} });
   try {
@@ -48,19 +52,13 @@ export async function createScratchDatabase(): Promise<{ url: string; drop(): Pr
   };
 }
 
-/** A migrated database of `kind` for one test file; `close()` also drops a scratch database. */
+/** A migrated database for one test file; `close()` also drops it. */
 export async function openTestDatabase<S extends Record<string, unknown>>(
-  kind: DatabaseKind,
-  options: Omit<DatabaseOptions<S>, "url" | "dataDir">,
+  _kind: DatabaseKind,
+  options: Omit<DatabaseOptions<S>, "url">,
 ): Promise<DatabaseHandle<S>> {
-  if (kind === "pglite") return openDatabase({ ...options, dataDir: "memory://" });
   const scratch = await createScratchDatabase();
-  const handle = await openDatabase({
-    ...options,
-    url: scratch.url,
-    dataDir: "unused",
-    poolMax: 20,
-  });
+  const handle = await openDatabase({ ...options, url: scratch.url, poolMax: 20 });
   return {
     ...handle,
     close: async () => {
@@ -72,9 +70,8 @@ export async function openTestDatabase<S extends Record<string, unknown>>(
 
 /** The connection settings a service under test reads instead of process.env. */
 export async function testDatabaseEnv(
-  kind: DatabaseKind,
+  _kind: DatabaseKind = "postgres",
 ): Promise<{ env: Record<string, string>; drop(): Promise<void> }> {
-  if (kind === "pglite") return { env: { DATA_DIR: "memory://" }, drop: async () => {} };
   const scratch = await createScratchDatabase();
   return { env: { DATABASE_URL: scratch.url }, drop: scratch.drop };
 }

@@ -1,8 +1,9 @@
-// End to end, as a user would run it: `npm start`'s supervisor launches the four real
-// processes (embedded PGlite, in a scratch working directory, on free ports), and a shopper's
-// journey goes through the public GraphQL API only. Then SIGTERM stops everything cleanly.
+// End to end, as a user would run it: `npm start`'s supervisor launches the embedded
+// PostgreSQL and the four real processes (in a scratch working directory, on free ports), and a
+// shopper's journey goes through the public GraphQL API only. Then SIGTERM stops everything
+// cleanly, and a second start finds the data the first one left.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp } from "node:fs/promises";
+import { chmod, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -24,6 +25,37 @@ describe("npm start, end to end through the gateway", () => {
   let supervisor: ChildProcess;
   let output = "";
   let gateway: string;
+  let cwd: string;
+  let env: Record<string, string>;
+  let firstShopper = "";
+
+  /** Runs `npm start`'s supervisor in `cwd` and waits for its banner. */
+  const launch = async () => {
+    output = "";
+    supervisor = spawn(process.execPath, ["--import", tsx, start], {
+      cwd,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    supervisor.stdout?.on("data", (chunk) => {
+      output += chunk;
+    });
+    supervisor.stderr?.on("data", (chunk) => {
+      output += chunk;
+    });
+    for (let i = 0; i < 900 && !output.includes("Bazaar is running"); i++) {
+      if (supervisor.exitCode !== null) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(output).toContain("Bazaar is running");
+  };
+  const stop = async () => {
+    const exited = new Promise<number | null>((resolve) =>
+      supervisor.once("exit", (code) => resolve(code)),
+    );
+    supervisor.kill("SIGTERM");
+    return exited;
+  };
 
   const gql = async (query: string, token?: string, variables?: Record<string, unknown>) => {
     const response = await fetch(`${gateway}/graphql`, {
@@ -47,36 +79,30 @@ describe("npm start, end to end through the gateway", () => {
   };
 
   beforeAll(async () => {
-    const ports = { ACCOUNT_PORT: 0, CATALOG_PORT: 0, ORDER_PORT: 0, GATEWAY_PORT: 0 };
+    const ports = {
+      ACCOUNT_PORT: 0,
+      CATALOG_PORT: 0,
+      ORDER_PORT: 0,
+      GATEWAY_PORT: 0,
+      POSTGRES_PORT: 0,
+    };
     for (const key of Object.keys(ports) as (keyof typeof ports)[]) ports[key] = await freePort();
     gateway = `http://localhost:${ports.GATEWAY_PORT}`;
-    supervisor = spawn(process.execPath, ["--import", tsx, start], {
-      cwd: await mkdtemp(join(tmpdir(), "bazaar-e2e-")),
-      env: {
-        PATH: process.env.PATH ?? "",
-        LOG_LEVEL: "warn",
-        ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    supervisor.stdout?.on("data", (chunk) => {
-      output += chunk;
-    });
-    supervisor.stderr?.on("data", (chunk) => {
-      output += chunk;
-    });
-    for (let i = 0; i < 600 && !output.includes("Bazaar is running"); i++) {
-      if (supervisor.exitCode !== null) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(output).toContain("Bazaar is running");
-  }, 90_000);
+    cwd = await mkdtemp(join(tmpdir(), "bazaar-e2e-"));
+    // As root the database runs as the postgres user, which must pass through to .data/.
+    await chmod(cwd, 0o711);
+    env = {
+      PATH: process.env.PATH ?? "",
+      LOG_LEVEL: "warn",
+      ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
+    };
+    await launch();
+  }, 120_000);
 
   afterAll(async () => {
-    if (supervisor && supervisor.exitCode === null) {
-      supervisor.kill("SIGKILL");
-    }
-  });
+    if (supervisor && supervisor.exitCode === null) await stop();
+    await rm(cwd, { recursive: true, force: true });
+  }, 30_000);
 
   it("lets a shopper sign up, find products, order, and see only their own history", async () => {
     const admin = (
@@ -127,6 +153,7 @@ describe("npm start, end to end through the gateway", () => {
       return { token: login.token, id: login.account.id };
     };
     const alice = await signUp("Alice");
+    firstShopper = `alice-${tag}@example.com`;
     const bob = await signUp("Bob");
 
     const found = (
@@ -182,5 +209,39 @@ describe("npm start, end to end through the gateway", () => {
     supervisor.kill("SIGTERM");
     expect(await exited).toBe(0);
     expect(output).not.toMatch(/exited unexpectedly/);
+    // The database stopped too, cleanly: a running or crashed server leaves its lock file.
+    await expect(stat(join(cwd, ".data/postgres/postmaster.pid"))).rejects.toThrow(/ENOENT/);
   }, 30_000);
+
+  it("keeps .data private: directories 0700 (0710 to let the postgres user through), files 0600", async () => {
+    const root = join(cwd, ".data");
+    const rootMode = (await stat(root)).mode & 0o777;
+    expect([0o700, 0o710]).toContain(rootMode);
+    const entries = await readdir(root, { recursive: true, withFileTypes: true });
+    expect(entries.map((e) => e.name)).toEqual(
+      expect.arrayContaining(["postgres", "postgres-credentials.json", "PG_VERSION"]),
+    );
+    const loose: string[] = [];
+    for (const entry of entries) {
+      const path = join(entry.parentPath, entry.name);
+      const mode = (await stat(path)).mode & 0o777;
+      if (entry.isDirectory() ? mode !== 0o700 : mode & 0o077) {
+        loose.push(`${path} ${mode.toString(8)}`);
+      }
+    }
+    expect(loose).toEqual([]);
+  });
+
+  it("starts again on the same data: nothing initialised twice, accounts kept", async () => {
+    expect(output).toContain("initialised a new cluster");
+    await launch();
+    expect(output).not.toContain("initialised a new cluster");
+    const login = await data(
+      `mutation($e: String!) { login(email: $e, password: "a-long-password") { account { email } } }`,
+      undefined,
+      { e: firstShopper },
+    );
+    expect(login.login.account.email).toBe(firstShopper);
+    expect(await stop()).toBe(0);
+  }, 120_000);
 });

@@ -1,12 +1,13 @@
-// `npm start`: runs every Bazaar process on its embedded default (PGlite under .data/), each
-// as its own child process, with prefixed output, a banner once all are ready, and an orderly
-// stop on Ctrl-C / SIGTERM.
+// `npm start`: runs every Bazaar process as its own child process, each service on its own
+// database in one embedded PostgreSQL (data under .data/), with prefixed output, a banner once
+// all are ready, and an orderly stop on Ctrl-C / SIGTERM (the database last).
 import { type ChildProcess, spawn } from "node:child_process";
 import { resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { localUrl, processNames, processes as registry } from "../platform/processes.js";
 import { developmentAdmin } from "../services/account/config.js";
+import { superviseDatabase } from "./postgres.js";
 
 const processes = processNames.map((name) => ({ name, ...registry[name] }));
 type Process = (typeof processes)[number];
@@ -37,6 +38,7 @@ function launch(p: Process, index: number): void {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     ...peerUrls(),
+    ...(database.urls[p.name] ? { DATABASE_URL: database.urls[p.name] } : {}),
     PORT: String(portOf(p)),
     LOG_PRETTY: process.env.LOG_PRETTY ?? (process.stdout.isTTY ? "true" : "false"),
   };
@@ -61,7 +63,7 @@ function launch(p: Process, index: number): void {
       );
       void stopAll(1);
     } else if (children.size === 0) {
-      process.exit(exitCode);
+      void database.stop().finally(() => process.exit(exitCode));
     }
   });
 }
@@ -71,11 +73,11 @@ async function stopAll(code: number): Promise<void> {
   if (stopping) return;
   stopping = true;
   exitCode = code;
-  if (children.size === 0) process.exit(code);
+  if (children.size === 0) return database.stop().finally(() => process.exit(code));
   for (const child of children.values()) child.kill("SIGTERM");
   setTimeout(() => {
     for (const child of children.values()) child.kill("SIGKILL");
-    process.exit(code || 1);
+    void database.stop().finally(() => process.exit(code || 1));
   }, 15_000).unref();
 }
 
@@ -92,10 +94,22 @@ async function waitReady(p: Process): Promise<boolean> {
   return false;
 }
 
+const database = superviseDatabase(
+  processes.filter((p) => p.database).map((p) => p.name),
+  (line) => process.stdout.write(`${"postgres".padEnd(8)}| ${line}\n`),
+  () => {
+    process.stderr.write("postgres exited unexpectedly; stopping the rest\n");
+    void stopAll(1);
+  },
+);
 process.on("SIGINT", () => void stopAll(0));
 process.on("SIGTERM", () => void stopAll(0));
 
-processes.forEach(launch);
+await database.ready.catch((error: unknown) => {
+  process.stderr.write(`cannot start the embedded PostgreSQL: ${(error as Error).message}\n`);
+  process.exit(1);
+});
+if (!stopping) processes.forEach(launch);
 const ready = await Promise.all(processes.map(waitReady));
 if (ready.every(Boolean) && !stopping) {
   const lines = [

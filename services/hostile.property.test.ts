@@ -27,7 +27,7 @@ const seed = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31)
 // Per RPC and protocol: 18 RPCs × 2 protocols × 170 ≈ 6,100 requests.
 const runsPerProperty = Number(process.env.FUZZ_RUNS ?? 170);
 const callTimeoutMs = 10_000;
-const kind = databaseKinds().at(-1) ?? "pglite";
+const kind = databaseKinds().at(-1) ?? "postgres";
 
 const leak =
   /\n\s+at |node_modules|\.ts:\d+|syntax error|relation "|duplicate key|violates|postgres|drizzle/i;

@@ -7,7 +7,7 @@ import { build } from "esbuild";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { HostedService } from "../../platform/host.js";
-import { testAuthority } from "../../platform/testing.js";
+import { createScratchDatabase, testAuthority } from "../../platform/testing.js";
 import { haveChromium, launchChromium } from "../../platform/testing-browser.js";
 import { loadAccountConfig } from "./config.js";
 import { startAccountService } from "./main.js";
@@ -45,6 +45,7 @@ describe.skipIf(!available)("Connect-Web in a browser", () => {
   let page: http.Server;
   let pageUrl: string;
   let browser: Browser;
+  let databases: Awaited<ReturnType<typeof createScratchDatabase>>[] = [];
 
   beforeAll(async () => {
     const { secret } = testAuthority();
@@ -53,11 +54,17 @@ describe.skipIf(!available)("Connect-Web in a browser", () => {
       HOST: "127.0.0.1",
       AUTH_SECRET: secret,
       LOG_LEVEL: "silent",
-      DATA_DIR: "memory://",
     };
-    open = await startAccountService(loadAccountConfig(env));
+    databases = [await createScratchDatabase(), await createScratchDatabase()];
+    open = await startAccountService(
+      loadAccountConfig({ ...env, DATABASE_URL: databases[0]?.url }),
+    );
     closed = await startAccountService(
-      loadAccountConfig({ ...env, CORS_ORIGINS: "https://shop.example" }),
+      loadAccountConfig({
+        ...env,
+        DATABASE_URL: databases[1]?.url,
+        CORS_ORIGINS: "https://shop.example",
+      }),
     );
 
     const bundle = await build({
@@ -92,6 +99,7 @@ describe.skipIf(!available)("Connect-Web in a browser", () => {
     await new Promise((resolve) => page?.close(resolve));
     await open?.stop();
     await closed?.stop();
+    for (const database of databases) await database.drop();
   });
 
   it("signs up, logs in and reads the account from another origin", async () => {

@@ -11,7 +11,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { AccountService } from "../../gen/bazaar/account/v1/account_pb.js";
-import { bearer, testAuthority } from "../../platform/testing.js";
+import { bearer, createScratchDatabase, testAuthority } from "../../platform/testing.js";
 import { loadAccountConfig } from "./config.js";
 import { startAccountService } from "./main.js";
 
@@ -48,15 +48,17 @@ describe("the account process", () => {
     const { port } = blocker.address() as net.AddressInfo;
     try {
       const dir = await mkdtemp(join(tmpdir(), "bazaar-account-"));
+      const database = await createScratchDatabase();
       const { child, output } = launch({
         PORT: String(port),
         HOST: "127.0.0.1",
-        DATA_DIR: dir,
+        DATABASE_URL: database.url,
         AUTH_SECRET_FILE: join(dir, "secret"),
         LOG_LEVEL: "silent",
       });
       expect(await exited(child)).toBe(1);
       expect(output()).toContain(`cannot listen on port ${port} (already in use); set PORT`);
+      await database.drop();
     } finally {
       blocker.close();
     }
@@ -64,10 +66,11 @@ describe("the account process", () => {
 
   it("exits 0 on SIGTERM after serving", async () => {
     const dir = await mkdtemp(join(tmpdir(), "bazaar-account-"));
+    const database = await createScratchDatabase();
     const { child, output } = launch({
       PORT: "0",
       HOST: "127.0.0.1",
-      DATA_DIR: dir,
+      DATABASE_URL: database.url,
       AUTH_SECRET_FILE: join(dir, "secret"),
     });
     for (let i = 0; i < 150 && !output().includes("account service listening"); i++) {
@@ -78,17 +81,18 @@ describe("the account process", () => {
     child.kill("SIGTERM");
     expect(await exited(child)).toBe(0);
     expect(output()).toContain("stopped");
+    await database.drop();
   });
 });
 
 describe("restarts", () => {
   it("keeps accounts and creates the first admin only once", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "bazaar-account-"));
+    const database = await createScratchDatabase();
     const { secret } = testAuthority();
     const env = {
       PORT: "0",
       HOST: "127.0.0.1",
-      DATA_DIR: dir,
+      DATABASE_URL: database.url,
       AUTH_SECRET: secret,
       LOG_LEVEL: "silent",
     };
@@ -120,6 +124,7 @@ describe("restarts", () => {
     const { accounts } = await client.listAccounts({ take: 100 }, bearer(admin.accessToken));
     expect(accounts.map((a) => a.email).sort()).toEqual(["admin@example.com", "kept@example.com"]);
     await second.stop();
+    await database.drop();
   });
 });
 
@@ -136,11 +141,12 @@ describe("logs", () => {
       }),
     );
     const { secret } = testAuthority();
+    const database = await createScratchDatabase();
     const service = await startAccountService(
       loadAccountConfig({
         PORT: "0",
         HOST: "127.0.0.1",
-        DATA_DIR: "memory://",
+        DATABASE_URL: database.url,
         AUTH_SECRET: secret,
       }),
       { logger },
@@ -162,6 +168,7 @@ describe("logs", () => {
       .login({ email: "secretive@example.com", password: "wrong-password-1" })
       .catch(() => {});
     await service.stop();
+    await database.drop();
     const all = lines.join("");
     expect(all).not.toContain("hunter2");
     expect(all).not.toContain("wrong-password-1");

@@ -284,7 +284,7 @@ describe.skipIf(!process.env.OPENSEARCH_URL)("OpenSearch integration", () => {
 
   beforeAll(async () => {
     index = new OpenSearchCatalogIndex(url, `bazaar-test-${uuidv7()}`);
-    bed = await openCatalogTestbed("pglite", { outbox: true });
+    bed = await openCatalogTestbed("postgres", { outbox: true });
   });
   afterAll(async () => {
     await index?.client.indices.delete({ index: index.index }).catch(() => {});

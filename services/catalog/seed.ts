@@ -1,5 +1,5 @@
 // Demo products for a newcomer: loaded into an empty catalog at development start-up, or by
-// hand with `tsx services/catalog/seed.ts` (npm run seed) against DATABASE_URL or DATA_DIR.
+// hand with `tsx services/catalog/seed.ts` (npm run seed) against DATABASE_URL.
 import { readFile } from "node:fs/promises";
 import * as v from "valibot";
 import { openDatabase } from "../../platform/database.js";
@@ -39,18 +39,16 @@ if (isEntryPoint(import.meta.url)) {
   const config = loadCatalogConfig();
   const database = await openDatabase({
     url: config.DATABASE_URL,
-    dataDir: config.DATA_DIR,
     schema,
     migrationsFolder,
   });
   try {
     const store = new CatalogStore(database.db, { outbox: config.OPENSEARCH_URL !== undefined });
     const seeded = await seedIfEmpty(store);
-    const where = config.DATABASE_URL ? "DATABASE_URL" : config.DATA_DIR;
     process.stdout.write(
       seeded > 0
-        ? `seeded ${seeded} demo products into ${where}\n`
-        : `the catalog in ${where} already has ${await store.products.count()} products; left it alone\n`,
+        ? `seeded ${seeded} demo products into DATABASE_URL's database\n`
+        : `the catalog at DATABASE_URL already has ${await store.products.count()} products; left it alone\n`,
     );
   } finally {
     await database.close();

@@ -153,12 +153,15 @@ describe.each(databaseKinds())("the catalog server on %s", (kind) => {
 
 describe("the catalog server with OpenSearch unreachable", () => {
   let service: HostedService<typeof schema>;
+  let drop: () => Promise<void>;
   const { secret, authority } = testAuthority();
 
   beforeAll(async () => {
+    const database = await testDatabaseEnv();
+    drop = database.drop;
     service = await startCatalogService(
       loadCatalogConfig({
-        DATA_DIR: "memory://",
+        ...database.env,
         NODE_ENV: "test",
         PORT: "0",
         HOST: "127.0.0.1",
@@ -169,7 +172,10 @@ describe("the catalog server with OpenSearch unreachable", () => {
       { logger: createLogger({ service: "catalog", level: "silent", pretty: false }) },
     );
   });
-  afterAll(() => service?.stop());
+  afterAll(async () => {
+    await service?.stop();
+    await drop?.();
+  });
 
   it("starts, answers search from PostgreSQL, and keeps every write in the outbox", async () => {
     const client = createClient(
@@ -195,7 +201,6 @@ describe("loadCatalogConfig", () => {
     expect(config.PORT).toBe(50052);
     expect(config.RESERVATION_TTL_SECONDS).toBe(900);
     expect(config.OPENSEARCH_URL).toBeUndefined();
-    expect(config.DATA_DIR).toBe(".data/catalog");
   });
 
   it("seeds demo data by default only in development", () => {

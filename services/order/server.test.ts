@@ -1,8 +1,5 @@
 // The three services as real servers on port 0, talking over the network: the happy path over
 // Connect and gRPC, peers stopped and restarted, and an order process restarted mid-saga.
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { type Client, Code, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -31,17 +28,10 @@ import { adminAuth, customer, product, stockOf } from "./testing.js";
 
 /** Where a service keeps data that must survive its restart in this test. */
 async function durableEnv(
-  kind: DatabaseKind,
+  _kind: DatabaseKind,
 ): Promise<{ env: Record<string, string>; drop(): Promise<void> }> {
-  if (kind === "postgres") {
-    const scratch = await createScratchDatabase();
-    return { env: { DATABASE_URL: scratch.url }, drop: scratch.drop };
-  }
-  const dir = await mkdtemp(join(tmpdir(), "bazaar-order-test-"));
-  return {
-    env: { DATA_DIR: dir },
-    drop: () => rm(dir, { recursive: true, force: true }),
-  };
+  const scratch = await createScratchDatabase();
+  return { env: { DATABASE_URL: scratch.url }, drop: scratch.drop };
 }
 
 function connectClient<

@@ -1,5 +1,5 @@
 // CreateOrder's saga and the reads, against the real account and catalog services over
-// in-memory transports, on PGlite and (with TEST_DATABASE_URL) on real PostgreSQL.
+// in-memory transports, on real PostgreSQL (a fresh database per test file).
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

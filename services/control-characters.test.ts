@@ -4,15 +4,15 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import * as v from "valibot";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { databaseKinds, rejection } from "../platform/testing.js";
+import { freeText, validate } from "../platform/validation.js";
 import {
   adminAuth,
   customer,
+  type OrderTestbed,
+  openOrderTestbed,
   product,
-  type UnitHarness,
-  unitHarness,
-} from "../services/order/harness.js";
-import { databaseKinds, rejection } from "./testing.js";
-import { freeText, validate } from "./validation.js";
+} from "./order/testing.js";
 
 const controls = ["\u0000", "\u0007", "\u001b[31m", "\u007f", "\u0085"];
 // Protobuf binary cannot carry an unpaired surrogate (the encoder writes U+FFFD): only JSON
@@ -52,10 +52,10 @@ describe("validate", () => {
 });
 
 describe.each(databaseKinds())("every service refuses them on %s", (kind) => {
-  let h: UnitHarness;
+  let h: OrderTestbed;
   let admin: Awaited<ReturnType<typeof adminAuth>>;
   beforeAll(async () => {
-    h = await unitHarness(kind);
+    h = await openOrderTestbed(kind);
     admin = await adminAuth(h.authority);
   });
   afterAll(() => h?.close());

