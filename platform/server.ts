@@ -5,14 +5,14 @@
 // bytes of each connection: the HTTP/2 client preface sends the socket to the http2 server,
 // anything else to the http1 server. Unlike "h2c upgrade", this is what gRPC clients with prior
 // knowledge speak. `npm run bench:one-port` measures the hand-off against a plain node:http
-// server with the same handler and interceptors: 0.99× (9,600 vs 9,700 req/s, Connect JSON,
-// keep-alive, 2 cores), i.e. nothing measurable, so every service gets all protocols on one port.
-import { EventEmitter, setMaxListeners } from "node:events";
+// server with the same handler and interceptors: nothing measurable, so every service gets all
+// protocols on one port.
+import { setMaxListeners } from "node:events";
 import http from "node:http";
 import http2 from "node:http2";
-import net, { type Socket } from "node:net";
+import net from "node:net";
 import type { DescFile } from "@bufbuild/protobuf";
-import { type ConnectRouter, cors as connectCors } from "@connectrpc/connect";
+import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import {
   file_grpc_health_v1_health,
@@ -26,6 +26,9 @@ import {
   defaultConnectionLimits,
   openStreamsInterceptor,
 } from "./connection-limits.js";
+import { ConnectionTracker } from "./connection-tracker.js";
+import { applyCors, originMatcher } from "./cors.js";
+import { plainEndpoints } from "./endpoints.js";
 import { HealthState, healthRoutes } from "./health.js";
 import { observeInterceptor, requestIdInterceptor } from "./interceptors.js";
 import type { Logger } from "./logger.js";
@@ -76,7 +79,6 @@ const strictUtf8Json = {
 const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const firstByteTimeoutMs = 10_000;
 const idleTimeoutMs = 300_000;
-const readinessTimeoutMs = 2_000;
 
 export async function serve(options: ServeOptions): Promise<RunningServer> {
   const health = new HealthState();
@@ -206,66 +208,6 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   };
 }
 
-/** Tracks sockets, HTTP/2 sessions and requests, so shutdown can let in-flight calls finish. */
-class ConnectionTracker extends EventEmitter {
-  #sockets = new Set<Socket>();
-  #sessions = new Set<http2.ServerHttp2Session>();
-  #busy = new Map<Socket, number>();
-  #http2Sockets = new WeakSet<Socket>();
-  #draining = false;
-
-  /** HTTP/2 sockets drain through their session's close(), never by ending the socket. */
-  markHttp2(socket: Socket) {
-    this.#http2Sockets.add(socket);
-  }
-
-  socketOpened(socket: Socket) {
-    this.#sockets.add(socket);
-    socket.once("close", () => {
-      this.#sockets.delete(socket);
-      this.#busy.delete(socket);
-      if (this.#sockets.size === 0) this.emit("empty");
-    });
-  }
-
-  sessionOpened(session: http2.ServerHttp2Session) {
-    this.#sessions.add(session);
-    session.once("close", () => this.#sessions.delete(session));
-    if (this.#draining) session.close();
-  }
-
-  requestStarted(req: ServerRequest, res: ServerResponse) {
-    if (req.httpVersionMajor >= 2) return; // HTTP/2 sessions drain themselves on close()
-    const socket = req.socket as Socket;
-    this.#busy.set(socket, (this.#busy.get(socket) ?? 0) + 1);
-    if (this.#draining) (res as http.ServerResponse).setHeader("connection", "close");
-    res.once("close", () => {
-      const left = (this.#busy.get(socket) ?? 1) - 1;
-      this.#busy.set(socket, left);
-      if (this.#draining && left === 0) socket.end();
-    });
-  }
-
-  async drain(graceMs: number, onGraceOver: () => void): Promise<void> {
-    this.#draining = true;
-    for (const session of this.#sessions) session.close();
-    for (const socket of this.#sockets) {
-      if (!this.#http2Sockets.has(socket) && (this.#busy.get(socket) ?? 0) === 0) socket.end();
-    }
-    if (this.#sockets.size > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, graceMs);
-        this.once("empty", () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-    onGraceOver();
-    for (const socket of this.#sockets) socket.destroy();
-  }
-}
-
 /** A 400 in the Connect error format, for a request connect-node cannot take. */
 function refuseMalformed(req: ServerRequest, res: ServerResponse): void {
   if (res.headersSent) {
@@ -280,112 +222,4 @@ function refuseMalformed(req: ServerRequest, res: ServerResponse): void {
   if (req.httpVersionMajor < 2) headers.connection = "close";
   res.writeHead(400, headers);
   res.end(JSON.stringify({ code: "invalid_argument", message: reason }));
-}
-
-function originMatcher(origins: readonly (string | RegExp)[]): (origin: string) => boolean {
-  return (origin) =>
-    origins.some((rule) =>
-      typeof rule === "string" ? rule === "*" || rule === origin : rule.test(origin),
-    );
-}
-
-const allowedHeaders = [...connectCors.allowedHeaders, "Authorization", "X-Request-Id"].join(", ");
-const exposedHeaders = [...connectCors.exposedHeaders, "X-Request-Id"].join(", ");
-const allowedMethods = connectCors.allowedMethods.join(", ");
-
-/** Answers a CORS preflight itself (returns true), or adds CORS headers for an allowed origin. */
-function applyCors(
-  req: ServerRequest,
-  res: ServerResponse,
-  allowOrigin: (origin: string) => boolean,
-): boolean {
-  const origin = req.headers.origin;
-  if (typeof origin !== "string") return false;
-  const allowed = allowOrigin(origin);
-  if (allowed) {
-    res.setHeader("access-control-allow-origin", origin);
-    res.setHeader("vary", "Origin");
-    res.setHeader("access-control-expose-headers", exposedHeaders);
-  }
-  if (req.method !== "OPTIONS" || !req.headers["access-control-request-method"]) return false;
-  if (!allowed) {
-    res.writeHead(403, { "content-type": "text/plain; charset=utf-8" });
-    res.end(`origin ${origin} is not allowed (set CORS_ORIGINS)\n`);
-    return true;
-  }
-  res.writeHead(204, {
-    "access-control-allow-methods": allowedMethods,
-    "access-control-allow-headers": allowedHeaders,
-    "access-control-max-age": "7200",
-  });
-  res.end();
-  return true;
-}
-
-/** What is not an RPC: probes and metrics. */
-async function plainEndpoints(
-  req: ServerRequest,
-  res: ServerResponse,
-  options: ServeOptions,
-  health: HealthState,
-): Promise<void> {
-  const path = (req.url ?? "/").split("?")[0];
-  const send = (status: number, body: string, type = "application/json") => {
-    res.writeHead(status, { "content-type": type, "cache-control": "no-store" });
-    res.end(body);
-  };
-  if (req.method !== "GET" && req.method !== "HEAD") {
-    send(404, JSON.stringify({ error: `no route for ${req.method} ${path}` }));
-    return;
-  }
-  switch (path) {
-    case "/healthz":
-      send(200, JSON.stringify({ status: "alive" }));
-      return;
-    case "/readyz": {
-      if (health.get("") !== ServingStatus.SERVING) {
-        send(503, JSON.stringify({ status: "shutting down" }));
-        return;
-      }
-      try {
-        await withTimeout(options.ready(), readinessTimeoutMs);
-        send(200, JSON.stringify({ status: "ready" }));
-      } catch {
-        send(503, JSON.stringify({ status: "not ready", reason: "database does not answer" }));
-      }
-      return;
-    }
-    case "/metrics":
-      try {
-        send(200, await options.metrics.registry.metrics(), options.metrics.registry.contentType);
-      } catch (error) {
-        options.logger.error({ err: error }, "metrics collection failed");
-        send(500, JSON.stringify({ error: "metrics collection failed" }));
-      }
-      return;
-    default:
-      send(
-        404,
-        JSON.stringify({
-          error: `no route for GET ${path}`,
-          routes: ["/healthz", "/readyz", "/metrics"],
-        }),
-      );
-  }
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
 }
