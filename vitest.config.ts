@@ -11,6 +11,7 @@ export default defineConfig({
       "services/**/*.test.ts",
       "gateway/**/*.test.ts",
       "scripts/**/*.test.ts",
+      "web/**/*.test.ts",
     ],
     // A new PGlite takes ~2 s to initialise and argon2 is deliberately slow: be patient.
     testTimeout: 30_000,

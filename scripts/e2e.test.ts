@@ -47,7 +47,7 @@ describe("npm start, end to end through the gateway", () => {
   };
 
   beforeAll(async () => {
-    const ports = { ACCOUNT_PORT: 0, CATALOG_PORT: 0, ORDER_PORT: 0, GATEWAY_PORT: 0 };
+    const ports = { ACCOUNT_PORT: 0, CATALOG_PORT: 0, ORDER_PORT: 0, GATEWAY_PORT: 0, WEB_PORT: 0 };
     for (const key of Object.keys(ports) as (keyof typeof ports)[]) ports[key] = await freePort();
     gateway = `http://localhost:${ports.GATEWAY_PORT}`;
     supervisor = spawn(process.execPath, ["--import", tsx, start], {
