@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { ConfigError } from "../platform/config.js";
 
 const webRoot = fileURLToPath(new URL(".", import.meta.url));
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
@@ -57,8 +58,8 @@ export async function ensureBuilt(options: { build?: boolean } = {}): Promise<Bu
   const dir = join(distRoot, await sourceHash());
   if (await exists(join(dir, "index.html"))) return { dir, fresh: false };
   if (options.build === false) {
-    throw new Error(
-      `the storefront is not built for these sources (${dir}); run npm run web:build`,
+    throw new ConfigError(
+      `the storefront is not built for these sources (no ${dir}): run npm run web:build first`,
     );
   }
   const temporary = `${dir}.tmp-${process.pid}`;
