@@ -2,7 +2,9 @@
 // dist/<hash of the sources>/, written to a temporary folder and renamed into place, so a
 // process serving one build, or another process building the same sources, never sees a
 // half-written folder; `npm start` after the first time finds the build and skips it.
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
+import { once } from "node:events";
 import { readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -63,13 +65,7 @@ export async function ensureBuilt(options: { build?: boolean } = {}): Promise<Bu
     );
   }
   const temporary = `${dir}.tmp-${process.pid}`;
-  // Vite is a development dependency: loaded only when there is something to build.
-  const { build } = await import("vite");
-  await build({
-    configFile: join(webRoot, "vite.config.ts"),
-    logLevel: "warn",
-    build: { outDir: temporary, emptyOutDir: true },
-  });
+  await viteBuild(temporary);
   try {
     await rename(temporary, dir);
   } catch (error) {
@@ -80,6 +76,22 @@ export async function ensureBuilt(options: { build?: boolean } = {}): Promise<Bu
   }
   await pruneOthers(dir);
   return { dir, fresh: true };
+}
+
+/**
+ * `vite build` in a child process: Vite takes its production switch from NODE_ENV, which a
+ * test runner sets to "test" (that would bundle React's development build), and the serving
+ * process need not keep Vite and its bundler in memory. Vite is a development dependency.
+ */
+async function viteBuild(outDir: string): Promise<void> {
+  const vite = fileURLToPath(new URL("bin/vite.js", import.meta.resolve("vite/package.json")));
+  const args = [vite, "build", "--config", join(webRoot, "vite.config.ts"), "--outDir", outDir];
+  const child = spawn(process.execPath, [...args, "--emptyOutDir", "--logLevel", "warn"], {
+    env: { ...process.env, NODE_ENV: "production" },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  const [code] = (await once(child, "exit")) as [number | null];
+  if (code !== 0) throw new Error(`vite build failed (exit ${code}); its output is above`);
 }
 
 /** Removes builds of older sources (not folders still being written by another process). */

@@ -1,4 +1,5 @@
 // The shop's frame: a header to move between the four views, and the basket they share.
+import { useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { AccountForms } from "./Account.js";
 import { BasketView } from "./Basket.js";
@@ -13,6 +14,7 @@ export function App() {
   const [view, setView] = useState<View>("products");
   const basket = useBasket();
   const session = useSession();
+  const queryClient = useQueryClient();
   const count = basket.basket.lines.reduce((n, l) => n + l.quantity, 0);
   const tab = (to: View, label: string) => (
     <button
@@ -41,6 +43,8 @@ export function App() {
                 className="link"
                 onClick={() => {
                   signOut();
+                  // The next person at this browser sees nothing of the last one's orders.
+                  queryClient.clear();
                   setView("products");
                 }}
               >
