@@ -11,6 +11,7 @@ export default defineConfig({
       "services/**/*.test.ts",
       "gateway/**/*.test.ts",
       "scripts/**/*.test.ts",
+      "web/**/*.test.ts",
     ],
     // One embedded PostgreSQL for the run unless TEST_DATABASE_URL names a server.
     globalSetup: ["scripts/test-database.ts"],

@@ -27,11 +27,13 @@ export const processes = {
   },
   order: { port: 50053, entry: "services/order/main.ts", urlVariable: "ORDER_URL", database: true },
   gateway: { port: 8080, entry: "gateway/main.ts", urlVariable: "GATEWAY_URL", database: false },
+  // The storefront: a static page that calls the three services from the browser.
+  web: { port: 5173, entry: "web/main.ts", urlVariable: "WEB_URL", database: false },
 } as const satisfies Record<string, ProcessInfo>;
 
 export type ProcessName = keyof typeof processes;
 
-/** In start order: the services before the gateway that calls them. */
+/** In start order: the services before the gateway and the storefront that call them. */
 export const processNames = Object.keys(processes) as ProcessName[];
 
 /** Where a process listens on this machine: its default port unless told another. */

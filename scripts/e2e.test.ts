@@ -85,6 +85,7 @@ describe("npm start, end to end through the gateway", () => {
       ORDER_PORT: 0,
       GATEWAY_PORT: 0,
       POSTGRES_PORT: 0,
+      WEB_PORT: 0,
     };
     for (const key of Object.keys(ports) as (keyof typeof ports)[]) ports[key] = await freePort();
     gateway = `http://localhost:${ports.GATEWAY_PORT}`;

@@ -16,7 +16,7 @@ type Process = (typeof processes)[number];
 // (each service keeps its .data/ under the working directory).
 const root = fileURLToPath(new URL("..", import.meta.url));
 const tsx = import.meta.resolve("tsx");
-const colors = [36, 33, 35, 32];
+const colors = [36, 33, 35, 32, 34];
 const children = new Map<string, ChildProcess>();
 let stopping = false;
 
@@ -118,7 +118,9 @@ if (ready.every(Boolean) && !stopping) {
     ...processes.map((p) =>
       p.name === "gateway"
         ? `  GraphQL + GraphiQL  ${localUrl(p.name, portOf(p))}/graphql`
-        : `  ${p.name.padEnd(8)} service  ${localUrl(p.name, portOf(p))}  (gRPC h2c, Connect, gRPC-Web; buf curl --list-methods)`,
+        : p.name === "web"
+          ? `  storefront          ${localUrl(p.name, portOf(p))}  (Connect-Web, straight to the services)`
+          : `  ${p.name.padEnd(8)} service  ${localUrl(p.name, portOf(p))}  (gRPC h2c, Connect, gRPC-Web; buf curl --list-methods)`,
     ),
     `  admin login         ${process.env.ADMIN_EMAIL ?? developmentAdmin.email} / ${process.env.ADMIN_PASSWORD ? "(ADMIN_PASSWORD)" : developmentAdmin.password}  (development default)`,
     "  data                .data/ (delete it to start afresh)",

@@ -1,0 +1,200 @@
+// The storefront end to end in Debian's Chromium: the three real services on free ports, the
+// built page served as `npm start` serves it, and a shopper who searches, signs up (after a
+// refused password), buys two products with one double-clicked "Place order", and finds the
+// order with its exact total; then an out-of-stock product and a stopped order service, each
+// explained on the page. No request may leave this machine. The last orders page is saved as
+// web/screenshots/storefront.png.
+import { randomBytes } from "node:crypto";
+import { mkdir } from "node:fs/promises";
+import { type Client, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
+import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
+import type { TokenAuthority } from "../platform/auth.js";
+import type { HostedService } from "../platform/host.js";
+import { uuidv7 } from "../platform/ids.js";
+import { bearer, testAuthority } from "../platform/testing.js";
+import { haveChromium, launchChromium } from "../platform/testing-browser.js";
+import { loadAccountConfig } from "../services/account/config.js";
+import { startAccountService } from "../services/account/main.js";
+import { loadCatalogConfig } from "../services/catalog/config.js";
+import { startCatalogService } from "../services/catalog/main.js";
+import { loadOrderConfig } from "../services/order/config.js";
+import { startOrderService } from "../services/order/main.js";
+import { ensureBuilt } from "./build.js";
+import { type StorefrontServer, startStorefront } from "./server.js";
+
+const available = haveChromium("the storefront browser test");
+const screenshot = new URL("./screenshots/storefront.png", import.meta.url).pathname;
+
+describe.skipIf(!available)("the storefront in a browser", () => {
+  let authority: TokenAuthority;
+  const services: HostedService<Record<string, unknown>>[] = [];
+  let order: HostedService<Record<string, unknown>>;
+  let catalog: Client<typeof CatalogService>;
+  let storefront: StorefrontServer;
+  let browser: Browser;
+  let page: Page;
+  const requests: string[] = [];
+  let admin: ReturnType<typeof bearer>;
+  // A word no demo product contains, so the search finds exactly ours.
+  const tag = Array.from(randomBytes(8), (b) => String.fromCharCode(97 + (b % 26))).join("");
+  const ids: Record<string, string> = {};
+
+  beforeAll(async () => {
+    const built = ensureBuilt();
+    let secret: string;
+    ({ secret, authority } = testAuthority());
+    const env = { AUTH_SECRET: secret, LOG_LEVEL: "silent", NODE_ENV: "test", PORT: "0" };
+    const [account, catalogService] = await Promise.all([
+      startAccountService(loadAccountConfig({ ...env, DATA_DIR: "memory://" })),
+      startCatalogService(loadCatalogConfig({ ...env, DATA_DIR: "memory://" })),
+    ]);
+    order = await startOrderService(
+      loadOrderConfig({
+        ...env,
+        DATA_DIR: "memory://",
+        ACCOUNT_URL: account.server.url,
+        CATALOG_URL: catalogService.server.url,
+        PEER_TIMEOUT_MS: "2000",
+      }),
+    );
+    services.push(account, catalogService, order);
+
+    catalog = createClient(
+      CatalogService,
+      createConnectTransport({ baseUrl: catalogService.server.url, httpVersion: "1.1" }),
+    );
+    admin = bearer((await authority.issueUserToken(uuidv7(), "admin", 600)).token);
+    for (const [key, name, priceCents, stock] of [
+      ["teapot", "Stoneware teapot", 2499n, 5],
+      ["cups", "Tea cups", 745n, 10],
+      ["kettle", "Copper kettle", 5900n, 1],
+    ] as const) {
+      const { product } = await catalog.createProduct(
+        { name, description: `Kitchen ${tag}`, priceCents, stock },
+        admin,
+      );
+      ids[key] = product?.id ?? "";
+    }
+
+    storefront = await startStorefront({
+      dir: (await built).dir,
+      port: 0,
+      host: "127.0.0.1",
+      page: {
+        accountUrl: account.server.url,
+        catalogUrl: catalogService.server.url,
+        orderUrl: order.server.url,
+      },
+    });
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
+    page.on("request", (request) => requests.push(request.url()));
+    page.on("pageerror", (error) => console.error("page error:", error));
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await storefront?.stop();
+    await Promise.allSettled(services.map((s) => s.stop()));
+  });
+
+  it("searches, signs up, orders two products once and shows the exact total", async () => {
+    await page.goto(storefront.url);
+    await page.getByRole("searchbox", { name: "Search products" }).fill(tag);
+    await page.getByRole("button", { name: "Search" }).click();
+    await expect.poll(() => page.locator(".product h3").allTextContents()).toHaveLength(3);
+    expect((await page.locator(".product h3").allTextContents()).sort()).toEqual([
+      "Copper kettle",
+      "Stoneware teapot",
+      "Tea cups",
+    ]);
+
+    await page.getByRole("button", { name: "Add Stoneware teapot to basket" }).click();
+    await page.getByRole("button", { name: "Add Tea cups to basket" }).click();
+    await page.getByRole("button", { name: "Add Tea cups to basket" }).click();
+    await page.getByRole("button", { name: "Basket (3)" }).click();
+    await expect.poll(() => page.locator("tfoot .total").textContent()).toBe("$39.89");
+
+    // Sign up, first with a password the account service refuses: the message sits under it.
+    await page.getByRole("button", { name: "Sign in to order" }).click();
+    const signUp = page.getByRole("form", { name: "Create an account" });
+    await signUp.getByLabel("Name").fill("Ada Shopper");
+    await signUp.getByLabel("Email").fill(`ada-${tag}@example.com`);
+    await signUp.getByLabel("Password").fill("short");
+    await signUp.getByRole("button", { name: "Sign up" }).click();
+    const passwordError = signUp.locator(".field:has(input[name=password]) .field-error");
+    await expect.poll(() => passwordError.textContent()).toBe("Must be 8 to 128 characters.");
+    expect(await signUp.locator("input[name=password]").getAttribute("aria-invalid")).toBe("true");
+    expect(await signUp.locator(".field:has(input[name=email]) .field-error").count()).toBe(0);
+    await signUp.getByLabel("Password").fill("a-long-password");
+    await signUp.getByRole("button", { name: "Sign up" }).click();
+
+    // Back in the basket, signed in. A double click places one order.
+    const place = page.getByRole("button", { name: "Place order" });
+    await place.dblclick();
+    await page.getByRole("heading", { name: "My orders" }).waitFor();
+    const orders = page.locator("article.order");
+    await expect.poll(() => orders.count()).toBe(1);
+    expect(await orders.locator("tfoot .total").textContent()).toBe("$39.89");
+    expect(await orders.locator("tbody tr").allInnerTexts()).toEqual([
+      "Stoneware teapot\t1 × $24.99\t$24.99",
+      "Tea cups\t2 × $7.45\t$14.90",
+    ]);
+    expect(await page.getByRole("button", { name: "Basket (0)" }).count()).toBe(1);
+
+    // The token lives in this tab's sessionStorage, never in localStorage.
+    const storage = await page.evaluate(() => ({
+      session: JSON.parse(sessionStorage.getItem("bazaar.session") ?? "null") as {
+        accountId: string;
+      } | null,
+      local: localStorage.length,
+    }));
+    expect(storage.local).toBe(0);
+    expect(storage.session?.accountId).toMatch(/^[0-9a-f-]{36}$/);
+
+    // The order service agrees: one order, priced in cents on the server.
+    const { orders: placed } = await createClient(
+      OrderService,
+      createConnectTransport({ baseUrl: order.server.url, httpVersion: "1.1" }),
+    ).listOrdersForAccount({ accountId: storage.session?.accountId ?? "" }, admin);
+    expect(placed.map((o) => o.totalCents)).toEqual([3989n]);
+
+    await mkdir(new URL("./screenshots/", import.meta.url), { recursive: true });
+    await page.screenshot({ path: screenshot, fullPage: true });
+    console.log(`storefront screenshot: ${screenshot}`);
+  });
+
+  it("names the product that ran out, and says to try again when the order service is down", async () => {
+    await page.getByRole("button", { name: "Products" }).click();
+    await page.getByRole("button", { name: "Add Copper kettle to basket" }).click();
+    // Someone else bought the last one meanwhile.
+    await catalog.updateProduct({ id: ids.kettle ?? "", stock: 0 }, admin);
+    await page.getByRole("button", { name: "Basket (1)" }).click();
+    await page.getByRole("button", { name: "Place order" }).click();
+    const alert = page.getByRole("alert");
+    await expect
+      .poll(() => alert.textContent())
+      .toBe("Not enough “Copper kettle” in stock (out of stock, 1 requested).");
+    expect(await page.locator("tr.invalid td").first().textContent()).toBe("Copper kettle");
+
+    await order.stop();
+    await page.getByRole("button", { name: "Place order" }).click();
+    await expect.poll(() => alert.textContent()).toBe("Service unavailable, try again.");
+  });
+
+  it("sent every request to this machine, and only to the storefront and the services", () => {
+    const origins = new Set(requests.map((url) => new URL(url).origin));
+    for (const origin of origins)
+      expect(new URL(origin).hostname).toMatch(/^(localhost|127\.0\.0\.1)$/);
+    const expected = [storefront.url, ...services.map((s) => s.server.url)].map((url) =>
+      new URL(url).origin.replace("localhost", "127.0.0.1"),
+    );
+    expect([...origins].map((o) => o.replace("localhost", "127.0.0.1")).sort()).toEqual(
+      [...new Set(expected)].sort(),
+    );
+  });
+});
