@@ -15,7 +15,7 @@ import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
 import type { TokenAuthority } from "../platform/auth.js";
 import type { HostedService } from "../platform/host.js";
 import { uuidv7 } from "../platform/ids.js";
-import { bearer, testAuthority } from "../platform/testing.js";
+import { bearer, testAuthority, testDatabaseEnv } from "../platform/testing.js";
 import { haveChromium, launchChromium } from "../platform/testing-browser.js";
 import { loadAccountConfig } from "../services/account/config.js";
 import { startAccountService } from "../services/account/main.js";
@@ -38,6 +38,7 @@ describe.skipIf(!available)("the storefront in a browser", () => {
   let browser: Browser;
   let page: Page;
   const requests: string[] = [];
+  const drops: (() => Promise<void>)[] = [];
   let admin: ReturnType<typeof bearer>;
   // A word no demo product contains, so the search finds exactly ours.
   const tag = Array.from(randomBytes(8), (b) => String.fromCharCode(97 + (b % 26))).join("");
@@ -48,14 +49,17 @@ describe.skipIf(!available)("the storefront in a browser", () => {
     let secret: string;
     ({ secret, authority } = testAuthority());
     const env = { AUTH_SECRET: secret, LOG_LEVEL: "silent", NODE_ENV: "test", PORT: "0" };
+    const databases = await Promise.all([testDatabaseEnv(), testDatabaseEnv(), testDatabaseEnv()]);
+    drops.push(...databases.map((d) => d.drop));
+    const [accountDb, catalogDb, orderDb] = databases.map((d) => d.env);
     const [account, catalogService] = await Promise.all([
-      startAccountService(loadAccountConfig({ ...env, DATA_DIR: "memory://" })),
-      startCatalogService(loadCatalogConfig({ ...env, DATA_DIR: "memory://" })),
+      startAccountService(loadAccountConfig({ ...env, ...accountDb })),
+      startCatalogService(loadCatalogConfig({ ...env, ...catalogDb })),
     ]);
     order = await startOrderService(
       loadOrderConfig({
         ...env,
-        DATA_DIR: "memory://",
+        ...orderDb,
         ACCOUNT_URL: account.server.url,
         CATALOG_URL: catalogService.server.url,
         PEER_TIMEOUT_MS: "2000",
@@ -100,6 +104,7 @@ describe.skipIf(!available)("the storefront in a browser", () => {
     await browser?.close();
     await storefront?.stop();
     await Promise.allSettled(services.map((s) => s.stop()));
+    await Promise.allSettled(drops.map((drop) => drop()));
   });
 
   it("searches, signs up, orders two products once and shows the exact total", async () => {
