@@ -3,7 +3,7 @@
 // refused password), buys two products with one double-clicked "Place order", and finds the
 // order with its exact total; then an out-of-stock product and a stopped order service, each
 // explained on the page. No request may leave this machine. The last orders page is saved as
-// web/screenshots/storefront.png.
+// web/screenshots/latest/storefront.png (ignored by git; web/screenshots/storefront.png is a committed copy).
 import { randomBytes } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { type Client, createClient } from "@connectrpc/connect";
@@ -27,7 +27,7 @@ import { ensureBuilt } from "./build.js";
 import { type StorefrontServer, startStorefront } from "./server.js";
 
 const available = haveChromium("the storefront browser test");
-const screenshot = new URL("./screenshots/storefront.png", import.meta.url).pathname;
+const screenshot = new URL("./screenshots/latest/storefront.png", import.meta.url).pathname;
 
 describe.skipIf(!available)("the storefront in a browser", () => {
   let authority: TokenAuthority;
@@ -168,7 +168,7 @@ describe.skipIf(!available)("the storefront in a browser", () => {
     ).listOrdersForAccount({ accountId: storage.session?.accountId ?? "" }, admin);
     expect(placed.map((o) => o.totalCents)).toEqual([3989n]);
 
-    await mkdir(new URL("./screenshots/", import.meta.url), { recursive: true });
+    await mkdir(new URL("./screenshots/latest/", import.meta.url), { recursive: true });
     await page.screenshot({ path: screenshot, fullPage: true });
     console.log(`storefront screenshot: ${screenshot}`);
   });
