@@ -161,7 +161,7 @@ async function startOnce(work: string, measureRss: boolean): Promise<number> {
   const started = performance.now();
   const child: ChildProcess = spawn(
     process.execPath,
-    ["--import", "tsx", join(root, "scripts/start.ts")],
+    ["--import", import.meta.resolve("tsx"), join(root, "scripts/start.ts")],
     {
       cwd: work,
       env: { ...process.env, ...ports, LOG_LEVEL: "warn", NODE_ENV: "development" },
