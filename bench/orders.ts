@@ -28,10 +28,12 @@ const {
   seconds: durationS,
   clients,
   products: productCount,
+  profile,
 } = benchOptions("bench:orders", {
   seconds: { default: 30, help: "how long the clients place orders" },
   clients: { default: 64, help: "concurrent clients" },
   products: { default: 20, help: "products the orders draw from" },
+  profile: { default: false, help: "write a --cpu-prof profile per service to bench/profiles/" },
 });
 const initialStock = 1_000_000;
 const base = process.env.DATABASE_URL ?? process.env.TEST_DATABASE_URL;
@@ -71,7 +73,11 @@ async function cpuSeconds(pid: number | undefined): Promise<number> {
 }
 async function startService(name: ProcessName, env: Record<string, string>): Promise<string> {
   const port = await freePort();
-  const child = spawn(process.execPath, ["--import", "tsx", processes[name].entry], {
+  const profiling = profile
+    ? // A directory per service: tsx's loader thread writes a profile of its own.
+      ["--cpu-prof", `--cpu-prof-dir=${root}bench/profiles/${name}`]
+    : [];
+  const child = spawn(process.execPath, [...profiling, "--import", "tsx", processes[name].entry], {
     cwd: root,
     env: {
       ...process.env,

@@ -115,11 +115,15 @@ async function main() {
         times.push(new Date(ms).toISOString());
       }
       await raw`
-        insert into products (id, name, description, price_cents, stock, create_time, update_time)
-        select id, name, description, price_cents, stock, t, t
-        from unnest(${ids}::uuid[], ${names}::text[], ${descriptions}::text[],
-                    ${prices}::bigint[], ${stocks}::int[], ${times}::timestamptz[])
-          as x(id, name, description, price_cents, stock, t)`;
+        with x as (
+          select * from unnest(${ids}::uuid[], ${names}::text[], ${descriptions}::text[],
+                               ${prices}::bigint[], ${stocks}::int[], ${times}::timestamptz[])
+            as x(id, name, description, price_cents, stock, t)
+        ), product as (
+          insert into products (id, name, description, price_cents, create_time, update_time)
+          select id, name, description, price_cents, t, t from x
+        )
+        insert into product_stock (product_id, stock) select id, stock from x`;
     }
     await raw`vacuum analyze products`;
     const [{ size: tableSize } = { size: "?" }] = await raw<

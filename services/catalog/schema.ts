@@ -25,7 +25,6 @@ export const products = pgTable(
     description: text("description").notNull().default(""),
     // Up to 1e8 cents: well inside a double's exact integers, so "number" mode is safe.
     priceCents: bigint("price_cents", { mode: "number" }).notNull(),
-    stock: integer("stock").notNull(),
     ...timestamps,
     // Name words weigh A, description words B; kept by PostgreSQL, never written by us.
     search: tsvector("search")
@@ -38,9 +37,23 @@ export const products = pgTable(
   (table) => [
     index("products_search_idx").using("gin", table.search),
     index("products_create_time_id_idx").on(table.createTime, table.id),
-    check("products_stock_check", sql`${table.stock} >= 0`),
     check("products_price_cents_check", sql`${table.priceCents} > 0`),
   ],
+);
+
+/**
+ * Each product's stock, apart from the product: a decrement rewrites this narrow row only (a
+ * HOT update, with room left on its page), never the product's text and search vector.
+ */
+export const productStock = pgTable(
+  "product_stock",
+  {
+    productId: uuid("product_id")
+      .primaryKey()
+      .references(() => products.id),
+    stock: integer("stock").notNull(),
+  },
+  (table) => [check("product_stock_stock_check", sql`${table.stock} >= 0`)],
 );
 
 export const reservations = pgTable(
@@ -78,6 +91,8 @@ export const reservationItems = pgTable(
       .notNull()
       .references(() => products.id),
     quantity: integer("quantity").notNull(),
+    // The unit price the stock was taken at; null only on rows older than this column.
+    unitPriceCents: bigint("unit_price_cents", { mode: "number" }),
   },
   (table) => [
     primaryKey({ columns: [table.orderId, table.productId] }),

@@ -9,6 +9,8 @@ import {
   type Reservation,
   ReservationSchema,
   ReservationState,
+  type ReservedProduct,
+  ReservedProductSchema,
 } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import { PreconditionFailureSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { requireAdmin, requireService } from "../../platform/auth.js";
@@ -32,6 +34,7 @@ import type {
   ReservationOutcome,
   ReservationRecord,
   ReservationRefusal,
+  ReservedProduct as ReservedProductRecord,
 } from "./store.js";
 
 export interface CatalogServiceDeps {
@@ -94,10 +97,11 @@ export function catalogService(deps: CatalogServiceDeps): ServiceImpl<typeof Cat
     async reserveStock(req, ctx) {
       const { orderId, items } = validate(reserveStockRequest, req);
       requireService(ctx);
-      return answer(
-        orderId,
-        await reservations.reserve(orderId, items, deps.reservationTtlSeconds),
-      );
+      const outcome = await reservations.reserve(orderId, items, deps.reservationTtlSeconds);
+      return {
+        ...answer(orderId, outcome),
+        products: "products" in outcome ? outcome.products.map(toReservedProduct) : [],
+      };
     },
 
     async commitReservation(req, ctx) {
@@ -122,6 +126,15 @@ export function toProduct(record: ProductRecord): Product {
     priceCents: BigInt(record.priceCents),
     stock: record.stock,
     createTime: timestampFromDate(record.createTime),
+  });
+}
+
+function toReservedProduct(record: ReservedProductRecord): ReservedProduct {
+  return create(ReservedProductSchema, {
+    productId: record.productId,
+    name: record.name,
+    description: record.description,
+    unitPriceCents: BigInt(record.unitPriceCents),
   });
 }
 

@@ -51,6 +51,26 @@ describe.each(databaseKinds())("CatalogService stock on %s", (kind) => {
       expect(await stockOf(b.id)).toBe(0);
     });
 
+    it("answers the unit prices it took the stock at, also when asked again", async () => {
+      const a = await aProduct(bed.store, { stock: 10, priceCents: 1999 });
+      const b = await aProduct(bed.store, { stock: 10, priceCents: 5 });
+      const orderId = uuidv7();
+      const items = [
+        { productId: b.id, quantity: 1 },
+        { productId: a.id, quantity: 2 },
+      ];
+      const priced = (answer: Awaited<ReturnType<typeof reserve>>) =>
+        answer.products.map((p) => [p.productId, p.name, p.unitPriceCents]);
+      const expected = [
+        [a.id, a.name, 1999n],
+        [b.id, b.name, 5n],
+      ].sort((x, y) => ((x[0] as string) < (y[0] as string) ? -1 : 1));
+      expect(priced(await reserve(orderId, items))).toEqual(expected);
+      await bed.store.products.update(a.id, { priceCents: 2500 });
+      expect(priced(await reserve(orderId, items))).toEqual(expected);
+      expect(await stockOf(a.id)).toBe(8);
+    });
+
     it("takes nothing when one item is short, and names it with a PreconditionFailure", async () => {
       const plenty = await aProduct(bed.store, { stock: 10 });
       const scarce = await aProduct(bed.store, { stock: 3 });

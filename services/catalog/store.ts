@@ -15,6 +15,8 @@ export type {
   ReservationRefusal,
   ReservationState,
   ReservationStore,
+  ReservedProduct,
+  ReserveOutcome,
   Shortage,
 } from "./store/reservations.js";
 

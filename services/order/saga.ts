@@ -18,9 +18,12 @@
 //   2. Insert the PENDING row; its id, a UUIDv7, is also the reservation's order_id. With an
 //      idempotency key, the partial unique index (account_id, idempotency_key) over rows not
 //      FAILED lets exactly one concurrent duplicate in; the others wait for its outcome.
-//   3. GetAccount and BatchGetProducts, in parallel (unknown → NOT_FOUND; FAILED, settled).
-//   4. ReserveStock(order_id, items): all or nothing in the catalog. Refused → FAILED, settled.
-//      No answer (down, deadline) → the reservation may exist: release it.
+//   3. GetAccount, in parallel with step 4 (unknown → NOT_FOUND; what step 4 reserved is
+//      released). A verified token is not enough: the account may be gone since it was issued.
+//   4. ReserveStock(order_id, items): all or nothing in the catalog; its answer carries the
+//      unit prices, names and descriptions the stock was taken at (the order's snapshot).
+//      Refused → FAILED, settled. No answer (down, deadline) → the reservation may exist:
+//      release it.
 //   5. Write the items (name, description, unit price snapshot), the exact total and CONFIRMED in
 //      one transaction, only if the row is still PENDING (recovery may have given up on it).
 //   6. CommitReservation, so the catalog's sweeper leaves the stock sold; then settled. If the
@@ -88,8 +91,9 @@ export class OrderSaga {
     const call = this.deps.peers.callOptions(input.requestId);
     const { account, catalog } = this.deps.peers;
 
-    // Step 3: nothing is reserved yet, so a failure only marks the row.
-    const [accountFailure, found] = await Promise.all([
+    // Steps 3–4 in parallel: the account check and the reservation, which answers with the
+    // unit prices (and names) it took the stock at, so the catalog is asked once per order.
+    const [accountFailure, reserved] = await Promise.all([
       account.getAccount({ id: input.accountId }, call).then(
         () => undefined,
         (error: unknown) =>
@@ -97,25 +101,14 @@ export class OrderSaga {
             [Code.NotFound]: () => ({ reason: "account-not-found" }),
           }),
       ),
-      catalog
-        .batchGetProducts({ ids: input.items.map((item) => item.productId) }, call)
-        .catch((error: unknown) => peerFailure("catalog", error, {})),
+      catalog.reserveStock({ orderId, items: input.items }, call).then(
+        (answer) => ({ answer }),
+        (error: unknown) => ({ error }),
+      ),
     ]);
-    if (accountFailure) return this.#fail(orderId, accountFailure, true, log);
-    if ("reason" in found) return this.#fail(orderId, found, true, log);
-    const products = new Map<string, PricedProduct>(found.products.map((p) => [p.id, p]));
-    const unknown = firstUnknownProduct(input.items, products);
-    if (unknown) {
-      return this.#fail(orderId, { reason: "product-not-found", productIds: [unknown] }, true, log);
-    }
-
-    // Step 4: reserve. A refusal reserved nothing; no answer may have reserved everything.
-    try {
-      await catalog.reserveStock({ orderId, items: input.items }, call);
-    } catch (error) {
-      const refused = peerFailure("catalog", error, {
+    if ("error" in reserved) {
+      const refused = peerFailure("catalog", reserved.error, {
         [Code.FailedPrecondition]: outOfStock,
-        // Deleted between pricing and reserving; the catalog names it.
         [Code.NotFound]: (answer) => ({
           reason: "product-not-found",
           productIds: input.items
@@ -123,10 +116,35 @@ export class OrderSaga {
             .filter((id) => answer.rawMessage.includes(id)),
         }),
       });
-      // Unavailable or unexpected: the reservation may have been made.
+      const failure = accountFailure ?? refused;
+      // A refusal reserved nothing; no answer (unavailable, unexpected) may have reserved all.
       const settled = refused.reason === "out-of-stock" || refused.reason === "product-not-found";
-      if (settled) return this.#fail(orderId, refused, true, log);
-      return this.#compensate(orderId, refused, call, log);
+      if (settled) return this.#fail(orderId, failure, true, log);
+      return this.#compensate(orderId, failure, call, log);
+    }
+    if (accountFailure) return this.#compensate(orderId, accountFailure, call, log);
+    const products = new Map<string, PricedProduct>(
+      reserved.answer.products.map((p) => [
+        p.productId,
+        { id: p.productId, name: p.name, description: p.description, priceCents: p.unitPriceCents },
+      ]),
+    );
+    if (firstUnknownProduct(input.items, products)) {
+      // A catalog older than ReserveStock's prices: read them as before.
+      try {
+        const found = await catalog.batchGetProducts(
+          { ids: [...new Set(input.items.map((i) => i.productId))] },
+          call,
+        );
+        for (const p of found.products) products.set(p.id, p);
+      } catch (error) {
+        return this.#compensate(orderId, peerFailure("catalog", error, {}), call, log);
+      }
+      const unknown = firstUnknownProduct(input.items, products);
+      if (unknown) {
+        const failure: OrderFailure = { reason: "product-not-found", productIds: [unknown] };
+        return this.#compensate(orderId, failure, call, log);
+      }
     }
 
     // Step 5: the order is written, or the reservation goes back.

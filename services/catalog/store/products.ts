@@ -1,7 +1,7 @@
 // Products: creating, reading, listing, searching (PostgreSQL full-text) and updating them.
 import { asc, eq, inArray, sql } from "drizzle-orm";
 import { uuidv7 } from "../../../platform/ids.js";
-import { products } from "../schema.js";
+import { productStock, products } from "../schema.js";
 import { type CatalogDb, retryingTransaction } from "./db.js";
 import { enqueueForIndexing } from "./outbox.js";
 
@@ -27,9 +27,12 @@ const productColumns = {
   name: products.name,
   description: products.description,
   priceCents: products.priceCents,
-  stock: products.stock,
+  stock: productStock.stock,
   createTime: products.createTime,
 };
+
+/** Products with their stock (its own table: schema.ts says why). */
+const withStock = eq(productStock.productId, products.id);
 
 // Product inserts take this transaction-scoped lock and stamp create_time inside it, so
 // products commit in creation order: a reader paging oldest-first never sees a product
@@ -67,19 +70,29 @@ export class ProductStore {
       const created: ProductRecord[] = [];
       // One statement per 500 rows keeps far below PostgreSQL's 65,535 parameters.
       for (let i = 0; i < inputs.length; i += 500) {
+        const batch = inputs.slice(i, i + 500).map((input) => ({ id: uuidv7(), ...input }));
         const rows = await tx
           .insert(products)
           .values(
-            inputs.slice(i, i + 500).map((input) => ({
-              id: uuidv7(),
-              ...input,
+            batch.map(({ stock: _, ...product }) => ({
+              ...product,
               // clock_timestamp() advances row by row, unlike now(): each row its own instant.
               createTime: sql`clock_timestamp()`,
               updateTime: sql`clock_timestamp()`,
             })),
           )
-          .returning(productColumns);
-        created.push(...rows);
+          .returning({
+            id: products.id,
+            name: products.name,
+            description: products.description,
+            priceCents: products.priceCents,
+            createTime: products.createTime,
+          });
+        await tx
+          .insert(productStock)
+          .values(batch.map(({ id, stock }) => ({ productId: id, stock })));
+        const stockOf = new Map(batch.map(({ id, stock }) => [id, stock]));
+        created.push(...rows.map((row) => ({ ...row, stock: stockOf.get(row.id) ?? 0 })));
       }
       if (this.outbox) {
         await enqueueForIndexing(
@@ -93,7 +106,11 @@ export class ProductStore {
   }
 
   async findById(id: string): Promise<ProductRecord | undefined> {
-    const [row] = await this.db.select(productColumns).from(products).where(eq(products.id, id));
+    const [row] = await this.db
+      .select(productColumns)
+      .from(products)
+      .innerJoin(productStock, withStock)
+      .where(eq(products.id, id));
     return row;
   }
 
@@ -103,6 +120,7 @@ export class ProductStore {
     return this.db
       .select(productColumns)
       .from(products)
+      .innerJoin(productStock, withStock)
       .where(inArray(products.id, [...ids]));
   }
 
@@ -111,6 +129,7 @@ export class ProductStore {
     return this.db
       .select(productColumns)
       .from(products)
+      .innerJoin(productStock, withStock)
       .orderBy(asc(products.createTime), asc(products.id))
       .offset(skip)
       .limit(take);
@@ -127,6 +146,7 @@ export class ProductStore {
     return this.db
       .select(productColumns)
       .from(products)
+      .innerJoin(productStock, withStock)
       .where(sql`${products.search} @@ ${tsquery}`)
       .orderBy(
         sql`(ts_filter(${products.search}, '{a}') @@ ${tsquery}) desc`,
@@ -143,13 +163,23 @@ export class ProductStore {
   }
 
   async update(id: string, changes: Partial<NewProduct>): Promise<ProductRecord | undefined> {
+    const { stock, ...productChanges } = changes;
     return retryingTransaction(this.db, async (tx) => {
-      const [row] = await tx
+      const [changed] = await tx
         .update(products)
-        .set({ ...changes, updateTime: sql`now()` })
+        .set({ ...productChanges, updateTime: sql`now()` })
         .where(eq(products.id, id))
-        .returning(productColumns);
-      if (row && this.outbox) await enqueueForIndexing(tx, [row.id]);
+        .returning({ id: products.id });
+      if (!changed) return undefined;
+      if (stock !== undefined) {
+        await tx.update(productStock).set({ stock }).where(eq(productStock.productId, id));
+      }
+      if (this.outbox) await enqueueForIndexing(tx, [id]);
+      const [row] = await tx
+        .select(productColumns)
+        .from(products)
+        .innerJoin(productStock, withStock)
+        .where(eq(products.id, id));
       return row;
     });
   }

@@ -1,8 +1,9 @@
 // Stock reservations: taking stock for an order all or nothing, then committing (sold) or
 // releasing (back to stock) it, each exactly once however often it is asked.
-import { and, asc, eq, gte, lte, sql } from "drizzle-orm";
+import { and, asc, eq, lte, sql } from "drizzle-orm";
+import { executeRows } from "../../../platform/database.js";
 import { type ItemQuantity, mergeInLockOrder } from "../domain.js";
-import { products, reservationItems, reservations } from "../schema.js";
+import { productStock, products, reservationItems, reservations } from "../schema.js";
 import { type CatalogDb, type Executor, retryingTransaction, type Tx } from "./db.js";
 
 export type ReservationState = (typeof reservations.$inferSelect)["state"];
@@ -42,74 +43,184 @@ class Refused extends Error {
   }
 }
 
+/** A reserved product as it was priced when its stock was taken: the order's snapshot. */
+export interface ReservedProduct {
+  productId: string;
+  name: string;
+  description: string;
+  unitPriceCents: number;
+}
+
+export type ReserveOutcome =
+  | { reservation: ReservationRecord; products: ReservedProduct[] }
+  | { refused: ReservationRefusal };
+
+/** One row of the reserve statement: a wanted product, its stock, and the new reservation. */
+interface ReserveRow {
+  product_id: string;
+  quantity: number;
+  available: number | null;
+  name: string | null;
+  description: string | null;
+  price_cents: string | number | null;
+  create_time: string | Date | null;
+  expire_time: string | Date | null;
+}
+
 export class ReservationStore {
   constructor(private readonly db: CatalogDb) {}
 
   /**
-   * Takes stock for `orderId`, all or nothing. The reservation row is inserted first: a
-   * second call with the same order id waits on its primary key until the first commits
-   * (and then reads that one) or rolls back (and then reserves itself). Stock is taken with
-   * conditional decrements in product-id order, so parallel reservations never deadlock
-   * and stock never goes below zero.
+   * Takes stock for `orderId`, all or nothing, in one statement (one round trip, its own
+   * transaction). It locks the wanted stock rows in product-id order (so parallel
+   * reservations never deadlock) and reads their current stock; only when every product has
+   * enough does it insert the reservation, decrement the stock and record the items with
+   * their unit prices. The reservation's primary key makes a second call with the same order
+   * id wait for the first, then insert nothing; the CHECK (stock >= 0) makes an oversell an
+   * error that rolls the whole statement back.
    */
   async reserve(
     orderId: string,
     items: readonly ItemQuantity[],
     ttlSeconds: number,
-  ): Promise<ReservationOutcome> {
+  ): Promise<ReserveOutcome> {
     const wanted = mergeInLockOrder(items);
-    return this.#transaction(async (tx) => {
-      const inserted = await tx
-        .insert(reservations)
-        .values({
+    const ids = `{${wanted.map((w) => w.productId).join(",")}}`;
+    const quantities = `{${wanted.map((w) => w.quantity).join(",")}}`;
+    const rows = await executeRows<ReserveRow>(
+      this.db,
+      sql`with wanted as (
+        select * from unnest(${ids}::uuid[], ${quantities}::int[]) as w(product_id, quantity)
+      ), locked as (
+        select product_id, stock from product_stock
+        where product_id = any(${ids}::uuid[]) order by product_id for update
+      ), enough as (
+        select count(*) = ${wanted.length} as ok
+        from wanted w join locked l using (product_id) where l.stock >= w.quantity
+      ), inserted as (
+        insert into reservations (order_id, expire_time)
+        select ${orderId}, now() + ${ttlSeconds}::int * interval '1 second' from enough where ok
+        on conflict do nothing
+        returning create_time, expire_time
+      ), taken as (
+        update product_stock s set stock = s.stock - w.quantity
+        from wanted w where s.product_id = w.product_id and exists (select from inserted)
+      ), recorded as (
+        insert into reservation_items (order_id, product_id, quantity, unit_price_cents)
+        select ${orderId}, w.product_id, w.quantity, p.price_cents
+        from wanted w join products p on p.id = w.product_id
+        where exists (select from inserted)
+      )
+      select w.product_id, w.quantity, l.stock as available, p.name, p.description,
+        p.price_cents, i.create_time, i.expire_time
+      from wanted w
+        left join locked l using (product_id)
+        left join products p on p.id = w.product_id
+        left join inserted i on true
+      order by w.product_id`,
+    );
+    const first = rows[0];
+    if (first?.create_time) {
+      return {
+        reservation: {
           orderId,
-          expireTime: sql`now() + ${ttlSeconds}::int * interval '1 second'`,
-        })
-        .onConflictDoNothing()
-        .returning({ orderId: reservations.orderId });
-      if (inserted.length === 0) {
-        // READ COMMITTED: this new statement sees the reservation that won.
-        return readExisting(tx, orderId);
-      }
-      const missing: string[] = [];
-      const shortages: Shortage[] = [];
-      for (const { productId, quantity } of wanted) {
-        const taken = await tx
-          .update(products)
-          .set({ stock: sql`${products.stock} - ${quantity}`, updateTime: sql`now()` })
-          .where(and(eq(products.id, productId), gte(products.stock, quantity)))
-          .returning({ id: products.id });
-        if (taken.length > 0) continue;
-        const [current] = await tx
-          .select({ stock: products.stock })
-          .from(products)
-          .where(eq(products.id, productId));
-        if (!current) missing.push(productId);
-        else shortages.push({ productId, available: current.stock, requested: quantity });
-      }
-      if (missing.length > 0)
-        throw new Refused({ reason: "unknown-products", productIds: missing });
-      if (shortages.length > 0) throw new Refused({ reason: "insufficient-stock", shortages });
-      await tx.insert(reservationItems).values(wanted.map((item) => ({ orderId, ...item })));
-      return readExisting(tx, orderId);
-    });
+          state: "pending",
+          items: wanted,
+          createTime: new Date(first.create_time),
+          expireTime: new Date(first.expire_time as string),
+        },
+        products: rows.map((row) => ({
+          productId: row.product_id,
+          name: row.name ?? "",
+          description: row.description ?? "",
+          unitPriceCents: Number(row.price_cents),
+        })),
+      };
+    }
+    // Nothing was inserted: the reservation exists already (a retry, which may find the stock
+    // it took gone from the shelf), or some product is unknown or short.
+    const existing = await this.#reserved(this.db, orderId);
+    if (existing) return existing;
+    const missing = rows.filter((r) => r.available === null).map((r) => r.product_id);
+    if (missing.length > 0) return { refused: { reason: "unknown-products", productIds: missing } };
+    const shortages = rows
+      .filter((r) => (r.available ?? 0) < r.quantity)
+      .map((r) => ({
+        productId: r.product_id,
+        available: r.available ?? 0,
+        requested: r.quantity,
+      }));
+    if (shortages.length > 0) return { refused: { reason: "insufficient-stock", shortages } };
+    // Every product had enough, yet nothing was inserted and nothing exists: cannot happen
+    // (a same-id insert we waited for either committed, and is read above, or rolled back).
+    throw new Error(`reservation ${orderId} was neither made nor found`);
   }
 
-  /** Pending → committed; committing again is a no-op; a released one cannot be. */
+  /** An existing reservation with its products at the unit prices their stock was taken at. */
+  async #reserved(db: Executor, orderId: string): Promise<ReserveOutcome | undefined> {
+    const record = await readReservation(db, orderId);
+    if (!record) return undefined;
+    const priced = await db
+      .select({
+        productId: reservationItems.productId,
+        name: products.name,
+        description: products.description,
+        unitPriceCents:
+          sql<number>`coalesce(${reservationItems.unitPriceCents}, ${products.priceCents})`.mapWith(
+            Number,
+          ),
+      })
+      .from(reservationItems)
+      .innerJoin(products, eq(products.id, reservationItems.productId))
+      .where(eq(reservationItems.orderId, orderId))
+      .orderBy(asc(reservationItems.productId));
+    return { reservation: record, products: priced };
+  }
+
+  /**
+   * Pending → committed; committing again is a no-op; a released one cannot be. One statement:
+   * the update and a read of the reservation with its items.
+   */
   async commit(orderId: string): Promise<ReservationOutcome> {
-    return this.#transaction(async (tx) => {
-      const changed = await tx
-        .update(reservations)
-        .set({ state: "committed", updateTime: sql`now()` })
-        .where(and(eq(reservations.orderId, orderId), eq(reservations.state, "pending")))
-        .returning({ orderId: reservations.orderId });
-      const record = await readReservation(tx, orderId);
-      if (!record) return { refused: { reason: "no-reservation" } };
-      if (changed.length === 0 && record.state !== "committed") {
-        return { refused: { reason: "wrong-state", state: record.state } };
-      }
-      return { reservation: record };
-    });
+    const [row] = await executeRows<{
+      changed: boolean;
+      state: ReservationState;
+      create_time: string | Date;
+      expire_time: string | Date;
+      items: ItemQuantity[] | string;
+    }>(
+      this.db,
+      sql`with changed as (
+        update reservations set state = 'committed', update_time = now()
+        where order_id = ${orderId} and state = 'pending'
+        returning order_id
+      )
+      select exists (select from changed) as changed, r.state, r.create_time, r.expire_time,
+        coalesce((
+          select json_agg(json_build_object('productId', product_id, 'quantity', quantity)
+            order by product_id)
+          from reservation_items where order_id = r.order_id
+        ), '[]') as items
+      from reservations r where r.order_id = ${orderId}`,
+    );
+    if (!row) return { refused: { reason: "no-reservation" } };
+    if (!row.changed && row.state !== "committed") {
+      // The row was read as of the statement's start: a commit or release that landed since
+      // is only visible to a fresh read.
+      const record = await readReservation(this.db, orderId);
+      if (record?.state === "committed") return { reservation: record };
+      return { refused: { reason: "wrong-state", state: record?.state ?? row.state } };
+    }
+    const items = typeof row.items === "string" ? JSON.parse(row.items) : row.items;
+    return {
+      reservation: {
+        orderId,
+        state: "committed",
+        items,
+        createTime: new Date(row.create_time),
+        expireTime: new Date(row.expire_time),
+      },
+    };
   }
 
   /**
@@ -134,9 +245,9 @@ export class ReservationStore {
       // Items come back sorted by product id: the same lock order as reserve.
       for (const { productId, quantity } of record.items) {
         await tx
-          .update(products)
-          .set({ stock: sql`${products.stock} + ${quantity}`, updateTime: sql`now()` })
-          .where(eq(products.id, productId));
+          .update(productStock)
+          .set({ stock: sql`${productStock.stock} + ${quantity}` })
+          .where(eq(productStock.productId, productId));
       }
       return { reservation: record };
     });
@@ -162,12 +273,6 @@ export class ReservationStore {
       throw error;
     }
   }
-}
-
-async function readExisting(tx: Executor, orderId: string): Promise<ReservationOutcome> {
-  const record = await readReservation(tx, orderId);
-  if (!record) throw new Error(`reservation ${orderId} vanished`);
-  return { reservation: record };
 }
 
 async function readReservation(

@@ -1,0 +1,246 @@
+// `npm run bench`: every benchmark in one run, and bench/results/latest.md with one table,
+// each figure beside its reference from the same run and issue 10's target. Runs the other
+// bench scripts as child processes and reads their output; measures `npm start`'s start-up
+// (fresh .data and warm, in a temporary directory, on free ports) and idle RSS itself.
+//
+//   TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench -- [--orders-seconds 30]
+import { type ChildProcess, spawn } from "node:child_process";
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { freePort } from "../platform/testing.js";
+import { benchOptions } from "./options.js";
+
+const options = benchOptions("bench", {
+  "orders-seconds": { default: 30, help: "seconds of placing orders" },
+  "gateway-seconds": { default: 5, help: "seconds per gateway scenario" },
+  "search-products": { default: 20_000, help: "products the search benchmark loads" },
+});
+const root = fileURLToPath(new URL("..", import.meta.url));
+const tsx = join(root, "node_modules/.bin/tsx");
+const rows: string[][] = [];
+const row = (figure: string, value: string, reference: string, target: string) =>
+  rows.push([figure, value, reference, target]);
+
+/** Runs a bench script to its end, echoing and returning its output. */
+function script(file: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(tsx, [join(root, file), ...args], {
+      cwd: root,
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      out += chunk;
+      process.stdout.write(chunk);
+    });
+    child.on("exit", (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${file} exited with ${code}\n${out}`)),
+    );
+  });
+}
+
+const num = (text: string, pattern: RegExp) => Number(text.match(pattern)?.[1] ?? Number.NaN);
+
+async function orders(): Promise<void> {
+  const seconds = options["orders-seconds"];
+  const out = await script("bench/orders.ts", ["--seconds", String(seconds)]);
+  const rate = num(out, /= (\d+) orders\/s/);
+  const placed = num(out, /orders placed:\s+(\d+)/);
+  const p50 = num(out, /p50 ([\d.]+) ms/);
+  const p99 = num(out, /p99 ([\d.]+) ms/);
+  const cpu = [...(out.match(/service CPU:\s+(.*) \(/)?.[1] ?? "").matchAll(/([\d.]+) s/g)].reduce(
+    (sum, m) => sum + Number(m[1]),
+    0,
+  );
+  const failed = out.match(/failed calls:\s+(.*)/)?.[1] ?? "?";
+  const exact = /EXACT/.test(out);
+  row(`orders/s (64 clients, ${seconds} s)`, rate.toFixed(0), "", "≥ 500");
+  row(
+    "order latency p50 / p99",
+    `${p50.toFixed(0)} / ${p99.toFixed(0)} ms`,
+    `p99 = ${(p99 / p50).toFixed(1)} × p50`,
+    "p99 ≤ 5 × p50",
+  );
+  row("failed order calls", failed, "", "none");
+  row("reconciliation", exact ? "EXACT" : "MISMATCH", "", "EXACT");
+  row(
+    "service CPU per order (setup included)",
+    `${((cpu * 1000) / placed).toFixed(1)} ms`,
+    `${cpu.toFixed(1)} s for ${placed} orders`,
+    "≤ 4 ms",
+  );
+}
+
+async function gateway(): Promise<void> {
+  const out = await script("bench/gateway.ts", ["--seconds", String(options["gateway-seconds"])]);
+  const rps = (name: string) =>
+    num(out, new RegExp(`${name.replace(/[()]/g, "\\$&")}\\s+(\\d+) req/s`));
+  const bare = rps("bare node http");
+  const direct = rps("direct Connect ListProducts(take 20)");
+  const flat = rps("gateway products(take 20)");
+  const nested = rps("gateway nested 3-level query");
+  row("bare node:http server", `${bare.toFixed(0)} req/s`, "reference", "");
+  row(
+    "direct Connect ListProducts(take 20)",
+    `${direct.toFixed(0)} req/s`,
+    `${(direct / bare).toFixed(3)} × bare`,
+    "≥ 0.10 × bare",
+  );
+  row(
+    "gateway flat products(take 20)",
+    `${flat.toFixed(0)} req/s`,
+    `${(flat / direct).toFixed(2)} × direct`,
+    "≥ 0.9 × direct",
+  );
+  row(
+    "gateway 3-level nested query",
+    `${nested.toFixed(0)} req/s`,
+    `${(nested / flat).toFixed(2)} × flat`,
+    "≥ 0.5 × flat",
+  );
+}
+
+async function search(): Promise<void> {
+  const out = await script("bench/search.ts", [
+    "--products",
+    String(options["search-products"]),
+    "--queries",
+    "300",
+  ]);
+  const p50 = num(out, /p50 ([\d.]+) ms/);
+  const p99 = num(out, /p99 ([\d.]+) ms/);
+  const rate = num(out, /\((\d+)\/s/);
+  row(
+    `search ListProducts(query) on ${options["search-products"]} products`,
+    `${rate} /s sequential`,
+    `p50 ${p50} ms, p99 ${p99} ms`,
+    "",
+  );
+}
+
+/** RSS of a process in MB (Linux /proc). */
+function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return num(status, /VmRSS:\s+(\d+) kB/) / 1024;
+}
+function childrenOf(pid: number): number[] {
+  return readdirSync("/proc")
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+        return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+/** `npm start` in `work` until the gateway's /readyz answers: seconds, and RSS per process once idle. */
+async function startOnce(work: string, measureRss: boolean): Promise<number> {
+  const ports = Object.fromEntries(
+    await Promise.all(
+      ["ACCOUNT", "CATALOG", "ORDER", "GATEWAY"].map(async (n) => [
+        `${n}_PORT`,
+        String(await freePort()),
+      ]),
+    ),
+  );
+  const started = performance.now();
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ["--import", import.meta.resolve("tsx"), join(root, "scripts/start.ts")],
+    {
+      cwd: work,
+      env: { ...process.env, ...ports, LOG_LEVEL: "warn", NODE_ENV: "development" },
+      stdio: ["ignore", "ignore", "inherit"],
+    },
+  );
+  let seconds = Number.NaN;
+  try {
+    for (const deadline = Date.now() + 120_000; Date.now() < deadline; await sleep(50)) {
+      if (child.exitCode !== null) throw new Error(`npm start exited with ${child.exitCode}`);
+      const ok = await fetch(`http://127.0.0.1:${ports.GATEWAY_PORT}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (ok) {
+        seconds = (performance.now() - started) / 1000;
+        break;
+      }
+    }
+    if (measureRss && child.pid) {
+      await sleep(5_000); // idle
+      for (const pid of childrenOf(child.pid)) {
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+        const name =
+          cmd
+            .match(/(services\/(\w+)|gateway)\/main\.ts/)?.[0]
+            ?.split("/")
+            .at(-2) ?? "postgres";
+        if (name === "postgres") continue;
+        row(`idle RSS: ${name}`, `${rssMb(pid).toFixed(0)} MB`, "", "≤ 150 MB");
+      }
+    }
+  } finally {
+    child.kill("SIGTERM");
+    await new Promise((resolve) =>
+      child.exitCode !== null ? resolve(undefined) : child.once("exit", resolve),
+    );
+  }
+  return seconds;
+}
+
+async function startUp(): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), "bazaar-bench-start-"));
+  chmodSync(work, 0o711); // the embedded server may run as the postgres user
+  try {
+    const fresh = await startOnce(work, false);
+    const warm = await startOnce(work, true);
+    row("npm start until gateway /readyz, fresh .data", `${fresh.toFixed(1)} s`, "", "≤ 10 s");
+    row("npm start until gateway /readyz, warm", `${warm.toFixed(1)} s`, "", "≤ 4 s");
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+const began = new Date();
+for (const [name, run] of [
+  ["orders", orders],
+  ["search", search],
+  ["gateway", gateway],
+  ["start-up", startUp],
+] as const) {
+  process.stdout.write(`\n== ${name} ==\n`);
+  try {
+    await run();
+  } catch (error) {
+    row(`${name}: FAILED`, (error as Error).message.split("\n")[0] ?? "", "", "");
+  }
+}
+const table = [
+  "| figure | value | same-run reference | target (issue 10) |",
+  "|---|---|---|---|",
+  ...rows.map((r) => `| ${r.join(" | ")} |`),
+].join("\n");
+const md = `# npm run bench — ${began.toISOString()}\n\n${cpus().length} cores (${cpus()[0]?.model ?? "?"}), load average at the end ${(
+  await import("node:os")
+)
+  .loadavg()
+  .map((l) => l.toFixed(1))
+  .join(" ")}.\n\n${table}\n`;
+mkdirSync(join(root, "bench/results"), { recursive: true });
+writeFileSync(join(root, "bench/results/latest.md"), md);
+process.stdout.write(`\n${table}\n\nwrote bench/results/latest.md\n`);
