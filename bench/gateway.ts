@@ -10,7 +10,6 @@
 //
 // Settings: `npm run bench:gateway -- --help` (bench/options.ts).
 import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -62,12 +61,12 @@ async function cpuSeconds(base: string): Promise<number> {
 }
 
 async function main() {
-  const secret = randomBytes(32).toString("base64url");
   const [bare, account, catalog, order, gateway, gatewayGrpc] = await Promise.all(
     Array.from({ length: 6 }, freePort),
   );
   const url = (port: number | undefined) => `http://127.0.0.1:${port}`;
-  const common = { AUTH_SECRET: secret, HOST: "127.0.0.1" };
+  // Development keys: each service makes its own under the bench's directory.
+  const common = { AUTH_KEYS_DIR: join(work, "keys"), HOST: "127.0.0.1" };
   const peers = {
     ACCOUNT_URL: url(account),
     CATALOG_URL: url(catalog),
@@ -85,6 +84,7 @@ async function main() {
     ...common,
     PORT: String(catalog),
     DATA_DIR: join(work, "catalog"),
+    ACCOUNT_URL: url(account),
     SEED_DEMO_DATA: "false",
   });
   start("order", [tsx, "services/order/main.ts"], {
@@ -93,9 +93,13 @@ async function main() {
     PORT: String(order),
     DATA_DIR: join(work, "order"),
   });
-  start("gateway", [tsx, "gateway/main.ts"], { ...common, ...peers, PORT: String(gateway) });
+  start("gateway", [tsx, "gateway/main.ts"], {
+    HOST: "127.0.0.1",
+    ...peers,
+    PORT: String(gateway),
+  });
   start("gateway-grpc", [tsx, "gateway/main.ts"], {
-    ...common,
+    HOST: "127.0.0.1",
     ...peers,
     PORT: String(gatewayGrpc),
     BACKEND_PROTOCOL: "grpc",

@@ -2,7 +2,7 @@
 // gateway over them whose client transports count every backend RPC, and a small GraphQL client
 // that goes through the gateway's fetch handler.
 import type { Interceptor } from "@connectrpc/connect";
-import type { TokenAuthority } from "../platform/auth.js";
+import type { TestAuthority } from "../platform/auth-testing.js";
 import { createLogger } from "../platform/logger.js";
 import { testAuthority } from "../platform/testing.js";
 import { developmentAdmin, loadAccountConfig } from "../services/account/config.js";
@@ -28,8 +28,7 @@ export interface Stopper {
 }
 
 export interface Stack {
-  authority: TokenAuthority;
-  secret: string;
+  authority: TestAuthority;
   urls: { account: string; catalog: string; order: string };
   services: Stopper[];
   stop(): Promise<void>;
@@ -37,15 +36,29 @@ export interface Stack {
 
 /** The real account, catalog and order services, on port 0 with in-memory databases. */
 export async function startStack(env: Record<string, string> = {}): Promise<Stack> {
-  const { secret, authority } = testAuthority();
-  const common = { PORT: "0", AUTH_SECRET: secret, LOG_LEVEL: "silent", DATA_DIR: "memory://" };
-  const [account, catalog] = await Promise.all([
-    startAccountService(loadAccountConfig({ ...common, ADMIN_PASSWORD: adminPassword, ...env })),
-    startCatalogService(loadCatalogConfig({ ...common, SEED_DEMO_DATA: "false", ...env })),
-  ]);
+  const { authority } = testAuthority();
+  const common = { PORT: "0", LOG_LEVEL: "silent", DATA_DIR: "memory://" };
+  const account = await startAccountService(
+    loadAccountConfig({
+      ...common,
+      ...authority.env("account"),
+      ADMIN_PASSWORD: adminPassword,
+      ...env,
+    }),
+  );
+  const catalog = await startCatalogService(
+    loadCatalogConfig({
+      ...common,
+      ...authority.env("catalog"),
+      ACCOUNT_URL: account.server.url,
+      SEED_DEMO_DATA: "false",
+      ...env,
+    }),
+  );
   const order = await startOrderService(
     loadOrderConfig({
       ...common,
+      ...authority.env("order"),
       ACCOUNT_URL: account.server.url,
       CATALOG_URL: catalog.server.url,
       RECOVERY_INTERVAL_MS: "0",
@@ -55,7 +68,6 @@ export async function startStack(env: Record<string, string> = {}): Promise<Stac
   const services = [order, catalog, account];
   return {
     authority,
-    secret,
     urls: { account: account.server.url, catalog: catalog.server.url, order: order.server.url },
     services,
     stop: async () => {

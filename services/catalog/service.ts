@@ -90,7 +90,8 @@ export function catalogService(deps: CatalogServiceDeps): ServiceImpl<typeof Cat
 
     async reserveStock(req, ctx) {
       const { orderId, items } = validate(rules.reserveStockRequest, req);
-      requireService(ctx);
+      // Only the order service reserves, commits and releases stock.
+      requireService(ctx, "order");
       try {
         const record = await store.reserve(orderId, items, deps.reservationTtlSeconds);
         return { reservation: toReservation(record) };
@@ -101,7 +102,7 @@ export function catalogService(deps: CatalogServiceDeps): ServiceImpl<typeof Cat
 
     async commitReservation(req, ctx) {
       const { orderId } = validate(rules.orderIdRequest, req);
-      requireService(ctx);
+      requireService(ctx, "order");
       try {
         return { reservation: toReservation(await store.commitReservation(orderId)) };
       } catch (error) {
@@ -111,7 +112,7 @@ export function catalogService(deps: CatalogServiceDeps): ServiceImpl<typeof Cat
 
     async releaseStock(req, ctx) {
       const { orderId } = validate(rules.orderIdRequest, req);
-      requireService(ctx);
+      requireService(ctx, "order");
       try {
         return { reservation: toReservation(await store.releaseReservation(orderId)) };
       } catch (error) {

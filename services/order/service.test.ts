@@ -118,7 +118,7 @@ describe.each(databaseKinds())("order service on %s", (kind) => {
         ["not-a-uuid", 0],
         [bob.id, 1],
       ]);
-      const service = bearer(await h.authority.issueServiceToken("gateway"));
+      const service = bearer(await h.authority.issueServiceToken("catalog"));
       const asService = await h.orders.batchListOrdersForAccounts(
         { accountIds: [ada.id] },
         service,
@@ -283,7 +283,7 @@ describe.each(databaseKinds())("order service on %s", (kind) => {
       });
       expect(report.committed).toBeGreaterThanOrEqual(1);
       // Committed: the catalog refuses to release it, and the stock stays sold.
-      const service = bearer(await h.authority.issueServiceToken("test"));
+      const service = bearer(await h.authority.issueServiceToken("order"));
       const release = await rejection(
         h.catalog.releaseStock({ orderId: order?.id ?? "" }, service),
       );
