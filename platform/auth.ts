@@ -10,6 +10,7 @@ import {
 } from "@connectrpc/connect";
 import { errors, jwtVerify, SignJWT } from "jose";
 import type { KeySet, ServiceName, SigningKey } from "./keys.js";
+import { Lru } from "./lru.js";
 
 export type Role = "customer" | "admin";
 
@@ -94,16 +95,18 @@ interface Verified {
 
 /**
  * Checks tokens against the trusted public keys. A token verified once is remembered until it
- * expires (at most `cacheSize` of them, least recently used out first): a signature check per
- * distinct token, a map lookup per call. The version check runs on every call.
+ * expires (at most `cacheSize` of them, the least recently used forgotten first): a signature
+ * check per distinct token, a map lookup per call. The version check runs on every call.
  */
 export class TokenVerifier implements TokenAuthority {
-  readonly #verified = new Map<string, Verified>();
+  readonly #verified: Lru<Verified>;
 
   constructor(
     private readonly keys: KeySet,
     private readonly options: { versions?: TokenVersionCheck; cacheSize?: number } = {},
-  ) {}
+  ) {
+    this.#verified = new Lru(options.cacheSize ?? 10_000);
+  }
 
   /** The caller a token names; throws UNAUTHENTICATED saying what is wrong with it. */
   async verify(token: string): Promise<Caller> {
@@ -122,20 +125,9 @@ export class TokenVerifier implements TokenAuthority {
 
   async #verifiedToken(token: string): Promise<Verified> {
     const cached = this.#verified.get(token);
-    if (cached && cached.expiresAtMs > Date.now()) {
-      // Re-inserting keeps the map in least-recently-used order.
-      this.#verified.delete(token);
-      this.#verified.set(token, cached);
-      return cached;
-    }
-    this.#verified.delete(token);
+    if (cached && cached.expiresAtMs > Date.now()) return cached;
     const verified = await this.#check(token);
     this.#verified.set(token, verified);
-    const limit = this.options.cacheSize ?? 10_000;
-    if (this.#verified.size > limit) {
-      const oldest = this.#verified.keys().next().value;
-      if (oldest !== undefined) this.#verified.delete(oldest);
-    }
     return verified;
   }
 

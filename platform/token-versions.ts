@@ -5,6 +5,7 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AccountService } from "../gen/bazaar/account/v1/account_pb.js";
 import type { TokenSigner, TokenVersionCheck } from "./auth.js";
+import { Lru } from "./lru.js";
 
 export interface TokenVersionOptions {
   /** The account service's base URL. */
@@ -42,16 +43,10 @@ export function cachedTokenVersions(
   fetch: (accountId: string) => Promise<number>,
   options: { cacheSeconds: number; maxEntries?: number },
 ): TokenVersionCheck {
-  const known = new Map<string, { version: number; at: number }>();
+  const known = new Lru<{ version: number; at: number }>(options.maxEntries ?? 10_000);
   const inFlight = new Map<string, Promise<number>>();
-  const limit = options.maxEntries ?? 10_000;
   const remember = (accountId: string, version: number) => {
-    known.delete(accountId);
     known.set(accountId, { version, at: Date.now() });
-    if (known.size > limit) {
-      const oldest = known.keys().next().value;
-      if (oldest !== undefined) known.delete(oldest);
-    }
   };
   const current = async (accountId: string): Promise<number> => {
     const entry = known.get(accountId);

@@ -1,33 +1,7 @@
 // Limits on what guessing costs: failed password attempts per (key, client) with growing
 // delays, and sign-ups per client. Kept in memory (per process, reset on restart), bounded:
 // the least recently touched entries go first, and every operation is O(1).
-
-/** A bounded map in least-recently-used order (a Map keeps insertion order). */
-class Lru<V> {
-  readonly #entries = new Map<string, V>();
-  constructor(readonly maxEntries: number) {}
-
-  get(key: string): V | undefined {
-    return this.#entries.get(key);
-  }
-
-  set(key: string, value: V): void {
-    this.#entries.delete(key);
-    this.#entries.set(key, value);
-    if (this.#entries.size > this.maxEntries) {
-      const oldest = this.#entries.keys().next().value;
-      if (oldest !== undefined) this.#entries.delete(oldest);
-    }
-  }
-
-  delete(key: string): void {
-    this.#entries.delete(key);
-  }
-
-  get size(): number {
-    return this.#entries.size;
-  }
-}
+import { Lru } from "../../platform/lru.js";
 
 /**
  * Failed attempts per key (an email or account with the client's address). The `maxFailures`th
