@@ -10,7 +10,6 @@
 //
 // Settings: `npm run bench:gateway -- --help` (bench/options.ts).
 import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -65,12 +64,12 @@ async function cpuSeconds(base: string): Promise<number> {
 }
 
 async function main() {
-  const secret = randomBytes(32).toString("base64url");
   const [bare, account, catalog, order, gateway, gatewayGrpc] = await Promise.all(
     Array.from({ length: 6 }, freePort),
   );
   const url = (port: number | undefined) => `http://127.0.0.1:${port}`;
-  const common = { AUTH_SECRET: secret, HOST: "127.0.0.1" };
+  // Development keys: each service makes its own under the bench's directory.
+  const common = { AUTH_KEYS_DIR: join(work, "keys"), HOST: "127.0.0.1" };
   const peers = {
     ACCOUNT_URL: url(account),
     CATALOG_URL: url(catalog),
@@ -93,6 +92,7 @@ async function main() {
     ...common,
     PORT: String(catalog),
     DATABASE_URL: databases.urls.catalog as string,
+    ACCOUNT_URL: url(account),
     SEED_DEMO_DATA: "false",
   });
   start("order", [tsx, "services/order/main.ts"], {
@@ -101,9 +101,13 @@ async function main() {
     PORT: String(order),
     DATABASE_URL: databases.urls.order as string,
   });
-  start("gateway", [tsx, "gateway/main.ts"], { ...common, ...peers, PORT: String(gateway) });
+  start("gateway", [tsx, "gateway/main.ts"], {
+    HOST: "127.0.0.1",
+    ...peers,
+    PORT: String(gateway),
+  });
   start("gateway-grpc", [tsx, "gateway/main.ts"], {
-    ...common,
+    HOST: "127.0.0.1",
     ...peers,
     PORT: String(gatewayGrpc),
     BACKEND_PROTOCOL: "grpc",

@@ -19,7 +19,8 @@ import postgres from "postgres";
 import { AccountService } from "../gen/bazaar/account/v1/account_pb.js";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
 import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
-import { TokenAuthority } from "../platform/auth.js";
+import { TestAuthority } from "../platform/auth-testing.js";
+import { isServiceName } from "../platform/keys.js";
 import { type ProcessName, processes } from "../platform/processes.js";
 import { freePort } from "../platform/testing.js";
 import { benchOptions } from "./options.js";
@@ -44,8 +45,7 @@ if (!base) {
   process.exit(2);
 }
 const root = fileURLToPath(new URL("..", import.meta.url));
-const secret = randomBytes(32).toString("base64url");
-const authority = new TokenAuthority(new TextEncoder().encode(secret));
+const authority = new TestAuthority();
 
 const scratch: string[] = [];
 const admin = postgres(base, { max: 1, onnotice: () => {} });
@@ -83,7 +83,7 @@ async function startService(name: ProcessName, env: Record<string, string>): Pro
       ...process.env,
       NODE_ENV: "test",
       LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "warn",
-      AUTH_SECRET: secret,
+      ...(isServiceName(name) ? authority.env(name) : {}),
       HOST: "127.0.0.1",
       PORT: String(port),
       DATABASE_POOL_MAX: "20",
@@ -116,10 +116,12 @@ async function main(): Promise<boolean> {
     scratchDatabase("catalog"),
     scratchDatabase("order"),
   ]);
-  const [accountUrl, catalogUrl] = await Promise.all([
-    startService("account", { DATABASE_URL: accountDb }),
-    startService("catalog", { DATABASE_URL: catalogDb, SEED_DEMO_DATA: "false" }),
-  ]);
+  const accountUrl = await startService("account", { DATABASE_URL: accountDb });
+  const catalogUrl = await startService("catalog", {
+    DATABASE_URL: catalogDb,
+    SEED_DEMO_DATA: "false",
+    ACCOUNT_URL: accountUrl,
+  });
   const orderUrl = await startService("order", {
     DATABASE_URL: orderDb,
     ACCOUNT_URL: accountUrl,

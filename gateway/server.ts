@@ -230,11 +230,16 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
     maskedErrors: { maskError: (error, message) => maskError(error, message) },
     plugins: [routes, limits, executionErrors, counting],
-    context: ({ request }): GatewayContext => {
+    context: ({ request, ...server }): GatewayContext => {
       const requestId = requestIds.get(request)?.id ?? randomUUID();
       const authorization = request.headers.get("authorization") ?? undefined;
       const headers: Record<string, string> = { "x-request-id": requestId };
       if (authorization !== undefined) headers.authorization = authorization;
+      // The client's address, for the account service's per-client limits (it believes this
+      // only from a peer in its TRUSTED_PROXIES).
+      const peer = (server.req as { socket?: { remoteAddress?: string } } | undefined)?.socket
+        ?.remoteAddress;
+      if (peer) headers["x-forwarded-for"] = peer;
       const call = { headers, timeoutMs: config.BACKEND_TIMEOUT_MS };
       return {
         backends,

@@ -2,7 +2,7 @@
 // gateway over them whose client transports count every backend RPC, and a small GraphQL client
 // that goes through the gateway's fetch handler.
 import type { Interceptor } from "@connectrpc/connect";
-import type { TokenAuthority } from "../platform/auth.js";
+import type { TestAuthority } from "../platform/auth-testing.js";
 import { createLogger } from "../platform/logger.js";
 import { createScratchDatabase, testAuthority } from "../platform/testing.js";
 import { developmentAdmin, loadAccountConfig } from "../services/account/config.js";
@@ -28,8 +28,7 @@ export interface Stopper {
 }
 
 export interface Stack {
-  authority: TokenAuthority;
-  secret: string;
+  authority: TestAuthority;
   urls: { account: string; catalog: string; order: string };
   services: Stopper[];
   stop(): Promise<void>;
@@ -37,22 +36,34 @@ export interface Stack {
 
 /** The real account, catalog and order services, on port 0, each with a fresh database. */
 export async function startStack(env: Record<string, string> = {}): Promise<Stack> {
-  const { secret, authority } = testAuthority();
-  const common = { PORT: "0", AUTH_SECRET: secret, LOG_LEVEL: "silent" };
+  const { authority } = testAuthority();
+  const common = { PORT: "0", LOG_LEVEL: "silent" };
   const databases = await Promise.all([1, 2, 3].map(() => createScratchDatabase()));
   const [accountDb, catalogDb, orderDb] = databases.map((d) => ({ DATABASE_URL: d.url }));
-  const [account, catalog] = await Promise.all([
-    startAccountService(
-      loadAccountConfig({ ...common, ...accountDb, ADMIN_PASSWORD: adminPassword, ...env }),
-    ),
-    startCatalogService(
-      loadCatalogConfig({ ...common, ...catalogDb, SEED_DEMO_DATA: "false", ...env }),
-    ),
-  ]);
+  const account = await startAccountService(
+    loadAccountConfig({
+      ...common,
+      ...accountDb,
+      ...authority.env("account"),
+      ADMIN_PASSWORD: adminPassword,
+      ...env,
+    }),
+  );
+  const catalog = await startCatalogService(
+    loadCatalogConfig({
+      ...common,
+      ...catalogDb,
+      ...authority.env("catalog"),
+      ACCOUNT_URL: account.server.url,
+      SEED_DEMO_DATA: "false",
+      ...env,
+    }),
+  );
   const order = await startOrderService(
     loadOrderConfig({
       ...common,
       ...orderDb,
+      ...authority.env("order"),
       ACCOUNT_URL: account.server.url,
       CATALOG_URL: catalog.server.url,
       RECOVERY_INTERVAL_MS: "0",
@@ -62,7 +73,6 @@ export async function startStack(env: Record<string, string> = {}): Promise<Stac
   const services = [order, catalog, account];
   return {
     authority,
-    secret,
     urls: { account: account.server.url, catalog: catalog.server.url, order: order.server.url },
     services,
     stop: async () => {

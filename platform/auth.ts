@@ -1,8 +1,6 @@
-// Identity: signed, expiring bearer tokens (HS256 JWTs via jose) for users and for services.
-// Every service verifies tokens itself; handlers ask the caller from the context values.
-import { randomBytes } from "node:crypto";
-import { link, readFile, unlink, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
+// Identity: signed, expiring bearer tokens (EdDSA JWTs via jose). Only the account service signs
+// user tokens; each service signs its own short-lived service tokens with its own key; every
+// service verifies with the public keys it trusts (platform/keys.ts).
 import {
   Code,
   ConnectError,
@@ -11,8 +9,9 @@ import {
   type Interceptor,
 } from "@connectrpc/connect";
 import { errors, jwtVerify, SignJWT } from "jose";
-import { ConfigError } from "./config.js";
-import { ensurePrivateDir, ensurePrivateFile } from "./private-files.js";
+import { uuidPattern } from "./ids.js";
+import type { KeySet, ServiceName, SigningKey } from "./keys.js";
+import { Lru } from "./lru.js";
 
 /** The roles an account can have; the account table's role column takes these values. */
 export const roles = ["customer", "admin"] as const;
@@ -21,111 +20,172 @@ export type Role = (typeof roles)[number];
 export type Caller =
   | { kind: "anonymous" }
   | { kind: "user"; accountId: string; role: Role }
-  | { kind: "service"; service: string };
+  | { kind: "service"; service: ServiceName };
 
 export const kCaller = createContextKey<Caller>({ kind: "anonymous" }, { description: "caller" });
-
-/** The services that may hold a service identity; a token naming any other is refused. */
-export const serviceNames = ["account", "catalog", "order", "gateway"] as const;
-
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const issuer = "bazaar";
 const audience = "bazaar";
 const serviceTokenSeconds = 120;
 
-export class TokenAuthority {
-  readonly #key: Uint8Array;
+/** What the auth interceptor needs: the caller a bearer token names. */
+export interface TokenAuthority {
+  verify(token: string): Promise<Caller>;
+}
 
-  constructor(secret: Uint8Array) {
-    this.#key = secret;
+/**
+ * Whether a user token's version (`ver`) is still current for its account: a password change
+ * bumps the version and so revokes every older token.
+ */
+export type TokenVersionCheck = (accountId: string, version: number) => Promise<boolean>;
+
+/** Signs with this service's own key: its service tokens, and in the account service user tokens. */
+export class TokenSigner {
+  constructor(readonly key: SigningKey) {}
+
+  get service(): ServiceName {
+    return this.key.service;
   }
 
+  /** A user token; only tokens signed with the account service's key are accepted anywhere. */
   async issueUserToken(
     accountId: string,
     role: Role,
+    version: number,
     ttlSeconds: number,
   ): Promise<{ token: string; expiresAt: Date }> {
     const expiresAt = new Date((Math.floor(Date.now() / 1000) + ttlSeconds) * 1000);
-    const token = await new SignJWT({ typ: "user", role })
-      .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-      .setIssuer(issuer)
-      .setAudience(audience)
-      .setSubject(accountId)
-      .setIssuedAt()
-      .setExpirationTime(expiresAt)
-      .sign(this.#key);
+    const token = await this.#sign({ typ: "user", role, ver: version }, accountId, expiresAt);
     return { token, expiresAt };
   }
 
   /** A short-lived token that says "this is the `service` service", for internal calls. */
-  async issueServiceToken(service: string, ttlSeconds = serviceTokenSeconds): Promise<string> {
-    return new SignJWT({ typ: "service" })
-      .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-      .setIssuer(issuer)
-      .setAudience(audience)
-      .setSubject(`service:${service}`)
-      .setIssuedAt()
-      .setExpirationTime(`${ttlSeconds}s`)
-      .sign(this.#key);
-  }
-
-  /** The caller a token names; throws UNAUTHENTICATED saying what is wrong with it. */
-  async verify(token: string): Promise<Caller> {
-    let payload: Record<string, unknown>;
-    try {
-      ({ payload } = await jwtVerify(token, this.#key, {
-        issuer,
-        audience,
-        algorithms: ["HS256"],
-        requiredClaims: ["exp", "sub"],
-      }));
-    } catch (error) {
-      throw new ConnectError(tokenProblem(error), Code.Unauthenticated);
-    }
-    // A signed token is trusted for who it names, not for the shape of what it says: a subject
-    // that is not an account id would otherwise reach SQL as one.
-    const subject = String(payload.sub);
-    if (payload.typ === "service") {
-      const service = subject.slice("service:".length);
-      if (!subject.startsWith("service:") || !isServiceName(service)) {
-        throw new ConnectError("access token names an unknown service", Code.Unauthenticated);
-      }
-      return { kind: "service", service };
-    }
-    if (payload.typ === "user") {
-      if (!uuidPattern.test(subject)) {
-        throw new ConnectError(
-          'access token claim "sub" is not an account id',
-          Code.Unauthenticated,
-        );
-      }
-      if (payload.role !== "customer" && payload.role !== "admin") {
-        throw new ConnectError('access token claim "role" is unknown', Code.Unauthenticated);
-      }
-      return { kind: "user", accountId: subject.toLowerCase(), role: payload.role };
-    }
-    throw new ConnectError("access token has unknown claims", Code.Unauthenticated);
+  issueServiceToken(ttlSeconds = serviceTokenSeconds): Promise<string> {
+    const expiresAt = new Date((Math.floor(Date.now() / 1000) + ttlSeconds) * 1000);
+    return this.#sign({ typ: "service" }, `service:${this.key.service}`, expiresAt);
   }
 
   /** A function giving a valid service token, re-minted shortly before the last one expires. */
-  serviceTokenSource(service: string): () => Promise<string> {
+  serviceTokenSource(): () => Promise<string> {
     let cached: { token: string; renewAt: number } | undefined;
     return async () => {
       if (!cached || Date.now() >= cached.renewAt) {
-        const token = await this.issueServiceToken(service);
+        const token = await this.issueServiceToken();
         cached = { token, renewAt: Date.now() + (serviceTokenSeconds - 30) * 1000 };
       }
       return cached.token;
     };
   }
+
+  #sign(claims: Record<string, unknown>, subject: string, expiresAt: Date): Promise<string> {
+    return new SignJWT(claims)
+      .setProtectedHeader({ alg: "EdDSA", typ: "JWT", kid: this.key.kid })
+      .setIssuer(issuer)
+      .setAudience(audience)
+      .setSubject(subject)
+      .setIssuedAt()
+      .setExpirationTime(expiresAt)
+      .sign(this.key.privateKey);
+  }
 }
 
-function isServiceName(name: string): boolean {
-  return (serviceNames as readonly string[]).includes(name);
+interface Verified {
+  caller: Caller;
+  version: number;
+  expiresAtMs: number;
+}
+
+/**
+ * Checks tokens against the trusted public keys. A token verified once is remembered until it
+ * expires (at most `cacheSize` of them, the least recently used forgotten first): a signature
+ * check per distinct token, a map lookup per call. The version check runs on every call.
+ */
+export class TokenVerifier implements TokenAuthority {
+  readonly #verified: Lru<Verified>;
+
+  constructor(
+    private readonly keys: KeySet,
+    private readonly options: { versions?: TokenVersionCheck; cacheSize?: number } = {},
+  ) {
+    this.#verified = new Lru(options.cacheSize ?? 10_000);
+  }
+
+  /** The caller a token names; throws UNAUTHENTICATED saying what is wrong with it. */
+  async verify(token: string): Promise<Caller> {
+    const verified = await this.#verifiedToken(token);
+    const { caller } = verified;
+    if (caller.kind === "user" && this.options.versions) {
+      if (!(await this.options.versions(caller.accountId, verified.version))) {
+        throw new ConnectError(
+          "access token was revoked (the password changed); log in again",
+          Code.Unauthenticated,
+        );
+      }
+    }
+    return caller;
+  }
+
+  async #verifiedToken(token: string): Promise<Verified> {
+    const cached = this.#verified.get(token);
+    if (cached && cached.expiresAtMs > Date.now()) return cached;
+    const verified = await this.#check(token);
+    this.#verified.set(token, verified);
+    return verified;
+  }
+
+  async #check(token: string): Promise<Verified> {
+    let signer: ServiceName | undefined;
+    let payload: Record<string, unknown>;
+    try {
+      ({ payload } = await jwtVerify(
+        token,
+        async (header) => {
+          const found = header.kid ? await this.keys.get(header.kid) : undefined;
+          if (!found) throw new UnknownKey();
+          signer = found.service;
+          return found.key;
+        },
+        { issuer, audience, algorithms: ["EdDSA"], requiredClaims: ["exp", "sub"] },
+      ));
+    } catch (error) {
+      throw new ConnectError(tokenProblem(error), Code.Unauthenticated);
+    }
+    const caller = claimsCaller(payload, signer);
+    const version = typeof payload.ver === "number" ? payload.ver : -1;
+    return { caller, version, expiresAtMs: Number(payload.exp) * 1000 };
+  }
+}
+
+class UnknownKey extends Error {}
+
+/** The caller a verified token's claims name, given whose key signed it. */
+function claimsCaller(payload: Record<string, unknown>, signer: ServiceName | undefined): Caller {
+  const subject = String(payload.sub);
+  if (payload.typ === "service" && subject === `service:${signer}`) {
+    return { kind: "service", service: signer as ServiceName };
+  }
+  if (
+    payload.typ === "user" &&
+    signer === "account" &&
+    (payload.role === "customer" || payload.role === "admin") &&
+    uuidPattern.test(subject) &&
+    Number.isSafeInteger(payload.ver) &&
+    (payload.ver as number) >= 0
+  ) {
+    return { kind: "user", accountId: subject.toLowerCase(), role: payload.role };
+  }
+  throw new ConnectError(
+    payload.typ === "user" && signer !== "account"
+      ? "access token was not signed by the account service"
+      : payload.typ === "service"
+        ? "service token's subject does not match its signing key"
+        : "access token has unknown claims",
+    Code.Unauthenticated,
+  );
 }
 
 function tokenProblem(error: unknown): string {
+  if (error instanceof UnknownKey) return "access token is signed by an unknown key";
   if (error instanceof errors.JWTExpired) return "access token expired";
   if (error instanceof errors.JWSSignatureVerificationFailed)
     return "access token signature is invalid";
@@ -179,13 +239,21 @@ export function requireAdmin(ctx: HandlerContext): void {
   throw new ConnectError("only an admin may do this", Code.PermissionDenied);
 }
 
-/** Internal RPCs: only a service identity, never a user token, whatever its role. */
-export function requireService(ctx: HandlerContext): Extract<Caller, { kind: "service" }> {
+/**
+ * Internal RPCs: only the named services, never a user token whatever its role. Each internal
+ * RPC names the callers it accepts.
+ */
+export function requireService(
+  ctx: HandlerContext,
+  ...allowed: readonly ServiceName[]
+): Extract<Caller, { kind: "service" }> {
   const caller = callerOf(ctx);
-  if (caller.kind === "service") return caller;
   if (caller.kind === "anonymous") throw unauthenticated();
+  if (caller.kind === "service" && (allowed as readonly string[]).includes(caller.service)) {
+    return caller;
+  }
   throw new ConnectError(
-    "this is an internal call: only services may make it",
+    `this is an internal call: only the ${allowed.join(" or ")} service may make it`,
     Code.PermissionDenied,
   );
 }
@@ -201,54 +269,4 @@ function unauthenticated(): ConnectError {
     "this call needs an access token (Authorization: Bearer …)",
     Code.Unauthenticated,
   );
-}
-
-/**
- * The signing secret. Production requires AUTH_SECRET of at least 32 bytes. Elsewhere an unset
- * AUTH_SECRET means one development secret shared by every local process through `file`,
- * made by whichever process starts first.
- */
-export async function resolveAuthSecret(options: {
-  secret: string | undefined;
-  production: boolean;
-  file: string;
-}): Promise<Uint8Array> {
-  if (options.secret !== undefined) {
-    const bytes = new TextEncoder().encode(options.secret);
-    if (options.production && bytes.length < 32) {
-      throw new ConfigError(
-        `invalid configuration:\n  AUTH_SECRET must be at least 32 bytes in production (got ${bytes.length})`,
-      );
-    }
-    return bytes;
-  }
-  if (options.production) {
-    throw new ConfigError(
-      "invalid configuration:\n  AUTH_SECRET must be set (at least 32 random bytes) in production",
-    );
-  }
-  return new TextEncoder().encode(await sharedDevSecret(options.file));
-}
-
-async function sharedDevSecret(file: string): Promise<string> {
-  await ensurePrivateDir(dirname(file));
-  try {
-    const secret = (await readFile(file, "utf8")).trim();
-    await ensurePrivateFile(file);
-    return secret;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-  }
-  // Write aside, then link into place: link fails if another process won the race, and
-  // nobody ever reads a half-written file.
-  const temporary = `${file}.${process.pid}.${randomBytes(6).toString("hex")}`;
-  await writeFile(temporary, randomBytes(32).toString("base64url"), { mode: 0o600 });
-  try {
-    await link(temporary, file);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-  } finally {
-    await unlink(temporary);
-  }
-  return (await readFile(file, "utf8")).trim();
 }

@@ -1,12 +1,13 @@
-// Configuration is refused loudly and precisely; the development secret is shared safely.
-import { mkdtemp, readFile } from "node:fs/promises";
+// Configuration is refused loudly and precisely; development keys are made once and kept private.
+import { mkdtemp, readdir, readFile, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadGatewayConfig } from "../gateway/config.js";
 import { loadAccountConfig } from "../services/account/config.js";
-import { resolveAuthSecret } from "./auth.js";
 import { ConfigError, corsOrigins } from "./config.js";
+import { resolveKeys } from "./keys.js";
+import { testAuthority } from "./testing.js";
 
 function refusal(load: () => unknown): string {
   try {
@@ -57,39 +58,59 @@ describe("configuration", () => {
   });
 
   it("refuses the default admin password in production", () => {
-    const production = { NODE_ENV: "production", AUTH_SECRET: "s".repeat(40) };
+    const production = { NODE_ENV: "production" };
     expect(refusal(() => loadAccountConfig(production))).toMatch(/ADMIN_PASSWORD must be set/);
     expect(
       refusal(() => loadAccountConfig({ ...production, ADMIN_PASSWORD: "bazaar-admin" })),
     ).toMatch(/ADMIN_PASSWORD must be set to a non-default password/);
-    expect(loadAccountConfig({ ...production, ADMIN_PASSWORD: "a-real-secret-pw" }).NODE_ENV).toBe(
+    expect(loadAccountConfig({ ...production, ADMIN_PASSWORD: "Qx7-vLp2!mZr9" }).NODE_ENV).toBe(
       "production",
     );
   });
 
-  it("requires AUTH_SECRET of at least 32 bytes in production", async () => {
-    const file = join(await mkdtemp(join(tmpdir(), "bazaar-")), "auth-secret");
-    await expect(resolveAuthSecret({ secret: undefined, production: true, file })).rejects.toThrow(
-      /AUTH_SECRET must be set/,
+  it("refuses to start in production without keys, naming each variable", async () => {
+    const dir = join(await mkdtemp(join(tmpdir(), "bazaar-")), "keys");
+    const keys = (privateKey?: string, publicKeys?: string) =>
+      resolveKeys({ service: "order", privateKey, publicKeys, production: true, dir });
+    await expect(keys()).rejects.toThrow(
+      /AUTH_PRIVATE_KEY must be set in production[\s\S]*AUTH_PUBLIC_KEYS must be set in production/,
     );
+    const { authority } = testAuthority();
+    const orderKey = JSON.stringify(authority.keys.order.privateJwk);
+    await expect(keys(orderKey)).rejects.toThrow(/AUTH_PUBLIC_KEYS must be set in production/);
+    // The published example's placeholder is no key at all.
+    await expect(keys("run: npm run keys -- order", authority.publicKeys())).rejects.toThrow(
+      /AUTH_PRIVATE_KEY must be a JSON Web Key/,
+    );
+    // Another service's key is not this service's identity.
     await expect(
-      resolveAuthSecret({ secret: "too-short", production: true, file }),
-    ).rejects.toThrow(/AUTH_SECRET must be at least 32 bytes in production \(got 9\)/);
-    const secret = await resolveAuthSecret({ secret: "x".repeat(32), production: true, file });
-    expect(secret.length).toBe(32);
+      keys(JSON.stringify(authority.keys.catalog.privateJwk), authority.publicKeys()),
+    ).rejects.toThrow(/AUTH_PRIVATE_KEY must have a "kid" starting with "order."/);
+    const resolved = await keys(orderKey, authority.publicKeys());
+    expect(resolved.signing.kid).toBe(authority.keys.order.key.kid);
   });
 
-  it("shares one development secret between processes starting at once", async () => {
-    const file = join(await mkdtemp(join(tmpdir(), "bazaar-")), "nested", "auth-secret");
-    const secrets = await Promise.all(
-      Array.from({ length: 8 }, () =>
-        resolveAuthSecret({ secret: undefined, production: false, file }),
-      ),
-    );
-    const texts = new Set(secrets.map((s) => Buffer.from(s).toString()));
-    expect(texts.size).toBe(1);
-    expect((await readFile(file, "utf8")).trim()).toBe([...texts][0]);
-    expect([...texts][0]?.length).toBeGreaterThanOrEqual(32);
+  it("makes each service its own development key once, 0600 in a 0700 directory", async () => {
+    const dir = join(await mkdtemp(join(tmpdir(), "bazaar-")), "nested", "keys");
+    const resolve = (service: "account" | "order") =>
+      resolveKeys({
+        service,
+        privateKey: undefined,
+        publicKeys: undefined,
+        production: false,
+        dir,
+      });
+    const orders = await Promise.all(Array.from({ length: 6 }, () => resolve("order")));
+    expect(new Set(orders.map((o) => o.signing.kid)).size).toBe(1);
+    const account = await resolve("account");
+    expect(account.signing.kid).not.toBe(orders[0]?.signing.kid);
+    // The order process learns the account's key without a restart, but never its private half.
+    expect((await orders[0]?.keys.get(account.signing.kid))?.service).toBe("account");
+    expect((await stat(dir)).mode & 0o777).toBe(0o700);
+    for (const name of await readdir(dir)) {
+      expect((await stat(join(dir, name))).mode & 0o777).toBe(0o600);
+    }
+    expect(JSON.parse(await readFile(join(dir, "order.public.jwk"), "utf8")).d).toBeUndefined();
   });
 
   it("reads peer URLs without a trailing slash, empty meaning the default", () => {

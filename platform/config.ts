@@ -1,5 +1,6 @@
 // Configuration from the environment, parsed once at start-up with valibot. A bad value stops
 // the process with a message naming the variable, rather than failing later at first use.
+import { isIP } from "node:net";
 import * as v from "valibot";
 
 export class ConfigError extends Error {
@@ -79,12 +80,43 @@ export function baseEntries(_service: string, defaultPort: number) {
     ...processEntries(defaultPort),
     DATABASE_URL: optionalVar(postgresUrl),
     DATABASE_POOL_MAX: intVar(10, 1, 1000),
-    AUTH_SECRET: optionalVar(v.string()),
-    // Where local processes share their development secret when AUTH_SECRET is unset.
-    AUTH_SECRET_FILE: v.optional(v.pipe(v.string(), v.minLength(1)), ".data/auth-secret"),
+    // This service's private Ed25519 JWK, and the JWK Set of the public keys it trusts; both
+    // required in production (platform/keys.ts). Unset elsewhere: the keys under AUTH_KEYS_DIR.
+    AUTH_PRIVATE_KEY: optionalVar(v.string()),
+    AUTH_PUBLIC_KEYS: optionalVar(v.string()),
+    AUTH_KEYS_DIR: v.optional(v.pipe(v.string(), v.minLength(1)), ".data/keys"),
     CORS_ORIGINS: optionalVar(v.string()),
+    // Proxies whose X-Forwarded-For names the client (addresses or CIDRs, comma-separated),
+    // e.g. the gateway's and an ingress's; from anyone else the header is ignored.
+    TRUSTED_PROXIES: optionalVar(
+      v.pipe(
+        v.string(),
+        v.check(
+          (s) => s.split(",").every((item) => isIpOrCidr(item.trim())),
+          "must be comma-separated IP addresses or CIDR ranges such as 10.0.0.0/8",
+        ),
+      ),
+    ),
     MAX_MESSAGE_BYTES: intVar(4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
   };
+}
+
+/**
+ * What a service that checks user tokens against the account service reads: where it is, and
+ * how long a learned token version is trusted (how long a revoked token may still work here).
+ */
+export function tokenVersionEntries(accountUrl: string) {
+  return {
+    ACCOUNT_URL: peerUrlVar(accountUrl),
+    TOKEN_VERSION_CACHE_SECONDS: intVar(30, 0, 3600),
+  };
+}
+
+function isIpOrCidr(item: string): boolean {
+  const [address = "", bits, extra] = item.split("/");
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return false;
+  return bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32));
 }
 
 /** A peer service's base URL: the default when unset or empty, no trailing slash. */

@@ -1,23 +1,29 @@
-// What every service's main.ts is made of: `openBase` (logger, token authority, metrics, the
+// What every service's main.ts is made of: `openBase` (logger, its keys, metrics, the
 // database with its migrations), then the service builds its parts over that base, then
 // `base.serve(parts)` listens, starts the workers and owns the orderly stop.
 import type { DescService } from "@bufbuild/protobuf";
 import type { ConnectRouter } from "@connectrpc/connect";
-import { resolveAuthSecret, TokenAuthority } from "./auth.js";
+import { TokenSigner, TokenVerifier, type TokenVersionCheck } from "./auth.js";
+import { trustedProxies } from "./client-address.js";
 import { type BaseConfig, corsOrigins } from "./config.js";
 import { type DatabaseHandle, openDatabase } from "./database.js";
+import { resolveKeys, type ServiceName } from "./keys.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createMetrics, type RpcMetrics } from "./metrics.js";
 import { type RunningServer, serve } from "./server.js";
 import type { Worker } from "./worker.js";
 
 export interface BaseOptions<S extends Record<string, unknown>> {
-  /** Short name: "account", "catalog", "order". */
-  name: string;
+  /** Short name: "account", "catalog", "order"; it also names the service's own key. */
+  name: ServiceName;
   schema: S;
   migrationsFolder: string;
   /** A logger to use instead of the one the config describes (tests capture output). */
   logger?: Logger | undefined;
+  /** How user tokens' versions are checked (revocation); none when not given. */
+  tokenVersions?:
+    | ((base: { signer: TokenSigner; database: DatabaseHandle<S> }) => TokenVersionCheck)
+    | undefined;
 }
 
 export interface ServiceParts {
@@ -32,7 +38,10 @@ export interface ServiceParts {
 
 export interface ServiceBase<S extends Record<string, unknown>> {
   logger: Logger;
-  authority: TokenAuthority;
+  /** Checks every incoming token. */
+  authority: TokenVerifier;
+  /** Signs with this service's own key (its identity on internal calls). */
+  signer: TokenSigner;
   metrics: RpcMetrics;
   database: DatabaseHandle<S>;
   /** Serves `parts` on the configured port; on failure closes the base and rethrows. */
@@ -44,7 +53,8 @@ export interface ServiceBase<S extends Record<string, unknown>> {
 export interface HostedService<S extends Record<string, unknown>> {
   server: RunningServer;
   database: DatabaseHandle<S>;
-  authority: TokenAuthority;
+  authority: TokenVerifier;
+  signer: TokenSigner;
   logger: Logger;
   metrics: RpcMetrics;
   stop(): Promise<void>;
@@ -57,12 +67,14 @@ export async function openBase<S extends Record<string, unknown>>(
   const logger =
     options.logger ??
     createLogger({ service: options.name, level: config.LOG_LEVEL, pretty: config.LOG_PRETTY });
-  const secret = await resolveAuthSecret({
-    secret: config.AUTH_SECRET,
+  const { signing, keys } = await resolveKeys({
+    service: options.name,
+    privateKey: config.AUTH_PRIVATE_KEY,
+    publicKeys: config.AUTH_PUBLIC_KEYS,
     production: config.NODE_ENV === "production",
-    file: config.AUTH_SECRET_FILE,
+    dir: config.AUTH_KEYS_DIR,
   });
-  const authority = new TokenAuthority(secret);
+  const signer = new TokenSigner(signing);
   const metrics = createMetrics(options.name);
   const database = await openDatabase({
     url: config.DATABASE_URL,
@@ -70,11 +82,14 @@ export async function openBase<S extends Record<string, unknown>>(
     migrationsFolder: options.migrationsFolder,
     poolMax: config.DATABASE_POOL_MAX,
   });
+  const authority = new TokenVerifier(keys, {
+    ...(options.tokenVersions ? { versions: options.tokenVersions({ signer, database }) } : {}),
+  });
   const abort = async (error: unknown): Promise<never> => {
     await database.close();
     throw error;
   };
-  const base = { logger, authority, metrics, database };
+  const base = { logger, authority, signer, metrics, database };
   return {
     ...base,
     abort,
@@ -103,6 +118,7 @@ async function serveParts<S extends Record<string, unknown>>(
     metrics: base.metrics,
     ready: database.ping,
     corsOrigins: corsOrigins(config),
+    trustedProxies: trustedProxies(config.TRUSTED_PROXIES),
     maxMessageBytes: config.MAX_MESSAGE_BYTES,
     host: config.HOST,
     port: config.PORT,

@@ -10,7 +10,7 @@
 import { setMaxListeners } from "node:events";
 import http from "node:http";
 import http2 from "node:http2";
-import net from "node:net";
+import net, { BlockList } from "node:net";
 import type { DescFile } from "@bufbuild/protobuf";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -19,6 +19,7 @@ import {
   HealthCheckResponse_ServingStatus as ServingStatus,
 } from "../gen/grpc/health/v1/health_pb.js";
 import { authInterceptor, type TokenAuthority } from "./auth.js";
+import { clientContextValues } from "./client-address.js";
 import { decodedInterceptor, decodingFailureGate } from "./client-input.js";
 import {
   type ConnectionLimits,
@@ -47,6 +48,8 @@ export interface ServeOptions {
   /** Resolves when the service can do its work (its database answers). */
   ready: () => Promise<void>;
   corsOrigins: readonly (string | RegExp)[];
+  /** Proxies believed about the client's address (X-Forwarded-For); none when not given. */
+  trustedProxies?: BlockList | undefined;
   maxMessageBytes: number;
   host?: string | undefined;
   port: number;
@@ -103,6 +106,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     readMaxBytes: options.maxMessageBytes,
     jsonOptions: strictUtf8Json,
     shutdownSignal: shutdown.signal,
+    contextValues: clientContextValues(options.trustedProxies ?? new BlockList()),
     fallback: (req, res) => void plainEndpoints(req, res as ServerResponse, options, health),
   });
   const allowOrigin = originMatcher(options.corsOrigins);

@@ -9,7 +9,8 @@ import {
   type Transport,
 } from "@connectrpc/connect";
 import postgres from "postgres";
-import { authInterceptor, TokenAuthority } from "./auth.js";
+import { authInterceptor, type TokenAuthority } from "./auth.js";
+import { TestAuthority } from "./auth-testing.js";
 import { type DatabaseHandle, type DatabaseOptions, openDatabase } from "./database.js";
 import { observeInterceptor, requestIdInterceptor } from "./interceptors.js";
 import { createLogger } from "./logger.js";
@@ -76,10 +77,9 @@ export async function testDatabaseEnv(
   return { env: { DATABASE_URL: scratch.url }, drop: scratch.drop };
 }
 
-/** A secret and token authority shared by a test file's services and clients. */
-export function testAuthority(): { secret: string; authority: TokenAuthority } {
-  const secret = randomBytes(32).toString("base64url");
-  return { secret, authority: new TokenAuthority(new TextEncoder().encode(secret)) };
+/** Keys for every service, shared by a test file's services and clients. */
+export function testAuthority(): { authority: TestAuthority } {
+  return { authority: new TestAuthority() };
 }
 
 /**

@@ -7,8 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { resolveAuthSecret } from "../platform/auth.js";
 import { serverUser } from "../platform/embedded-postgres.js";
+import { developmentKeys } from "../platform/keys.js";
 import { freePort } from "../platform/testing.js";
 import { type ServiceDatabases, startServiceDatabases } from "./postgres.js";
 
@@ -100,21 +100,24 @@ describe("the embedded PostgreSQL under npm start", () => {
 });
 
 describe("local files", () => {
-  it("tightens a loose .data and development secret to 0700 and 0600", async () => {
+  it("tightens a loose .data and development keys to 0700 and 0600", async () => {
     const dir = join(await mkdtemp(join(tmpdir(), "bazaar-modes-")), ".data");
-    await mkdir(dir, { mode: 0o777 });
+    const keys = join(dir, "keys");
+    await mkdir(keys, { recursive: true, mode: 0o777 });
     await chmod(dir, 0o777);
-    const file = join(dir, "auth-secret");
-    await writeFile(file, "a".repeat(43), { mode: 0o666 });
+    await chmod(keys, 0o777);
+    await developmentKeys(keys, "account");
+    const file = join(keys, "account.private.jwk");
     await chmod(file, 0o666);
-    await resolveAuthSecret({ secret: undefined, production: false, file });
+    await developmentKeys(keys, "account");
     expect((await stat(dir)).mode & 0o777).toBe(0o700);
+    expect((await stat(keys)).mode & 0o777).toBe(0o700);
     expect((await stat(file)).mode & 0o777).toBe(0o600);
 
-    const fresh = join(dir, "fresh", "auth-secret");
-    await resolveAuthSecret({ secret: undefined, production: false, file: fresh });
+    const fresh = join(dir, "fresh", "keys");
+    await developmentKeys(fresh, "order");
     expect((await stat(join(dir, "fresh"))).mode & 0o777).toBe(0o700);
-    expect((await stat(fresh)).mode & 0o777).toBe(0o600);
+    expect((await stat(join(fresh, "order.private.jwk"))).mode & 0o777).toBe(0o600);
   });
 });
 

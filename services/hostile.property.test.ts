@@ -48,23 +48,33 @@ describe(`hostile requests to every RPC (fast-check seed ${seed}, ${kind})`, () 
 
   beforeAll(async () => {
     console.log(`hostile.property.test.ts: FUZZ_SEED=${seed}`);
-    const { secret, authority } = testAuthority();
-    const common = { AUTH_SECRET: secret, LOG_LEVEL: "silent", NODE_ENV: "test", PORT: "0" };
+    const { authority } = testAuthority();
+    const common = { LOG_LEVEL: "silent", NODE_ENV: "test", PORT: "0" };
     const [a, c, o] = await Promise.all([
       testDatabaseEnv(kind),
       testDatabaseEnv(kind),
       testDatabaseEnv(kind),
     ]);
     drops.push(a.drop, c.drop, o.drop);
-    const [account, catalog] = await Promise.all([
-      startAccountService(loadAccountConfig({ ...common, ...a.env })),
-      startCatalogService(loadCatalogConfig({ ...common, ...c.env, SEED_DEMO_DATA: "true" })),
-    ]);
-    services.push(account, catalog);
+    const account = await startAccountService(
+      loadAccountConfig({ ...common, ...a.env, ...authority.env("account") }),
+    );
+    services.push(account);
+    const catalog = await startCatalogService(
+      loadCatalogConfig({
+        ...common,
+        ...c.env,
+        ...authority.env("catalog"),
+        ACCOUNT_URL: account.server.url,
+        SEED_DEMO_DATA: "true",
+      }),
+    );
+    services.push(catalog);
     const order = await startOrderService(
       loadOrderConfig({
         ...common,
         ...o.env,
+        ...authority.env("order"),
         ACCOUNT_URL: account.server.url,
         CATALOG_URL: catalog.server.url,
         RECOVERY_INTERVAL_MS: "0",
@@ -80,13 +90,14 @@ describe(`hostile requests to every RPC (fast-check seed ${seed}, ${kind})`, () 
     admin = bearer(adminToken);
     const service = await authority.issueServiceToken("order");
     // Signed with the right key, but its subject is no account id (issue 9 E).
-    const forged = await new SignJWT({ typ: "user", role: "admin" })
-      .setProtectedHeader({ alg: "HS256" })
+    const accountKey = authority.keys.account.key;
+    const forged = await new SignJWT({ typ: "user", role: "admin", ver: 0 })
+      .setProtectedHeader({ alg: "EdDSA", kid: accountKey.kid })
       .setIssuer("bazaar")
       .setAudience("bazaar")
       .setSubject("not-a-uuid")
       .setExpirationTime("1h")
-      .sign(new TextEncoder().encode(secret));
+      .sign(accountKey.privateKey);
     headers = fc
       .constantFrom(undefined, customer, adminToken, service, forged, "garbage", "a.b.c")
       .map((token): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {}));

@@ -12,7 +12,7 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
 import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
-import type { TokenAuthority } from "../platform/auth.js";
+import type { TestAuthority } from "../platform/auth-testing.js";
 import type { HostedService } from "../platform/host.js";
 import { uuidv7 } from "../platform/ids.js";
 import { bearer, testAuthority, testDatabaseEnv } from "../platform/testing.js";
@@ -30,7 +30,7 @@ const available = haveChromium("the storefront browser test");
 const screenshot = new URL("./screenshots/latest/storefront.png", import.meta.url).pathname;
 
 describe.skipIf(!available)("the storefront in a browser", () => {
-  let authority: TokenAuthority;
+  let authority: TestAuthority;
   const services: HostedService<Record<string, unknown>>[] = [];
   let order: HostedService<Record<string, unknown>>;
   let catalog: Client<typeof CatalogService>;
@@ -46,20 +46,27 @@ describe.skipIf(!available)("the storefront in a browser", () => {
 
   beforeAll(async () => {
     const built = ensureBuilt();
-    let secret: string;
-    ({ secret, authority } = testAuthority());
-    const env = { AUTH_SECRET: secret, LOG_LEVEL: "silent", NODE_ENV: "test", PORT: "0" };
+    ({ authority } = testAuthority());
+    const env = { LOG_LEVEL: "silent", NODE_ENV: "test", PORT: "0" };
     const databases = await Promise.all([testDatabaseEnv(), testDatabaseEnv(), testDatabaseEnv()]);
     drops.push(...databases.map((d) => d.drop));
     const [accountDb, catalogDb, orderDb] = databases.map((d) => d.env);
-    const [account, catalogService] = await Promise.all([
-      startAccountService(loadAccountConfig({ ...env, ...accountDb })),
-      startCatalogService(loadCatalogConfig({ ...env, ...catalogDb })),
-    ]);
+    const account = await startAccountService(
+      loadAccountConfig({ ...env, ...accountDb, ...authority.env("account") }),
+    );
+    const catalogService = await startCatalogService(
+      loadCatalogConfig({
+        ...env,
+        ...catalogDb,
+        ...authority.env("catalog"),
+        ACCOUNT_URL: account.server.url,
+      }),
+    );
     order = await startOrderService(
       loadOrderConfig({
         ...env,
         ...orderDb,
+        ...authority.env("order"),
         ACCOUNT_URL: account.server.url,
         CATALOG_URL: catalogService.server.url,
         PEER_TIMEOUT_MS: "2000",

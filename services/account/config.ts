@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import * as v from "valibot";
 import { baseEntries, ConfigError, intVar, parseEnv } from "../../platform/config.js";
 import { processes } from "../../platform/processes.js";
+import { secretProblem } from "../../platform/secrets.js";
 import { email, password } from "./domain.js";
 
 /** The first admin outside production when ADMIN_EMAIL / ADMIN_PASSWORD are unset. */
@@ -17,8 +18,16 @@ const schema = v.object({
   ADMIN_PASSWORD: v.optional(password, developmentAdmin.password),
   ADMIN_NAME: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(100)), "Admin"),
   TOKEN_TTL_SECONDS: intVar(3600, 60, 30 * 24 * 3600),
-  LOGIN_MAX_FAILURES: intVar(10, 1, 10_000),
+  // Wrong passwords allowed per (email, client address) before each further one doubles the
+  // wait (1 s, 2 s, 4 s, …, at most LOGIN_WINDOW_SECONDS); the same for UpdateAccount's
+  // current_password per (account, client address).
+  LOGIN_MAX_FAILURES: intVar(5, 1, 10_000),
   LOGIN_WINDOW_SECONDS: intVar(900, 1, 86_400),
+  // Failed-attempt entries kept in memory at most (least recently used forgotten first).
+  LOGIN_MAX_ENTRIES: intVar(100_000, 100, 10_000_000),
+  // Sign-ups allowed per client address in each window.
+  SIGNUP_MAX_PER_CLIENT: intVar(20, 1, 1_000_000),
+  SIGNUP_WINDOW_SECONDS: intVar(600, 1, 86_400),
 });
 
 export type AccountConfig = v.InferOutput<typeof schema>;
@@ -27,13 +36,13 @@ export function loadAccountConfig(
   env: Record<string, string | undefined> = process.env,
 ): AccountConfig {
   const config = parseEnv(schema, env);
-  if (
-    config.NODE_ENV === "production" &&
-    (!env.ADMIN_PASSWORD || config.ADMIN_PASSWORD === developmentAdmin.password)
-  ) {
-    throw new ConfigError(
-      "invalid configuration:\n  ADMIN_PASSWORD must be set to a non-default password in production",
-    );
+  if (config.NODE_ENV === "production") {
+    const problem = !env.ADMIN_PASSWORD
+      ? "must be set to a non-default password in production"
+      : config.ADMIN_PASSWORD === developmentAdmin.password
+        ? "must be set to a non-default password in production"
+        : secretProblem(config.ADMIN_PASSWORD);
+    if (problem) throw new ConfigError(`invalid configuration:\n  ADMIN_PASSWORD ${problem}`);
   }
   return config;
 }

@@ -48,11 +48,11 @@ describe.skipIf(!available)("Connect-Web in a browser", () => {
   let databases: Awaited<ReturnType<typeof createScratchDatabase>>[] = [];
 
   beforeAll(async () => {
-    const { secret } = testAuthority();
+    const { authority } = testAuthority();
     const env = {
       PORT: "0",
       HOST: "127.0.0.1",
-      AUTH_SECRET: secret,
+      ...authority.env("account"),
       LOG_LEVEL: "silent",
     };
     databases = [await createScratchDatabase(), await createScratchDatabase()];

@@ -1,5 +1,4 @@
-// The account service's rules, free of I/O: what a valid request is, who may do what,
-// and how many failed logins an email may have.
+// The account service's rules, free of I/O: what a valid request is and who may do what.
 import * as v from "valibot";
 import type { Caller } from "../../platform/auth.js";
 import {
@@ -40,6 +39,8 @@ export const updateAccountRequest = v.object({
   currentPassword: v.optional(v.pipe(v.string(), v.maxLength(1024, "is too long"))),
 });
 
+export const getTokenVersionRequest = v.object({ accountId: uuidField });
+
 export const loginRequest = v.object({
   email: v.pipe(
     v.string(),
@@ -50,6 +51,15 @@ export const loginRequest = v.object({
   ),
   password: v.pipe(v.string(), v.nonEmpty("is required"), v.maxLength(1024, "is too long")),
 });
+
+/** The services that read accounts: the order service (does the customer exist?). */
+export const accountReaders: readonly string[] = ["order"];
+
+/** Who may read `accountId`: the account itself, an admin, or the order service. */
+export function mayRead(caller: Caller, accountId: string): boolean {
+  if (caller.kind === "service") return accountReaders.includes(caller.service);
+  return caller.kind === "user" && (caller.role === "admin" || caller.accountId === accountId);
+}
 
 /** Who may change `accountId`: the account itself or an admin; services change nobody. */
 export function mayChange(caller: Caller, accountId: string): boolean {
@@ -62,47 +72,4 @@ export function mayChange(caller: Caller, accountId: string): boolean {
  */
 export function needsCurrentPassword(caller: Caller, accountId: string): boolean {
   return !(caller.kind === "user" && caller.role === "admin" && caller.accountId !== accountId);
-}
-
-/**
- * Failed logins per email in a sliding window. Guessing passwords then costs the attacker
- * time rather than the service CPU. Kept in memory: per process, reset on restart.
- */
-export class LoginThrottle {
-  readonly #failures = new Map<string, number[]>();
-
-  constructor(
-    readonly maxFailures: number,
-    readonly windowMs: number,
-    readonly now: () => number = Date.now,
-  ) {}
-
-  /** Milliseconds until `email` may try again, or 0 when it may now. */
-  retryAfter(email: string): number {
-    const recent = this.#recent(email);
-    if (recent.length < this.maxFailures) return 0;
-    return (recent[0] ?? 0) + this.windowMs - this.now();
-  }
-
-  recordFailure(email: string): void {
-    const recent = this.#recent(email);
-    recent.push(this.now());
-    this.#failures.set(email, recent);
-    if (this.#failures.size > 100_000) this.#prune();
-  }
-
-  recordSuccess(email: string): void {
-    this.#failures.delete(email);
-  }
-
-  #recent(email: string): number[] {
-    const since = this.now() - this.windowMs;
-    return (this.#failures.get(email) ?? []).filter((t) => t > since);
-  }
-
-  #prune(): void {
-    for (const email of this.#failures.keys()) {
-      if (this.#recent(email).length === 0) this.#failures.delete(email);
-    }
-  }
 }

@@ -53,7 +53,7 @@ describe("the account process", () => {
         PORT: String(port),
         HOST: "127.0.0.1",
         DATABASE_URL: database.url,
-        AUTH_SECRET_FILE: join(dir, "secret"),
+        AUTH_KEYS_DIR: join(dir, "keys"),
         LOG_LEVEL: "silent",
       });
       expect(await exited(child)).toBe(1);
@@ -71,7 +71,7 @@ describe("the account process", () => {
       PORT: "0",
       HOST: "127.0.0.1",
       DATABASE_URL: database.url,
-      AUTH_SECRET_FILE: join(dir, "secret"),
+      AUTH_KEYS_DIR: join(dir, "keys"),
     });
     for (let i = 0; i < 150 && !output().includes("account service listening"); i++) {
       await new Promise((r) => setTimeout(r, 100));
@@ -88,12 +88,12 @@ describe("the account process", () => {
 describe("restarts", () => {
   it("keeps accounts and creates the first admin only once", async () => {
     const database = await createScratchDatabase();
-    const { secret } = testAuthority();
+    const { authority } = testAuthority();
     const env = {
       PORT: "0",
       HOST: "127.0.0.1",
       DATABASE_URL: database.url,
-      AUTH_SECRET: secret,
+      ...authority.env("account"),
       LOG_LEVEL: "silent",
     };
 
@@ -140,14 +140,14 @@ describe("logs", () => {
         },
       }),
     );
-    const { secret } = testAuthority();
     const database = await createScratchDatabase();
+    const { authority } = testAuthority();
     const service = await startAccountService(
       loadAccountConfig({
         PORT: "0",
         HOST: "127.0.0.1",
         DATABASE_URL: database.url,
-        AUTH_SECRET: secret,
+        ...authority.env("account"),
       }),
       { logger },
     );

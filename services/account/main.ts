@@ -1,5 +1,6 @@
 // The account service's composition root: config → base → parts → serve.
 import { AccountService } from "../../gen/bazaar/account/v1/account_pb.js";
+import { ConfigError } from "../../platform/config.js";
 import { type HostedService, openBase } from "../../platform/host.js";
 import type { Logger } from "../../platform/logger.js";
 import { isEntryPoint, runProcess } from "../../platform/runtime.js";
@@ -9,11 +10,11 @@ import {
   loadAccountConfig,
   migrationsFolder,
 } from "./config.js";
-import { LoginThrottle } from "./domain.js";
-import { hashPassword } from "./passwords.js";
+import { hashPassword, verifyPassword } from "./passwords.js";
 import * as schema from "./schema.js";
 import { accountRoutes } from "./service.js";
 import { AccountStore } from "./store.js";
+import { FailureThrottle, RateLimit } from "./throttle.js";
 
 export async function startAccountService(
   config: AccountConfig,
@@ -24,18 +25,43 @@ export async function startAccountService(
     schema,
     migrationsFolder,
     logger: options.logger,
+    // The account service owns the versions: it checks every user token against its table.
+    tokenVersions:
+      ({ database }) =>
+      async (accountId, version) =>
+        version >= (await new AccountStore(database.db).tokenVersion(accountId)),
   });
   const store = new AccountStore(base.database.db);
   await ensureAdmin(store, config, base.logger).catch(base.abort);
+  if (config.NODE_ENV === "production") await refuseDevelopmentAdmin(store).catch(base.abort);
   return base.serve({
     services: [AccountService],
     routes: accountRoutes({
       store,
-      authority: base.authority,
+      signer: base.signer,
       tokenTtlSeconds: config.TOKEN_TTL_SECONDS,
-      throttle: new LoginThrottle(config.LOGIN_MAX_FAILURES, config.LOGIN_WINDOW_SECONDS * 1000),
+      throttle: new FailureThrottle(config.LOGIN_MAX_FAILURES, config.LOGIN_WINDOW_SECONDS * 1000, {
+        maxEntries: config.LOGIN_MAX_ENTRIES,
+      }),
+      signups: new RateLimit(config.SIGNUP_MAX_PER_CLIENT, config.SIGNUP_WINDOW_SECONDS * 1000, {
+        maxEntries: config.LOGIN_MAX_ENTRIES,
+      }),
     }),
   });
+}
+
+/**
+ * Data first used in development keeps its `admin@example.com / bazaar-admin`: production
+ * refuses to start while any admin's password is still that published default.
+ */
+async function refuseDevelopmentAdmin(store: AccountStore): Promise<void> {
+  for (const admin of await store.listAdmins()) {
+    if (await verifyPassword(admin.passwordHash, developmentAdmin.password)) {
+      throw new ConfigError(
+        `invalid configuration:\n  the admin account ${admin.email} still has the development password "${developmentAdmin.password}": change it (UpdateAccount) before starting in production`,
+      );
+    }
+  }
 }
 
 /** The first admin, created once from ADMIN_EMAIL / ADMIN_PASSWORD; later starts leave it alone. */

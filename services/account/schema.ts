@@ -1,6 +1,6 @@
 // The account service's tables. Only this service's process ever touches them.
 import { sql } from "drizzle-orm";
-import { check, pgTable, text, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { check, integer, pgTable, text, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 import { roles } from "../../platform/auth.js";
 import { timestamps } from "../../platform/columns.js";
 
@@ -13,6 +13,8 @@ export const accounts = pgTable(
     email: text("email").notNull(),
     role: text("role", { enum: roles }).notNull().default("customer"),
     passwordHash: text("password_hash").notNull(),
+    // Bumped by every password change; a token carrying an older one (`ver`) is refused.
+    tokenVersion: integer("token_version").notNull().default(0),
     ...timestamps,
   },
   (table) => [

@@ -30,7 +30,7 @@ describe.each(databaseKinds())("account server on %s", (kind) => {
   let service: HostedService<typeof schema>;
   let url: string;
   let drop: () => Promise<void>;
-  const { secret } = testAuthority();
+  const { authority } = testAuthority();
   const unique = () => `${crypto.randomUUID().slice(0, 8)}@example.com`;
 
   beforeAll(async () => {
@@ -40,7 +40,7 @@ describe.each(databaseKinds())("account server on %s", (kind) => {
       ...database.env,
       PORT: "0",
       HOST: "127.0.0.1",
-      AUTH_SECRET: secret,
+      ...authority.env("account"),
       LOG_LEVEL: "silent",
       ADMIN_EMAIL: "boss@example.com",
       ADMIN_PASSWORD: "boss-password",

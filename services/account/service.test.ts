@@ -4,23 +4,24 @@ import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Role } from "../../gen/bazaar/account/v1/account_pb.js";
 import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
-import { TokenAuthority } from "../../platform/auth.js";
+import { TestAuthority } from "../../platform/auth-testing.js";
 import { bearer, databaseKinds, rejection, testAuthority } from "../../platform/testing.js";
-import { LoginThrottle } from "./domain.js";
 import { hashPassword } from "./passwords.js";
+import { guessKey } from "./service.js";
 import { type AccountTestbed, openAccountTestbed } from "./testing.js";
+import { FailureThrottle } from "./throttle.js";
 
 describe.each(databaseKinds())("AccountService on %s", (kind) => {
   let bed: AccountTestbed;
   let client: AccountTestbed["client"];
-  const { secret, authority } = testAuthority();
+  const { authority } = testAuthority();
   let adminToken: string;
-  let throttle: LoginThrottle;
+  let throttle: FailureThrottle;
 
   beforeAll(async () => {
-    throttle = new LoginThrottle(5, 60_000);
+    throttle = new FailureThrottle(5, 60_000);
     bed = await openAccountTestbed(kind, {
-      auth: { secret, authority },
+      auth: { authority },
       throttle,
       tokenTtlSeconds: 600,
     });
@@ -204,7 +205,8 @@ describe.each(databaseKinds())("AccountService on %s", (kind) => {
       }
       // Both pay one argon2 verification (~10 ms); without the decoy, unknown would be ~0 ms.
       expect(median(unknown)).toBeGreaterThan(median(known) * 0.4);
-      throttle.recordSuccess(email);
+      // In memory there is no peer address: every call comes from "unknown".
+      throttle.recordSuccess(guessKey(email, "unknown"));
     });
 
     it("refuses further attempts after too many failures, naming when to retry", async () => {
@@ -433,21 +435,30 @@ describe.each(databaseKinds())("AccountService on %s", (kind) => {
       expect(error.rawMessage).toMatch(message);
     };
 
-    it("refuses a token signed with another secret", async () => {
-      const forger = new TokenAuthority(new Uint8Array(32).fill(7));
-      const { token } = await forger.issueUserToken(crypto.randomUUID(), "admin", 60);
+    it("refuses a token signed with another key under the account's key id", async () => {
+      const forger = new TestAuthority();
+      const stolenKid = authority.keys.account.key.kid;
+      const token = await new SignJWT({ typ: "user", role: "admin", ver: 0 })
+        .setProtectedHeader({ alg: "EdDSA", kid: stolenKid })
+        .setIssuer("bazaar")
+        .setAudience("bazaar")
+        .setSubject(crypto.randomUUID())
+        .setExpirationTime("1h")
+        .sign(forger.keys.account.key.privateKey);
       await expectUnauthenticated(token, /signature is invalid/);
+      const own = await forger.issueUserToken(crypto.randomUUID(), "admin", 60);
+      await expectUnauthenticated(own.token, /unknown key/);
     });
 
     it("refuses an expired token", async () => {
-      const token = await new SignJWT({ typ: "user", role: "admin" })
-        .setProtectedHeader({ alg: "HS256" })
+      const token = await new SignJWT({ typ: "user", role: "admin", ver: 0 })
+        .setProtectedHeader({ alg: "EdDSA", kid: authority.keys.account.key.kid })
         .setIssuer("bazaar")
         .setAudience("bazaar")
         .setSubject(crypto.randomUUID())
         .setIssuedAt(Math.floor(Date.now() / 1000) - 7200)
         .setExpirationTime(Math.floor(Date.now() / 1000) - 3600)
-        .sign(new TextEncoder().encode(secret));
+        .sign(authority.keys.account.key.privateKey);
       await expectUnauthenticated(token, /expired/);
     });
 

@@ -9,11 +9,12 @@ import {
   Role,
 } from "../../gen/bazaar/account/v1/account_pb.js";
 import {
-  mayActFor,
   requireAdmin,
   requireCaller,
-  type TokenAuthority,
+  requireService,
+  type TokenSigner,
 } from "../../platform/auth.js";
+import { clientAddressOf } from "../../platform/client-address.js";
 import { inRequestOrder } from "../../platform/collections.js";
 import { isUuid } from "../../platform/ids.js";
 import { invalidArgument, validate } from "../../platform/validation.js";
@@ -21,21 +22,32 @@ import {
   batchGetAccountsRequest,
   createAccountRequest,
   getAccountRequest,
-  type LoginThrottle,
+  getTokenVersionRequest,
   listAccountsRequest,
   loginRequest,
   mayChange,
+  mayRead,
   needsCurrentPassword,
   updateAccountRequest,
 } from "./domain.js";
 import { decoyHash, hashPassword, verifyPassword } from "./passwords.js";
 import { type AccountRecord, type AccountStore, EmailTakenError } from "./store.js";
+import type { FailureThrottle, RateLimit } from "./throttle.js";
 
 export interface AccountServiceDeps {
   store: AccountStore;
-  authority: TokenAuthority;
+  /** The account service's own key: the only one user tokens are accepted from. */
+  signer: TokenSigner;
   tokenTtlSeconds: number;
-  throttle: LoginThrottle;
+  /** Wrong passwords, at Login and at UpdateAccount, per (email or account, client). */
+  throttle: FailureThrottle;
+  /** Sign-ups per client address. */
+  signups: RateLimit;
+}
+
+/** The throttle's key for password guesses about `subject` (an email or account id). */
+export function guessKey(subject: string, client: string): string {
+  return `${subject} ${client}`;
 }
 
 export function accountRoutes(deps: AccountServiceDeps) {
@@ -45,8 +57,16 @@ export function accountRoutes(deps: AccountServiceDeps) {
 export function accountService(deps: AccountServiceDeps): ServiceImpl<typeof AccountService> {
   const { store } = deps;
   return {
-    async createAccount(req) {
+    async createAccount(req, ctx) {
       const input = validate(createAccountRequest, req);
+      // Browsers call this directly, so the gateway is not the only door to guard.
+      const waitMs = deps.signups.take(clientAddressOf(ctx));
+      if (waitMs > 0) {
+        throw new ConnectError(
+          `too many sign-ups from this address; try again in ${Math.ceil(waitMs / 1000)} s`,
+          Code.ResourceExhausted,
+        );
+      }
       const passwordHash = await hashPassword(input.password);
       try {
         const record = await store.create({ ...input, role: "customer", passwordHash });
@@ -62,7 +82,7 @@ export function accountService(deps: AccountServiceDeps): ServiceImpl<typeof Acc
     async getAccount(req, ctx) {
       const { id } = validate(getAccountRequest, req);
       const caller = requireCaller(ctx);
-      if (!mayActFor(caller, id))
+      if (!mayRead(caller, id))
         throw new ConnectError("you may read only your own account", Code.PermissionDenied);
       const record = await store.findById(id);
       if (!record) throw notFound(id);
@@ -74,7 +94,7 @@ export function accountService(deps: AccountServiceDeps): ServiceImpl<typeof Acc
       const caller = requireCaller(ctx);
       // A malformed id names no account, so like an unknown one it is simply absent.
       const wanted = ids.map((id) => id.toLowerCase()).filter(isUuid);
-      const denied = wanted.find((id) => !mayActFor(caller, id));
+      const denied = wanted.find((id) => !mayRead(caller, id));
       if (denied)
         throw new ConnectError(`you may not read account ${denied}`, Code.PermissionDenied);
       const found = await store.findByIds([...new Set(wanted)]);
@@ -109,11 +129,15 @@ export function accountService(deps: AccountServiceDeps): ServiceImpl<typeof Acc
               { field: "current_password", description: "is required to change the password" },
             ]);
           }
+          const key = guessKey(input.id, clientAddressOf(ctx));
+          throwIfThrottled(deps.throttle, key, "wrong current passwords");
           if (!(await verifyPassword(record.passwordHash, input.currentPassword))) {
+            deps.throttle.recordFailure(key);
             throw invalidArgument([
               { field: "current_password", description: "is not the current password" },
             ]);
           }
+          deps.throttle.recordSuccess(key);
         }
         changes.passwordHash = await hashPassword(input.newPassword);
       }
@@ -123,26 +147,22 @@ export function accountService(deps: AccountServiceDeps): ServiceImpl<typeof Acc
       return { account: toAccount(updated) };
     },
 
-    async login(req) {
+    async login(req, ctx) {
       const { email, password } = validate(loginRequest, req);
-      const waitMs = deps.throttle.retryAfter(email);
-      if (waitMs > 0) {
-        throw new ConnectError(
-          `too many failed logins for this email; try again in ${Math.ceil(waitMs / 1000)} s`,
-          Code.ResourceExhausted,
-        );
-      }
+      const key = guessKey(email, clientAddressOf(ctx));
+      throwIfThrottled(deps.throttle, key, "failed logins for this email");
       const record = await store.findByEmail(email);
       // An unknown email still pays for one verification, so timing does not tell them apart.
       const valid = await verifyPassword(record?.passwordHash ?? (await decoyHash()), password);
       if (!record || !valid) {
-        deps.throttle.recordFailure(email);
+        deps.throttle.recordFailure(key);
         throw new ConnectError("wrong email or password", Code.Unauthenticated);
       }
-      deps.throttle.recordSuccess(email);
-      const { token, expiresAt } = await deps.authority.issueUserToken(
+      deps.throttle.recordSuccess(key);
+      const { token, expiresAt } = await deps.signer.issueUserToken(
         record.id,
         record.role,
+        record.tokenVersion,
         deps.tokenTtlSeconds,
       );
       return {
@@ -151,7 +171,23 @@ export function accountService(deps: AccountServiceDeps): ServiceImpl<typeof Acc
         account: toAccount(record),
       };
     },
+
+    async getTokenVersion(req, ctx) {
+      const { accountId } = validate(getTokenVersionRequest, req);
+      requireService(ctx, "order", "catalog");
+      return { tokenVersion: await store.tokenVersion(accountId) };
+    },
   };
+}
+
+function throwIfThrottled(throttle: FailureThrottle, key: string, what: string): void {
+  const waitMs = throttle.retryAfter(key);
+  if (waitMs > 0) {
+    throw new ConnectError(
+      `too many ${what}; try again in ${Math.ceil(waitMs / 1000)} s`,
+      Code.ResourceExhausted,
+    );
+  }
 }
 
 export function toAccount(record: AccountRecord): Account {

@@ -65,6 +65,15 @@ export class AccountStore {
     return row;
   }
 
+  /** The account's current token version; 0 for an unknown id (no token can name it). */
+  async tokenVersion(id: string): Promise<number> {
+    const [row] = await this.db
+      .select({ version: schema.accounts.tokenVersion })
+      .from(schema.accounts)
+      .where(eq(schema.accounts.id, id));
+    return row?.version ?? 0;
+  }
+
   /** The accounts that exist among `ids`, in no particular order. */
   async findByIds(ids: readonly string[]): Promise<AccountRecord[]> {
     if (ids.length === 0) return [];
@@ -72,6 +81,11 @@ export class AccountStore {
       .select()
       .from(schema.accounts)
       .where(inArray(schema.accounts.id, [...ids]));
+  }
+
+  /** Every admin account (there are few). */
+  async listAdmins(): Promise<AccountRecord[]> {
+    return this.db.select().from(schema.accounts).where(eq(schema.accounts.role, "admin"));
   }
 
   /** Oldest first; ids are time-ordered UUIDs, so they break ties in creation order. */
@@ -84,13 +98,18 @@ export class AccountStore {
       .limit(take);
   }
 
+  /** A new password hash also bumps the token version, revoking every token issued before. */
   async update(
     id: string,
     changes: { name?: string; passwordHash?: string },
   ): Promise<AccountRecord | undefined> {
+    const revoke =
+      changes.passwordHash === undefined
+        ? {}
+        : { tokenVersion: sql`${schema.accounts.tokenVersion} + 1` };
     const [row] = await this.db
       .update(schema.accounts)
-      .set({ ...changes, updateTime: sql`now()` })
+      .set({ ...changes, ...revoke, updateTime: sql`now()` })
       .where(eq(schema.accounts.id, id))
       .returning();
     return row;

@@ -2,7 +2,7 @@
 // platform's in-memory router transport and a client. Other services' tests compose it.
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { AccountService } from "../../gen/bazaar/account/v1/account_pb.js";
-import type { TokenAuthority } from "../../platform/auth.js";
+import type { TestAuthority } from "../../platform/auth-testing.js";
 import type { DatabaseHandle } from "../../platform/database.js";
 import {
   type DatabaseKind,
@@ -11,21 +11,20 @@ import {
   testAuthority,
 } from "../../platform/testing.js";
 import { migrationsFolder } from "./config.js";
-import { LoginThrottle } from "./domain.js";
 import * as schema from "./schema.js";
 import { accountRoutes } from "./service.js";
 import { AccountStore } from "./store.js";
+import { FailureThrottle, RateLimit } from "./throttle.js";
 
-/** A secret and the token authority over it, shared by a test file's services and clients. */
+/** Every service's keys, shared by a test file's services and clients. */
 export type TestAuth = ReturnType<typeof testAuthority>;
 
 export interface AccountTestbed {
   database: DatabaseHandle<typeof schema>;
   store: AccountStore;
-  authority: TokenAuthority;
-  /** The secret behind `authority` (to forge tokens it must refuse). */
-  secret: string;
-  throttle: LoginThrottle;
+  authority: TestAuthority;
+  throttle: FailureThrottle;
+  signups: RateLimit;
   transport: Transport;
   client: Client<typeof AccountService>;
   close(): Promise<void>;
@@ -33,27 +32,35 @@ export interface AccountTestbed {
 
 export async function openAccountTestbed(
   kind: DatabaseKind,
-  options: { auth?: TestAuth; throttle?: LoginThrottle; tokenTtlSeconds?: number } = {},
+  options: {
+    auth?: TestAuth;
+    throttle?: FailureThrottle;
+    signups?: RateLimit;
+    tokenTtlSeconds?: number;
+  } = {},
 ): Promise<AccountTestbed> {
-  const { secret, authority } = options.auth ?? testAuthority();
+  const { authority } = options.auth ?? testAuthority();
   const database = await openTestDatabase(kind, { schema, migrationsFolder });
   const store = new AccountStore(database.db);
-  const throttle = options.throttle ?? new LoginThrottle(1000, 60_000);
+  const throttle = options.throttle ?? new FailureThrottle(1000, 60_000);
+  const signups = options.signups ?? new RateLimit(1_000_000, 60_000);
   const transport = routerTransport(
     accountRoutes({
       store,
-      authority,
+      signer: authority.signer("account"),
       tokenTtlSeconds: options.tokenTtlSeconds ?? 3600,
       throttle,
+      signups,
     }),
-    authority,
+    // As in the real service: user tokens are checked against the account's token version.
+    authority.verifier(async (id, version) => version >= (await store.tokenVersion(id))),
   );
   return {
     database,
     store,
     authority,
-    secret,
     throttle,
+    signups,
     transport,
     client: createClient(AccountService, transport),
     close: () => database.close(),

@@ -7,15 +7,18 @@ import {
   intVar,
   optionalVar,
   parseEnv,
+  tokenVersionEntries,
   urlVar,
 } from "../../platform/config.js";
-import { processes } from "../../platform/processes.js";
+import { localUrl, processes } from "../../platform/processes.js";
 
 /** This service's committed migrations (drizzle-kit writes them); every opener applies them. */
 export const migrationsFolder = fileURLToPath(new URL("./drizzle", import.meta.url));
 
 const schema = v.object({
   ...baseEntries("catalog", processes.catalog.port),
+  // Admin tokens are checked against the account service's token versions (revocation).
+  ...tokenVersionEntries(localUrl("account")),
   // A pending reservation whose order never committed or released it goes back after this.
   RESERVATION_TTL_SECONDS: intVar(900, 1, 7 * 24 * 3600),
   SWEEP_INTERVAL_SECONDS: intVar(30, 1, 3600),

@@ -9,28 +9,59 @@ import type { HostedService } from "../../platform/host.js";
 import { uuidv7 } from "../../platform/ids.js";
 import { createLogger } from "../../platform/logger.js";
 import { bearer, databaseKinds, testAuthority, testDatabaseEnv } from "../../platform/testing.js";
+import { loadAccountConfig } from "../account/config.js";
+import { startAccountService } from "../account/main.js";
 import { loadCatalogConfig } from "./config.js";
 import { startCatalogService } from "./main.js";
 import type * as schema from "./schema.js";
+
+const silent = createLogger({ service: "test", level: "silent", pretty: false });
+
+/** The account service the catalog asks for token versions (admin tokens' revocation). */
+/** The account service the catalog asks for token versions, on a scratch database. */
+async function startAccount(authority: ReturnType<typeof testAuthority>["authority"]) {
+  const database = await testDatabaseEnv();
+  const service = await startAccountService(
+    loadAccountConfig({
+      ...database.env,
+      NODE_ENV: "test",
+      PORT: "0",
+      HOST: "127.0.0.1",
+      ...authority.env("account"),
+    }),
+    { logger: silent },
+  );
+  return {
+    ...service,
+    stop: async () => {
+      await service.stop();
+      await database.drop();
+    },
+  };
+}
+
 import { loadSeedProducts } from "./seed.js";
 import { CatalogStore } from "./store.js";
 import { rejection } from "./testing.js";
 
 describe.each(databaseKinds())("the catalog server on %s", (kind) => {
   let service: HostedService<typeof schema>;
+  let account: HostedService<Record<string, unknown>>;
   let drop: () => Promise<void>;
-  const { secret, authority } = testAuthority();
+  const { authority } = testAuthority();
 
   beforeAll(async () => {
     const database = await testDatabaseEnv(kind);
     drop = database.drop;
+    account = await startAccount(authority);
     service = await startCatalogService(
       loadCatalogConfig({
         ...database.env,
         NODE_ENV: "test",
         PORT: "0",
         HOST: "127.0.0.1",
-        AUTH_SECRET: secret,
+        ...authority.env("catalog"),
+        ACCOUNT_URL: account.server.url,
         SEED_DEMO_DATA: "true",
         RESERVATION_TTL_SECONDS: "1",
         SWEEP_INTERVAL_SECONDS: "1",
@@ -41,6 +72,7 @@ describe.each(databaseKinds())("the catalog server on %s", (kind) => {
   });
   afterAll(async () => {
     await service?.stop();
+    await account?.stop();
     await drop?.();
   });
 
@@ -154,18 +186,21 @@ describe.each(databaseKinds())("the catalog server on %s", (kind) => {
 describe("the catalog server with OpenSearch unreachable", () => {
   let service: HostedService<typeof schema>;
   let drop: () => Promise<void>;
-  const { secret, authority } = testAuthority();
+  let account: HostedService<Record<string, unknown>>;
+  const { authority } = testAuthority();
 
   beforeAll(async () => {
     const database = await testDatabaseEnv();
     drop = database.drop;
+    account = await startAccount(authority);
     service = await startCatalogService(
       loadCatalogConfig({
         ...database.env,
         NODE_ENV: "test",
         PORT: "0",
         HOST: "127.0.0.1",
-        AUTH_SECRET: secret,
+        ...authority.env("catalog"),
+        ACCOUNT_URL: account.server.url,
         // Nothing listens on the discard port.
         OPENSEARCH_URL: "http://127.0.0.1:9",
       }),
@@ -174,6 +209,7 @@ describe("the catalog server with OpenSearch unreachable", () => {
   });
   afterAll(async () => {
     await service?.stop();
+    await account?.stop();
     await drop?.();
   });
 

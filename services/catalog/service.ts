@@ -96,7 +96,8 @@ export function catalogService(deps: CatalogServiceDeps): ServiceImpl<typeof Cat
 
     async reserveStock(req, ctx) {
       const { orderId, items } = validate(reserveStockRequest, req);
-      requireService(ctx);
+      // Only the order service reserves, commits and releases stock.
+      requireService(ctx, "order");
       const outcome = await reservations.reserve(orderId, items, deps.reservationTtlSeconds);
       return {
         ...answer(orderId, outcome),
@@ -106,13 +107,13 @@ export function catalogService(deps: CatalogServiceDeps): ServiceImpl<typeof Cat
 
     async commitReservation(req, ctx) {
       const { orderId } = validate(orderIdRequest, req);
-      requireService(ctx);
+      requireService(ctx, "order");
       return answer(orderId, await reservations.commit(orderId));
     },
 
     async releaseStock(req, ctx) {
       const { orderId } = validate(orderIdRequest, req);
-      requireService(ctx);
+      requireService(ctx, "order");
       return answer(orderId, await reservations.releaseStock(orderId));
     },
   };

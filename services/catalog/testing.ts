@@ -3,7 +3,7 @@
 // services' tests compose it.
 import { type CallOptions, type Client, createClient, type Transport } from "@connectrpc/connect";
 import { CatalogService } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
-import type { TokenAuthority } from "../../platform/auth.js";
+import type { TestAuthority } from "../../platform/auth-testing.js";
 import type { DatabaseHandle } from "../../platform/database.js";
 import { uuidv7 } from "../../platform/ids.js";
 import {
@@ -27,7 +27,7 @@ export type CatalogClient = Client<typeof CatalogService>;
 export interface CatalogTestbed {
   database: DatabaseHandle<typeof schema>;
   store: CatalogStore;
-  authority: TokenAuthority;
+  authority: TestAuthority;
   transport: Transport;
   client: CatalogClient;
   as: { admin: CallOptions; customer: CallOptions; service: CallOptions };
@@ -39,7 +39,7 @@ export async function openCatalogTestbed(
   options: CatalogStoreOptions & {
     search?: ProductSearch;
     reservationTtlSeconds?: number;
-    authority?: TokenAuthority;
+    authority?: TestAuthority;
   } = {},
 ): Promise<CatalogTestbed> {
   const database = await openTestDatabase(kind, { schema, migrationsFolder });

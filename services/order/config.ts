@@ -1,7 +1,13 @@
 // The order service's configuration, from the environment.
 import { fileURLToPath } from "node:url";
 import * as v from "valibot";
-import { baseEntries, intVar, parseEnv, peerUrlVar } from "../../platform/config.js";
+import {
+  baseEntries,
+  intVar,
+  parseEnv,
+  peerUrlVar,
+  tokenVersionEntries,
+} from "../../platform/config.js";
 import { localUrl, processes } from "../../platform/processes.js";
 
 /** This service's committed migrations (drizzle-kit writes them); every opener applies them. */
@@ -9,7 +15,7 @@ export const migrationsFolder = fileURLToPath(new URL("./drizzle", import.meta.u
 
 const schema = v.object({
   ...baseEntries("order", processes.order.port),
-  ACCOUNT_URL: peerUrlVar(localUrl("account")),
+  ...tokenVersionEntries(localUrl("account")),
   CATALOG_URL: peerUrlVar(localUrl("catalog")),
   // The deadline of each call to a peer; a peer slower than this counts as unavailable.
   PEER_TIMEOUT_MS: intVar(3000, 50, 120_000),

@@ -79,7 +79,7 @@ describe("orderingAccount", () => {
   it("lets an admin order for anyone, and a service only for someone named", () => {
     const admin = { kind: "user", accountId: a, role: "admin" } as const;
     expect(orderingAccount(admin, b)).toEqual({ accountId: b });
-    const service = { kind: "service", service: "gateway" } as const;
+    const service = { kind: "service", service: "catalog" } as const;
     expect(orderingAccount(service, b)).toEqual({ accountId: b });
     expect(orderingAccount(service, "")).toEqual({ missing: true });
   });

@@ -4,6 +4,7 @@ import { OrderService } from "../../gen/bazaar/order/v1/order_pb.js";
 import { type HostedService, openBase } from "../../platform/host.js";
 import type { Logger } from "../../platform/logger.js";
 import { isEntryPoint, runProcess } from "../../platform/runtime.js";
+import { accountTokenVersions } from "../../platform/token-versions.js";
 import { loadOrderConfig, migrationsFolder, type OrderConfig } from "./config.js";
 import { createPeers, httpPeerTransports, type Peers } from "./peers.js";
 import { type RecoveryReport, recoveryWorker } from "./recovery.js";
@@ -28,13 +29,20 @@ export async function startOrderService(
     schema,
     migrationsFolder,
     logger: options.logger,
+    tokenVersions: ({ signer }) =>
+      accountTokenVersions({
+        accountUrl: config.ACCOUNT_URL,
+        signer,
+        cacheSeconds: config.TOKEN_VERSION_CACHE_SECONDS,
+        timeoutMs: config.PEER_TIMEOUT_MS,
+      }),
   });
   const { logger } = base;
   const store = new OrderStore(base.database.db);
   const peers =
     options.peers ??
     createPeers(httpPeerTransports(config), {
-      token: base.authority.serviceTokenSource("order"),
+      token: base.signer.serviceTokenSource(),
       timeoutMs: config.PEER_TIMEOUT_MS,
     });
   const recovery = recoveryWorker(

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AccountService } from "../../gen/bazaar/account/v1/account_pb.js";
 import { CatalogService } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import { OrderService } from "../../gen/bazaar/order/v1/order_pb.js";
-import type { TokenAuthority } from "../../platform/auth.js";
+import type { TestAuthority } from "../../platform/auth-testing.js";
 import type { HostedService } from "../../platform/host.js";
 import { uuidv7 } from "../../platform/ids.js";
 import {
@@ -41,8 +41,7 @@ function connectClient<
 }
 
 describe.each(databaseKinds())("order, account and catalog servers on %s", (kind) => {
-  let secret: string;
-  let authority: TokenAuthority;
+  let authority: TestAuthority;
   const drops: (() => Promise<void>)[] = [];
   let accountEnv: Record<string, string>;
   let catalogEnv: Record<string, string>;
@@ -55,22 +54,32 @@ describe.each(databaseKinds())("order, account and catalog servers on %s", (kind
   let orders: Client<typeof OrderService>;
   let admin: ReturnType<typeof bearer>;
 
-  const common = () => ({ AUTH_SECRET: secret, LOG_LEVEL: "silent", NODE_ENV: "test" });
+  const common = () => ({ LOG_LEVEL: "silent", NODE_ENV: "test" });
   const startCatalog = async (port: string) =>
-    startCatalogService(loadCatalogConfig({ ...common(), ...catalogEnv, PORT: port }));
+    startCatalogService(
+      loadCatalogConfig({ ...common(), ...authority.env("catalog"), ...catalogEnv, PORT: port }),
+    );
   const startOrder = async (extra: Record<string, string> = {}) =>
-    startOrderService(loadOrderConfig({ ...common(), ...orderEnv, PORT: "0", ...extra }));
+    startOrderService(
+      loadOrderConfig({
+        ...common(),
+        ...authority.env("order"),
+        ...orderEnv,
+        PORT: "0",
+        ...extra,
+      }),
+    );
 
   beforeAll(async () => {
-    ({ secret, authority } = testAuthority());
+    ({ authority } = testAuthority());
     const [a, c, o] = await Promise.all([durableEnv(kind), durableEnv(kind), durableEnv(kind)]);
     drops.push(a.drop, c.drop, o.drop);
     accountEnv = a.env;
-    catalogEnv = c.env;
-    [account, catalogService] = await Promise.all([
-      startAccountService(loadAccountConfig({ ...common(), ...accountEnv, PORT: "0" })),
-      startCatalog("0"),
-    ]);
+    account = await startAccountService(
+      loadAccountConfig({ ...common(), ...authority.env("account"), ...accountEnv, PORT: "0" }),
+    );
+    catalogEnv = { ...c.env, ACCOUNT_URL: account.server.url };
+    catalogService = await startCatalog("0");
     orderEnv = {
       ...o.env,
       ACCOUNT_URL: account.server.url,

@@ -121,7 +121,7 @@ describe.each(databaseKinds())("order service on %s", (kind) => {
         ["not-a-uuid", 0],
         [bob.id, 1],
       ]);
-      const service = bearer(await h.authority.issueServiceToken("gateway"));
+      const service = bearer(await h.authority.issueServiceToken("catalog"));
       const asService = await h.orders.batchListOrdersForAccounts(
         { accountIds: [ada.id] },
         service,

@@ -5,7 +5,7 @@ import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import type { AccountService } from "../../gen/bazaar/account/v1/account_pb.js";
 import type { CatalogService } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import { OrderService } from "../../gen/bazaar/order/v1/order_pb.js";
-import type { TokenAuthority } from "../../platform/auth.js";
+import type { TestAuthority } from "../../platform/auth-testing.js";
 import type { DatabaseHandle } from "../../platform/database.js";
 import { createLogger } from "../../platform/logger.js";
 import {
@@ -26,7 +26,7 @@ import { OrderStore } from "./store.js";
 export const silentLogger = createLogger({ service: "order-test", level: "silent", pretty: false });
 
 export interface OrderTestbed {
-  authority: TokenAuthority;
+  authority: TestAuthority;
   database: DatabaseHandle<typeof schema>;
   store: OrderStore;
   peers: Peers;
@@ -90,7 +90,7 @@ let counter = 0;
 /** A new customer account and a token for it. */
 export async function customer(
   accounts: Client<typeof AccountService>,
-  authority: TokenAuthority,
+  authority: TestAuthority,
 ): Promise<{ id: string; token: string; auth: ReturnType<typeof bearer> }> {
   counter++;
   const { account } = await accounts.createAccount({
@@ -103,7 +103,7 @@ export async function customer(
   return { id: account.id, token, auth: bearer(token) };
 }
 
-export async function adminAuth(authority: TokenAuthority): Promise<ReturnType<typeof bearer>> {
+export async function adminAuth(authority: TestAuthority): Promise<ReturnType<typeof bearer>> {
   const { token } = await authority.issueUserToken(
     "00000000-0000-7000-8000-000000000001",
     "admin",
