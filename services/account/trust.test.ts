@@ -121,9 +121,10 @@ describe("token versions elsewhere", () => {
 
   it("makes the order service refuse a token older than a password change", async () => {
     const { authority } = testAuthority();
+    const databases = await Promise.all([testDatabaseEnv(), testDatabaseEnv()]);
     const account = await startAccountService(
       loadAccountConfig({
-        DATA_DIR: "memory://",
+        ...databases[0]?.env,
         PORT: "0",
         HOST: "127.0.0.1",
         ...authority.env("account"),
@@ -132,7 +133,7 @@ describe("token versions elsewhere", () => {
     );
     const order = await startOrderService(
       loadOrderConfig({
-        DATA_DIR: "memory://",
+        ...databases[1]?.env,
         PORT: "0",
         HOST: "127.0.0.1",
         ...authority.env("order"),
@@ -171,6 +172,7 @@ describe("token versions elsewhere", () => {
     } finally {
       await order.stop();
       await account.stop();
+      for (const database of databases) await database.drop();
     }
   });
 });
