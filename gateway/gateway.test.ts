@@ -15,7 +15,7 @@ import {
   startStack,
   type TestGateway,
   testGateway,
-} from "./test-support.js";
+} from "./testing.js";
 
 let stack: Stack;
 let gw: TestGateway;

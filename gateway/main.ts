@@ -7,7 +7,8 @@ import { isEntryPoint, runProcess } from "../platform/runtime.js";
 import { backendUrls, createTransports, type Transports } from "./clients.js";
 import { type GatewayConfig, loadGatewayConfig } from "./config.js";
 import { backendMetricsInterceptor, createGatewayMetrics } from "./observability.js";
-import { createGateway, type Gateway, httpReadiness, type ReadinessCheck } from "./server.js";
+import { httpReadiness, type ReadinessCheck } from "./readiness.js";
+import { createGateway, type Gateway } from "./server.js";
 
 export interface RunningGateway {
   url: string;
