@@ -28,7 +28,7 @@ describe("limits", () => {
     const deep = `{ me { orders { account { orders { account { orders { account { orders { account { orders { id } } } } } } } } } } }`;
     const res = await gw.gql(deep, { token: adminToken });
     expect(res.status).toBe(400);
-    expect(res.errors?.[0]?.message).toMatch(/too deep: .* 11 levels .* limit is 10/);
+    expect(res.errors?.[0]?.message).toMatch(/depth limit of 10 exceeded, found 11/);
     const ok = `{ me { orders { account { orders { account { orders { account { orders { id } } } } } } } } }`;
     expect((await gw.gql(ok, { token: adminToken })).errors).toBeUndefined();
   });
@@ -120,6 +120,19 @@ describe("limits", () => {
       { headers: { accept: "application/json" } },
     );
     expect(viaGet.status).toBe(405);
+  });
+
+  it("validates a document once: a repeated query is served from Yoga's cache", async () => {
+    const validated = async () =>
+      Number(
+        /^graphql_documents_validated_total\{[^}]*\} (\d+)/m.exec(
+          await (await gw.gateway.fetch("http://gateway.test/metrics")).text(),
+        )?.[1] ?? Number.NaN,
+      );
+    const query = `{ products(pagination: { take: 3 }) { id name } cached: __typename }`;
+    const before = await validated();
+    for (let i = 0; i < 3; i++) expect((await gw.gql(query)).errors).toBeUndefined();
+    expect(await validated()).toBe(before + 1);
   });
 
   it("turns introspection off when configured", async () => {

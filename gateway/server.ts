@@ -36,14 +36,15 @@ export interface Gateway {
   fetch: (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
   backends: Backends;
   metrics: GatewayMetrics;
-  graphiql: GraphiQLPage;
+  /** Undefined where introspection is off (production): GraphiQL cannot work there. */
+  graphiql: GraphiQLPage | undefined;
 }
 
 export function createGateway(options: GatewayOptions): Gateway {
   const { config, transports, logger, ready } = options;
   const metrics = options.metrics ?? createGatewayMetrics();
   const backends = createBackends(transports);
-  const graphiql = new GraphiQLPage(graphqlEndpoint);
+  const graphiql = config.GRAPHQL_INTROSPECTION ? new GraphiQLPage(graphqlEndpoint) : undefined;
   const ids = requestIds();
   const log = createErrorLog(logger);
 
@@ -53,8 +54,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     plugins: [
       ids.plugin,
       metricsPlugin(metrics, graphqlEndpoint),
-      routes({ endpoint: graphqlEndpoint, graphiql, metrics, ready }),
-      limits(config),
+      routes({
+        endpoint: graphqlEndpoint,
+        graphiql,
+        metrics,
+        ready,
+      }),
+      ...limits(config, metrics),
       badRequests(),
       errorLog(log),
     ],

@@ -3,8 +3,41 @@ import { type ExecutionResult, GraphQLError } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import { isExpected } from "../errors.js";
 
+/** Which GET parameter holds no JSON, if one does. */
+function unreadableParameter(url: URL): string | undefined {
+  for (const name of ["variables", "extensions"]) {
+    const value = url.searchParams.get(name);
+    if (!value) continue;
+    try {
+      JSON.parse(value);
+    } catch {
+      return name;
+    }
+  }
+  return undefined;
+}
+
 export function badRequests(): Plugin {
   return {
+    // Yoga's GET parser reads `variables` and `extensions` with a bare JSON.parse, so
+    // `variables={` would surface as an unexpected error: it is the caller's.
+    onRequestParse({ url, requestParser, setRequestParser }) {
+      if (!requestParser) return;
+      setRequestParser(async (request) => {
+        try {
+          return await requestParser(request);
+        } catch (error) {
+          if (error instanceof GraphQLError) throw error;
+          const parameter = unreadableParameter(url);
+          throw new GraphQLError(
+            parameter
+              ? `the ${parameter} parameter is not valid JSON`
+              : "the request's GraphQL parameters could not be read",
+            { extensions: { http: { status: 400 } } },
+          );
+        }
+      });
+    },
     // A query that does not parse or validate (unknown field, too deep, too costly) is a
     // malformed request. Yoga marks such errors as the GraphQL-over-HTTP spec's, which legacy
     // application/json clients (curl, plain fetch) would get with a 200; the spec's own status

@@ -8,7 +8,8 @@ import type { ReadinessCheck } from "../readiness.js";
 
 export interface RouteOptions {
   endpoint: string;
-  graphiql: GraphiQLPage;
+  /** Undefined where introspection is off: the page would only show errors there. */
+  graphiql: GraphiQLPage | undefined;
   metrics: GatewayMetrics;
   ready: ReadinessCheck;
 }
@@ -40,7 +41,14 @@ export function routes({ endpoint, graphiql, metrics, ready }: RouteOptions): Pl
           }),
         );
       } else if (path === endpoint && wantsGraphiQL(request)) {
-        endResponse(await graphiql.response(request));
+        endResponse(
+          graphiql
+            ? await graphiql.response(request)
+            : new Response(
+                "GraphiQL is off here because introspection is off. POST GraphQL queries to this endpoint.\n",
+                { status: 404, headers: { "content-type": "text/plain; charset=utf-8" } },
+              ),
+        );
       }
     },
   };
