@@ -252,6 +252,14 @@ export function operationLimitsRule(limits: OperationLimits): ValidationRule {
     const walker = new Walker(context.getDocument(), schema, limits.maxTake);
     return {
       OperationDefinition(operation) {
+        const root = rootType(schema, operation);
+        if (!root) {
+          // graphql-js 16 would only say so while executing, with a 200.
+          context.reportError(
+            limitError(`this API has no ${operation.operation} operations`, operation),
+          );
+          return;
+        }
         if (operation.operation === "mutation") {
           const mutations = walker.rootFields(operation.selectionSet);
           if (mutations > limits.maxRootMutations) {
@@ -263,7 +271,7 @@ export function operationLimitsRule(limits: OperationLimits): ValidationRule {
             );
           }
         }
-        const cost = walker.cost(operation.selectionSet, rootType(schema, operation));
+        const cost = walker.cost(operation.selectionSet, root);
         if (cost > limits.maxCost) {
           context.reportError(
             limitError(

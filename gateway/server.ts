@@ -72,6 +72,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     landingPage: false,
     maxRequestBodySize: config.MAX_BODY_BYTES,
     batching: false,
+    // No file uploads in the schema: multipart requests have nothing to carry.
+    multipart: false,
     cors: false,
   });
 

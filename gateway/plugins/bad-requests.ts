@@ -20,14 +20,22 @@ function unreadableParameter(url: URL): string | undefined {
 export function badRequests(): Plugin {
   return {
     // Yoga's GET parser reads `variables` and `extensions` with a bare JSON.parse, so
-    // `variables={` would surface as an unexpected error: it is the caller's.
+    // `variables={` would surface as an unexpected error: it is the caller's, a 400.
     onRequestParse({ url, requestParser, setRequestParser }) {
       if (!requestParser) return;
       setRequestParser(async (request) => {
         try {
           return await requestParser(request);
         } catch (error) {
-          if (error instanceof GraphQLError) throw error;
+          // Yoga's own refusals carry their status; one that does not is still the caller's.
+          if (error instanceof GraphQLError) {
+            if (error.extensions.http === undefined) {
+              throw new GraphQLError(error.message, {
+                extensions: { ...error.extensions, http: { status: 400 } },
+              });
+            }
+            throw error;
+          }
           const parameter = unreadableParameter(url);
           throw new GraphQLError(
             parameter
