@@ -1,7 +1,8 @@
 // The cost model and the limits Armor cannot express, on documents alone (no services).
 import { buildSchema, parse } from "graphql";
 import { describe, expect, it } from "vitest";
-import { checkNesting, countFields, operationCosts } from "./limits.js";
+import { countFields, operationCosts } from "./limits.js";
+import { checkNesting } from "./nesting.js";
 import { typeDefs } from "./server.js";
 
 const schema = buildSchema(typeDefs);

@@ -1,7 +1,7 @@
 // The limits GraphQL Armor cannot express (it does tokens, depth, aliases and directives; see
-// plugins/limits.ts): how deep brackets may nest, how many fields a document may write, how
-// many root mutation fields one operation may run, and our cost model. Plus the page-size check
-// the resolvers use.
+// plugins/limits.ts): how many fields a document may write, how many root mutation fields one
+// operation may run, and our cost model (bracket nesting is nesting.ts's). Plus the page-size
+// check the resolvers use.
 //
 // Cost model, checked before execution: every field costs 1 (`__typename` and introspection
 // fields too); a list field multiplies the cost of its selection by the number of rows it may
@@ -29,11 +29,8 @@ import {
   isNonNullType,
   isObjectType,
   Kind,
-  Lexer,
   type OperationDefinitionNode,
   type SelectionSetNode,
-  Source,
-  TokenKind,
   type ValidationRule,
   visit,
 } from "graphql";
@@ -284,28 +281,3 @@ export function operationLimitsRule(limits: OperationLimits): ValidationRule {
     };
   };
 }
-
-/**
- * Refuses a document whose brackets nest deeper than `maxNesting` before graphql-js's
- * recursive parser sees it (10,000 nested list brackets overflow its stack). graphql-js's own
- * lexer reads the tokens, iteratively; past `maxTokens` it stops and leaves the refusal to the
- * token limit.
- */
-export function checkNesting(source: string, maxNesting: number, maxTokens: number): void {
-  const lexer = new Lexer(new Source(source));
-  let depth = 0;
-  for (let tokens = 0; tokens <= maxTokens; tokens++) {
-    const token = lexer.advance();
-    if (token.kind === TokenKind.EOF) return;
-    if (opening.has(token.kind)) depth++;
-    else if (closing.has(token.kind)) depth--;
-    if (depth > maxNesting) {
-      throw new GraphQLError(`Syntax Error: brackets nest deeper than the limit of ${maxNesting}`, {
-        extensions: { http: { status: 400 } },
-      });
-    }
-  }
-}
-
-const opening = new Set<string>([TokenKind.BRACE_L, TokenKind.BRACKET_L, TokenKind.PAREN_L]);
-const closing = new Set<string>([TokenKind.BRACE_R, TokenKind.BRACKET_R, TokenKind.PAREN_R]);

@@ -16,7 +16,8 @@ import {
 import type { Plugin } from "graphql-yoga";
 import type { GatewayConfig } from "../config.js";
 import { maxTake } from "../context.js";
-import { checkNesting, fieldCountRule, limitError, operationLimitsRule } from "../limits.js";
+import { fieldCountRule, limitError, operationLimitsRule } from "../limits.js";
+import { checkNesting } from "../nesting.js";
 import type { GatewayMetrics } from "../observability.js";
 
 /**
