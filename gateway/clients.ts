@@ -1,7 +1,15 @@
 // Connect clients to the three services, from the generated code. Transports are made here from
 // the config, or handed in (tests pass in-memory or counting transports).
 import http from "node:http";
-import { type Client, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
+import {
+  type Client,
+  Code,
+  ConnectError,
+  createClient,
+  type Interceptor,
+  type Transport,
+} from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { AccountService } from "../gen/bazaar/account/v1/account_pb.js";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
@@ -22,6 +30,25 @@ export interface Backends {
   order: Client<typeof OrderService>;
 }
 
+/**
+ * A read that met a reset connection is sent once more. A keep-alive socket the service closes
+ * just as the gateway reuses it fails with ECONNRESET before the service saw the request; reads
+ * (declared NO_SIDE_EFFECTS in the protos) are safe to repeat, writes are left to the caller.
+ */
+export const retryResetReads: Interceptor = (next) => async (req) => {
+  try {
+    return await next(req);
+  } catch (error) {
+    const reset =
+      error instanceof ConnectError &&
+      (error.code === Code.Aborted || error.code === Code.Unavailable) &&
+      /ECONNRESET|EPIPE|socket hang up/.test(error.rawMessage);
+    const read = req.method.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS;
+    if (!reset || !read || req.stream || req.signal.aborted) throw error;
+    return next(req);
+  }
+};
+
 export function backendUrls(config: GatewayConfig): Record<ServiceName, string> {
   return { account: config.ACCOUNT_URL, catalog: config.CATALOG_URL, order: config.ORDER_URL };
 }
@@ -38,7 +65,11 @@ export function createTransports(
   const agents: http.Agent[] = [];
   const make = (baseUrl: string): Transport => {
     if (config.BACKEND_PROTOCOL === "grpc") {
-      return createGrpcTransport({ baseUrl, interceptors, acceptCompression: [] });
+      return createGrpcTransport({
+        baseUrl,
+        interceptors: [retryResetReads, ...interceptors],
+        acceptCompression: [],
+      });
     }
     const agent = new http.Agent({
       keepAlive: true,
@@ -56,7 +87,7 @@ export function createTransports(
       // On a local network compression costs both ends more CPU than it saves: connect-node
       // otherwise asks for gzip/br, and a 20-product list comes back gzipped.
       acceptCompression: [],
-      interceptors,
+      interceptors: [retryResetReads, ...interceptors],
     });
   };
   return {

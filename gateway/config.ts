@@ -28,6 +28,15 @@ const schema = v.object({
   GRAPHQL_INTROSPECTION: optionalBoolVar(),
   GRAPHQL_MAX_DEPTH: intVar(10, 1, 100),
   GRAPHQL_MAX_COST: intVar(50_000, 1, 10_000_000),
+  // Counted while parsing, so a giant document is refused before anything else reads it.
+  GRAPHQL_MAX_TOKENS: intVar(2_000, 100, 1_000_000),
+  // graphql-js's overlapping-fields validation is quadratic in repeated fields: 300 keep it
+  // to milliseconds, and GraphiQL's schema query writes 72.
+  GRAPHQL_MAX_FIELDS: intVar(300, 10, 100_000),
+  GRAPHQL_MAX_ALIASES: intVar(30, 0, 100_000),
+  GRAPHQL_MAX_DIRECTIVES: intVar(20, 0, 100_000),
+  // Each sign-up or login is an argon2 hash (~10 ms of a service's CPU).
+  GRAPHQL_MAX_ROOT_MUTATIONS: intVar(5, 1, 1_000),
   MAX_BODY_BYTES: intVar(1024 * 1024, 1024, 64 * 1024 * 1024),
 });
 

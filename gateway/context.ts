@@ -1,9 +1,15 @@
-// What every resolver gets: the backend clients, this request's loaders, and the call options
-// that carry the caller's token, the request id and the deadline to the services.
+// What every resolver gets, made per request by `createContext`: the backend clients, this
+// request's DataLoaders, and the call options that carry the caller's token, the request id and
+// the deadline to the services.
 import type { CallOptions } from "@connectrpc/connect";
+import type { YogaInitialContext } from "graphql-yoga";
 import type { Logger } from "../platform/logger.js";
 import type { Backends } from "./clients.js";
-import type { Loaders } from "./loaders.js";
+import type { GatewayConfig } from "./config.js";
+import { createLoaders, type Loaders } from "./loaders.js";
+
+/** The most rows one list field may ask for. */
+export const maxTake = 100;
 
 export interface GatewayContext {
   backends: Backends;
@@ -15,4 +21,36 @@ export interface GatewayContext {
   requestId: string;
   log: Logger;
   maxTake: number;
+}
+
+export interface ContextDependencies {
+  backends: Backends;
+  config: GatewayConfig;
+  logger: Logger;
+  /** The id the request-id plugin gave this request. */
+  requestIdOf: (request: Request) => string;
+}
+
+export function createContext(deps: ContextDependencies) {
+  return ({ request, ...server }: YogaInitialContext & { req?: unknown }): GatewayContext => {
+    const requestId = deps.requestIdOf(request);
+    const authorization = request.headers.get("authorization") ?? undefined;
+    const headers: Record<string, string> = { "x-request-id": requestId };
+    if (authorization !== undefined) headers.authorization = authorization;
+    // The client's address, for the account service's per-client limits (it believes this only
+    // from a peer in its TRUSTED_PROXIES).
+    const peer = (server.req as { socket?: { remoteAddress?: string } } | undefined)?.socket
+      ?.remoteAddress;
+    if (peer) headers["x-forwarded-for"] = peer;
+    const call = { headers, timeoutMs: deps.config.BACKEND_TIMEOUT_MS };
+    return {
+      backends: deps.backends,
+      loaders: createLoaders(deps.backends, call),
+      call,
+      authorization,
+      requestId,
+      log: deps.logger,
+      maxTake,
+    };
+  };
 }

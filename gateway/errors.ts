@@ -1,6 +1,7 @@
-// Connect errors → GraphQL errors with the spec's `extensions.code`. Expected failures keep the
-// service's message (written for callers); anything else is masked as INTERNAL_SERVER_ERROR,
-// its cause logged by the error-log plugin and never sent.
+// Connect errors → GraphQL errors with the spec's `extensions.code`. Resolvers convert a
+// service's error where they call it, since only they know which GraphQL argument a proto field
+// came from; `maskError` then hides everything that was not converted, its cause logged by the
+// error-log plugin and never sent.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { GraphQLError } from "graphql";
 import { BadRequestSchema, PreconditionFailureSchema } from "../gen/google/rpc/error_details_pb.js";
@@ -35,22 +36,31 @@ export interface FieldProblem {
   message: string;
 }
 
-/** Renames a service's request field (`items[0].product_id`) to the GraphQL argument path. */
-export type FieldRenamer = (field: string) => string;
-
-const renamers = new WeakMap<ConnectError, FieldRenamer>();
-
 /**
- * Runs a backend call; if it fails with field violations, they are reported under the GraphQL
- * argument names `rename` gives, rather than the service's proto field names.
+ * Where a request's proto fields sit among the GraphQL arguments. A violation's field path
+ * (`items[0].product_id`) is renamed segment by segment (`rename`, else snake_case → camelCase),
+ * then put under the argument `under` (`order.products[0].id`) unless its first segment is one
+ * of `root`; a violation of the whole request (`request`) names `under` itself.
  */
-export async function withFieldNames<T>(rename: FieldRenamer, call: Promise<T>): Promise<T> {
-  try {
-    return await call;
-  } catch (error) {
-    if (error instanceof ConnectError) renamers.set(error, rename);
-    throw error;
-  }
+export interface ArgumentNames {
+  under?: string;
+  rename?: Record<string, string>;
+  root?: readonly string[];
+}
+
+const camelCase = (name: string) => name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+export function argumentPath(field: string, names: ArgumentNames = {}): string {
+  const { under, rename = {}, root = [] } = names;
+  if (field === "request") return under ?? field;
+  const segments = field.split(".").map((segment) => {
+    const bracket = segment.indexOf("[");
+    const name = bracket === -1 ? segment : segment.slice(0, bracket);
+    const index = bracket === -1 ? "" : segment.slice(bracket);
+    return { name, path: (rename[name] ?? camelCase(name)) + index };
+  });
+  const path = segments.map((s) => s.path).join(".");
+  return under === undefined || root.includes(segments[0]?.name ?? "") ? path : `${under}.${path}`;
 }
 
 /** A BAD_USER_INPUT error raised by the gateway itself (money, pagination). */
@@ -61,16 +71,6 @@ export function badUserInput(problems: FieldProblem[]): GraphQLError {
   });
 }
 
-/** The GraphQL code for a Connect error, or undefined when it is not an expected failure. */
-export function codeFor(error: ConnectError): ErrorCode | undefined {
-  const code = byConnectCode[error.code];
-  if (code === "OUT_OF_STOCK" && stockProductId(error) === undefined) {
-    // FAILED_PRECONDITION without a stock violation is some other broken precondition.
-    return undefined;
-  }
-  return code;
-}
-
 function stockProductId(error: ConnectError): string | undefined {
   for (const failure of error.findDetails(PreconditionFailureSchema)) {
     const stock = failure.violations.find((v) => v.type === "STOCK") ?? failure.violations[0];
@@ -79,83 +79,72 @@ function stockProductId(error: ConnectError): string | undefined {
   return undefined;
 }
 
-/** Default renaming: snake_case proto names to camelCase, `[i]` kept. */
-export function camelFields(field: string): string {
-  return field.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
-}
-
-function extensionsFor(error: ConnectError, code: ErrorCode): Record<string, unknown> {
+/**
+ * A service's expected failure as the GraphQLError callers get, its fields named as `names`
+ * says; anything else (not a ConnectError, or a code callers should not see) is returned as it
+ * is, for maskError to hide.
+ */
+export function graphqlError(error: unknown, names?: ArgumentNames): unknown {
+  if (!(error instanceof ConnectError)) return error;
+  const code = byConnectCode[error.code];
   if (code === "BAD_USER_INPUT") {
-    const rename = renamers.get(error) ?? camelFields;
     const fields: FieldProblem[] = error
       .findDetails(BadRequestSchema)
       .flatMap((d) => d.fieldViolations)
-      .map((v) => ({ field: rename(v.field), message: v.description }));
-    return { code, fields };
+      .map((v) => ({ field: argumentPath(v.field, names), message: v.description }));
+    if (fields.length === 0)
+      return new GraphQLError(error.rawMessage, { extensions: { code, fields } });
+    return badUserInput(fields);
   }
-  if (code === "OUT_OF_STOCK") return { code, productId: stockProductId(error) };
-  return { code };
-}
-
-function messageFor(error: ConnectError, code: ErrorCode, ext: Record<string, unknown>): string {
+  if (code === "OUT_OF_STOCK") {
+    const productId = stockProductId(error);
+    // FAILED_PRECONDITION without a stock violation is some other broken precondition.
+    if (productId === undefined) return error;
+    return new GraphQLError(error.rawMessage, { extensions: { code, productId } });
+  }
+  // The transport's message names internal hosts and ports: say what the caller can do.
   if (code === "UNAVAILABLE") {
-    // The transport's message names internal hosts and ports: say what the caller can do.
-    return "a backend service is unavailable; try again later";
+    return new GraphQLError("a backend service is unavailable; try again later", {
+      extensions: { code },
+    });
   }
-  if (code === "BAD_USER_INPUT") {
-    const fields = ext.fields as FieldProblem[];
-    if (fields.length > 0) {
-      return `invalid input: ${fields.map((f) => `${f.field}: ${f.message}`).join("; ")}`;
-    }
-  }
-  return error.rawMessage;
+  if (code === undefined) return error;
+  return new GraphQLError(error.rawMessage, { extensions: { code } });
 }
 
-/** The error for the first ConnectError among `error` and its originalError chain. */
-function connectCause(error: unknown): ConnectError | undefined {
-  let current: unknown = error;
-  for (let i = 0; i < 5 && current; i++) {
-    if (current instanceof ConnectError) return current;
-    current = current instanceof GraphQLError ? current.originalError : undefined;
+/** Awaits a backend call, converting its failure with `graphqlError`. */
+export async function fromBackend<T>(call: Promise<T>, names?: ArgumentNames): Promise<T> {
+  try {
+    return await call;
+  } catch (error) {
+    throw graphqlError(error, names);
   }
-  return undefined;
 }
 
-/** Whether an error is an expected GraphQL error: ours, graphql-js's own, or a mapped Connect one. */
+/** Whether an error is an expected GraphQL error: ours, a converted one, or graphql-js's own. */
 export function isExpected(error: unknown): boolean {
-  const connect = connectCause(error);
-  if (connect) return codeFor(connect) !== undefined;
   if (!(error instanceof GraphQLError)) return false;
   const original = error.originalError;
   if (original === undefined || original === null) return true;
+  // graphql-js wraps what a resolver throws, copying our error's extensions to the wrapper.
   return original instanceof GraphQLError && isExpected(original);
 }
 
-/**
- * Yoga's maskError: a Connect error becomes its spec code (keeping path and locations), our own
- * and graphql-js's errors pass, and everything else becomes INTERNAL_SERVER_ERROR.
- */
+/** Yoga's maskError: expected errors pass; everything else becomes INTERNAL_SERVER_ERROR. */
 export function maskError(error: unknown, message: string = unexpectedMessage): Error {
-  const connect = connectCause(error);
+  if (isExpected(error)) return error as GraphQLError;
   const located = error instanceof GraphQLError ? error : undefined;
-  const options = {
+  return new GraphQLError(message, {
     nodes: located?.nodes,
     source: located?.source,
     positions: located?.positions,
     path: located?.path,
-  };
-  if (connect) {
-    const code = codeFor(connect);
-    if (code) {
-      const extensions = extensionsFor(connect, code);
-      return new GraphQLError(messageFor(connect, code, extensions), { ...options, extensions });
-    }
-  } else if (isExpected(error)) {
-    // Ours (graphql-js copies a wrapped error's extensions to the wrapper) or graphql-js's own.
-    return error as GraphQLError;
-  }
-  return new GraphQLError(message, {
-    ...options,
     extensions: { code: "INTERNAL_SERVER_ERROR" },
   });
+}
+
+/** A message field the service always sets: its absence is a bug there, hidden as unexpected. */
+export function present<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`the service's answer has no ${what}`);
+  return value;
 }

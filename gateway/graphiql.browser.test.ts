@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { haveChromium, launchChromium } from "../platform/testing-browser.js";
 import { loadGatewayConfig } from "./config.js";
 import { type RunningGateway, startGateway } from "./main.js";
-import { adminEmail, adminPassword, type Stack, silent, startStack } from "./test-support.js";
+import { adminEmail, adminPassword, type Stack, silent, startStack } from "./testing.js";
 
 const available = haveChromium("the GraphiQL browser test");
 

@@ -1,6 +1,6 @@
 // GraphiQL on GET /graphql, fully offline: @graphql-yoga/render-graphiql inlines its CSS, JS and
 // editor workers (~9 MB), where Yoga's default page loads them from a public CDN. The page is
-// rendered and compressed once, then served from memory with an ETag.
+// rendered and compressed once, then served from memory with an ETag, always compressed.
 import { createHash } from "node:crypto";
 import { promisify } from "node:util";
 import { brotliCompress, constants, gzip } from "node:zlib";
@@ -29,7 +29,6 @@ query Products {
 
 interface Page {
   etag: string;
-  identity: Buffer;
   gzip: Buffer;
   br: Buffer;
 }
@@ -55,7 +54,7 @@ export class GraphiQLPage {
         brotli(identity, { params: { [constants.BROTLI_PARAM_QUALITY]: 5 } }),
       ]);
       const etag = `"${createHash("sha256").update(identity).digest("base64url").slice(0, 27)}"`;
-      return { etag, identity, gzip: gz, br };
+      return { etag, gzip: gz, br };
     })();
     return this.#page;
   }
@@ -71,14 +70,21 @@ export class GraphiQLPage {
     if (request.headers.get("if-none-match") === page.etag) {
       return new Response(null, { status: 304, headers });
     }
-    const accepted = request.headers.get("accept-encoding") ?? "";
-    let body = page.identity;
-    if (/\bbr\b/.test(accepted)) {
+    // Never the 9 MB page uncompressed: without Accept-Encoding any coding is acceptable
+    // (RFC 9110), so gzip; a client that accepts neither gzip nor br gets a short refusal.
+    const accepted = request.headers.get("accept-encoding");
+    let body: Buffer;
+    if (accepted !== null && /\bbr\b/.test(accepted)) {
       body = page.br;
       headers["content-encoding"] = "br";
-    } else if (/\bgzip\b/.test(accepted)) {
+    } else if (accepted === null || /\bgzip\b|\*/.test(accepted)) {
       body = page.gzip;
       headers["content-encoding"] = "gzip";
+    } else {
+      return new Response("GraphiQL is served compressed only: accept gzip or br.\n", {
+        status: 406,
+        headers: { "content-type": "text/plain; charset=utf-8", vary: "accept-encoding" },
+      });
     }
     headers["content-length"] = String(body.length);
     // A view, not a copy, of the cached bytes.

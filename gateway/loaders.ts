@@ -1,12 +1,14 @@
 // Per-request DataLoaders over the services' Batch* RPCs: every account, product and order list
 // a query touches is fetched in one RPC per level, whatever the number of rows. Made in the
-// context factory for each request, so nothing is cached across callers.
+// context factory for each request, so nothing is cached across callers. A batch's failure is
+// converted here: the ids are not a caller's arguments, so there is nothing to rename.
 import type { CallOptions } from "@connectrpc/connect";
 import DataLoader from "dataloader";
 import type { Account } from "../gen/bazaar/account/v1/account_pb.js";
 import type { Product } from "../gen/bazaar/catalog/v1/catalog_pb.js";
 import type { Order } from "../gen/bazaar/order/v1/order_pb.js";
 import type { Backends } from "./clients.js";
+import { fromBackend } from "./errors.js";
 
 export interface Loaders {
   account: DataLoader<string, Account | null>;
@@ -23,23 +25,26 @@ export function createLoaders(backends: Backends, call: CallOptions): Loaders {
   return {
     account: new DataLoader(
       async (ids) => {
-        const { accounts } = await backends.account.batchGetAccounts({ ids: [...ids] }, call);
+        const { accounts } = await fromBackend(
+          backends.account.batchGetAccounts({ ids: [...ids] }, call),
+        );
         return inKeyOrder(ids, accounts, (a) => a.id, null);
       },
       { maxBatchSize, cacheKeyFn },
     ),
     product: new DataLoader(
       async (ids) => {
-        const { products } = await backends.catalog.batchGetProducts({ ids: [...ids] }, call);
+        const { products } = await fromBackend(
+          backends.catalog.batchGetProducts({ ids: [...ids] }, call),
+        );
         return inKeyOrder(ids, products, (p) => p.id, null);
       },
       { maxBatchSize, cacheKeyFn },
     ),
     ordersByAccount: new DataLoader(
       async (accountIds) => {
-        const { accountOrders } = await backends.order.batchListOrdersForAccounts(
-          { accountIds: [...accountIds] },
-          call,
+        const { accountOrders } = await fromBackend(
+          backends.order.batchListOrdersForAccounts({ accountIds: [...accountIds] }, call),
         );
         const byAccount = new Map(accountOrders.map((a) => [a.accountId.toLowerCase(), a.orders]));
         return accountIds.map((id) => byAccount.get(id.toLowerCase()) ?? []);

@@ -7,7 +7,9 @@ import { isEntryPoint, runProcess } from "../platform/runtime.js";
 import { backendUrls, createTransports, type Transports } from "./clients.js";
 import { type GatewayConfig, loadGatewayConfig } from "./config.js";
 import { backendMetricsInterceptor, createGatewayMetrics } from "./observability.js";
-import { createGateway, type Gateway, httpReadiness, type ReadinessCheck } from "./server.js";
+import { originForm } from "./origin-form.js";
+import { httpReadiness, type ReadinessCheck } from "./readiness.js";
+import { createGateway, type Gateway } from "./server.js";
 
 export interface RunningGateway {
   url: string;
@@ -48,9 +50,9 @@ export async function startGateway(
     ready: options.ready ?? httpReadiness(backendUrls(config)),
   });
   // Render and compress GraphiQL now, not on the first visitor's request.
-  void gateway.graphiql.warm();
+  void gateway.graphiql?.warm();
 
-  const server = http.createServer({ keepAliveTimeout: 5_000 }, gateway.yoga);
+  const server = http.createServer({ keepAliveTimeout: 5_000 }, originForm(gateway.yoga));
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(config.PORT, config.HOST, () => {

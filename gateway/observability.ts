@@ -9,6 +9,7 @@ export interface GatewayMetrics {
   seconds: Histogram<"route">;
   operations: Counter<"type">;
   errors: Counter<"code">;
+  validations: Counter;
   backendCalls: Counter<"service" | "method" | "code">;
   backendSeconds: Histogram<"service" | "method">;
 }
@@ -44,6 +45,11 @@ export function createGatewayMetrics(): GatewayMetrics {
       name: "graphql_errors_total",
       help: "GraphQL errors returned to callers, by extensions.code.",
       labelNames: ["code"],
+      registers,
+    }),
+    validations: new Counter({
+      name: "graphql_documents_validated_total",
+      help: "GraphQL documents validated (a document seen before is served from Yoga's cache).",
       registers,
     }),
     backendCalls: new Counter({

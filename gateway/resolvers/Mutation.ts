@@ -1,60 +1,42 @@
-import { timestampDate } from "@bufbuild/protobuf/wkt";
-import type { GatewayContext } from "../context.js";
-import { camelFields, withFieldNames } from "../errors.js";
+import type { ArgumentNames } from "../errors.js";
+import { fromBackend, present } from "../errors.js";
+import type { MutationResolvers } from "../generated/resolvers.js";
 import { priceToCents } from "../money.js";
 
 // Each service reports bad fields by their proto names; callers know the GraphQL arguments.
-const under =
-  (prefix: string, names: Record<string, string> = {}) =>
-  (field: string) => {
-    if (field === "request") return prefix;
-    return names[field] ?? `${prefix}.${camelFields(field)}`;
-  };
-
-const orderFields = (field: string) =>
-  field
-    .replace(/^items/, "order.products")
-    .replace(/\.product_id$/, ".id")
-    .replace(/^(account_id|idempotency_key|request)$/, (name) =>
-      name === "request" ? "order" : `order.${camelFields(name)}`,
-    );
+const accountInput: ArgumentNames = { under: "account" };
+const accountPatch: ArgumentNames = {
+  under: "patch",
+  rename: { new_password: "password" },
+  root: ["id"],
+};
+const productInput: ArgumentNames = { under: "product", rename: { price_cents: "price" } };
+const productPatch: ArgumentNames = {
+  under: "patch",
+  rename: { price_cents: "price" },
+  root: ["id"],
+};
+const orderInput: ArgumentNames = {
+  under: "order",
+  rename: { items: "products", product_id: "id" },
+};
 
 /** GraphQL's explicit null means "not given" for optional patch fields. */
 const given = <T>(value: T | null | undefined): T | undefined => value ?? undefined;
 
-export const Mutation = {
-  async createAccount(
-    _: unknown,
-    args: { account: { name: string; email: string; password: string } },
-    ctx: GatewayContext,
-  ) {
-    const { account } = await withFieldNames(
-      under("account"),
+export const Mutation: MutationResolvers = {
+  async createAccount(_, args, ctx) {
+    const res = await fromBackend(
       ctx.backends.account.createAccount(args.account, ctx.call),
+      accountInput,
     );
-    return account;
+    return present(res.account, "account");
   },
 
-  async login(_: unknown, args: { email: string; password: string }, ctx: GatewayContext) {
-    const res = await withFieldNames(camelFields, ctx.backends.account.login(args, ctx.call));
-    return {
-      token: res.accessToken,
-      expiresAt: res.expireTime ? timestampDate(res.expireTime) : new Date(0),
-      account: res.account,
-    };
-  },
+  login: (_, args, ctx) => fromBackend(ctx.backends.account.login(args, ctx.call)),
 
-  async updateAccount(
-    _: unknown,
-    args: {
-      id: string;
-      patch: { name?: string | null; password?: string | null; currentPassword?: string | null };
-    },
-    ctx: GatewayContext,
-  ) {
-    const { account } = await withFieldNames(
-      (field) =>
-        field === "id" ? "id" : under("patch", { new_password: "patch.password" })(field),
+  async updateAccount(_, args, ctx) {
+    const res = await fromBackend(
       ctx.backends.account.updateAccount(
         {
           id: args.id,
@@ -64,43 +46,27 @@ export const Mutation = {
         },
         ctx.call,
       ),
+      accountPatch,
     );
-    return account;
+    return present(res.account, "account");
   },
 
-  async createProduct(
-    _: unknown,
-    args: { product: { name: string; description: string; price: number; stock: number } },
-    ctx: GatewayContext,
-  ) {
+  async createProduct(_, args, ctx) {
     const { name, description, price, stock } = args.product;
-    const { product } = await withFieldNames(
-      under("product", { price_cents: "product.price" }),
+    const res = await fromBackend(
       ctx.backends.catalog.createProduct(
         { name, description, stock, priceCents: priceToCents(price, "product.price") },
         ctx.call,
       ),
+      productInput,
     );
-    return product;
+    return present(res.product, "product");
   },
 
-  async updateProduct(
-    _: unknown,
-    args: {
-      id: string;
-      patch: {
-        name?: string | null;
-        description?: string | null;
-        price?: number | null;
-        stock?: number | null;
-      };
-    },
-    ctx: GatewayContext,
-  ) {
+  async updateProduct(_, args, ctx) {
     const { patch } = args;
     const price = given(patch.price);
-    const { product } = await withFieldNames(
-      (field) => (field === "id" ? "id" : under("patch", { price_cents: "patch.price" })(field)),
+    const res = await fromBackend(
       ctx.backends.catalog.updateProduct(
         {
           id: args.id,
@@ -111,24 +77,14 @@ export const Mutation = {
         },
         ctx.call,
       ),
+      productPatch,
     );
-    return product;
+    return present(res.product, "product");
   },
 
-  async createOrder(
-    _: unknown,
-    args: {
-      order: {
-        accountId?: string | null;
-        products: { id: string; quantity: number }[];
-        idempotencyKey?: string | null;
-      };
-    },
-    ctx: GatewayContext,
-  ) {
+  async createOrder(_, args, ctx) {
     const { order: input } = args;
-    const { order } = await withFieldNames(
-      orderFields,
+    const res = await fromBackend(
       ctx.backends.order.createOrder(
         {
           accountId: input.accountId ?? "",
@@ -137,7 +93,8 @@ export const Mutation = {
         },
         ctx.call,
       ),
+      orderInput,
     );
-    return order;
+    return present(res.order, "order");
   },
 };

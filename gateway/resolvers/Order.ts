@@ -1,12 +1,12 @@
 import { GraphQLError } from "graphql";
-import type { Order as OrderMessage } from "../../gen/bazaar/order/v1/order_pb.js";
-import type { GatewayContext } from "../context.js";
+import { present } from "../errors.js";
+import type { OrderResolvers } from "../generated/resolvers.js";
 import { centsToPrice } from "../money.js";
 
-export const Order = {
-  createdAt: (order: OrderMessage) => order.createTime,
-  totalPrice: (order: OrderMessage) => centsToPrice(order.totalCents),
-  account: async (order: OrderMessage, _: unknown, ctx: GatewayContext) => {
+export const Order: OrderResolvers = {
+  createdAt: (order) => present(order.createTime, "create_time"),
+  totalPrice: (order) => centsToPrice(order.totalCents),
+  account: async (order, _, ctx) => {
     const account = await ctx.loaders.account.load(order.accountId);
     if (!account) {
       throw new GraphQLError(`account ${order.accountId} not found`, {
@@ -16,5 +16,5 @@ export const Order = {
     return account;
   },
   // The items are the ordered products, each a snapshot taken when the order was placed.
-  products: (order: OrderMessage) => order.items,
+  products: (order) => order.items,
 };

@@ -1,11 +1,9 @@
-import type { OrderItem } from "../../gen/bazaar/order/v1/order_pb.js";
-import type { GatewayContext } from "../context.js";
+import type { OrderedProductResolvers } from "../generated/resolvers.js";
 import { centsToPrice } from "../money.js";
 
-export const OrderedProduct = {
-  id: (item: OrderItem) => item.productId,
-  price: (item: OrderItem) => centsToPrice(item.unitPriceCents),
+export const OrderedProduct: OrderedProductResolvers = {
+  id: (item) => item.productId,
+  price: (item) => centsToPrice(item.unitPriceCents),
   // Today's catalog entry, or null once the product is gone.
-  product: (item: OrderItem, _: unknown, ctx: GatewayContext) =>
-    ctx.loaders.product.load(item.productId),
+  product: (item, _, ctx) => ctx.loaders.product.load(item.productId),
 };

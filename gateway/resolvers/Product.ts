@@ -1,7 +1,8 @@
-import type { Product as ProductMessage } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
+import { present } from "../errors.js";
+import type { ProductResolvers } from "../generated/resolvers.js";
 import { centsToPrice } from "../money.js";
 
-export const Product = {
-  price: (product: ProductMessage) => centsToPrice(product.priceCents),
-  createdAt: (product: ProductMessage) => product.createTime,
+export const Product: ProductResolvers = {
+  price: (product) => centsToPrice(product.priceCents),
+  createdAt: (product) => present(product.createTime, "create_time"),
 };

@@ -1,5 +1,8 @@
-// The resolver map: one file per GraphQL type.
+// The resolver map: one file per GraphQL type, each typed from schema.graphql by
+// `npm run generate:graphql`.
+import type { Resolvers } from "../generated/resolvers.js";
 import { Account } from "./Account.js";
+import { AuthPayload } from "./AuthPayload.js";
 import { DateTime } from "./DateTime.js";
 import { Mutation } from "./Mutation.js";
 import { Order } from "./Order.js";
@@ -7,4 +10,13 @@ import { OrderedProduct } from "./OrderedProduct.js";
 import { Product } from "./Product.js";
 import { Query } from "./Query.js";
 
-export const resolvers = { Query, Mutation, Account, Product, Order, OrderedProduct, DateTime };
+export const resolvers: Resolvers = {
+  Query,
+  Mutation,
+  Account,
+  AuthPayload,
+  Product,
+  Order,
+  OrderedProduct,
+  DateTime,
+};

@@ -1,7 +1,10 @@
-// Test support: the three real services on port 0 (each on its own fresh database), a
-// gateway over them whose client transports count every backend RPC, and a small GraphQL client
-// that goes through the gateway's fetch handler.
+// Test helpers: the three real services on port 0 (each on its own fresh database), a
+// gateway over them whose client transports count every backend RPC, a small GraphQL client
+// that goes through the gateway's fetch handler, and a testbed with a few customers and products.
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import type { Interceptor } from "@connectrpc/connect";
+import { expect } from "vitest";
 import type { TestAuthority } from "../platform/auth-testing.js";
 import { createLogger } from "../platform/logger.js";
 import { createScratchDatabase, testAuthority } from "../platform/testing.js";
@@ -13,7 +16,8 @@ import { loadOrderConfig } from "../services/order/config.js";
 import { startOrderService } from "../services/order/main.js";
 import { backendUrls, createTransports } from "./clients.js";
 import { type GatewayConfig, loadGatewayConfig } from "./config.js";
-import { createGateway, type Gateway, httpReadiness } from "./server.js";
+import { httpReadiness } from "./readiness.js";
+import { createGateway, type Gateway } from "./server.js";
 
 export const silent = createLogger({
   service: "gateway-test",
@@ -182,4 +186,118 @@ export function testGateway(
       } satisfies GqlResult<T>;
     },
   };
+}
+
+export interface Customer {
+  id: string;
+  email: string;
+  token: string;
+}
+
+export interface ShopProduct {
+  id: string;
+  name: string;
+  price: number;
+}
+
+/** The stack and a gateway over it, the admin logged in, with helpers that check each step. */
+export interface GatewayTestbed {
+  stack: Stack;
+  gw: TestGateway;
+  adminToken: string;
+  signUp(name: string, email: string, password?: string): Promise<Customer>;
+  logIn(email: string, password: string): Promise<string>;
+  createProduct(
+    name: string,
+    price: number,
+    stock: number,
+    description?: string,
+  ): Promise<ShopProduct>;
+  order(
+    token: string,
+    items: [string, number][],
+    extra?: Record<string, unknown>,
+  ): Promise<GqlResult<{ createOrder: { id: string; totalPrice: number } }>>;
+  close(): Promise<void>;
+}
+
+export async function openGatewayTestbed(
+  env: Record<string, string> = {},
+): Promise<GatewayTestbed> {
+  const stack = await startStack(env);
+  const gw = testGateway(stack.urls);
+  const logIn = async (email: string, password: string) => {
+    const res = await gw.gql<{ login: { token: string } }>(
+      `mutation ($e: String!, $p: String!) { login(email: $e, password: $p) { token } }`,
+      { variables: { e: email, p: password } },
+    );
+    expect(res.errors).toBeUndefined();
+    return res.data?.login.token as string;
+  };
+  const adminToken = await logIn(adminEmail, adminPassword);
+  return {
+    stack,
+    gw,
+    adminToken,
+    logIn,
+    async signUp(name, email, password = "correct horse") {
+      const created = await gw.gql<{ createAccount: { id: string } }>(
+        `mutation ($a: AccountInput!) { createAccount(account: $a) { id } }`,
+        { variables: { a: { name, email, password } } },
+      );
+      expect(created.errors).toBeUndefined();
+      const token = await logIn(email, password);
+      return { id: created.data?.createAccount.id as string, email, token };
+    },
+    async createProduct(name, price, stock, description = "") {
+      const res = await gw.gql<{ createProduct: ShopProduct }>(
+        `mutation ($p: ProductInput!) { createProduct(product: $p) { id name price } }`,
+        { variables: { p: { name, description, price, stock } }, token: adminToken },
+      );
+      expect(res.errors).toBeUndefined();
+      return res.data?.createProduct as ShopProduct;
+    },
+    order(token, items, extra = {}) {
+      return gw.gql(`mutation ($o: OrderInput!) { createOrder(order: $o) { id totalPrice } }`, {
+        variables: {
+          o: { products: items.map(([id, quantity]) => ({ id, quantity })), ...extra },
+        },
+        token,
+      });
+    },
+    async close() {
+      gw.close();
+      await stack.stop();
+    },
+  };
+}
+
+export interface Shop {
+  ada: Customer;
+  bob: Customer;
+  /** Fountain pen 19.99 (50 in stock), Notebook 4.50 (100), Eraser 0.10 (2), in that order. */
+  products: ShopProduct[];
+}
+
+/** Two customers and three products, made through the gateway. */
+export async function seedShop(t: GatewayTestbed): Promise<Shop> {
+  const [ada, bob] = await Promise.all([
+    t.signUp("Ada Lovelace", "ada@example.com"),
+    t.signUp("Bob Builder", "bob@example.com"),
+  ]);
+  const products = [
+    await t.createProduct("Fountain pen", 19.99, 50, "A blue fountain pen with a steel nib"),
+    await t.createProduct("Notebook", 4.5, 100, "Dotted paper, A5"),
+    await t.createProduct("Eraser", 0.1, 2, "Soft white eraser"),
+  ];
+  return { ada, bob, products };
+}
+
+/** A port nothing listens on. */
+export async function deadUrl(): Promise<string> {
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `http://127.0.0.1:${port}`;
 }

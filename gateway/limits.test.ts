@@ -1,0 +1,149 @@
+// The limits that protect the services: depth, cost, body size, page size, malformed
+// requests, introspection.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  type GatewayTestbed,
+  openGatewayTestbed,
+  type Stack,
+  type TestGateway,
+  testGateway,
+} from "./testing.js";
+
+let t: GatewayTestbed;
+let gw: TestGateway;
+let stack: Stack;
+let adminToken: string;
+
+beforeAll(async () => {
+  t = await openGatewayTestbed();
+  ({ gw, stack, adminToken } = t);
+});
+
+afterAll(async () => {
+  await t?.close();
+});
+
+describe("limits", () => {
+  it("refuses a query deeper than 10 with a 400 saying so", async () => {
+    const deep = `{ me { orders { account { orders { account { orders { account { orders { account { orders { id } } } } } } } } } } }`;
+    const res = await gw.gql(deep, { token: adminToken });
+    expect(res.status).toBe(400);
+    expect(res.errors?.[0]?.message).toMatch(/depth limit of 10 exceeded, found 11/);
+    const ok = `{ me { orders { account { orders { account { orders { account { orders { id } } } } } } } } }`;
+    expect((await gw.gql(ok, { token: adminToken })).errors).toBeUndefined();
+  });
+
+  it("refuses a query over the cost limit before calling anything", async () => {
+    const heavy = `{ ${Array.from(
+      { length: 5 },
+      (_, i) =>
+        `a${i}: accounts(pagination: { take: 100 }) { orders { products { product { name description } } } }`,
+    ).join(" ")} }`;
+    gw.rpcs.length = 0;
+    const res = await gw.gql(heavy, { token: adminToken });
+    expect(res.status).toBe(400);
+    expect(res.errors?.[0]?.message).toMatch(
+      /too expensive: its estimated cost is \d+, the limit is 50000/,
+    );
+    expect(gw.rpcs).toEqual([]);
+  });
+
+  it("answers 413 to a body over 1 MiB, and keeps serving", async () => {
+    const body = JSON.stringify({
+      query: `{ products { id } }`,
+      variables: { pad: "x".repeat(1024 * 1024) },
+    });
+    const res = await gw.gateway.fetch("http://gateway.test/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+    });
+    expect(res.status).toBe(413);
+    expect((await gw.gql(`{ products { id } }`)).status).toBe(200);
+  });
+
+  it("refuses take above 100, as a literal or a variable", async () => {
+    const res = await gw.gql(`{ products(pagination: { take: 101 }) { id } }`);
+    expect(res.code).toBe("BAD_USER_INPUT");
+    expect(res.errors?.[0]?.extensions?.fields).toEqual([
+      { field: "pagination.take", message: "must be 1 to 100" },
+    ]);
+    const viaVariable = await gw.gql(
+      `query ($p: PaginationInput) { accounts(pagination: $p) { id } }`,
+      { variables: { p: { take: 1000, skip: -1 } }, token: adminToken },
+    );
+    expect(viaVariable.errors?.[0]?.extensions?.fields?.map((f) => f.field)).toEqual([
+      "pagination.skip",
+      "pagination.take",
+    ]);
+  });
+
+  it("answers malformed requests with a 4xx that says what is wrong", async () => {
+    const post = (body: string) =>
+      gw.gateway.fetch("http://gateway.test/graphql", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+      });
+    const badJson = await post("{ not json");
+    expect(badJson.status).toBe(400);
+    // Plain clients (curl, fetch) accept application/json, where Yoga alone would say 200.
+    for (const query of ["{ products { id nope } }", "{ products { id }", "{ __typename(x: 1) }"]) {
+      const plain = await gw.gateway.fetch("http://gateway.test/graphql", {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json" },
+        body: JSON.stringify({ query }),
+      });
+      expect(plain.status, query).toBe(400);
+      expect(((await plain.json()) as { errors: unknown[] }).errors.length, query).toBeGreaterThan(
+        0,
+      );
+    }
+    const unknownField = await gw.gql(`{ products { id price_cents } }`);
+    expect(unknownField.status).toBe(400);
+    expect(unknownField.errors?.[0]?.message).toContain('Cannot query field "price_cents"');
+    const wrongType = await gw.gql(
+      `query ($t: Int) { products(pagination: { take: $t }) { id } }`,
+      {
+        variables: { t: "many" },
+      },
+    );
+    expect(wrongType.status).toBe(400);
+    expect(wrongType.code).toBe("BAD_USER_INPUT");
+    expect(wrongType.errors?.[0]?.message).toMatch(/Int cannot represent/);
+    expect(wrongType.errors?.[0]?.extensions).not.toHaveProperty("http");
+    const syntax = await gw.gql(`{ products { id }`);
+    expect(syntax.status).toBe(400);
+    expect(syntax.errors?.[0]?.message).toMatch(/Syntax Error/);
+    const viaGet = await gw.gateway.fetch(
+      `http://gateway.test/graphql?query=${encodeURIComponent('mutation { login(email: "a", password: "b") { token } }')}`,
+      { headers: { accept: "application/json" } },
+    );
+    expect(viaGet.status).toBe(405);
+  });
+
+  it("validates a document once: a repeated query is served from Yoga's cache", async () => {
+    const validated = async () =>
+      Number(
+        /^graphql_documents_validated_total\{[^}]*\} (\d+)/m.exec(
+          await (await gw.gateway.fetch("http://gateway.test/metrics")).text(),
+        )?.[1] ?? Number.NaN,
+      );
+    const query = `{ products(pagination: { take: 3 }) { id name } cached: __typename }`;
+    const before = await validated();
+    for (let i = 0; i < 3; i++) expect((await gw.gql(query)).errors).toBeUndefined();
+    expect(await validated()).toBe(before + 1);
+  });
+
+  it("turns introspection off when configured", async () => {
+    const closed = testGateway(stack.urls, { GRAPHQL_INTROSPECTION: "false" });
+    try {
+      const res = await closed.gql(`{ __schema { types { name } } }`);
+      expect(res.status).toBe(400);
+      expect(res.errors?.[0]?.message).toMatch(/introspection/i);
+      expect((await gw.gql(`{ __schema { queryType { name } } }`)).errors).toBeUndefined();
+    } finally {
+      closed.close();
+    }
+  });
+});

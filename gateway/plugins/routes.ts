@@ -1,0 +1,55 @@
+// The gateway's HTTP routes besides GraphQL itself: / redirects to the endpoint, the probes,
+// Prometheus metrics, and GraphiQL for a browser navigating to the endpoint.
+import type { Plugin } from "graphql-yoga";
+import type { GraphiQLPage } from "../graphiql.js";
+import { wantsGraphiQL } from "../graphiql.js";
+import type { GatewayMetrics } from "../observability.js";
+import type { ReadinessCheck } from "../readiness.js";
+
+export interface RouteOptions {
+  endpoint: string;
+  /** Undefined where introspection is off: the page would only show errors there. */
+  graphiql: GraphiQLPage | undefined;
+  metrics: GatewayMetrics;
+  ready: ReadinessCheck;
+}
+
+const json = (status: number, body: unknown) =>
+  new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json", "cache-control": "no-store" },
+  });
+
+export function routes({ endpoint, graphiql, metrics, ready }: RouteOptions): Plugin {
+  return {
+    async onRequest({ request, url, endResponse }) {
+      const path = url.pathname;
+      if (path === "/" && (request.method === "GET" || request.method === "HEAD")) {
+        endResponse(new Response(null, { status: 302, headers: { location: endpoint } }));
+      } else if (path === "/healthz") {
+        endResponse(json(200, { status: "alive" }));
+      } else if (path === "/readyz") {
+        const services = await ready();
+        const isReady = Object.values(services).every((s) => s === "ready");
+        endResponse(
+          json(isReady ? 200 : 503, { status: isReady ? "ready" : "not ready", services }),
+        );
+      } else if (path === "/metrics") {
+        endResponse(
+          new Response(await metrics.registry.metrics(), {
+            headers: { "content-type": metrics.registry.contentType, "cache-control": "no-store" },
+          }),
+        );
+      } else if (path === endpoint && wantsGraphiQL(request)) {
+        endResponse(
+          graphiql
+            ? await graphiql.response(request)
+            : new Response(
+                "GraphiQL is off here because introspection is off. POST GraphQL queries to this endpoint.\n",
+                { status: 404, headers: { "content-type": "text/plain; charset=utf-8" } },
+              ),
+        );
+      }
+    },
+  };
+}
