@@ -7,18 +7,24 @@ import {
   intVar,
   optionalVar,
   parseEnv,
+  peerUrlVar,
   urlVar,
 } from "../../platform/config.js";
-import { processes } from "../../platform/processes.js";
+import { localUrl, processes } from "../../platform/processes.js";
 
 /** This service's committed migrations (drizzle-kit writes them); every opener applies them. */
 export const migrationsFolder = fileURLToPath(new URL("./drizzle", import.meta.url));
 
 const schema = v.object({
   ...baseEntries("catalog", processes.catalog.port),
-  // A pending reservation whose order never committed or released it goes back after this.
+  // A pending reservation whose order never committed or released it is, after this, settled
+  // on the order service's word (GetOrderOutcome); see sweeper.ts.
   RESERVATION_TTL_SECONDS: intVar(900, 1, 7 * 24 * 3600),
   SWEEP_INTERVAL_SECONDS: intVar(30, 1, 3600),
+  // The order service, asked how an order with an expired reservation ended.
+  ORDER_URL: peerUrlVar(localUrl("order")),
+  // The deadline of each call to the order service.
+  PEER_TIMEOUT_MS: intVar(3000, 50, 120_000),
   // When set, search is answered by OpenSearch, kept in step through the outbox.
   OPENSEARCH_URL: optionalVar(urlVar),
   OPENSEARCH_INDEX: v.optional(
