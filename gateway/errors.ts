@@ -4,6 +4,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { GraphQLError } from "graphql";
 import { BadRequestSchema, PreconditionFailureSchema } from "../gen/google/rpc/error_details_pb.js";
+import { causes } from "../platform/errors.js";
 
 export type ErrorCode =
   | "BAD_USER_INPUT"
@@ -63,12 +64,19 @@ export function badUserInput(problems: FieldProblem[]): GraphQLError {
 
 /** The GraphQL code for a Connect error, or undefined when it is not an expected failure. */
 export function codeFor(error: ConnectError): ErrorCode | undefined {
+  // connect-node reports a peer dying mid-call ("socket hang up") as ABORTED over a Node error.
+  if (error.code === Code.Aborted && [...causes(error)].some(isNodeError)) return "UNAVAILABLE";
   const code = byConnectCode[error.code];
   if (code === "OUT_OF_STOCK" && stockProductId(error) === undefined) {
     // FAILED_PRECONDITION without a stock violation is some other broken precondition.
     return undefined;
   }
   return code;
+}
+
+function isNodeError(layer: object): boolean {
+  const code = (layer as { code?: unknown }).code;
+  return typeof code === "string" && /^(E[A-Z]+|ERR_[A-Z0-9_]+)$/.test(code);
 }
 
 function stockProductId(error: ConnectError): string | undefined {
