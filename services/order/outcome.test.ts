@@ -1,5 +1,6 @@
-// GetOrderOutcome: how an order ended, for the catalog's sweeper, and for no one else.
-import { Code } from "@connectrpc/connect";
+// The order service towards the catalog: GetOrderOutcome (for the sweeper, and no one else),
+// and CreateOrder handing its peers no more than its own caller's time left.
+import { Code, type Transport } from "@connectrpc/connect";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrderOutcome } from "../../gen/bazaar/order/v1/order_pb.js";
@@ -64,4 +65,34 @@ describe.each(databaseKinds())("GetOrderOutcome on %s", (kind) => {
     expect(malformed.code).toBe(Code.InvalidArgument);
     expect(malformed.rawMessage).toContain("order_id");
   });
+
+  it("CreateOrder hands its peers no more than the time its caller has left", async () => {
+    const seen: (number | undefined)[] = [];
+    const peers = bed.peersWith((t) => ({
+      account: recording(t.account, seen),
+      catalog: recording(t.catalog, seen),
+    }));
+    const buyer = await customer(bed.accounts, bed.authority);
+    const productId = await product(bed.catalog, await adminAuth(bed.authority), 100, 5);
+    await bed
+      .ordersWith({ peers })
+      .createOrder({ items: [{ productId, quantity: 1 }] }, { ...buyer.auth, timeoutMs: 1_500 });
+    // GetAccount, BatchGetProducts, ReserveStock, CommitReservation.
+    expect(seen.length).toBe(4);
+    for (const timeoutMs of seen) {
+      expect(timeoutMs).toBeGreaterThan(0);
+      expect(timeoutMs).toBeLessThanOrEqual(1_500);
+    }
+  });
 });
+
+function recording(transport: Transport, seen: (number | undefined)[]): Transport {
+  return {
+    unary: (method, signal, timeoutMs, header, input, contextValues) => {
+      seen.push(timeoutMs);
+      return transport.unary(method, signal, timeoutMs, header, input, contextValues);
+    },
+    stream: (method, signal, timeoutMs, header, input, contextValues) =>
+      transport.stream(method, signal, timeoutMs, header, input, contextValues),
+  };
+}

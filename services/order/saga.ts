@@ -66,6 +66,8 @@ export interface PlaceOrder {
   items: LineItem[];
   idempotencyKey: string | undefined;
   requestId: string;
+  /** When our caller stops waiting (epoch ms): peer calls get no more than what is left. */
+  deadline?: number | undefined;
   logger?: Logger | undefined;
 }
 
@@ -85,7 +87,7 @@ export class OrderSaga {
     });
     if (!begun.created) return this.#outcomeOf(begun.existing);
     const orderId = begun.attempt.id;
-    const call = this.deps.peers.callOptions(input.requestId);
+    const call = this.deps.peers.callOptions(input.requestId, input.deadline);
     const { account, catalog } = this.deps.peers;
 
     // Step 3: nothing is reserved yet, so a failure only marks the row.

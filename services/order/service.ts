@@ -69,6 +69,7 @@ export function orderService(deps: OrderServiceDeps): ServiceImpl<typeof OrderSe
         items: merged.items,
         idempotencyKey: input.idempotencyKey === "" ? undefined : input.idempotencyKey,
         requestId: ctx.values.get(kRequestId),
+        deadline: deadlineOf(ctx.timeoutMs()),
         logger: ctx.values.get(kLogger),
       });
       if ("failure" in outcome) throw failureError(outcome.failure, target.accountId);
@@ -131,6 +132,11 @@ export function orderService(deps: OrderServiceDeps): ServiceImpl<typeof OrderSe
       return { outcome: outcomeOf(await store.findAttempt(orderId)) };
     },
   };
+}
+
+/** Our caller's deadline as an instant, when it sent one (grpc-timeout, connect-timeout-ms). */
+function deadlineOf(timeoutMs: number | undefined): number | undefined {
+  return timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
 }
 
 /**
