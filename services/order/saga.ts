@@ -136,8 +136,13 @@ export class OrderSaga {
     try {
       order = await store.confirm(orderId, priceOrder(input.items, products));
     } catch (error) {
-      log.error({ err: error, orderId }, "could not write a reserved order; releasing its stock");
-      return this.#compensate(orderId, { reason: "internal", cause: error }, call, log);
+      // The COMMIT may have landed though we saw an error (the connection died after it): only
+      // a row still PENDING, and moved to FAILED by us first, may give its stock back.
+      order = await store.findConfirmed(orderId).catch(() => undefined);
+      if (!order) {
+        log.error({ err: error, orderId }, "could not write a reserved order; releasing its stock");
+        return this.#failThenRelease(orderId, { reason: "internal", cause: error }, call, log);
+      }
     }
     if (!order) {
       // Recovery took the row for abandoned and released (or will release) its stock.
@@ -153,6 +158,27 @@ export class OrderSaga {
       log.warn({ err: error, orderId }, "reservation not committed yet; recovery will retry");
     }
     return { order };
+  }
+
+  /**
+   * Marks the row failed if it is still pending, and only then releases its stock. When the
+   * row cannot be read or moved, recovery decides: a PENDING row is failed once abandoned and
+   * released, a CONFIRMED one committed.
+   */
+  async #failThenRelease(
+    orderId: string,
+    failure: OrderFailure,
+    call: CallOptions,
+    log: Logger,
+  ): Promise<PlaceOutcome> {
+    const failed = await this.deps.store.fail(orderId, failure, false).catch((error: unknown) => {
+      log.error({ err: error, orderId }, "could not mark an order failed");
+      return false;
+    });
+    if (failed && (await this.#release(orderId, call, log))) {
+      await this.deps.store.markSettled(orderId).catch(() => {});
+    }
+    return { failure };
   }
 
   /** Releases the reservation, then marks the row failed; either may be left to recovery. */
