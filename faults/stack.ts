@@ -77,7 +77,15 @@ export async function startStack(): Promise<Stack> {
     },
   };
   const children = new Map<ServiceName, ChildProcess>();
+  // Whatever happens to this test process, its children do not outlive it.
+  process.once("exit", () => {
+    for (const child of children.values()) child.kill("SIGKILL");
+  });
   const start = async (name: ServiceName) => {
+    const previous = children.get(name);
+    if (previous && previous.exitCode === null && previous.signalCode === null) {
+      throw new Error(`${name} is still running`);
+    }
     const child = spawn(process.execPath, ["--import", "tsx", entries[name]], {
       env: {
         ...process.env,
