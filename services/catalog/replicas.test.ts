@@ -85,4 +85,44 @@ describe.each(databaseKinds())("two workers at once on %s", (kind) => {
     expect(new Set(ours).size).toBe(40);
     expect(Math.min(a, b)).toBeGreaterThan(0);
   });
+
+  it("an unreachable order service: stock stays held, asked once per pass, again after a backoff", async () => {
+    const product = await aProduct(bed.store, { stock: 100 });
+    const orderIds = Array.from({ length: 5 }, () => uuidv7());
+    for (const orderId of orderIds) {
+      await bed.store.reservations.reserve(
+        orderId,
+        [{ productId: product.id, quantity: 2 }],
+        ttlSeconds,
+      );
+    }
+    let asked = 0;
+    const down = async (): Promise<OrderOutcomeName> => {
+      asked++;
+      throw new Error("connect ECONNREFUSED");
+    };
+    const later = new Date(Date.now() + (ttlSeconds + 5) * 1000);
+    const options = { ttlSeconds, minWaitSeconds: 30, maxWaitSeconds: 300 };
+    const report = await sweepExpiredReservations(bed.store.reservations, down, options, later);
+    expect(asked).toBe(1);
+    expect(report.waiting.length).toBeGreaterThanOrEqual(5);
+    expect(report.released).toEqual([]);
+    expect((await bed.store.products.findById(product.id))?.stock).toBe(90);
+    expect((await bed.store.reservations.inDoubt(later, ttlSeconds)).units).toBeGreaterThanOrEqual(
+      10,
+    );
+    // Backed off: not asked again at once, but after the wait.
+    expect(
+      (await sweepExpiredReservations(bed.store.reservations, down, options, later)).waiting,
+    ).toEqual([]);
+    const afterWait = new Date(later.getTime() + 31_000);
+    const again = await sweepExpiredReservations(
+      bed.store.reservations,
+      async () => "failed",
+      options,
+      afterWait,
+    );
+    expect(again.released).toEqual(expect.arrayContaining(orderIds));
+    expect((await bed.store.products.findById(product.id))?.stock).toBe(100);
+  });
 });

@@ -44,8 +44,16 @@ export async function sweepExpiredReservations(
     minWaitSeconds: options.minWaitSeconds ?? 10,
     maxWaitSeconds: options.maxWaitSeconds ?? 300,
   });
+  let unreachable = false;
   for (const orderId of claimed) {
-    const outcome = await outcomes(orderId).catch(() => undefined);
+    // Once the order service gave no answer, the rest of the batch waits too: asking each
+    // one would cost a whole deadline apiece and answer nothing new.
+    const outcome = unreachable
+      ? undefined
+      : await outcomes(orderId).catch(() => {
+          unreachable = true;
+          return undefined;
+        });
     if (outcome === "confirmed") {
       const done = await reservations.commit(orderId);
       if ("reservation" in done && done.reservation.state === "committed") {
