@@ -19,6 +19,8 @@ FROM ${NODE_IMAGE}
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
+# The root postinstall (patch-package) applies patches/ at install: see patches/README.md.
+COPY patches ./patches
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY tsconfig.json ./
 COPY gen ./gen

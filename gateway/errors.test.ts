@@ -1,6 +1,10 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
 import { GraphQLError } from "graphql";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
 import { BadRequestSchema } from "../gen/google/rpc/error_details_pb.js";
 import { argumentPath, graphqlError, isExpected, maskError } from "./errors.js";
 
@@ -45,5 +49,35 @@ describe("graphqlError", () => {
     const masked = maskError(new GraphQLError("x", { originalError: internal }));
     expect(masked.message).toBe("Unexpected error.");
     expect((masked as GraphQLError).extensions.code).toBe("INTERNAL_SERVER_ERROR");
+  });
+});
+
+describe("a peer that dies mid-call", () => {
+  // A peer that accepts the request and dies before answering.
+  let dying: http.Server;
+  let url: string;
+  beforeAll(async () => {
+    dying = http.createServer((req) => req.socket.destroy());
+    await new Promise<void>((resolve) => dying.listen(0, "127.0.0.1", resolve));
+    url = `http://127.0.0.1:${(dying.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => dying.close(() => resolve())));
+
+  it("makes a peer's socket hang-up (ABORTED from the transport) UNAVAILABLE", async () => {
+    const client = createClient(
+      CatalogService,
+      createConnectTransport({ baseUrl: url, httpVersion: "1.1" }),
+    );
+    const error = await client.getProduct({ id: "x" }).then(
+      () => undefined,
+      (e: unknown) => ConnectError.from(e),
+    );
+    expect(error?.code).toBe(Code.Aborted);
+    expect((graphqlError(error) as GraphQLError).extensions.code).toBe("UNAVAILABLE");
+  });
+
+  it("leaves an ABORTED a service answered on purpose masked", () => {
+    const aborted = new ConnectError("conflict", Code.Aborted);
+    expect(graphqlError(aborted)).toBe(aborted);
   });
 });

@@ -5,6 +5,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { GraphQLError } from "graphql";
 import { BadRequestSchema, PreconditionFailureSchema } from "../gen/google/rpc/error_details_pb.js";
+import { causes } from "../platform/errors.js";
 
 export type ErrorCode =
   | "BAD_USER_INPUT"
@@ -71,6 +72,19 @@ export function badUserInput(problems: FieldProblem[]): GraphQLError {
   });
 }
 
+/** The GraphQL code for a Connect error, or undefined when callers should not see it. */
+function codeFor(error: ConnectError): ErrorCode | undefined {
+  // connect-node reports a peer dying mid-call ("socket hang up") as ABORTED over a Node error:
+  // the client may retry, as for any unavailable backend.
+  if (error.code === Code.Aborted && [...causes(error)].some(isNodeError)) return "UNAVAILABLE";
+  return byConnectCode[error.code];
+}
+
+function isNodeError(layer: object): boolean {
+  const code = (layer as { code?: unknown }).code;
+  return typeof code === "string" && /^(E[A-Z]+|ERR_[A-Z0-9_]+)$/.test(code);
+}
+
 function stockProductId(error: ConnectError): string | undefined {
   for (const failure of error.findDetails(PreconditionFailureSchema)) {
     const stock = failure.violations.find((v) => v.type === "STOCK") ?? failure.violations[0];
@@ -86,7 +100,7 @@ function stockProductId(error: ConnectError): string | undefined {
  */
 export function graphqlError(error: unknown, names?: ArgumentNames): unknown {
   if (!(error instanceof ConnectError)) return error;
-  const code = byConnectCode[error.code];
+  const code = codeFor(error);
   if (code === "BAD_USER_INPUT") {
     const fields: FieldProblem[] = error
       .findDetails(BadRequestSchema)

@@ -55,6 +55,10 @@ async function openPostgres<S extends Record<string, unknown>>(
     onnotice: () => {},
     connect_timeout: 10,
     idle_timeout: 60,
+    // postgres.js reads the array types on every new connection and leaves that query's
+    // failure unhandled when the backend is terminated right then (a process-killing
+    // rejection); no Bazaar column is an array, so the query is not needed.
+    fetch_types: false,
   });
   const db = drizzle({ client, schema: options.schema });
   return {

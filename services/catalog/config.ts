@@ -7,6 +7,7 @@ import {
   intVar,
   optionalVar,
   parseEnv,
+  peerUrlVar,
   tokenVersionEntries,
   urlVar,
 } from "../../platform/config.js";
@@ -19,9 +20,14 @@ const schema = v.object({
   ...baseEntries("catalog", processes.catalog.port),
   // Admin tokens are checked against the account service's token versions (revocation).
   ...tokenVersionEntries(localUrl("account")),
-  // A pending reservation whose order never committed or released it goes back after this.
+  // A pending reservation whose order never committed or released it is, after this, settled
+  // on the order service's word (GetOrderOutcome); see sweeper.ts.
   RESERVATION_TTL_SECONDS: intVar(900, 1, 7 * 24 * 3600),
   SWEEP_INTERVAL_SECONDS: intVar(30, 1, 3600),
+  // The order service, asked how an order with an expired reservation ended.
+  ORDER_URL: peerUrlVar(localUrl("order")),
+  // The deadline of each call to the order service.
+  PEER_TIMEOUT_MS: intVar(3000, 50, 120_000),
   // When set, search is answered by OpenSearch, kept in step through the outbox.
   OPENSEARCH_URL: optionalVar(urlVar),
   OPENSEARCH_INDEX: v.optional(

@@ -7,6 +7,7 @@ import { isEntryPoint, runProcess } from "../../platform/runtime.js";
 import { accountTokenVersions } from "../../platform/token-versions.js";
 import type { Worker } from "../../platform/worker.js";
 import { type CatalogConfig, loadCatalogConfig, migrationsFolder } from "./config.js";
+import { orderOutcomesClient, orderServiceTransport } from "./order-outcomes.js";
 import * as schema from "./schema.js";
 import { OpenSearchCatalogIndex } from "./search/opensearch.js";
 import { outboxWorker } from "./search/outbox.js";
@@ -42,6 +43,23 @@ export async function startCatalogService(
     const seeded = await seedIfEmpty(store).catch(base.abort);
     if (seeded > 0) logger.info(`seeded ${seeded} demo products into the empty catalog`);
   }
+  const orderService = orderServiceTransport(config.ORDER_URL);
+  const sweeper = sweeperWorker({
+    reservations: store.reservations,
+    outcomes: orderOutcomesClient(orderService.transport, {
+      token: base.signer.serviceTokenSource(),
+      timeoutMs: config.PEER_TIMEOUT_MS,
+    }),
+    options: {
+      ttlSeconds: config.RESERVATION_TTL_SECONDS,
+      // Ask again soon after a blip, no more than every few minutes in a long outage.
+      minWaitSeconds: config.SWEEP_INTERVAL_SECONDS,
+      maxWaitSeconds: Math.max(300, config.SWEEP_INTERVAL_SECONDS),
+    },
+    intervalMs: config.SWEEP_INTERVAL_SECONDS * 1000,
+    logger,
+    registry: base.metrics.registry,
+  });
   return base.serve({
     services: [CatalogService],
     routes: catalogRoutes({
@@ -49,11 +67,8 @@ export async function startCatalogService(
       reservationTtlSeconds: config.RESERVATION_TTL_SECONDS,
       ...(openSearch ? { search: openSearch.search } : {}),
     }),
-    workers: [
-      sweeperWorker(store.reservations, config.SWEEP_INTERVAL_SECONDS * 1000, logger),
-      ...(openSearch ? [openSearch.worker] : []),
-    ],
-    resources: openSearch ? [openSearch.index] : [],
+    workers: [sweeper, ...(openSearch ? [openSearch.worker] : [])],
+    resources: [orderService, ...(openSearch ? [openSearch.index] : [])],
   });
 }
 

@@ -1,9 +1,16 @@
 // The catalog as it runs: startCatalogService on port 0, called over gRPC (h2c), Connect
 // over HTTP/1.1 with a browser's CORS preflight, seeded with demo data, its sweeper live.
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { Code, createClient } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import {
+  connectNodeAdapter,
+  createConnectTransport,
+  createGrpcTransport,
+} from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CatalogService, ReservationState } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
+import { OrderOutcome, OrderService } from "../../gen/bazaar/order/v1/order_pb.js";
 import { ConfigError } from "../../platform/config.js";
 import type { HostedService } from "../../platform/host.js";
 import { uuidv7 } from "../../platform/ids.js";
@@ -49,11 +56,22 @@ describe.each(databaseKinds())("the catalog server on %s", (kind) => {
   let account: HostedService<Record<string, unknown>>;
   let drop: () => Promise<void>;
   const { authority } = testAuthority();
+  // The order service, as far as the sweeper asks it: it never wrote any of these orders.
+  const orderService = http.createServer(
+    connectNodeAdapter({
+      routes: (router) =>
+        router.service(OrderService, {
+          getOrderOutcome: () => ({ outcome: OrderOutcome.UNKNOWN }),
+        }),
+    }),
+  );
 
   beforeAll(async () => {
     const database = await testDatabaseEnv(kind);
     drop = database.drop;
     account = await startAccount(authority);
+    await new Promise<void>((resolve) => orderService.listen(0, "127.0.0.1", resolve));
+    const orderPort = (orderService.address() as AddressInfo).port;
     service = await startCatalogService(
       loadCatalogConfig({
         ...database.env,
@@ -65,6 +83,7 @@ describe.each(databaseKinds())("the catalog server on %s", (kind) => {
         SEED_DEMO_DATA: "true",
         RESERVATION_TTL_SECONDS: "1",
         SWEEP_INTERVAL_SECONDS: "1",
+        ORDER_URL: `http://127.0.0.1:${orderPort}`,
         CORS_ORIGINS: "http://localhost:5173",
       }),
       { logger: createLogger({ service: "catalog", level: "silent", pretty: false }) },
@@ -74,6 +93,7 @@ describe.each(databaseKinds())("the catalog server on %s", (kind) => {
     await service?.stop();
     await account?.stop();
     await drop?.();
+    await new Promise((resolve) => orderService.close(resolve));
   });
 
   const grpc = () =>
@@ -151,7 +171,7 @@ describe.each(databaseKinds())("the catalog server on %s", (kind) => {
     expect(foreign.headers.get("access-control-allow-origin")).toBeNull();
   });
 
-  it("reserves for a service over gRPC, and the sweeper releases it once expired", async () => {
+  it("reserves for a service over gRPC, and the sweeper releases it once expired and no order has it", async () => {
     const client = grpc();
     const service_ = bearer(await authority.issueServiceToken("order"));
     const { products } = await client.listProducts({ query: "moka pot" });

@@ -4,6 +4,7 @@ import * as v from "valibot";
 import {
   baseEntries,
   intVar,
+  optionalVar,
   parseEnv,
   peerUrlVar,
   tokenVersionEntries,
@@ -26,6 +27,10 @@ const schema = v.object({
   // A pending order this old was abandoned by a process that died: recovery fails it and
   // releases its stock. Keep it well above the longest saga (a few PEER_TIMEOUT_MS).
   RECOVERY_AFTER_MS: intVar(60_000, 0, 86_400_000),
+  // This process's name among the order service's replicas, kept across its restarts, so that
+  // a restarted process fails its predecessor's pending attempts at once. At most one live
+  // process may hold a name. Default: host name and PORT (0: a fresh name every start).
+  INSTANCE_ID: optionalVar(v.pipe(v.string(), v.minLength(1), v.maxLength(200))),
   // How often recovery looks for abandoned or unsettled orders; 0 runs it only at start.
   RECOVERY_INTERVAL_MS: intVar(15_000, 0, 86_400_000),
 });

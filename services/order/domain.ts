@@ -37,6 +37,8 @@ export const createOrderRequest = v.object({
 
 export const getOrderRequest = v.object({ id: uuidField });
 
+export const getOrderOutcomeRequest = v.object({ orderId: uuidField });
+
 export const listOrdersForAccountRequest = v.object({ accountId: uuidField });
 
 export const batchListOrdersForAccountsRequest = v.object({

@@ -1,7 +1,9 @@
 // The order service's composition root: config → base → parts (store, peers, the recovery
 // worker) → serve.
+import { hostname } from "node:os";
 import { OrderService } from "../../gen/bazaar/order/v1/order_pb.js";
 import { type HostedService, openBase } from "../../platform/host.js";
+import { uuidv7 } from "../../platform/ids.js";
 import type { Logger } from "../../platform/logger.js";
 import { isEntryPoint, runProcess } from "../../platform/runtime.js";
 import { accountTokenVersions } from "../../platform/token-versions.js";
@@ -38,7 +40,13 @@ export async function startOrderService(
       }),
   });
   const { logger } = base;
-  const store = new OrderStore(base.database.db);
+  const store = new OrderStore(base.database.db, {
+    owner: {
+      instance:
+        config.INSTANCE_ID ?? (config.PORT === 0 ? uuidv7() : `${hostname()}:${config.PORT}`),
+      boot: uuidv7(),
+    },
+  });
   const peers =
     options.peers ??
     createPeers(httpPeerTransports(config), {
@@ -52,6 +60,8 @@ export async function startOrderService(
       logger,
       abandonedAfterMs: config.RECOVERY_AFTER_MS,
       settleAfterMs: Math.min(settleAfterMs, config.RECOVERY_AFTER_MS),
+      // A reserve sent just before an order failed lands within its deadline.
+      lateReserveMs: 2 * config.PEER_TIMEOUT_MS,
     },
     config.RECOVERY_INTERVAL_MS,
   );

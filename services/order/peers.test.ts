@@ -1,8 +1,9 @@
 // Peer calls that cannot succeed end quickly as UNAVAILABLE, over both protocols: a refused
 // connection, and a peer that accepts and never answers (the deadline).
 import net from "node:net";
-import { Code } from "@connectrpc/connect";
+import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CatalogService } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import { rejection } from "../../platform/testing.js";
 import { createPeers, httpPeerTransports, type Peers } from "./peers.js";
 
@@ -58,5 +59,89 @@ describe.each(["connect", "grpc"] as const)("peers over %s", (protocol) => {
     expect(error.code).toBe(Code.Unavailable);
     expect(error.rawMessage).toContain("catalog service did not answer in time");
     expect(Date.now() - started).toBeLessThan(2_000);
+  });
+});
+
+describe("peer retries and deadlines", () => {
+  const unavailable = () => new ConnectError("down", Code.Unavailable);
+  /** A catalog whose every method fails `failures` times, then answers; counts the calls. */
+  function flakyCatalog(failures: number) {
+    const calls: Record<string, number> = {};
+    const seen = (name: string) => {
+      calls[name] = (calls[name] ?? 0) + 1;
+      if ((calls[name] ?? 0) <= failures) throw unavailable();
+    };
+    const transport = createRouterTransport(({ service }) =>
+      service(CatalogService, {
+        batchGetProducts: () => {
+          seen("BatchGetProducts");
+          return { products: [] };
+        },
+        reserveStock: () => {
+          seen("ReserveStock");
+          return {};
+        },
+        createProduct: () => {
+          seen("CreateProduct");
+          return {};
+        },
+      }),
+    );
+    const peers = createPeers(
+      { account: transport, catalog: transport },
+      {
+        token: async () => "t",
+        timeoutMs: 1_000,
+        retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
+      },
+    );
+    return { peers, calls };
+  }
+
+  it("retries idempotent calls that got no answer, up to the bound", async () => {
+    const { peers, calls } = flakyCatalog(2);
+    await peers.catalog.batchGetProducts({ ids: [] }, peers.callOptions("r"));
+    await peers.catalog.reserveStock({ orderId: "o", items: [] }, peers.callOptions("r"));
+    expect(calls).toEqual({ BatchGetProducts: 3, ReserveStock: 3 });
+
+    const down = flakyCatalog(5);
+    const error = await rejection(
+      down.peers.catalog.batchGetProducts({ ids: [] }, down.peers.callOptions("r")),
+    );
+    expect(error.code).toBe(Code.Unavailable);
+    expect(down.calls.BatchGetProducts).toBe(3);
+  });
+
+  it("never retries a call that is not idempotent", async () => {
+    const { peers, calls } = flakyCatalog(1);
+    const error = await rejection(peers.catalog.createProduct({}, peers.callOptions("r")));
+    expect(error.code).toBe(Code.Unavailable);
+    expect(calls.CreateProduct).toBe(1);
+  });
+
+  it("gives a peer call no more than the time its own caller has left", async () => {
+    const seen: (number | undefined)[] = [];
+    const transport = createRouterTransport(({ service }) =>
+      service(CatalogService, {
+        batchGetProducts: (_req, ctx) => {
+          seen.push(ctx.timeoutMs());
+          return { products: [] };
+        },
+      }),
+    );
+    const peers = createPeers(
+      { account: transport, catalog: transport },
+      { token: async () => "t", timeoutMs: 3_000 },
+    );
+    await peers.catalog.batchGetProducts({ ids: [] }, peers.callOptions("r"));
+    const options = peers.callOptions("r", Date.now() + 200);
+    await peers.catalog.batchGetProducts({ ids: [] }, options);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await peers.catalog.batchGetProducts({ ids: [] }, options);
+    expect(seen[0]).toBeGreaterThan(2_900);
+    expect(seen[1]).toBeLessThanOrEqual(200);
+    expect(seen[1]).toBeGreaterThan(100);
+    // Reckoned at each call: the same options have less left later.
+    expect(seen[2]).toBeLessThanOrEqual(110);
   });
 });

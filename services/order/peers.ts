@@ -23,8 +23,12 @@ import type { PeerName } from "./domain.js";
 export interface Peers {
   account: Client<typeof AccountService>;
   catalog: Client<typeof CatalogService>;
-  /** Options for one peer call made while serving request `requestId`: deadline, request id. */
-  callOptions(requestId: string): CallOptions;
+  /**
+   * Options for peer calls made while serving request `requestId`: its request id, and a
+   * deadline of PEER_TIMEOUT_MS or the time left until `deadline` (epoch ms, our own caller's
+   * deadline), whichever is sooner, reckoned anew at each call.
+   */
+  callOptions(requestId: string, deadline?: number): CallOptions;
   close(): Promise<void>;
 }
 
@@ -34,15 +38,36 @@ export interface PeerTransports {
   close?: () => Promise<void>;
 }
 
+export interface RetryPolicy {
+  /** Attempts in all, the first included. */
+  attempts: number;
+  /** The first backoff; each next one doubles, with full jitter. */
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+const defaultRetry: RetryPolicy = { attempts: 3, baseDelayMs: 25, maxDelayMs: 250 };
+
 export function createPeers(
   transports: PeerTransports,
-  options: { token: () => Promise<string>; timeoutMs: number },
+  options: { token: () => Promise<string>; timeoutMs: number; retry?: RetryPolicy },
 ): Peers {
+  const retry = options.retry ?? defaultRetry;
   return {
-    account: createClient(AccountService, withPeer(transports.account, "account", options.token)),
-    catalog: createClient(CatalogService, withPeer(transports.catalog, "catalog", options.token)),
-    callOptions: (requestId) => ({
-      timeoutMs: options.timeoutMs,
+    account: createClient(
+      AccountService,
+      withPeer(transports.account, "account", options.token, retry),
+    ),
+    catalog: createClient(
+      CatalogService,
+      withPeer(transports.catalog, "catalog", options.token, retry),
+    ),
+    callOptions: (requestId, deadline) => ({
+      // A getter: each call of a saga takes what is left of the request's time at that step.
+      get timeoutMs() {
+        if (deadline === undefined) return options.timeoutMs;
+        return Math.max(1, Math.min(options.timeoutMs, deadline - Date.now()));
+      },
       ...(requestId ? { headers: { "x-request-id": requestId } } : {}),
     }),
     close: async () => {
@@ -98,8 +123,32 @@ export function httpPeerTransports(config: {
   };
 }
 
-/** `transport` with the service identity on every call and peer failures made UNAVAILABLE. */
-function withPeer(transport: Transport, peer: PeerName, token: () => Promise<string>): Transport {
+/**
+ * The peer calls that may be repeated: reads, and the stock calls keyed by an order id that the
+ * catalog applies at most once (ReserveStock, CommitReservation, ReleaseStock). Nothing else is
+ * retried, so a call added later is not retried until someone decides it may be.
+ */
+const idempotentMethods = new Set([
+  "GetAccount",
+  "BatchGetAccounts",
+  "GetProduct",
+  "BatchGetProducts",
+  "ReserveStock",
+  "CommitReservation",
+  "ReleaseStock",
+]);
+
+/**
+ * `transport` with the service identity on every call, peer failures made UNAVAILABLE, and
+ * idempotent calls that got no answer retried with exponential backoff and full jitter,
+ * bounded by `retry.attempts` and by the call's own deadline (no retry outlives it).
+ */
+function withPeer(
+  transport: Transport,
+  peer: PeerName,
+  token: () => Promise<string>,
+  retry: RetryPolicy,
+): Transport {
   const authorized = async (header: ConstructorParameters<typeof Headers>[0]) => {
     const headers = new Headers(header);
     headers.set("authorization", `Bearer ${await token()}`);
@@ -107,11 +156,26 @@ function withPeer(transport: Transport, peer: PeerName, token: () => Promise<str
   };
   return {
     unary: async (method, signal, timeoutMs, header, input, contextValues) => {
-      try {
-        const headers = await authorized(header);
-        return await transport.unary(method, signal, timeoutMs, headers, input, contextValues);
-      } catch (error) {
-        throw peerError(peer, error);
+      const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+      const attempts = idempotentMethods.has(method.name) ? retry.attempts : 1;
+      for (let attempt = 1; ; attempt++) {
+        const left = deadline === undefined ? undefined : deadline - Date.now();
+        try {
+          const headers = await authorized(header);
+          return await transport.unary(method, signal, left, headers, input, contextValues);
+        } catch (error) {
+          const failure = peerError(peer, error);
+          const delay =
+            Math.random() * Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** attempt);
+          const again =
+            attempt < attempts &&
+            failure instanceof PeerUnavailableError &&
+            !failure.timedOut &&
+            !signal?.aborted &&
+            (deadline === undefined || Date.now() + delay < deadline - 1);
+          if (!again) throw failure;
+          await new Promise((resolve) => setTimeout(resolve, delay));
+        }
       }
     },
     stream: async (method, signal, timeoutMs, header, input, contextValues) => {

@@ -16,6 +16,13 @@ export interface RecoveryDeps {
   abandonedAfterMs: number;
   /** An unsettled order untouched for this long is no longer being settled by its request. */
   settleAfterMs: number;
+  /**
+   * How long after an order failed a reserve sent for it may still reach the catalog (a few
+   * PEER_TIMEOUT_MS). Until then "no such reservation" is no proof that none will exist, so
+   * the release is retried; afterwards a reserve that lands anyway is the catalog sweeper's to
+   * release (it asks us and hears FAILED). Default 0: NOT_FOUND settles at once.
+   */
+  lateReserveMs?: number;
 }
 
 export interface RecoveryReport {
@@ -35,7 +42,11 @@ export async function recoverOrders(deps: RecoveryDeps): Promise<RecoveryReport>
   const { store, peers, logger } = deps;
   const report: RecoveryReport = { failed: 0, released: 0, committed: 0, remaining: 0 };
   for (;;) {
-    const abandoned = await store.failAbandoned(deps.abandonedAfterMs, batch);
+    // A predecessor's attempts at once; anyone else's only once surely abandoned.
+    const abandoned = [
+      ...(await store.failPredecessors(batch)),
+      ...(await store.failAbandoned(deps.abandonedAfterMs, batch)),
+    ];
     report.failed += abandoned.length;
     for (const order of abandoned) {
       logger.warn({ orderId: order.id }, "failed an order abandoned mid-saga");
@@ -55,7 +66,11 @@ export async function recoverOrders(deps: RecoveryDeps): Promise<RecoveryReport>
           await commit(peers, order.id, logger);
           report.committed++;
         } else {
-          await release(peers, order.id);
+          const maybeLate = Date.now() - order.updateTime.getTime() < (deps.lateReserveMs ?? 0);
+          if (!(await release(peers, order.id, maybeLate))) {
+            report.remaining++;
+            continue;
+          }
           report.released++;
         }
         await store.markSettled(order.id);
@@ -89,12 +104,15 @@ async function commit(peers: Peers, orderId: string, logger: Logger): Promise<vo
   }
 }
 
-async function release(peers: Peers, orderId: string): Promise<void> {
+/** True once the reservation is released, or none can still appear (see lateReserveMs). */
+async function release(peers: Peers, orderId: string, maybeLate: boolean): Promise<boolean> {
   try {
     await peers.catalog.releaseStock({ orderId }, peers.callOptions(""));
+    return true;
   } catch (error) {
-    // No reservation under this id: the reserve never reached the catalog.
     if (ConnectError.from(error).code !== Code.NotFound) throw error;
+    // No reservation under this id yet: a reserve still in flight may make one.
+    return !maybeLate;
   }
 }
 

@@ -69,6 +69,8 @@ export interface PlaceOrder {
   items: LineItem[];
   idempotencyKey: string | undefined;
   requestId: string;
+  /** When our caller stops waiting (epoch ms): peer calls get no more than what is left. */
+  deadline?: number | undefined;
   logger?: Logger | undefined;
 }
 
@@ -88,7 +90,7 @@ export class OrderSaga {
     });
     if (!begun.created) return this.#outcomeOf(begun.existing);
     const orderId = begun.attempt.id;
-    const call = this.deps.peers.callOptions(input.requestId);
+    const call = this.deps.peers.callOptions(input.requestId, input.deadline);
     const { account, catalog } = this.deps.peers;
 
     // Steps 3–4 in parallel: the account check and the reservation, which answers with the
@@ -152,8 +154,13 @@ export class OrderSaga {
     try {
       order = await store.confirm(orderId, priceOrder(input.items, products));
     } catch (error) {
-      log.error({ err: error, orderId }, "could not write a reserved order; releasing its stock");
-      return this.#compensate(orderId, { reason: "internal", cause: error }, call, log);
+      // The COMMIT may have landed though we saw an error (the connection died after it): only
+      // a row still PENDING, and moved to FAILED by us first, may give its stock back.
+      order = await store.findConfirmed(orderId).catch(() => undefined);
+      if (!order) {
+        log.error({ err: error, orderId }, "could not write a reserved order; releasing its stock");
+        return this.#failThenRelease(orderId, { reason: "internal", cause: error }, call, log);
+      }
     }
     if (!order) {
       // Recovery took the row for abandoned and released (or will release) its stock.
@@ -169,6 +176,27 @@ export class OrderSaga {
       log.warn({ err: error, orderId }, "reservation not committed yet; recovery will retry");
     }
     return { order };
+  }
+
+  /**
+   * Marks the row failed if it is still pending, and only then releases its stock. When the
+   * row cannot be read or moved, recovery decides: a PENDING row is failed once abandoned and
+   * released, a CONFIRMED one committed.
+   */
+  async #failThenRelease(
+    orderId: string,
+    failure: OrderFailure,
+    call: CallOptions,
+    log: Logger,
+  ): Promise<PlaceOutcome> {
+    const failed = await this.deps.store.fail(orderId, failure, false).catch((error: unknown) => {
+      log.error({ err: error, orderId }, "could not mark an order failed");
+      return false;
+    });
+    if (failed && (await this.#release(orderId, call, log))) {
+      await this.deps.store.markSettled(orderId).catch(() => {});
+    }
+    return { failure };
   }
 
   /** Releases the reservation, then marks the row failed; either may be left to recovery. */

@@ -37,6 +37,10 @@ export const orders = pgTable(
     failureMessage: text("failure_message"),
     // For an out-of-stock failure: the product that was short.
     failureProductId: uuid("failure_product_id"),
+    // The process that placed it, `<instance>/<boot id>` (see OrderStore): a restarted
+    // instance fails its predecessor's pending attempts at once instead of after
+    // RECOVERY_AFTER_MS. Null on rows from before it was recorded.
+    owner: text("owner"),
     ...timestamps,
   },
   (table) => [

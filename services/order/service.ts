@@ -2,9 +2,14 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ConnectRouter, type ServiceImpl } from "@connectrpc/connect";
-import { type Order, OrderSchema, OrderService } from "../../gen/bazaar/order/v1/order_pb.js";
+import {
+  type Order,
+  OrderOutcome,
+  OrderSchema,
+  OrderService,
+} from "../../gen/bazaar/order/v1/order_pb.js";
 import { PreconditionFailureSchema } from "../../gen/google/rpc/error_details_pb.js";
-import { mayActFor, requireCaller } from "../../platform/auth.js";
+import { mayActFor, requireCaller, requireService } from "../../platform/auth.js";
 import { isUuid } from "../../platform/ids.js";
 import { kLogger, kRequestId } from "../../platform/interceptors.js";
 import type { Logger } from "../../platform/logger.js";
@@ -13,6 +18,7 @@ import { invalidArgument, validate } from "../../platform/validation.js";
 import {
   batchListOrdersForAccountsRequest,
   createOrderRequest,
+  getOrderOutcomeRequest,
   getOrderRequest,
   listOrdersForAccountRequest,
   mergeLines,
@@ -21,7 +27,7 @@ import {
 } from "./domain.js";
 import { type Peers, peerUnavailableText } from "./peers.js";
 import { OrderSaga } from "./saga.js";
-import type { OrderRecord, OrderStore } from "./store.js";
+import type { OrderAttempt, OrderRecord, OrderStore } from "./store.js";
 
 export interface OrderServiceDeps {
   store: OrderStore;
@@ -63,6 +69,7 @@ export function orderService(deps: OrderServiceDeps): ServiceImpl<typeof OrderSe
         items: merged.items,
         idempotencyKey: input.idempotencyKey === "" ? undefined : input.idempotencyKey,
         requestId: ctx.values.get(kRequestId),
+        deadline: deadlineOf(ctx.timeoutMs()),
         logger: ctx.values.get(kLogger),
       });
       if ("failure" in outcome) throw failureError(outcome.failure, target.accountId);
@@ -112,7 +119,36 @@ export function orderService(deps: OrderServiceDeps): ServiceImpl<typeof OrderSe
         })),
       };
     },
+
+    async getOrderOutcome(req, ctx) {
+      // Only the catalog asks, before it settles an expired reservation.
+      requireService(ctx, "catalog");
+      const { orderId } = validate(getOrderOutcomeRequest, req);
+      return { outcome: outcomeOf(await store.findAttempt(orderId)) };
+    },
   };
+}
+
+/** Our caller's deadline as an instant, when it sent one (grpc-timeout, connect-timeout-ms). */
+function deadlineOf(timeoutMs: number | undefined): number | undefined {
+  return timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+}
+
+/**
+ * An attempt's outcome for the catalog. Final once CONFIRMED or FAILED (an attempt never leaves
+ * those); no row at all is final too, since the saga writes the row before it reserves.
+ */
+function outcomeOf(attempt: OrderAttempt | undefined): OrderOutcome {
+  switch (attempt?.status) {
+    case undefined:
+      return OrderOutcome.UNKNOWN;
+    case "pending":
+      return OrderOutcome.PENDING;
+    case "confirmed":
+      return OrderOutcome.CONFIRMED;
+    case "failed":
+      return OrderOutcome.FAILED;
+  }
 }
 
 export function toOrder(record: OrderRecord): Order {

@@ -9,7 +9,10 @@ type OrderRow = typeof schema.orders.$inferSelect;
 export type OrderStatus = OrderRow["status"];
 
 /** One attempt at an order, whatever its status, without its items. */
-export type OrderAttempt = Omit<OrderRow, "failureCode" | "failureMessage" | "failureProductId"> & {
+export type OrderAttempt = Omit<
+  OrderRow,
+  "failureCode" | "failureMessage" | "failureProductId" | "owner"
+> & {
   /** Why it failed, when its status is failed. */
   failure: OrderFailure | undefined;
 };
@@ -27,8 +30,27 @@ export type BeginResult =
   | { created: true; attempt: OrderAttempt }
   | { created: false; existing: OrderAttempt };
 
+/**
+ * Which process writes the attempts: an instance name that a restart keeps (host and port by
+ * default: one live process at a time can hold them) and an id of this boot.
+ */
+export interface AttemptOwner {
+  instance: string;
+  boot: string;
+}
+
 export class OrderStore {
-  constructor(readonly db: OrderDb) {}
+  readonly #owner: string | null;
+  readonly #predecessorPrefix: string | undefined;
+
+  constructor(
+    readonly db: OrderDb,
+    options: { owner?: AttemptOwner } = {},
+  ) {
+    const { owner } = options;
+    this.#owner = owner ? `${owner.instance}/${owner.boot}` : null;
+    this.#predecessorPrefix = owner ? `${owner.instance}/` : undefined;
+  }
 
   /**
    * Writes a pending attempt. With an idempotency key, the partial unique index decides a race
@@ -44,6 +66,7 @@ export class OrderStore {
       ...input,
       idempotencyKey: input.idempotencyKey ?? null,
       status: "pending" as const,
+      owner: this.#owner,
     };
     if (input.idempotencyKey === undefined) {
       const [attempt] = await this.db.insert(orders).values(values).returning();
@@ -197,10 +220,32 @@ export class OrderStore {
    */
   async failAbandoned(olderThanMs: number, limit: number): Promise<OrderAttempt[]> {
     const { orders } = schema;
+    return this.#failPending(lt(orders.createTime, ago(olderThanMs)), limit);
+  }
+
+  /**
+   * Gives up on the pending attempts of this instance's earlier boots, whatever their age: the
+   * process that was placing them is gone, since this one holds the instance now.
+   */
+  async failPredecessors(limit: number): Promise<OrderAttempt[]> {
+    const prefix = this.#predecessorPrefix;
+    if (prefix === undefined || this.#owner === null) return [];
+    const { orders } = schema;
+    return this.#failPending(
+      and(
+        sql`left(${orders.owner}, ${prefix.length}::int) = ${prefix}`,
+        ne(orders.owner, this.#owner),
+      ),
+      limit,
+    );
+  }
+
+  async #failPending(condition: ReturnType<typeof and>, limit: number): Promise<OrderAttempt[]> {
+    const { orders } = schema;
     const stale = this.db
       .select({ id: orders.id })
       .from(orders)
-      .where(and(eq(orders.status, "pending"), lt(orders.createTime, ago(olderThanMs))))
+      .where(and(eq(orders.status, "pending"), condition))
       .limit(limit);
     const rows = await this.db
       .update(orders)
@@ -263,7 +308,7 @@ function failureColumns(failure: OrderFailure) {
 }
 
 function toAttempt(row: OrderRow): OrderAttempt {
-  const { failureCode, failureMessage: _, failureProductId, ...attempt } = row;
+  const { failureCode, failureMessage: _, failureProductId, owner: __, ...attempt } = row;
   return {
     ...attempt,
     failure: row.status === "failed" ? storedFailure(failureCode, failureProductId) : undefined,

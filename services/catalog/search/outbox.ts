@@ -10,6 +10,9 @@ export type SearchIndexer = (batch: {
   remove: readonly string[];
 }) => Promise<void>;
 
+// Longer than any push takes; a row whose worker died is pushed again after this.
+const claimLeaseSeconds = 60;
+
 export interface DrainResult {
   pushed: number;
   failed: number;
@@ -25,7 +28,8 @@ export async function drainOutbox(
   indexer: SearchIndexer,
   options: { batchSize?: number; now?: Date } = {},
 ): Promise<DrainResult> {
-  const due = await store.outbox.due(options.batchSize ?? 200, options.now);
+  // Claimed, not just read: replicas draining at once push disjoint rows.
+  const due = await store.outbox.claim(options.batchSize ?? 200, claimLeaseSeconds, options.now);
   if (due.length === 0) return { pushed: 0, failed: 0 };
   const ids = [...new Set(due.map((row) => row.productId))];
   const found = await store.products.findByIds(ids);

@@ -38,6 +38,34 @@ export class SearchOutboxStore {
       .limit(limit);
   }
 
+  /**
+   * Claims up to `limit` rows due at `now` for one worker's push: their next attempt moves
+   * `leaseSeconds` ahead, so another worker (another replica) skips them, and a worker that dies
+   * mid-push only delays them. SKIP LOCKED keeps workers claiming at once from waiting on each
+   * other or taking the same rows.
+   */
+  async claim(limit: number, leaseSeconds: number, now: Date = new Date()): Promise<OutboxEntry[]> {
+    const due = this.db
+      .select({ id: searchOutbox.id })
+      .from(searchOutbox)
+      .where(and(isNull(searchOutbox.doneTime), lte(searchOutbox.nextAttemptTime, now)))
+      .orderBy(asc(searchOutbox.id))
+      .limit(limit)
+      .for("update", { skipLocked: true });
+    const rows = await this.db
+      .update(searchOutbox)
+      .set({
+        nextAttemptTime: sql`${now.toISOString()}::timestamptz + ${leaseSeconds}::int * interval '1 second'`,
+      })
+      .where(and(inArray(searchOutbox.id, due), isNull(searchOutbox.doneTime)))
+      .returning({
+        id: searchOutbox.id,
+        productId: searchOutbox.productId,
+        attempts: searchOutbox.attempts,
+      });
+    return rows.sort((a, b) => a.id - b.id);
+  }
+
   async complete(ids: readonly number[]): Promise<void> {
     if (ids.length === 0) return;
     await this.db

@@ -2,8 +2,8 @@
 // @generated from file bazaar/order/v1/order.proto (package bazaar.order.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file bazaar/order/v1/order.proto.
  */
 export const file_bazaar_order_v1_order: GenFile = /*@__PURE__*/
-  fileDesc("ChtiYXphYXIvb3JkZXIvdjEvb3JkZXIucHJvdG8SD2JhemFhci5vcmRlci52MSJuCglPcmRlckl0ZW0SEgoKcHJvZHVjdF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEhgKEHVuaXRfcHJpY2VfY2VudHMYBCABKAMSEAoIcXVhbnRpdHkYBSABKAUimAEKBU9yZGVyEgoKAmlkGAEgASgJEhIKCmFjY291bnRfaWQYAiABKAkSKQoFaXRlbXMYAyADKAsyGi5iYXphYXIub3JkZXIudjEuT3JkZXJJdGVtEhMKC3RvdGFsX2NlbnRzGAQgASgDEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIwCghMaW5lSXRlbRISCgpwcm9kdWN0X2lkGAEgASgJEhAKCHF1YW50aXR5GAIgASgFImsKEkNyZWF0ZU9yZGVyUmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJEigKBWl0ZW1zGAIgAygLMhkuYmF6YWFyLm9yZGVyLnYxLkxpbmVJdGVtEhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCSI8ChNDcmVhdGVPcmRlclJlc3BvbnNlEiUKBW9yZGVyGAEgASgLMhYuYmF6YWFyLm9yZGVyLnYxLk9yZGVyIh0KD0dldE9yZGVyUmVxdWVzdBIKCgJpZBgBIAEoCSI5ChBHZXRPcmRlclJlc3BvbnNlEiUKBW9yZGVyGAEgASgLMhYuYmF6YWFyLm9yZGVyLnYxLk9yZGVyIjEKG0xpc3RPcmRlcnNGb3JBY2NvdW50UmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJIkYKHExpc3RPcmRlcnNGb3JBY2NvdW50UmVzcG9uc2USJgoGb3JkZXJzGAEgAygLMhYuYmF6YWFyLm9yZGVyLnYxLk9yZGVyIjgKIUJhdGNoTGlzdE9yZGVyc0ZvckFjY291bnRzUmVxdWVzdBITCgthY2NvdW50X2lkcxgBIAMoCSJLCg1BY2NvdW50T3JkZXJzEhIKCmFjY291bnRfaWQYASABKAkSJgoGb3JkZXJzGAIgAygLMhYuYmF6YWFyLm9yZGVyLnYxLk9yZGVyIlwKIkJhdGNoTGlzdE9yZGVyc0ZvckFjY291bnRzUmVzcG9uc2USNgoOYWNjb3VudF9vcmRlcnMYASADKAsyHi5iYXphYXIub3JkZXIudjEuQWNjb3VudE9yZGVyczLFAwoMT3JkZXJTZXJ2aWNlElgKC0NyZWF0ZU9yZGVyEiMuYmF6YWFyLm9yZGVyLnYxLkNyZWF0ZU9yZGVyUmVxdWVzdBokLmJhemFhci5vcmRlci52MS5DcmVhdGVPcmRlclJlc3BvbnNlElQKCEdldE9yZGVyEiAuYmF6YWFyLm9yZGVyLnYxLkdldE9yZGVyUmVxdWVzdBohLmJhemFhci5vcmRlci52MS5HZXRPcmRlclJlc3BvbnNlIgOQAgESeAoUTGlzdE9yZGVyc0ZvckFjY291bnQSLC5iYXphYXIub3JkZXIudjEuTGlzdE9yZGVyc0ZvckFjY291bnRSZXF1ZXN0Gi0uYmF6YWFyLm9yZGVyLnYxLkxpc3RPcmRlcnNGb3JBY2NvdW50UmVzcG9uc2UiA5ACARKKAQoaQmF0Y2hMaXN0T3JkZXJzRm9yQWNjb3VudHMSMi5iYXphYXIub3JkZXIudjEuQmF0Y2hMaXN0T3JkZXJzRm9yQWNjb3VudHNSZXF1ZXN0GjMuYmF6YWFyLm9yZGVyLnYxLkJhdGNoTGlzdE9yZGVyc0ZvckFjY291bnRzUmVzcG9uc2UiA5ACAWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChtiYXphYXIvb3JkZXIvdjEvb3JkZXIucHJvdG8SD2JhemFhci5vcmRlci52MSJuCglPcmRlckl0ZW0SEgoKcHJvZHVjdF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEhgKEHVuaXRfcHJpY2VfY2VudHMYBCABKAMSEAoIcXVhbnRpdHkYBSABKAUimAEKBU9yZGVyEgoKAmlkGAEgASgJEhIKCmFjY291bnRfaWQYAiABKAkSKQoFaXRlbXMYAyADKAsyGi5iYXphYXIub3JkZXIudjEuT3JkZXJJdGVtEhMKC3RvdGFsX2NlbnRzGAQgASgDEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIwCghMaW5lSXRlbRISCgpwcm9kdWN0X2lkGAEgASgJEhAKCHF1YW50aXR5GAIgASgFImsKEkNyZWF0ZU9yZGVyUmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJEigKBWl0ZW1zGAIgAygLMhkuYmF6YWFyLm9yZGVyLnYxLkxpbmVJdGVtEhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCSI8ChNDcmVhdGVPcmRlclJlc3BvbnNlEiUKBW9yZGVyGAEgASgLMhYuYmF6YWFyLm9yZGVyLnYxLk9yZGVyIh0KD0dldE9yZGVyUmVxdWVzdBIKCgJpZBgBIAEoCSI5ChBHZXRPcmRlclJlc3BvbnNlEiUKBW9yZGVyGAEgASgLMhYuYmF6YWFyLm9yZGVyLnYxLk9yZGVyIjEKG0xpc3RPcmRlcnNGb3JBY2NvdW50UmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJIkYKHExpc3RPcmRlcnNGb3JBY2NvdW50UmVzcG9uc2USJgoGb3JkZXJzGAEgAygLMhYuYmF6YWFyLm9yZGVyLnYxLk9yZGVyIjgKIUJhdGNoTGlzdE9yZGVyc0ZvckFjY291bnRzUmVxdWVzdBITCgthY2NvdW50X2lkcxgBIAMoCSJLCg1BY2NvdW50T3JkZXJzEhIKCmFjY291bnRfaWQYASABKAkSJgoGb3JkZXJzGAIgAygLMhYuYmF6YWFyLm9yZGVyLnYxLk9yZGVyIlwKIkJhdGNoTGlzdE9yZGVyc0ZvckFjY291bnRzUmVzcG9uc2USNgoOYWNjb3VudF9vcmRlcnMYASADKAsyHi5iYXphYXIub3JkZXIudjEuQWNjb3VudE9yZGVycyIqChZHZXRPcmRlck91dGNvbWVSZXF1ZXN0EhAKCG9yZGVyX2lkGAEgASgJIkkKF0dldE9yZGVyT3V0Y29tZVJlc3BvbnNlEi4KB291dGNvbWUYASABKA4yHS5iYXphYXIub3JkZXIudjEuT3JkZXJPdXRjb21lKpoBCgxPcmRlck91dGNvbWUSHQoZT1JERVJfT1VUQ09NRV9VTlNQRUNJRklFRBAAEhkKFU9SREVSX09VVENPTUVfUEVORElORxABEhsKF09SREVSX09VVENPTUVfQ09ORklSTUVEEAISGAoUT1JERVJfT1VUQ09NRV9GQUlMRUQQAxIZChVPUkRFUl9PVVRDT01FX1VOS05PV04QBDKwBAoMT3JkZXJTZXJ2aWNlElgKC0NyZWF0ZU9yZGVyEiMuYmF6YWFyLm9yZGVyLnYxLkNyZWF0ZU9yZGVyUmVxdWVzdBokLmJhemFhci5vcmRlci52MS5DcmVhdGVPcmRlclJlc3BvbnNlElQKCEdldE9yZGVyEiAuYmF6YWFyLm9yZGVyLnYxLkdldE9yZGVyUmVxdWVzdBohLmJhemFhci5vcmRlci52MS5HZXRPcmRlclJlc3BvbnNlIgOQAgESeAoUTGlzdE9yZGVyc0ZvckFjY291bnQSLC5iYXphYXIub3JkZXIudjEuTGlzdE9yZGVyc0ZvckFjY291bnRSZXF1ZXN0Gi0uYmF6YWFyLm9yZGVyLnYxLkxpc3RPcmRlcnNGb3JBY2NvdW50UmVzcG9uc2UiA5ACARKKAQoaQmF0Y2hMaXN0T3JkZXJzRm9yQWNjb3VudHMSMi5iYXphYXIub3JkZXIudjEuQmF0Y2hMaXN0T3JkZXJzRm9yQWNjb3VudHNSZXF1ZXN0GjMuYmF6YWFyLm9yZGVyLnYxLkJhdGNoTGlzdE9yZGVyc0ZvckFjY291bnRzUmVzcG9uc2UiA5ACARJpCg9HZXRPcmRlck91dGNvbWUSJy5iYXphYXIub3JkZXIudjEuR2V0T3JkZXJPdXRjb21lUmVxdWVzdBooLmJhemFhci5vcmRlci52MS5HZXRPcmRlck91dGNvbWVSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * OrderItem is one product of an order, as it was when the order was placed.
@@ -303,6 +303,89 @@ export const BatchListOrdersForAccountsResponseSchema: GenMessage<BatchListOrder
   messageDesc(file_bazaar_order_v1_order, 11);
 
 /**
+ * @generated from message bazaar.order.v1.GetOrderOutcomeRequest
+ */
+export type GetOrderOutcomeRequest = Message<"bazaar.order.v1.GetOrderOutcomeRequest"> & {
+  /**
+   * The order id, which is also its stock reservation's order_id.
+   *
+   * @generated from field: string order_id = 1;
+   */
+  orderId: string;
+};
+
+/**
+ * Describes the message bazaar.order.v1.GetOrderOutcomeRequest.
+ * Use `create(GetOrderOutcomeRequestSchema)` to create a new message.
+ */
+export const GetOrderOutcomeRequestSchema: GenMessage<GetOrderOutcomeRequest> = /*@__PURE__*/
+  messageDesc(file_bazaar_order_v1_order, 12);
+
+/**
+ * @generated from message bazaar.order.v1.GetOrderOutcomeResponse
+ */
+export type GetOrderOutcomeResponse = Message<"bazaar.order.v1.GetOrderOutcomeResponse"> & {
+  /**
+   * @generated from field: bazaar.order.v1.OrderOutcome outcome = 1;
+   */
+  outcome: OrderOutcome;
+};
+
+/**
+ * Describes the message bazaar.order.v1.GetOrderOutcomeResponse.
+ * Use `create(GetOrderOutcomeResponseSchema)` to create a new message.
+ */
+export const GetOrderOutcomeResponseSchema: GenMessage<GetOrderOutcomeResponse> = /*@__PURE__*/
+  messageDesc(file_bazaar_order_v1_order, 13);
+
+/**
+ * OrderOutcome is where an order's saga stands, as the order service decides it.
+ *
+ * @generated from enum bazaar.order.v1.OrderOutcome
+ */
+export enum OrderOutcome {
+  /**
+   * @generated from enum value: ORDER_OUTCOME_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Still being placed: its reservation may yet be committed or released.
+   *
+   * @generated from enum value: ORDER_OUTCOME_PENDING = 1;
+   */
+  PENDING = 1,
+
+  /**
+   * Placed: its reservation is sold.
+   *
+   * @generated from enum value: ORDER_OUTCOME_CONFIRMED = 2;
+   */
+  CONFIRMED = 2,
+
+  /**
+   * Failed: its reservation goes back to stock.
+   *
+   * @generated from enum value: ORDER_OUTCOME_FAILED = 3;
+   */
+  FAILED = 3,
+
+  /**
+   * The order service has no such order. It writes every order down before reserving stock,
+   * so a reservation it never heard of belongs to no order and goes back to stock.
+   *
+   * @generated from enum value: ORDER_OUTCOME_UNKNOWN = 4;
+   */
+  UNKNOWN = 4,
+}
+
+/**
+ * Describes the enum bazaar.order.v1.OrderOutcome.
+ */
+export const OrderOutcomeSchema: GenEnum<OrderOutcome> = /*@__PURE__*/
+  enumDesc(file_bazaar_order_v1_order, 0);
+
+/**
  * OrderService places orders and keeps their history.
  *
  * @generated from service bazaar.order.v1.OrderService
@@ -348,6 +431,18 @@ export const OrderService: GenService<{
     methodKind: "unary";
     input: typeof BatchListOrdersForAccountsRequestSchema;
     output: typeof BatchListOrdersForAccountsResponseSchema;
+  },
+  /**
+   * GetOrderOutcome tells the catalog how an order ended, so that it commits or releases the
+   * order's stock reservation instead of letting a timer decide. Only the catalog service may
+   * call it.
+   *
+   * @generated from rpc bazaar.order.v1.OrderService.GetOrderOutcome
+   */
+  getOrderOutcome: {
+    methodKind: "unary";
+    input: typeof GetOrderOutcomeRequestSchema;
+    output: typeof GetOrderOutcomeResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_bazaar_order_v1_order, 0);

@@ -1,0 +1,174 @@
+// The fault suite's stack: account, catalog and order as real child processes on real
+// PostgreSQL (one scratch database each), order ⇄ catalog through TCP proxies that a scenario
+// can cut, and what a scenario needs to hurt them (kill -9, SIGSTOP, pg_terminate_backend) and
+// to count the stock afterwards straight from the databases.
+import { type ChildProcess, spawn } from "node:child_process";
+import { type Client, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import postgres from "postgres";
+import { AccountService } from "../gen/bazaar/account/v1/account_pb.js";
+import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
+import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
+import { TestAuthority } from "../platform/auth-testing.js";
+import type { ServiceName } from "../platform/keys.js";
+import { startTcpProxy, type TcpProxy, targetOf } from "../platform/tcp-proxy.js";
+import { createScratchDatabase, freePort } from "../platform/testing.js";
+
+export type { ServiceName };
+
+/** Short clocks, so that recovery, the TTL and the sweeper all act within a scenario. */
+export const clocks = {
+  PEER_TIMEOUT_MS: "800",
+  RECOVERY_AFTER_MS: "4000",
+  RECOVERY_INTERVAL_MS: "1000",
+  RESERVATION_TTL_SECONDS: "3",
+  SWEEP_INTERVAL_SECONDS: "1",
+};
+
+export interface Stack {
+  authority: TestAuthority;
+  url: Record<ServiceName, string>;
+  db: Record<ServiceName, postgres.Sql>;
+  /** order → catalog and catalog → order. */
+  proxies: { toCatalog: TcpProxy; toOrder: TcpProxy };
+  accounts: Client<typeof AccountService>;
+  catalog: Client<typeof CatalogService>;
+  orders: Client<typeof OrderService>;
+  kill(name: ServiceName, signal?: NodeJS.Signals): Promise<void>;
+  signal(name: ServiceName, signal: NodeJS.Signals): void;
+  start(name: ServiceName): Promise<void>;
+  /** Starts whatever a failed scenario left dead, and resumes what it left stopped. */
+  ensureUp(): Promise<void>;
+  /** Terminates every PostgreSQL backend of `name`'s database; returns how many. */
+  terminateBackends(name: ServiceName): Promise<number>;
+  close(): Promise<void>;
+}
+
+const entries: Record<ServiceName, string> = {
+  account: "services/account/main.ts",
+  catalog: "services/catalog/main.ts",
+  order: "services/order/main.ts",
+};
+
+export async function startStack(): Promise<Stack> {
+  const authority = new TestAuthority();
+  const names: ServiceName[] = ["account", "catalog", "order"];
+  const scratch = Object.fromEntries(
+    await Promise.all(names.map(async (n) => [n, await createScratchDatabase()] as const)),
+  ) as Record<ServiceName, { url: string; drop(): Promise<void> }>;
+  const ports = Object.fromEntries(
+    await Promise.all(names.map(async (n) => [n, await freePort()] as const)),
+  ) as Record<ServiceName, number>;
+  const url = Object.fromEntries(names.map((n) => [n, `http://127.0.0.1:${ports[n]}`])) as Record<
+    ServiceName,
+    string
+  >;
+  const proxies = { toCatalog: await startTcpProxy(), toOrder: await startTcpProxy() };
+  proxies.toCatalog.target = targetOf(url.catalog);
+  proxies.toOrder.target = targetOf(url.order);
+  const env: Record<ServiceName, Record<string, string>> = {
+    account: {},
+    catalog: { ORDER_URL: proxies.toOrder.url, ACCOUNT_URL: url.account },
+    order: {
+      ACCOUNT_URL: url.account,
+      CATALOG_URL: proxies.toCatalog.url,
+      INSTANCE_ID: "order-fault-suite",
+    },
+  };
+  const children = new Map<ServiceName, ChildProcess>();
+  // Whatever happens to this test process, its children do not outlive it.
+  process.once("exit", () => {
+    for (const child of children.values()) child.kill("SIGKILL");
+  });
+  const start = async (name: ServiceName) => {
+    const previous = children.get(name);
+    if (previous && previous.exitCode === null && previous.signalCode === null) {
+      throw new Error(`${name} is still running`);
+    }
+    const child = spawn(process.execPath, ["--import", "tsx", entries[name]], {
+      env: {
+        ...process.env,
+        ...clocks,
+        ...env[name],
+        NODE_ENV: "test",
+        LOG_LEVEL: process.env.FAULTS_LOG_LEVEL ?? "silent",
+        ...authority.env(name),
+        DATABASE_URL: scratch[name].url,
+        HOST: "127.0.0.1",
+        PORT: String(ports[name]),
+      },
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+    children.set(name, child);
+    await ready(url[name], child);
+  };
+  for (const name of names) await start(name);
+  const db = Object.fromEntries(
+    names.map((n) => [n, postgres(scratch[n].url, { max: 2, onnotice: () => {} })]),
+  ) as Record<ServiceName, postgres.Sql>;
+  const admin = postgres(process.env.TEST_DATABASE_URL ?? "", { max: 1, onnotice: () => {} });
+  const client = <T extends typeof AccountService | typeof CatalogService | typeof OrderService>(
+    service: T,
+    base: string,
+  ) => createClient(service, createConnectTransport({ baseUrl: base, httpVersion: "1.1" }));
+  const kill = async (name: ServiceName, signal: NodeJS.Signals = "SIGKILL") => {
+    const child = children.get(name);
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill(signal);
+    await exited;
+  };
+  return {
+    authority,
+    url,
+    db,
+    proxies,
+    accounts: client(AccountService, url.account),
+    catalog: client(CatalogService, url.catalog),
+    orders: client(OrderService, url.order),
+    kill,
+    signal: (name, signal) => children.get(name)?.kill(signal),
+    start,
+    ensureUp: async () => {
+      proxies.toCatalog.heal();
+      proxies.toOrder.heal();
+      for (const name of names) {
+        const child = children.get(name);
+        child?.kill("SIGCONT");
+        if (!child || child.exitCode !== null || child.signalCode !== null) await start(name);
+      }
+    },
+    terminateBackends: async (name) => {
+      const database = new URL(scratch[name].url).pathname.slice(1);
+      const rows = await admin`
+        select pg_terminate_backend(pid) from pg_stat_activity
+        where datname = ${database} and pid <> pg_backend_pid()`;
+      return rows.length;
+    },
+    close: async () => {
+      for (const name of names) {
+        children.get(name)?.kill("SIGCONT");
+        await kill(name);
+      }
+      await Promise.all(Object.values(db).map((sql) => sql.end()));
+      await admin.end();
+      await proxies.toCatalog.close();
+      await proxies.toOrder.close();
+      for (const name of names) await scratch[name].drop();
+    },
+  };
+}
+
+async function ready(base: string, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${base}: the process exited at start`);
+    const ok = await fetch(`${base}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${base} never became ready`);
+}
