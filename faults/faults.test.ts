@@ -36,10 +36,18 @@ describe("faults", () => {
   beforeEach(() => stack.ensureUp(), 60_000);
 
   let acknowledged = 0;
-  /** Resolves once `n` orders of the running burst were acknowledged (or after 10 s). */
-  async function afterAcknowledged(n: number): Promise<void> {
-    const deadline = Date.now() + 10_000;
-    while (acknowledged < n && Date.now() < deadline) await sleep(10);
+  /**
+   * Resolves when the `nth` ReserveStock of the running burst reaches the catalog: the fault
+   * lands mid-burst however fast the orders go (fails the test if it never comes).
+   */
+  function atReservation(nth: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${nth}th ReserveStock`)), 20_000);
+      stack.proxies.toCatalog.onNth("CatalogService/ReserveStock", nth, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   async function products(): Promise<string[]> {
@@ -148,8 +156,9 @@ describe("faults", () => {
 
   it("kill -9 of the catalog mid-burst, then restart", async () => {
     const ids = await products();
+    const reached = atReservation(40);
     const placed = burst(ids, "kill-catalog");
-    await afterAcknowledged(20);
+    await reached;
     await stack.kill("catalog");
     const outcomes = await Promise.all(placed);
     expect(outcomes.some((o) => o.orderId)).toBe(true);
@@ -159,8 +168,9 @@ describe("faults", () => {
 
   it("kill -9 of the order service mid-burst, restart, clients retry with their keys", async () => {
     const ids = await products();
+    const reached = atReservation(40);
     const placed = burst(ids, "kill-order");
-    await afterAcknowledged(20);
+    await reached;
     await stack.kill("order");
     const first = await Promise.all(placed);
     expect(first.some((o) => o.code === Code.Unavailable || o.code === Code.Aborted)).toBe(true);
@@ -187,8 +197,9 @@ describe("faults", () => {
 
   it("the catalog stopped (SIGSTOP) past PEER_TIMEOUT_MS, then resumed", async () => {
     const ids = await products();
+    const reached = atReservation(40);
     const placed = burst(ids, "stop-catalog");
-    await afterAcknowledged(20);
+    await reached;
     stack.signal("catalog", "SIGSTOP");
     await sleep(2_000);
     stack.signal("catalog", "SIGCONT");
@@ -198,8 +209,9 @@ describe("faults", () => {
 
   it("PostgreSQL backends of every service terminated mid-burst: no crash, no restart", async () => {
     const ids = await products();
+    const reached = atReservation(20);
     const placed = burst(ids, "terminate");
-    await afterAcknowledged(10);
+    await reached;
     let terminated = 0;
     for (let round = 0; round < 4; round++) {
       await sleep(100);
@@ -219,10 +231,11 @@ describe("faults", () => {
   it("order ⇄ catalog partitioned past the reservation TTL (issue 11 item 1)", async () => {
     const ids = await products();
     const { toCatalog, toOrder } = stack.proxies;
+    // Cut both ways at the 10th CommitReservation: that order is confirmed, its commit lost.
+    toCatalog.onNth("CatalogService/CommitReservation", 9, () =>
+      toCatalog.cutAt("CatalogService/CommitReservation", () => toOrder.cut()),
+    );
     const placed = burst(ids, "partition");
-    await afterAcknowledged(10);
-    // Cut both ways at the next CommitReservation: that order is confirmed, its commit lost.
-    toCatalog.cutAt("CatalogService/CommitReservation", () => toOrder.cut());
     const outcomes = await Promise.all(placed);
     const [inDoubt] = await stack.db.order`
       select count(*)::int as n from orders where status = 'confirmed' and not settled`;

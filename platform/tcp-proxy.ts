@@ -13,6 +13,11 @@ export interface TcpProxy {
    * forwarding them, then calls `then`: a partition that starts at an exact step.
    */
   cutAt(marker: string, then?: () => void): void;
+  /**
+   * Calls `then` when the `nth` request containing `marker` passes (it is still forwarded): a
+   * fault injected at an exact point of a burst, however fast the burst runs.
+   */
+  onNth(marker: string, nth: number, then: () => void): void;
   heal(): void;
   close(): Promise<void>;
 }
@@ -21,6 +26,7 @@ export async function startTcpProxy(): Promise<TcpProxy> {
   const open = new Set<net.Socket>();
   let partitioned = false;
   let trigger: { marker: Buffer; then: () => void } | undefined;
+  let counter: { marker: Buffer; left: number; then: () => void } | undefined;
   const track = (socket: net.Socket) => {
     open.add(socket);
     socket.on("close", () => open.delete(socket));
@@ -44,6 +50,11 @@ export async function startTcpProxy(): Promise<TcpProxy> {
         then();
         return;
       }
+      if (counter && chunk.includes(counter.marker) && --counter.left === 0) {
+        const { then } = counter;
+        counter = undefined;
+        then();
+      }
       upstream.write(chunk);
     });
     upstream.pipe(client);
@@ -62,6 +73,9 @@ export async function startTcpProxy(): Promise<TcpProxy> {
     },
     cutAt: (marker, then = () => {}) => {
       trigger = { marker: Buffer.from(marker), then };
+    },
+    onNth: (marker, nth, then) => {
+      counter = { marker: Buffer.from(marker), left: nth, then };
     },
     heal: () => {
       partitioned = false;
