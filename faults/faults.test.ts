@@ -221,6 +221,8 @@ describe("faults", () => {
     }
     const outcomes = await Promise.all(placed);
     expect(terminated).toBeGreaterThan(0);
+    // A lost connection is UNAVAILABLE (retry with the same key), never INTERNAL.
+    expect(outcomes.filter((o) => o.code === Code.Internal || o.code === Code.Unknown)).toEqual([]);
     // Still the same processes, serving.
     for (const url of Object.values(stack.url)) {
       expect((await fetch(`${url}/healthz`)).ok).toBe(true);

@@ -107,3 +107,18 @@ export function pgErrorCode(error: unknown): string | undefined {
 export const PG_UNIQUE_VIOLATION = "23505";
 export const PG_SERIALIZATION_FAILURE = "40001";
 export const PG_DEADLOCK_DETECTED = "40P01";
+
+// How postgres.js and PostgreSQL say the connection, not the query, failed: the server shut the
+// backend down (57P01–57P03, e.g. pg_terminate_backend), a connection exception (class 08), or
+// the socket went away.
+const connectionLost =
+  /^(57P0[123]|08[0-9A-Z]{3}|CONNECTION_(CLOSED|DESTROYED|ENDED)|CONNECT_TIMEOUT|ECONN(RESET|REFUSED)|EPIPE|ETIMEDOUT)$/;
+
+/** Whether `error` says the database could not be reached, so a retry may well succeed. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (const layer of causes(error)) {
+    const code = (layer as { code?: unknown }).code;
+    if (typeof code === "string" && connectionLost.test(code)) return true;
+  }
+  return false;
+}

@@ -3,6 +3,7 @@
 import { randomUUID } from "node:crypto";
 import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
 import { kCaller } from "./auth.js";
+import { isDatabaseUnavailable } from "./database.js";
 import type { Logger } from "./logger.js";
 import type { RpcMetrics } from "./metrics.js";
 
@@ -76,6 +77,12 @@ export function observeInterceptor(logger: Logger, metrics: RpcMetrics): Interce
       ) {
         finish(error.code, error.cause);
         throw error;
+      }
+      // A lost database connection is not a bug: the caller may retry (with its idempotency
+      // key, for CreateOrder) once the pool has reconnected.
+      if (isDatabaseUnavailable(error)) {
+        finish(Code.Unavailable, error);
+        throw new ConnectError("the database is unavailable; try again", Code.Unavailable);
       }
       finish(Code.Internal, error);
       throw new ConnectError("internal error", Code.Internal);
