@@ -2,12 +2,14 @@
 // readiness that survives one service being down (partial results instead), and one log line
 // per GraphQL operation.
 import { Writable } from "node:stream";
+import { buildSchema, parse, validate } from "graphql";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backendUrls, createTransports } from "./clients.js";
 import { loadGatewayConfig } from "./config.js";
+import { defaultQuery } from "./graphiql.js";
 import { httpReadiness } from "./readiness.js";
-import { createGateway } from "./server.js";
+import { createGateway, typeDefs } from "./server.js";
 import {
   type Customer,
   deadUrl,
@@ -165,5 +167,22 @@ describe("the operation log", () => {
     } finally {
       made.close();
     }
+  });
+});
+
+describe("GraphiQL's first look", () => {
+  it("has descriptions for the Docs pane", async () => {
+    const res = await t.gw.gql<{ __type: { fields: { name: string; description: string }[] } }>(
+      `{ __type(name: "Product") { fields { name description } } }`,
+    );
+    const price = res.data?.__type.fields.find((f) => f.name === "price");
+    expect(price?.description).toMatch(/^Currency units/);
+  });
+
+  it("opens with a document that validates, including a createOrder example", () => {
+    const errors = validate(buildSchema(typeDefs), parse(defaultQuery));
+    expect(errors.map((e) => e.message)).toEqual([]);
+    expect(defaultQuery).toMatch(/createOrder\(/);
+    expect(defaultQuery).toContain('not "productId"');
   });
 });
