@@ -11,7 +11,7 @@ import {
 } from "../platform/config.js";
 import { localUrl, processes } from "../platform/processes.js";
 
-const schema = v.object({
+export const schema = v.object({
   ...processEntries(processes.gateway.port),
   ACCOUNT_URL: peerUrlVar(localUrl("account")),
   CATALOG_URL: peerUrlVar(localUrl("catalog")),
