@@ -4,17 +4,20 @@ import * as v from "valibot";
 import {
   intVar,
   optionalBoolVar,
+  optionalVar,
   parseEnv,
   peerUrlVar,
   processEntries,
 } from "../platform/config.js";
 import { localUrl, processes } from "../platform/processes.js";
 
-const schema = v.object({
+export const schema = v.object({
   ...processEntries(processes.gateway.port),
   ACCOUNT_URL: peerUrlVar(localUrl("account")),
   CATALOG_URL: peerUrlVar(localUrl("catalog")),
   ORDER_URL: peerUrlVar(localUrl("order")),
+  // Browser origins allowed to call /graphql, as on the services (platform/config.ts corsOrigins).
+  CORS_ORIGINS: optionalVar(v.string()),
   // Connect over HTTP/1.1 keep-alive measured 1.5× the throughput of gRPC/h2c through the
   // gateway (`npm run bench:gateway`: 1,224 vs 794 req/s); gRPC stays available.
   BACKEND_PROTOCOL: v.optional(

@@ -78,8 +78,9 @@ describe.skipIf(!available)("GraphiQL in a browser", () => {
     expect(new URL(page.url()).pathname).toBe("/graphql");
     const run = page.locator(".graphiql-execute-button");
     await run.waitFor({ state: "visible", timeout: 30_000 });
-    // The default query (products) is in the editor; run it.
+    // The default document (Products, Login, Order, MyOrders) is in the editor; run Products.
     await run.click();
+    await page.getByRole("menuitem", { name: "Products" }).click({ timeout: 10_000 });
     const response = page.locator(".graphiql-response");
     // Monaco renders spaces as no-break spaces.
     const shown = async () => ((await response.textContent()) ?? "").replace(/\u00a0/g, " ");

@@ -9,13 +9,13 @@ import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
 const brotli = promisify(brotliCompress);
 const gzipAsync = promisify(gzip);
 
-export const defaultQuery = `# Welcome to Bazaar's GraphQL API.
+export const defaultQuery = `# Welcome to Bazaar's GraphQL API. The Docs pane (top left) describes every field.
 #
-# Press the ▶ button (or Ctrl-Enter) to run this query: products need no sign-in.
-# Then try, in a new tab:
-#   mutation { login(email: "admin@example.com", password: "bazaar-admin") { token } }
-# and put the token in the Headers pane as {"Authorization": "Bearer <token>"}
-# to ask for { me { name orders { totalPrice products { name quantity } } } }.
+# 1. Run "Products" with the ▶ button (or Ctrl-Enter): products need no sign-in.
+# 2. Run "Login" (▶ offers each operation of this document) and copy the token into the
+#    Headers pane below as {"Authorization": "Bearer <token>"}. The password is the
+#    development default that \`npm start\` prints; yours if you set ADMIN_PASSWORD.
+# 3. Put a product's id from step 1 into "Order" and run it, then run "MyOrders".
 
 query Products {
   products(pagination: { skip: 0, take: 10 }) {
@@ -23,6 +23,45 @@ query Products {
     name
     price
     stock
+  }
+}
+
+mutation Login {
+  login(email: "admin@example.com", password: "bazaar-admin") {
+    token
+  }
+}
+
+mutation Order {
+  createOrder(
+    order: {
+      # The product's field is "id" (the Product.id from "Products"), not "productId".
+      products: [{ id: "<a product id from Products>", quantity: 1 }]
+      # The same key again returns the same order: change it for a new one.
+      idempotencyKey: "my-first-order"
+    }
+  ) {
+    id
+    totalPrice
+    products {
+      name
+      price
+      quantity
+    }
+  }
+}
+
+query MyOrders {
+  me {
+    name
+    orders {
+      createdAt
+      totalPrice
+      products {
+        name
+        quantity
+      }
+    }
   }
 }
 `;

@@ -278,10 +278,11 @@ describe("errors: every code of the table", () => {
       const res = await down.gql(`{ products { id } }`);
       expect(res.code).toBe("UNAVAILABLE");
       expect(res.errors?.[0]?.message).not.toMatch(/127\.0\.0\.1|ECONNREFUSED/);
+      // The gateway itself can still serve (what needs no catalog): ready, naming the one down.
       const ready = await down.gateway.fetch("http://gateway.test/readyz");
-      expect(ready.status).toBe(503);
+      expect(ready.status).toBe(200);
       expect(await ready.json()).toMatchObject({
-        status: "not ready",
+        status: "ready",
         services: { account: "ready", catalog: "unreachable", order: "ready" },
       });
     } finally {

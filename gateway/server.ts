@@ -2,6 +2,7 @@
 // main.ts puts it on a port; tests call `gateway.fetch` directly.
 import { readFileSync } from "node:fs";
 import { createSchema, createYoga, type YogaServerInstance } from "graphql-yoga";
+import { corsOrigins } from "../platform/config.js";
 import type { Logger } from "../platform/logger.js";
 import { type Backends, createBackends, type Transports } from "./clients.js";
 import type { GatewayConfig } from "./config.js";
@@ -11,9 +12,11 @@ import { GraphiQLPage } from "./graphiql.js";
 import { createErrorLog } from "./logging.js";
 import { createGatewayMetrics, type GatewayMetrics } from "./observability.js";
 import { badRequests } from "./plugins/bad-requests.js";
+import { cors } from "./plugins/cors.js";
 import { errorLog } from "./plugins/error-log.js";
 import { limits } from "./plugins/limits.js";
 import { metricsPlugin } from "./plugins/metrics.js";
+import { operationLog } from "./plugins/operation-log.js";
 import { requestIds } from "./plugins/request-id.js";
 import { routes } from "./plugins/routes.js";
 import type { ReadinessCheck } from "./readiness.js";
@@ -27,7 +30,7 @@ export interface GatewayOptions {
   transports: Transports;
   logger: Logger;
   metrics?: GatewayMetrics;
-  /** Whether every service is ready; resolves to a status per service. */
+  /** The services' states for /readyz: a status per service. */
   ready: ReadinessCheck;
 }
 
@@ -53,6 +56,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     context: createContext({ backends, config, logger, requestIdOf: ids.of }),
     plugins: [
       ids.plugin,
+      cors(corsOrigins(config)),
       metricsPlugin(metrics, graphqlEndpoint),
       routes({
         endpoint: graphqlEndpoint,
@@ -63,6 +67,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       ...limits(config, metrics),
       badRequests(),
       errorLog(log),
+      operationLog(logger, ids.of),
     ],
     maskedErrors: { maskError: (error, message) => maskError(error, message) },
     logging: log.yoga,
@@ -74,6 +79,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     batching: false,
     // No file uploads in the schema: multipart requests have nothing to carry.
     multipart: false,
+    // The cors plugin applies the services' rules instead of Yoga's allow-everything default.
     cors: false,
   });
 

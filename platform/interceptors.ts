@@ -30,6 +30,14 @@ export function requestIdInterceptor(): Interceptor {
   };
 }
 
+// Probes and tools (`buf curl --list-methods`), not traffic: logged at debug, so that a health
+// check every few seconds does not bury the calls people make.
+const plumbing = new Set([
+  "grpc.health.v1.Health",
+  "grpc.reflection.v1.ServerReflection",
+  "grpc.reflection.v1alpha.ServerReflection",
+]);
+
 /**
  * One structured log line per RPC (method, code, duration, request id, caller — never a
  * message body, so never a password or token), the RPC metrics, and the rule that an
@@ -62,6 +70,7 @@ export function observeInterceptor(logger: Logger, metrics: RpcMetrics): Interce
       };
       if (code === Code.Internal || code === Code.Unknown || code === Code.DataLoss)
         log.error(entry, "rpc failed");
+      else if (plumbing.has(req.service.typeName)) log.debug(entry, "rpc");
       else log.info(entry, "rpc");
     };
     try {

@@ -1,13 +1,14 @@
 // `npm start`: runs every Bazaar process as its own child process, each service on its own
-// database in one embedded PostgreSQL (data under .data/), with prefixed output, a banner once
-// all are ready, and an orderly stop on Ctrl-C / SIGTERM (the database last).
+// database in one embedded PostgreSQL (data under .data/), with prefixed output, a line as each
+// becomes ready, a banner once all are, and an orderly stop on Ctrl-C / SIGTERM (the database
+// last). A process that dies is reported with its last lines of output.
 import { type ChildProcess, spawn } from "node:child_process";
 import { resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { localUrl, processNames, processes as registry } from "../platform/processes.js";
-import { developmentAdmin } from "../services/account/config.js";
 import { superviseDatabase } from "./postgres.js";
+import { banner, portProblems, portVariable } from "./start-text.js";
 
 const processes = processNames.map((name) => ({ name, ...registry[name] }));
 type Process = (typeof processes)[number];
@@ -16,13 +17,24 @@ type Process = (typeof processes)[number];
 // (each service keeps its .data/ under the working directory).
 const root = fileURLToPath(new URL("..", import.meta.url));
 const tsx = import.meta.resolve("tsx");
+const tty = process.stdout.isTTY === true && !process.env.NO_COLOR;
+const paint = (color: number, text: string) => (tty ? `\x1b[${color}m${text}\x1b[0m` : text);
 const colors = [36, 33, 35, 32, 34];
 const children = new Map<string, ChildProcess>();
+// The last lines each process wrote, to show why it died.
+const recent = new Map<string, string[]>();
+const keptLines = 15;
+const began = performance.now();
+const since = () => `${((performance.now() - began) / 1000).toFixed(1)}s`;
 let stopping = false;
 
 function portOf(p: Process): number {
-  return Number(process.env[`${p.name.toUpperCase()}_PORT`] ?? p.port);
+  return Number(process.env[portVariable(p.name)] ?? p.port);
 }
+
+const say = (line: string) => process.stdout.write(`${paint(1, "bazaar  ")} | ${line}\n`);
+// A reader that went away (`npm start | head`) must not kill the supervisor and orphan the rest.
+process.stdout.on("error", () => {});
 
 /** Where each process finds its peers: the ports chosen here, unless the environment says. */
 function peerUrls(): Record<string, string> {
@@ -47,25 +59,39 @@ function launch(p: Process, index: number): void {
     stdio: ["ignore", "pipe", "pipe"],
   });
   children.set(p.name, child);
-  const prefix = process.stdout.isTTY
-    ? `\x1b[${colors[index % colors.length]}m${p.name.padEnd(8)}\x1b[0m| `
-    : `${p.name.padEnd(8)}| `;
+  const lines: string[] = [];
+  recent.set(p.name, lines);
+  const prefix = `${paint(colors[index % colors.length] ?? 0, p.name.padEnd(8))} | `;
   for (const stream of [child.stdout, child.stderr]) {
-    createInterface({ input: stream }).on("line", (line) =>
-      process.stdout.write(`${prefix}${line}\n`),
-    );
+    createInterface({ input: stream }).on("line", (line) => {
+      lines.push(line);
+      if (lines.length > keptLines) lines.shift();
+      process.stdout.write(`${prefix}${line}\n`);
+    });
   }
   child.on("exit", (code, signal) => {
     children.delete(p.name);
     if (!stopping) {
-      process.stderr.write(
-        `${p.name} exited unexpectedly (${signal ?? `code ${code}`}); stopping the rest\n`,
-      );
+      reportCrash(p, signal ?? `code ${code}`);
       void stopAll(1);
     } else if (children.size === 0) {
       void database.stop().finally(() => process.exit(exitCode));
     }
   });
+}
+
+function reportCrash(p: Process, how: string): void {
+  const lines = recent.get(p.name) ?? [];
+  const out = [
+    "",
+    paint(31, `${p.name} exited unexpectedly (${how}); stopping the rest. Its last lines:`),
+    ...lines.map((l) => `  ${l}`),
+  ];
+  // The service's own message says PORT (right when it runs alone); here it is another variable.
+  if (lines.some((l) => l.includes("cannot listen on port"))) {
+    out.push(`Under npm start, set ${portVariable(p.name)} (not PORT) to another port.`);
+  }
+  process.stderr.write(`${out.join("\n")}\n\n`);
 }
 
 let exitCode = 0;
@@ -81,11 +107,20 @@ async function stopAll(code: number): Promise<void> {
   }, 15_000).unref();
 }
 
+const waiting = new Set<string>();
+
 async function waitReady(p: Process): Promise<boolean> {
   for (let i = 0; i < 300 && !stopping; i++) {
     try {
       const response = await fetch(`${localUrl(p.name, portOf(p))}/readyz`);
-      if (response.ok) return true;
+      await response.body?.cancel();
+      if (response.ok) {
+        waiting.delete(p.name);
+        say(
+          `${paint(32, "ready")}  ${p.name.padEnd(8)} ${localUrl(p.name, portOf(p))}  after ${since()}${waiting.size > 0 ? `  (still starting: ${[...waiting].join(", ")})` : ""}`,
+        );
+        return true;
+      }
     } catch {
       // not listening yet
     }
@@ -94,9 +129,20 @@ async function waitReady(p: Process): Promise<boolean> {
   return false;
 }
 
+// Every port checked before anything starts: one clear message instead of a crash midway.
+const taken = await portProblems(
+  processes.map((p) => ({ name: p.name, port: portOf(p) })),
+  process.env.HOST,
+);
+if (taken.length > 0) {
+  process.stderr.write(`${taken.join("\n")}\n`);
+  process.exit(1);
+}
+
+say("starting the embedded PostgreSQL (the first start initialises it: a few seconds)");
 const database = superviseDatabase(
   processes.filter((p) => p.database).map((p) => p.name),
-  (line) => process.stdout.write(`${"postgres".padEnd(8)}| ${line}\n`),
+  (line) => process.stdout.write(`postgres | ${line}\n`),
   () => {
     process.stderr.write("postgres exited unexpectedly; stopping the rest\n");
     void stopAll(1);
@@ -109,23 +155,29 @@ await database.ready.catch((error: unknown) => {
   process.stderr.write(`cannot start the embedded PostgreSQL: ${(error as Error).message}\n`);
   process.exit(1);
 });
+say(`${paint(32, "ready")}  postgres after ${since()}; starting ${processNames.join(", ")}`);
+for (const p of processes) waiting.add(p.name);
 if (!stopping) processes.forEach(launch);
+// A reminder while the slow ones start (the storefront may build itself on a first start).
+const progress = setInterval(() => {
+  if (waiting.size > 0 && !stopping) say(`still starting: ${[...waiting].join(", ")} (${since()})`);
+}, 5_000);
 const ready = await Promise.all(processes.map(waitReady));
-if (ready.every(Boolean) && !stopping) {
-  const lines = [
-    "",
-    "Bazaar is running:",
-    ...processes.map((p) =>
-      p.name === "gateway"
-        ? `  GraphQL + GraphiQL  ${localUrl(p.name, portOf(p))}/graphql`
-        : p.name === "web"
-          ? `  storefront          ${localUrl(p.name, portOf(p))}  (Connect-Web, straight to the services)`
-          : `  ${p.name.padEnd(8)} service  ${localUrl(p.name, portOf(p))}  (gRPC h2c, Connect, gRPC-Web; buf curl --list-methods)`,
-    ),
-    `  admin login         ${process.env.ADMIN_EMAIL ?? developmentAdmin.email} / ${process.env.ADMIN_PASSWORD ? "(ADMIN_PASSWORD)" : developmentAdmin.password}  (development default)`,
-    "  data                .data/ (delete it to start afresh)",
-    "Press Ctrl-C to stop.",
-    "",
-  ];
-  process.stdout.write(`${lines.join("\n")}\n`);
+clearInterval(progress);
+if (!ready.every(Boolean) && !stopping) {
+  const late = processes.filter((_, i) => !ready[i]).map((p) => p.name);
+  process.stderr.write(`${late.join(", ")} did not become ready within a minute; stopping\n`);
+  void stopAll(1);
+} else if (!stopping) {
+  process.stdout.write(
+    banner({
+      ports: Object.fromEntries(processes.map((p) => [p.name, portOf(p)])) as Record<
+        (typeof processNames)[number],
+        number
+      >,
+      env: process.env,
+      seconds: since(),
+      paint,
+    }),
+  );
 }

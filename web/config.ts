@@ -6,7 +6,7 @@ import { parseEnv, peerUrlVar, processEntries } from "../platform/config.js";
 import { localUrl, processes } from "../platform/processes.js";
 import type { PageConfig } from "./src/page-config.js";
 
-const schema = v.object({
+export const schema = v.object({
   ...processEntries(processes.web.port),
   ACCOUNT_URL: peerUrlVar(localUrl("account")),
   CATALOG_URL: peerUrlVar(localUrl("catalog")),

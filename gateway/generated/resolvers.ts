@@ -15,45 +15,60 @@ export type Scalars = {
   Boolean: { input: boolean; output: boolean; }
   Int: { input: number; output: number; }
   Float: { input: number; output: number; }
+  /** An instant, as an ISO 8601 string in UTC, e.g. 2026-11-24T10:15:00.000Z. */
   DateTime: { input: Date; output: Date | Timestamp; }
 };
 
+/** Someone who can log in. */
 export type Account = {
   __typename?: 'Account';
   createdAt: Scalars['DateTime']['output'];
   email: Scalars['String']['output'];
   id: Scalars['ID']['output'];
   name: Scalars['String']['output'];
+  /** This account's orders, newest first. */
   orders: Array<Order>;
   role: Role;
 };
 
+/** A new account; anyone may sign up. */
 export type AccountInput = {
   email: Scalars['String']['input'];
   name: Scalars['String']['input'];
+  /** 8 to 128 characters. */
   password: Scalars['String']['input'];
 };
 
+/** Changes to an account; fields left out stay as they are. */
 export type AccountPatch = {
   currentPassword?: InputMaybe<Scalars['String']['input']>;
   name?: InputMaybe<Scalars['String']['input']>;
+  /** A new password; needs currentPassword (an admin changing another account does not). */
   password?: InputMaybe<Scalars['String']['input']>;
 };
 
+/** What login returns: a bearer token for the Authorization header, and whose it is. */
 export type AuthPayload = {
   __typename?: 'AuthPayload';
   account: Account;
   expiresAt: Scalars['DateTime']['output'];
+  /** Send it as `Authorization: Bearer <token>`. */
   token: Scalars['String']['output'];
 };
 
 export type Mutation = {
   __typename?: 'Mutation';
+  /** Sign up as a customer. */
   createAccount: Account;
+  /** Place an order: checks the account, reserves the stock, totals the prices. OUT_OF_STOCK names the product in extensions.productId. */
   createOrder: Order;
+  /** Add a product (admin only). */
   createProduct: Product;
+  /** A token for the Authorization header. A wrong email and a wrong password give the same UNAUTHENTICATED error. */
   login: AuthPayload;
+  /** Change a name or a password: one's own account, or any as an admin. */
   updateAccount: Account;
+  /** Change a product, e.g. restock it (admin only). */
   updateProduct: Product;
 };
 
@@ -90,58 +105,80 @@ export type MutationUpdateProductArgs = {
   patch: ProductPatch;
 };
 
+/** A placed order; its items keep the names and prices they had when it was placed. */
 export type Order = {
   __typename?: 'Order';
+  /** Who ordered. */
   account: Account;
   createdAt: Scalars['DateTime']['output'];
   id: Scalars['ID']['output'];
   products: Array<OrderedProduct>;
+  /** Exact: computed in cents on the server from catalog prices, never taken from the client. */
   totalPrice: Scalars['Float']['output'];
 };
 
+/** A new order: 1 to 100 lines; the same product twice is merged. */
 export type OrderInput = {
+  /** Whose order; left out, the caller's own (only an admin may order for someone else). */
   accountId?: InputMaybe<Scalars['ID']['input']>;
+  /** Sending the same key again returns the first order and reserves nothing twice: make one per checkout. */
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   products: Array<OrderProductInput>;
 };
 
+/** One line of a new order. */
 export type OrderProductInput = {
+  /** The product's id (Product.id). */
   id: Scalars['ID']['input'];
+  /** 1 to 1,000. */
   quantity: Scalars['Int']['input'];
 };
 
+/** One line of an order, as it was ordered. */
 export type OrderedProduct = {
   __typename?: 'OrderedProduct';
+  /** The description when ordered. */
   description: Scalars['String']['output'];
+  /** The product's id (the same id as Product.id). */
   id: Scalars['ID']['output'];
+  /** The name when ordered. */
   name: Scalars['String']['output'];
+  /** The unit price when ordered, in currency units. */
   price: Scalars['Float']['output'];
+  /** The catalog entry today; null if it no longer exists. */
   product?: Maybe<Product>;
   quantity: Scalars['Int']['output'];
 };
 
+/** A page of a list: skip the first `skip` rows, return at most `take` (at most 100). */
 export type PaginationInput = {
   skip?: InputMaybe<Scalars['Int']['input']>;
   take?: InputMaybe<Scalars['Int']['input']>;
 };
 
+/** An item for sale in the catalog. */
 export type Product = {
   __typename?: 'Product';
   createdAt: Scalars['DateTime']['output'];
   description: Scalars['String']['output'];
   id: Scalars['ID']['output'];
   name: Scalars['String']['output'];
+  /** Currency units with at most 2 decimals, e.g. 19.99 (the services' price_cents / 100). */
   price: Scalars['Float']['output'];
+  /** Units on hand; an order reserves from it. */
   stock: Scalars['Int']['output'];
 };
 
+/** A new product (admin only). */
 export type ProductInput = {
   description: Scalars['String']['input'];
   name: Scalars['String']['input'];
+  /** Currency units with at most 2 decimals, e.g. 19.99. */
   price: Scalars['Float']['input'];
   stock?: Scalars['Int']['input'];
 };
 
+/** Changes to a product (admin only); fields left out stay as they are. */
 export type ProductPatch = {
   description?: InputMaybe<Scalars['String']['input']>;
   name?: InputMaybe<Scalars['String']['input']>;
@@ -151,8 +188,11 @@ export type ProductPatch = {
 
 export type Query = {
   __typename?: 'Query';
+  /** Every account (admin only), or with `id` that one account ([] if not found). */
   accounts: Array<Account>;
+  /** The account of the caller's token; null without one. */
   me?: Maybe<Account>;
+  /** The catalog, oldest first; with `query`, a full-text search over name and description, best match first; with `id`, that one product ([] if not found). Needs no sign-in. */
   products: Array<Product>;
 };
 
@@ -169,6 +209,7 @@ export type QueryProductsArgs = {
   query?: InputMaybe<Scalars['String']['input']>;
 };
 
+/** What an account may do: a customer reads and changes only itself and its own orders; an admin everything. */
 export type Role =
   | 'ADMIN'
   | 'CUSTOMER';

@@ -12,7 +12,7 @@ export const developmentAdmin = { email: "admin@example.com", password: "bazaar-
 /** This service's committed migrations (drizzle-kit writes them); every opener applies them. */
 export const migrationsFolder = fileURLToPath(new URL("./drizzle", import.meta.url));
 
-const schema = v.object({
+export const schema = v.object({
   ...baseEntries("account", processes.account.port),
   ADMIN_EMAIL: v.optional(email, developmentAdmin.email),
   ADMIN_PASSWORD: v.optional(password, developmentAdmin.password),

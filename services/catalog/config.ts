@@ -16,7 +16,7 @@ import { localUrl, processes } from "../../platform/processes.js";
 /** This service's committed migrations (drizzle-kit writes them); every opener applies them. */
 export const migrationsFolder = fileURLToPath(new URL("./drizzle", import.meta.url));
 
-const schema = v.object({
+export const schema = v.object({
   ...baseEntries("catalog", processes.catalog.port),
   // Admin tokens are checked against the account service's token versions (revocation).
   ...tokenVersionEntries(localUrl("account")),

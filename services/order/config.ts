@@ -14,7 +14,7 @@ import { localUrl, processes } from "../../platform/processes.js";
 /** This service's committed migrations (drizzle-kit writes them); every opener applies them. */
 export const migrationsFolder = fileURLToPath(new URL("./drizzle", import.meta.url));
 
-const schema = v.object({
+export const schema = v.object({
   ...baseEntries("order", processes.order.port),
   ...tokenVersionEntries(localUrl("account")),
   CATALOG_URL: peerUrlVar(localUrl("catalog")),

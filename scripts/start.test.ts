@@ -1,0 +1,75 @@
+// What `npm start` says when something goes wrong before the banner: a taken port names the
+// variable that moves it, and a process that dies is shown with its last lines.
+import { spawn } from "node:child_process";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { freePort } from "../platform/testing.js";
+
+const start = new URL("./start.ts", import.meta.url).pathname;
+const tsx = import.meta.resolve("tsx");
+
+async function freePorts(): Promise<Record<string, string>> {
+  const names = ["ACCOUNT", "CATALOG", "ORDER", "GATEWAY", "WEB", "POSTGRES"];
+  const ports: Record<string, string> = {};
+  for (const name of names) ports[`${name}_PORT`] = String(await freePort());
+  return ports;
+}
+
+/** Runs the supervisor in a scratch directory until it exits; its output and exit code. */
+async function run(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  const cwd = await mkdtemp(join(tmpdir(), "bazaar-start-"));
+  await chmod(cwd, 0o711); // as root, the database's postgres user must pass through
+  try {
+    const child = spawn(process.execPath, ["--import", tsx, start], {
+      cwd,
+      env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "warn", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (c) => {
+      output += c;
+    });
+    child.stderr.on("data", (c) => {
+      output += c;
+    });
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    return { code, output };
+  } finally {
+    await rm(cwd, { recursive: true, force: true });
+  }
+}
+
+describe("npm start when something is wrong", () => {
+  it("names the variable to set when a port is taken, before starting anything", async () => {
+    const ports = await freePorts();
+    const holder = net.createServer();
+    await new Promise<void>((resolve) =>
+      holder.listen(Number(ports.GATEWAY_PORT), "127.0.0.1", resolve),
+    );
+    try {
+      const { code, output } = await run(ports);
+      expect(code).toBe(1);
+      expect(output).toContain(`port ${ports.GATEWAY_PORT} for gateway is already in use`);
+      expect(output).toContain("GATEWAY_PORT=");
+      expect(output).not.toContain("set PORT");
+      expect(output).not.toContain("PostgreSQL");
+    } finally {
+      holder.close();
+    }
+  }, 30_000);
+
+  it("reports a process that dies with its last lines, and stops the rest", async () => {
+    const { code, output } = await run({ ...(await freePorts()), PEER_TIMEOUT_MS: "soon" });
+    expect(code).toBe(1);
+    expect(output).toContain(
+      "order exited unexpectedly (code 1); stopping the rest. Its last lines:",
+    );
+    expect(output).toMatch(
+      /\n {2}order: invalid configuration:\n {2} {2}PEER_TIMEOUT_MS must be an integer/,
+    );
+    expect(output).not.toContain("Bazaar is running");
+  }, 60_000);
+});
