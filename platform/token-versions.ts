@@ -19,6 +19,20 @@ export interface TokenVersionOptions {
   maxEntries?: number;
 }
 
+/** openBase's `tokenVersions` for a service configured with `tokenVersionEntries`. */
+export function tokenVersionsFromConfig(
+  config: { ACCOUNT_URL: string; TOKEN_VERSION_CACHE_SECONDS: number },
+  timeoutMs: number,
+): (base: { signer: TokenSigner }) => TokenVersionCheck {
+  return ({ signer }) =>
+    accountTokenVersions({
+      accountUrl: config.ACCOUNT_URL,
+      signer,
+      cacheSeconds: config.TOKEN_VERSION_CACHE_SECONDS,
+      timeoutMs,
+    });
+}
+
 export function accountTokenVersions(options: TokenVersionOptions): TokenVersionCheck {
   const client = createClient(
     AccountService,

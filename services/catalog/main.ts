@@ -4,7 +4,7 @@ import { CatalogService } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import { type HostedService, openBase } from "../../platform/host.js";
 import type { Logger } from "../../platform/logger.js";
 import { isEntryPoint, runProcess } from "../../platform/runtime.js";
-import { accountTokenVersions } from "../../platform/token-versions.js";
+import { tokenVersionsFromConfig } from "../../platform/token-versions.js";
 import type { Worker } from "../../platform/worker.js";
 import { type CatalogConfig, loadCatalogConfig, migrationsFolder } from "./config.js";
 import { orderOutcomesClient, orderServiceTransport } from "./order-outcomes.js";
@@ -26,13 +26,7 @@ export async function startCatalogService(
     schema,
     migrationsFolder,
     logger: options.logger,
-    tokenVersions: ({ signer }) =>
-      accountTokenVersions({
-        accountUrl: config.ACCOUNT_URL,
-        signer,
-        cacheSeconds: config.TOKEN_VERSION_CACHE_SECONDS,
-        timeoutMs: 3_000,
-      }),
+    tokenVersions: tokenVersionsFromConfig(config, config.PEER_TIMEOUT_MS),
   });
   const { logger } = base;
   const store = new CatalogStore(base.database.db, { outbox: config.OPENSEARCH_URL !== undefined });

@@ -6,7 +6,7 @@ import { type HostedService, openBase } from "../../platform/host.js";
 import { uuidv7 } from "../../platform/ids.js";
 import type { Logger } from "../../platform/logger.js";
 import { isEntryPoint, runProcess } from "../../platform/runtime.js";
-import { accountTokenVersions } from "../../platform/token-versions.js";
+import { tokenVersionsFromConfig } from "../../platform/token-versions.js";
 import { loadOrderConfig, migrationsFolder, type OrderConfig } from "./config.js";
 import { createPeers, httpPeerTransports, type Peers } from "./peers.js";
 import { type RecoveryReport, recoveryWorker } from "./recovery.js";
@@ -31,13 +31,7 @@ export async function startOrderService(
     schema,
     migrationsFolder,
     logger: options.logger,
-    tokenVersions: ({ signer }) =>
-      accountTokenVersions({
-        accountUrl: config.ACCOUNT_URL,
-        signer,
-        cacheSeconds: config.TOKEN_VERSION_CACHE_SECONDS,
-        timeoutMs: config.PEER_TIMEOUT_MS,
-      }),
+    tokenVersions: tokenVersionsFromConfig(config, config.PEER_TIMEOUT_MS),
   });
   const { logger } = base;
   const store = new OrderStore(base.database.db, {
