@@ -108,7 +108,8 @@ export const PG_UNIQUE_VIOLATION = "23505";
 export const PG_SERIALIZATION_FAILURE = "40001";
 export const PG_DEADLOCK_DETECTED = "40P01";
 
-// How postgres.js and PostgreSQL say the connection, not the query, failed: the server shut the
+// How postgres.js and PostgreSQL say the connection, not the query, failed: no connection slot
+// left (53300), the server shut the
 // backend down (57P01–57P03, e.g. pg_terminate_backend), a connection exception (class 08), or
 // the socket went away.
 const connectionLost =
