@@ -16,6 +16,7 @@ import { limits } from "./plugins/limits.js";
 import { metricsPlugin } from "./plugins/metrics.js";
 import { requestIds } from "./plugins/request-id.js";
 import { routes } from "./plugins/routes.js";
+import { tracing } from "./plugins/tracing.js";
 import type { ReadinessCheck } from "./readiness.js";
 import { resolvers } from "./resolvers/index.js";
 
@@ -63,6 +64,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       ...limits(config, metrics),
       badRequests(),
       errorLog(log),
+      tracing(),
     ],
     maskedErrors: { maskError: (error, message) => maskError(error, message) },
     logging: log.yoga,

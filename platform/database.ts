@@ -7,6 +7,8 @@ import { migrate } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
 import { ConfigError } from "./config.js";
 import { causes } from "./errors.js";
+import { tracingOn } from "./tracing.js";
+import { tracedSql } from "./tracing-sql.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: drizzle's result kind is the driver's; callers never see it.
 export type Database<S extends Record<string, unknown>> = PgDatabase<PgQueryResultHKT, S, any>;
@@ -60,7 +62,11 @@ async function openPostgres<S extends Record<string, unknown>>(
     // rejection); no Bazaar column is an array, so the query is not needed.
     fetch_types: false,
   });
-  const db = drizzle({ client, schema: options.schema });
+  // Spans around each statement only when tracing is on: off, drizzle gets the bare client.
+  const db = drizzle({
+    client: tracingOn() ? tracedSql(client, url) : client,
+    schema: options.schema,
+  });
   return {
     db: db as Database<S>,
     ping: async () => {
