@@ -25,6 +25,7 @@ const options = benchOptions("bench", {
   "orders-seconds": { default: 30, help: "seconds of placing orders" },
   "gateway-seconds": { default: 5, help: "seconds per gateway scenario" },
   "search-products": { default: 20_000, help: "products the search benchmark loads" },
+  soak: { default: false, help: "also the 60 s soak (bench/soak.ts), as its own section" },
 });
 const root = fileURLToPath(new URL("..", import.meta.url));
 const tsx = join(root, "node_modules/.bin/tsx");
@@ -244,3 +245,5 @@ const md = `# npm run bench — ${began.toISOString()}\n\n${cpus().length} cores
 mkdirSync(join(root, "bench/results"), { recursive: true });
 writeFileSync(join(root, "bench/results/latest.md"), md);
 process.stdout.write(`\n${table}\n\nwrote bench/results/latest.md\n`);
+// The soak adds its own section to the file just written; a failed soak fails the run.
+if (options.soak) await script("bench/soak.ts", []);

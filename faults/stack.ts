@@ -36,6 +36,8 @@ export interface Stack {
   orders: Client<typeof OrderService>;
   kill(name: ServiceName, signal?: NodeJS.Signals): Promise<void>;
   signal(name: ServiceName, signal: NodeJS.Signals): void;
+  /** The running process of `name` (the soak reads its RSS). */
+  pid(name: ServiceName): number | undefined;
   start(name: ServiceName): Promise<void>;
   /** Starts whatever a failed scenario left dead, and resumes what it left stopped. */
   ensureUp(): Promise<void>;
@@ -128,6 +130,7 @@ export async function startStack(): Promise<Stack> {
     orders: client(OrderService, url.order),
     kill,
     signal: (name, signal) => children.get(name)?.kill(signal),
+    pid: (name) => children.get(name)?.pid,
     start,
     ensureUp: async () => {
       proxies.toCatalog.heal();

@@ -14,6 +14,7 @@ import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect
 import { AccountService } from "../gen/bazaar/account/v1/account_pb.js";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
 import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
+import { tracingClientInterceptor } from "../platform/tracing.js";
 import type { GatewayConfig } from "./config.js";
 
 export type ServiceName = "account" | "catalog" | "order";
@@ -67,7 +68,7 @@ export function createTransports(
     if (config.BACKEND_PROTOCOL === "grpc") {
       return createGrpcTransport({
         baseUrl,
-        interceptors: [retryResetReads, ...interceptors],
+        interceptors: [tracingClientInterceptor(), retryResetReads, ...interceptors],
         acceptCompression: [],
       });
     }
@@ -87,7 +88,7 @@ export function createTransports(
       // On a local network compression costs both ends more CPU than it saves: connect-node
       // otherwise asks for gzip/br, and a 20-product list comes back gzipped.
       acceptCompression: [],
-      interceptors: [retryResetReads, ...interceptors],
+      interceptors: [tracingClientInterceptor(), retryResetReads, ...interceptors],
     });
   };
   return {

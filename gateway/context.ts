@@ -42,7 +42,16 @@ export function createContext(deps: ContextDependencies) {
     const peer = (server.req as { socket?: { remoteAddress?: string } } | undefined)?.socket
       ?.remoteAddress;
     if (peer) headers["x-forwarded-for"] = peer;
-    const call = { headers, timeoutMs: deps.config.BACKEND_TIMEOUT_MS };
+    // BACKEND_TIMEOUT_MS is the whole request's budget: each call (a getter, read as the call
+    // starts) gets what is left of it, and the services see that as their deadline, so none
+    // works on for a request the gateway has given up on.
+    const deadline = Date.now() + deps.config.BACKEND_TIMEOUT_MS;
+    const call: CallOptions = {
+      headers,
+      get timeoutMs() {
+        return Math.max(1, deadline - Date.now());
+      },
+    };
     return {
       backends: deps.backends,
       loaders: createLoaders(deps.backends, call),

@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import type { Interceptor } from "@connectrpc/connect";
 import { createLogger, type Logger } from "../platform/logger.js";
 import { isEntryPoint, runProcess } from "../platform/runtime.js";
+import { startTracing } from "../platform/tracing.js";
 import { backendUrls, createTransports, type Transports } from "./clients.js";
 import { type GatewayConfig, loadGatewayConfig } from "./config.js";
 import { backendMetricsInterceptor, createGatewayMetrics } from "./observability.js";
@@ -31,6 +32,8 @@ export async function startGateway(
   config: GatewayConfig,
   options: StartOptions = {},
 ): Promise<RunningGateway> {
+  // Before the logger: with tracing on, its lines carry the trace id.
+  const tracing = startTracing("gateway");
   const logger =
     options.logger ??
     createLogger({ service: "gateway", level: config.LOG_LEVEL, pretty: config.LOG_PRETTY });
@@ -87,6 +90,7 @@ export async function startGateway(
       server.closeAllConnections();
       made?.close();
       await gateway.yoga.dispose();
+      await tracing?.shutdown();
       logger.info("stopped");
       logger.flush();
     })();

@@ -19,6 +19,7 @@ import { metricsPlugin } from "./plugins/metrics.js";
 import { operationLog } from "./plugins/operation-log.js";
 import { requestIds } from "./plugins/request-id.js";
 import { routes } from "./plugins/routes.js";
+import { tracing } from "./plugins/tracing.js";
 import type { ReadinessCheck } from "./readiness.js";
 import { resolvers } from "./resolvers/index.js";
 
@@ -68,6 +69,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       badRequests(),
       errorLog(log),
       operationLog(logger, ids.of),
+      tracing(),
     ],
     maskedErrors: { maskError: (error, message) => maskError(error, message) },
     logging: log.yoga,

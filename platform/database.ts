@@ -7,6 +7,8 @@ import { migrate } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
 import { ConfigError } from "./config.js";
 import { causes } from "./errors.js";
+import { tracingOn } from "./tracing.js";
+import { tracedSql } from "./tracing-sql.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: drizzle's result kind is the driver's; callers never see it.
 export type Database<S extends Record<string, unknown>> = PgDatabase<PgQueryResultHKT, S, any>;
@@ -60,7 +62,11 @@ async function openPostgres<S extends Record<string, unknown>>(
     // rejection); no Bazaar column is an array, so the query is not needed.
     fetch_types: false,
   });
-  const db = drizzle({ client, schema: options.schema });
+  // Spans around each statement only when tracing is on: off, drizzle gets the bare client.
+  const db = drizzle({
+    client: tracingOn() ? tracedSql(client, url) : client,
+    schema: options.schema,
+  });
   return {
     db: db as Database<S>,
     ping: async () => {
@@ -109,11 +115,10 @@ export const PG_SERIALIZATION_FAILURE = "40001";
 export const PG_DEADLOCK_DETECTED = "40P01";
 
 // How postgres.js and PostgreSQL say the connection, not the query, failed: no connection slot
-// left (53300), the server shut the
-// backend down (57P01–57P03, e.g. pg_terminate_backend), a connection exception (class 08), or
-// the socket went away.
+// left (53300), the server shut the backend down (57P01–57P03, e.g. pg_terminate_backend), a
+// connection exception (class 08), or the socket went away.
 const connectionLost =
-  /^(57P0[123]|08[0-9A-Z]{3}|CONNECTION_(CLOSED|DESTROYED|ENDED)|CONNECT_TIMEOUT|ECONN(RESET|REFUSED)|EPIPE|ETIMEDOUT)$/;
+  /^(53300|57P0[123]|08[0-9A-Z]{3}|CONNECTION_(CLOSED|DESTROYED|ENDED)|CONNECT_TIMEOUT|ECONN(RESET|REFUSED)|EPIPE|ETIMEDOUT)$/;
 
 /** Whether `error` says the database could not be reached, so a retry may well succeed. */
 export function isDatabaseUnavailable(error: unknown): boolean {

@@ -11,6 +11,7 @@ import { resolveKeys, type ServiceName } from "./keys.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createMetrics, type RpcMetrics } from "./metrics.js";
 import { type RunningServer, serve } from "./server.js";
+import { startTracing, type Tracing } from "./tracing.js";
 import type { Worker } from "./worker.js";
 
 export interface BaseOptions<S extends Record<string, unknown>> {
@@ -64,6 +65,8 @@ export async function openBase<S extends Record<string, unknown>>(
   config: BaseConfig,
   options: BaseOptions<S>,
 ): Promise<ServiceBase<S>> {
+  // Before the logger: with tracing on, its lines carry the trace id.
+  const tracing = startTracing(options.name);
   const logger =
     options.logger ??
     createLogger({ service: options.name, level: config.LOG_LEVEL, pretty: config.LOG_PRETTY });
@@ -93,7 +96,7 @@ export async function openBase<S extends Record<string, unknown>>(
   return {
     ...base,
     abort,
-    serve: (parts) => serveParts(config, options.name, base, parts).catch(abort),
+    serve: (parts) => serveParts(config, options.name, base, parts, tracing).catch(abort),
   };
 }
 
@@ -102,6 +105,7 @@ async function serveParts<S extends Record<string, unknown>>(
   name: string,
   base: Omit<HostedService<S>, "server" | "stop">,
   parts: ServiceParts,
+  tracing: Tracing | undefined,
 ): Promise<HostedService<S>> {
   const { logger, database } = base;
   const workers = parts.workers ?? [];
@@ -135,6 +139,7 @@ async function serveParts<S extends Record<string, unknown>>(
       await server.close(config.SHUTDOWN_GRACE_MS);
       await closeParts();
       await database.close();
+      await tracing?.shutdown();
       logger.info("stopped");
       logger.flush();
     })();

@@ -3,6 +3,7 @@
 // redacted by path as a second line of defence; the first is never putting them in a log call.
 import { type DestinationStream, type Logger, pino } from "pino";
 import { formatLogLine } from "./log-format.js";
+import { traceFields, tracingOn } from "./tracing.js";
 
 export type { Logger };
 
@@ -12,6 +13,8 @@ export function createLogger(options: { service: string; level: string; pretty: 
       name: options.service,
       level: options.level,
       base: { service: options.service },
+      // With tracing on, each line names its trace and span (a cheap lookup of the active span).
+      ...(tracingOn() ? { mixin: traceFields } : {}),
       redact: {
         paths: [
           "password",

@@ -35,6 +35,7 @@ import { observeInterceptor, requestIdInterceptor } from "./interceptors.js";
 import type { Logger } from "./logger.js";
 import type { RpcMetrics } from "./metrics.js";
 import { reflectionRoutes } from "./reflection.js";
+import { tracingServerInterceptor } from "./tracing.js";
 
 export interface ServeOptions {
   routes: (router: ConnectRouter) => void;
@@ -99,6 +100,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     interceptors: [
       decodedInterceptor(),
       openStreamsInterceptor(limits.maxOpenStreams),
+      tracingServerInterceptor(),
       requestIdInterceptor(),
       observeInterceptor(options.logger, options.metrics),
       authInterceptor(options.authority),

@@ -18,6 +18,7 @@ import {
 import { AccountService } from "../../gen/bazaar/account/v1/account_pb.js";
 import { CatalogService } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import { causes } from "../../platform/errors.js";
+import { tracingClientInterceptor } from "../../platform/tracing.js";
 import type { PeerName } from "./domain.js";
 
 export interface Peers {
@@ -86,6 +87,8 @@ export function httpPeerTransports(config: {
   CATALOG_URL: string;
   PEER_PROTOCOL: "connect" | "grpc";
 }): PeerTransports {
+  // One client span per attempt (withPeer retries around the transport).
+  const interceptors = [tracingClientInterceptor()];
   if (config.PEER_PROTOCOL === "grpc") {
     const sessions = [config.ACCOUNT_URL, config.CATALOG_URL].map(
       (url) => new Http2SessionManager(url, { idleConnectionTimeoutMs: 60_000 }),
@@ -98,10 +101,12 @@ export function httpPeerTransports(config: {
       account: createGrpcTransport({
         baseUrl: config.ACCOUNT_URL,
         sessionManager: accountSessions,
+        interceptors,
       }),
       catalog: createGrpcTransport({
         baseUrl: config.CATALOG_URL,
         sessionManager: catalogSessions,
+        interceptors,
       }),
       close: async () => {
         for (const session of sessions) session.abort();
@@ -115,6 +120,7 @@ export function httpPeerTransports(config: {
       httpVersion: "1.1",
       useBinaryFormat: true,
       nodeOptions: { agent },
+      interceptors,
     });
   return {
     account: connect(config.ACCOUNT_URL),
