@@ -38,6 +38,7 @@ describe("README tables", () => {
       "POSTGRES_PORT", // npm start (scripts/postgres.ts)
       "NO_COLOR", // platform/logger.ts, scripts/start.ts
       "TEST_DATABASE_URL", // platform/testing.ts, scripts/test-database.ts
+      "OTEL_EXPORTER_OTLP_ENDPOINT", // platform/tracing.ts
     ]);
     const listed = new Set<string>();
     for (const row of section("Configuration").split("\n")) {
