@@ -42,7 +42,9 @@ export const retryResetReads: Interceptor = (next) => async (req) => {
   } catch (error) {
     const reset =
       error instanceof ConnectError &&
-      (error.code === Code.Aborted || error.code === Code.Unavailable) &&
+      (error.code === Code.Aborted ||
+        error.code === Code.Unavailable ||
+        error.code === Code.Internal) &&
       /ECONNRESET|EPIPE|socket hang up/.test(error.rawMessage);
     const read = req.method.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS;
     if (!reset || !read || req.stream || req.signal.aborted) throw error;

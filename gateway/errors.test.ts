@@ -80,4 +80,12 @@ describe("a peer that dies mid-call", () => {
     const aborted = new ConnectError("conflict", Code.Aborted);
     expect(graphqlError(aborted)).toBe(aborted);
   });
+
+  it("makes a write to a socket the peer closed (INTERNAL over EPIPE) UNAVAILABLE, but not a service's INTERNAL", () => {
+    const epipe = Object.assign(new Error("write EPIPE"), { code: "EPIPE" });
+    const lost = new ConnectError("write EPIPE", Code.Internal, undefined, undefined, epipe);
+    expect((graphqlError(lost) as GraphQLError).extensions.code).toBe("UNAVAILABLE");
+    const answered = new ConnectError("internal error", Code.Internal);
+    expect(graphqlError(answered)).toBe(answered);
+  });
 });

@@ -74,15 +74,27 @@ export function badUserInput(problems: FieldProblem[]): GraphQLError {
 
 /** The GraphQL code for a Connect error, or undefined when callers should not see it. */
 function codeFor(error: ConnectError): ErrorCode | undefined {
-  // connect-node reports a peer dying mid-call ("socket hang up") as ABORTED over a Node error:
-  // the client may retry, as for any unavailable backend.
-  if (error.code === Code.Aborted && [...causes(error)].some(isNodeError)) return "UNAVAILABLE";
+  // connect-node reports a peer dying mid-call ("socket hang up") as ABORTED over a Node error,
+  // and a write to a socket the peer already closed (EPIPE) as INTERNAL: neither is the
+  // service's answer, and the client may retry, as for any unavailable backend.
+  const layers = [...causes(error)];
+  if (error.code === Code.Aborted && layers.some((l) => nodeErrorCode(l) !== undefined)) {
+    return "UNAVAILABLE";
+  }
+  if (
+    error.code === Code.Internal &&
+    layers.some((l) => lostConnection.test(nodeErrorCode(l) ?? ""))
+  ) {
+    return "UNAVAILABLE";
+  }
   return byConnectCode[error.code];
 }
 
-function isNodeError(layer: object): boolean {
+const lostConnection = /^(EPIPE|ECONNRESET|ECONNREFUSED|ETIMEDOUT|ERR_STREAM_PREMATURE_CLOSE)$/;
+
+function nodeErrorCode(layer: object): string | undefined {
   const code = (layer as { code?: unknown }).code;
-  return typeof code === "string" && /^(E[A-Z]+|ERR_[A-Z0-9_]+)$/.test(code);
+  return typeof code === "string" && /^(E[A-Z]+|ERR_[A-Z0-9_]+)$/.test(code) ? code : undefined;
 }
 
 function stockProductId(error: ConnectError): string | undefined {
