@@ -86,7 +86,8 @@ async function startService(name: ProcessName, env: Record<string, string>): Pro
       ...(isServiceName(name) ? authority.env(name) : {}),
       HOST: "127.0.0.1",
       PORT: String(port),
-      DATABASE_POOL_MAX: "20",
+      // Each service's pool; BENCH_POOL_MAX compares sizes.
+      DATABASE_POOL_MAX: process.env.BENCH_POOL_MAX ?? "20",
       ...env,
     },
     stdio: ["ignore", process.env.BENCH_LOG_LEVEL ? "inherit" : "ignore", "inherit"],
