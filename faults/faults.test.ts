@@ -114,7 +114,7 @@ describe("faults", () => {
       where o.status = 'confirmed' and i.product_id = any(${ids}::uuid[])
       group by i.product_id`;
     const stock = await db.catalog`
-      select id, stock from products where id = any(${ids}::uuid[])`;
+      select product_id as id, stock from product_stock where product_id = any(${ids}::uuid[])`;
     const soldOf = new Map(sold.map((r) => [r.product_id as string, r.units as number]));
     for (const row of stock) {
       expect(stockEach - (row.stock as number), `product ${row.id}`).toBe(
@@ -180,7 +180,8 @@ describe("faults", () => {
     expect(outcomes.every((o) => o.code === Code.Unavailable)).toBe(true);
     await stack.start("account");
     await reconcile("kill -9 account", ids, outcomes);
-    const stock = await stack.db.catalog`select stock from products where id = any(${ids}::uuid[])`;
+    const stock = await stack.db
+      .catalog`select stock from product_stock where product_id = any(${ids}::uuid[])`;
     expect(stock.map((r) => r.stock)).toEqual([stockEach, stockEach, stockEach]);
   }, 120_000);
 
