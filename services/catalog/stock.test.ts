@@ -2,7 +2,7 @@
 // idempotent per order id, never oversold under parallel calls, on each real database.
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ReservationState } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
+import { type Reservation, ReservationState } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import {
   BadRequestSchema,
   PreconditionFailureSchema,
@@ -318,6 +318,41 @@ describe.each(databaseKinds())("CatalogService stock on %s", (kind) => {
         ]),
       );
       expect(await stockOf(product.id)).toBe(20);
+    });
+    it("parallel commits share a statement yet each gets its own answer", async () => {
+      const product = await aProduct(bed.store, { stock: 30 });
+      const orders = Array.from({ length: 12 }, () => uuidv7());
+      await Promise.all(orders.map((o) => reserve(o, [{ productId: product.id, quantity: 2 }])));
+      const [released, ...committing] = orders as [string, ...string[]];
+      await bed.client.releaseStock({ orderId: released }, bed.as.service);
+      const unknown = uuidv7();
+      // Every order committed twice, a released one and an unknown one, all in one turn.
+      const answers = await Promise.allSettled(
+        [...committing, ...committing, released, unknown].map((orderId) =>
+          bed.client.commitReservation({ orderId }, bed.as.service),
+        ),
+      );
+      committing.forEach((orderId, i) => {
+        for (const answer of [answers[i], answers[i + committing.length]]) {
+          expect(answer?.status).toBe("fulfilled");
+          const { reservation } = (answer as PromiseFulfilledResult<{ reservation?: Reservation }>)
+            .value;
+          expect(reservation?.orderId).toBe(orderId);
+          expect(reservation?.state).toBe(ReservationState.COMMITTED);
+          expect(reservation?.items).toEqual([
+            expect.objectContaining({ productId: product.id, quantity: 2 }),
+          ]);
+        }
+      });
+      const [releasedAnswer, unknownAnswer] = answers.slice(-2);
+      expect(releasedAnswer?.status).toBe("rejected");
+      expect(((releasedAnswer as PromiseRejectedResult).reason as { code: Code }).code).toBe(
+        Code.FailedPrecondition,
+      );
+      expect(((unknownAnswer as PromiseRejectedResult).reason as { code: Code }).code).toBe(
+        Code.NotFound,
+      );
+      expect(await stockOf(product.id)).toBe(30 - 2 * committing.length);
     });
   });
 

@@ -1,6 +1,7 @@
 // All SQL of the order service. It speaks in plain records, never protobuf messages.
 import { and, asc, desc, eq, inArray, lt, ne, sql } from "drizzle-orm";
-import type { Database } from "../../platform/database.js";
+import { batched } from "../../platform/batcher.js";
+import { type Database, executeRows } from "../../platform/database.js";
 import type { OrderFailure, PeerName, PricedItem } from "./domain.js";
 import * as schema from "./schema.js";
 
@@ -105,32 +106,50 @@ export class OrderStore {
   }
 
   /**
-   * Writes the items and the total and marks the attempt confirmed, in one transaction.
-   * Undefined when the attempt is no longer pending (recovery gave up on it).
+   * Writes the items and the total and marks the attempt confirmed, in one statement (one
+   * round trip, its own transaction): the items are inserted only when the update found the
+   * attempt still pending. Undefined when it was not (recovery gave up on it).
    */
   async confirm(
     id: string,
     priced: { items: PricedItem[]; totalCents: bigint },
   ): Promise<OrderRecord | undefined> {
-    const { orders, orderItems } = schema;
-    return this.db.transaction(async (tx) => {
-      const [row] = await tx
-        .update(orders)
-        .set({ status: "confirmed", totalCents: priced.totalCents, updateTime: sql`now()` })
-        .where(and(eq(orders.id, id), eq(orders.status, "pending")))
-        .returning();
-      if (!row) return undefined;
-      await tx
-        .insert(orderItems)
-        .values(priced.items.map((item, position) => ({ orderId: id, position, ...item })));
-      return {
-        id: row.id,
-        accountId: row.accountId,
-        totalCents: priced.totalCents,
-        createTime: row.createTime,
-        items: priced.items,
-      };
-    });
+    // The items travel as one JSON parameter: names and descriptions are free text.
+    const items = JSON.stringify(
+      priced.items.map((item, position) => ({
+        position,
+        product_id: item.productId,
+        name: item.name,
+        description: item.description,
+        unit_price_cents: String(item.unitPriceCents),
+        quantity: item.quantity,
+      })),
+    );
+    const [row] = await executeRows<{ account_id: string; create_time: string | Date }>(
+      this.db,
+      sql`with confirmed as (
+        update orders set status = 'confirmed', total_cents = ${String(priced.totalCents)}::bigint,
+          update_time = now()
+        where id = ${id} and status = 'pending'
+        returning id, account_id, create_time
+      ), items as (
+        insert into order_items
+          (order_id, position, product_id, name, description, unit_price_cents, quantity)
+        select c.id, i.position, i.product_id, i.name, i.description, i.unit_price_cents,
+          i.quantity
+        from confirmed c, json_to_recordset(${items}::json) as i(position int, product_id uuid,
+          name text, description text, unit_price_cents bigint, quantity int)
+      )
+      select account_id, create_time from confirmed`,
+    );
+    if (!row) return undefined;
+    return {
+      id,
+      accountId: row.account_id,
+      totalCents: priced.totalCents,
+      createTime: new Date(row.create_time),
+      items: priced.items,
+    };
   }
 
   /**
@@ -147,13 +166,24 @@ export class OrderStore {
     return rows.length > 0;
   }
 
-  /** The catalog now knows the attempt's outcome (reservation committed or released). */
-  async markSettled(id: string): Promise<void> {
-    await this.db
-      .update(schema.orders)
-      .set({ settled: true, updateTime: sql`now()` })
-      .where(eq(schema.orders.id, id));
+  /**
+   * The catalog now knows the attempt's outcome (reservation committed or released). Marks
+   * asked for at the same moment share one statement.
+   */
+  markSettled(id: string): Promise<void> {
+    return this.#markSettled(id);
   }
+
+  readonly #markSettled = batched<string, void>(
+    async (ids) => {
+      await this.db
+        .update(schema.orders)
+        .set({ settled: true, updateTime: sql`now()` })
+        .where(inArray(schema.orders.id, [...ids]));
+      return new Map();
+    },
+    { maxBatch: 500, missing: () => undefined },
+  );
 
   async findConfirmed(id: string): Promise<OrderRecord | undefined> {
     const [order] = await this.#confirmedWhere(eq(schema.orders.id, id));

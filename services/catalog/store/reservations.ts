@@ -1,6 +1,7 @@
 // Stock reservations: taking stock for an order all or nothing, then committing (sold) or
 // releasing (back to stock) it, each exactly once however often it is asked.
 import { and, asc, eq, inArray, lte, sql } from "drizzle-orm";
+import { batched } from "../../../platform/batcher.js";
 import { executeRows } from "../../../platform/database.js";
 import { type ItemQuantity, mergeInLockOrder } from "../domain.js";
 import { productStock, products, reservationItems, reservations } from "../schema.js";
@@ -178,11 +179,24 @@ export class ReservationStore {
   }
 
   /**
-   * Pending → committed; committing again is a no-op; a released one cannot be. One statement:
-   * the update and a read of the reservation with its items.
+   * Pending → committed; committing again is a no-op; a released one cannot be. Commits asked
+   * for at the same moment share one statement (group commit): each reservation's change is
+   * its own and none depends on another, so the batch needs no all-or-nothing.
    */
-  async commit(orderId: string): Promise<ReservationOutcome> {
-    const [row] = await executeRows<{
+  commit(orderId: string): Promise<ReservationOutcome> {
+    return this.#commit(orderId);
+  }
+
+  readonly #commit = batched<string, ReservationOutcome>((ids) => this.#commitMany(ids), {
+    maxBatch: 200,
+    missing: () => ({ refused: { reason: "no-reservation" } }),
+  });
+
+  /** One statement: the updates (locked in order-id order) and a read of each with its items. */
+  async #commitMany(orderIds: readonly string[]): Promise<Map<string, ReservationOutcome>> {
+    const ids = `{${orderIds.join(",")}}`;
+    const rows = await executeRows<{
+      order_id: string;
       changed: boolean;
       state: ReservationState;
       create_time: string | Date;
@@ -190,37 +204,50 @@ export class ReservationStore {
       items: ItemQuantity[] | string;
     }>(
       this.db,
-      sql`with changed as (
-        update reservations set state = 'committed', update_time = now()
-        where order_id = ${orderId} and state = 'pending'
-        returning order_id
+      sql`with locked as (
+        select order_id from reservations
+        where order_id = any(${ids}::uuid[]) and state = 'pending'
+        order by order_id for update
+      ), changed as (
+        update reservations r set state = 'committed', update_time = now()
+        from locked l where r.order_id = l.order_id and r.state = 'pending'
+        returning r.order_id
       )
-      select exists (select from changed) as changed, r.state, r.create_time, r.expire_time,
+      select r.order_id, exists (select from changed c where c.order_id = r.order_id) as changed,
+        r.state, r.create_time, r.expire_time,
         coalesce((
           select json_agg(json_build_object('productId', product_id, 'quantity', quantity)
             order by product_id)
           from reservation_items where order_id = r.order_id
         ), '[]') as items
-      from reservations r where r.order_id = ${orderId}`,
+      from reservations r where r.order_id = any(${ids}::uuid[])`,
     );
-    if (!row) return { refused: { reason: "no-reservation" } };
-    if (!row.changed && row.state !== "committed") {
-      // The row was read as of the statement's start: a commit or release that landed since
-      // is only visible to a fresh read.
-      const record = await readReservation(this.db, orderId);
-      if (record?.state === "committed") return { reservation: record };
-      return { refused: { reason: "wrong-state", state: record?.state ?? row.state } };
+    const outcomes = new Map<string, ReservationOutcome>();
+    for (const row of rows) {
+      if (!row.changed && row.state !== "committed") {
+        // The row was read as of the statement's start: a commit or release that landed since
+        // is only visible to a fresh read.
+        const record = await readReservation(this.db, row.order_id);
+        outcomes.set(
+          row.order_id,
+          record?.state === "committed"
+            ? { reservation: record }
+            : { refused: { reason: "wrong-state", state: record?.state ?? row.state } },
+        );
+        continue;
+      }
+      const items = typeof row.items === "string" ? JSON.parse(row.items) : row.items;
+      outcomes.set(row.order_id, {
+        reservation: {
+          orderId: row.order_id,
+          state: "committed",
+          items,
+          createTime: new Date(row.create_time),
+          expireTime: new Date(row.expire_time),
+        },
+      });
     }
-    const items = typeof row.items === "string" ? JSON.parse(row.items) : row.items;
-    return {
-      reservation: {
-        orderId,
-        state: "committed",
-        items,
-        createTime: new Date(row.create_time),
-        expireTime: new Date(row.expire_time),
-      },
-    };
+    return outcomes;
   }
 
   /**

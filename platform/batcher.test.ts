@@ -1,0 +1,48 @@
+// batched(): calls in one turn of the event loop share one run; each caller gets its own answer.
+import { describe, expect, it } from "vitest";
+import { batched } from "./batcher.js";
+
+describe("batched", () => {
+  it("runs the keys asked for in one turn once, answering each (missing ones too)", async () => {
+    const runs: (readonly number[])[] = [];
+    const double = batched(
+      async (keys: readonly number[]) => {
+        runs.push(keys);
+        return new Map(keys.filter((k) => k !== 3).map((k) => [k, k * 2]));
+      },
+      { maxBatch: 10, missing: () => -1 },
+    );
+    const answers = await Promise.all([double(1), double(2), double(1), double(3)]);
+    expect(answers).toEqual([2, 4, 2, -1]);
+    expect(runs).toEqual([[1, 2, 3]]);
+    expect(await double(5)).toBe(10);
+    expect(runs).toHaveLength(2);
+  });
+
+  it("splits a turn into runs of at most maxBatch keys", async () => {
+    const sizes: number[] = [];
+    const same = batched(
+      async (keys: readonly number[]) => {
+        sizes.push(keys.length);
+        return new Map(keys.map((k) => [k, k]));
+      },
+      { maxBatch: 3, missing: () => 0 },
+    );
+    const answers = await Promise.all(Array.from({ length: 7 }, (_, i) => same(i)));
+    expect(answers).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(sizes).toEqual([3, 3, 1]);
+  });
+
+  it("hands a failed run's error to every caller of that run, and only them", async () => {
+    const flaky = batched(
+      async (keys: readonly number[]) => {
+        if (keys.includes(0)) throw new Error("boom");
+        return new Map(keys.map((k) => [k, k]));
+      },
+      { maxBatch: 2, missing: () => -1 },
+    );
+    const answers = await Promise.allSettled([flaky(0), flaky(1), flaky(2)]);
+    expect(answers.map((a) => a.status)).toEqual(["rejected", "rejected", "fulfilled"]);
+    expect(await flaky(4)).toBe(4);
+  });
+});

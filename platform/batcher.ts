@@ -1,0 +1,47 @@
+// Group commit for per-key writes: calls made in the same turn of the event loop run as one
+// batch (one statement, one transaction, one WAL flush) instead of one each.
+
+/**
+ * A function of one key that runs `run` once for all the keys asked for in the same turn of
+ * the event loop (at most `maxBatch` at a time). `run` answers each key, or leaves it out for
+ * `missing`; when `run` throws, every caller of that batch gets the error.
+ */
+export function batched<K, V>(
+  run: (keys: readonly K[]) => Promise<ReadonlyMap<K, V>>,
+  options: { maxBatch: number; missing: (key: K) => V },
+): (key: K) => Promise<V> {
+  let pending = new Map<K, { resolve: (v: V) => void; reject: (e: unknown) => void }[]>();
+  let scheduled = false;
+
+  const flush = () => {
+    scheduled = false;
+    const batch = pending;
+    pending = new Map();
+    const keys = [...batch.keys()];
+    for (let start = 0; start < keys.length; start += options.maxBatch) {
+      const slice = keys.slice(start, start + options.maxBatch);
+      run(slice).then(
+        (answers) => {
+          for (const key of slice) {
+            const value = answers.has(key) ? (answers.get(key) as V) : options.missing(key);
+            for (const waiter of batch.get(key) ?? []) waiter.resolve(value);
+          }
+        },
+        (error: unknown) => {
+          for (const key of slice) for (const waiter of batch.get(key) ?? []) waiter.reject(error);
+        },
+      );
+    }
+  };
+
+  return (key) =>
+    new Promise<V>((resolve, reject) => {
+      const waiters = pending.get(key);
+      if (waiters) waiters.push({ resolve, reject });
+      else pending.set(key, [{ resolve, reject }]);
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+    });
+}

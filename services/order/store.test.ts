@@ -1,0 +1,58 @@
+// The order store's one-statement confirm and its shared settle marks, on each real database.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { uuidv7 } from "../../platform/ids.js";
+import { databaseKinds } from "../../platform/testing.js";
+import { type OrderTestbed, openOrderTestbed } from "./testing.js";
+
+describe.each(databaseKinds())("OrderStore on %s", (kind) => {
+  let bed: OrderTestbed;
+  beforeAll(async () => {
+    bed = await openOrderTestbed(kind);
+  });
+  afterAll(() => bed?.close());
+
+  const accountId = uuidv7();
+  const begin = async () => {
+    const begun = await bed.store.begin({ id: uuidv7(), accountId, idempotencyKey: undefined });
+    if (!begun.created) throw new Error("not created");
+    return begun.attempt.id;
+  };
+  const item = (name: string, unitPriceCents: bigint, quantity: number) => ({
+    productId: uuidv7(),
+    name,
+    description: `it's "${name}", {quoted}, \\ and ünïcode`,
+    unitPriceCents,
+    quantity,
+  });
+
+  it("confirms a pending attempt with its items and total, exactly as given", async () => {
+    const id = await begin();
+    const items = [item("a", 9_007_199_254_740_993n, 1), item("b, c", 0n, 1000)];
+    const order = await bed.store.confirm(id, { items, totalCents: 9_007_199_254_740_993n });
+    expect(order).toMatchObject({ id, accountId, totalCents: 9_007_199_254_740_993n, items });
+    expect(await bed.store.findConfirmed(id)).toEqual(order);
+  });
+
+  it("confirms nothing, and writes no item, once the attempt is no longer pending", async () => {
+    const id = await begin();
+    await bed.store.fail(id, { reason: "abandoned" }, false);
+    const order = await bed.store.confirm(id, { items: [item("x", 5n, 2)], totalCents: 10n });
+    expect(order).toBeUndefined();
+    expect(await bed.store.findConfirmed(id)).toBeUndefined();
+    expect((await bed.store.findAttempt(id))?.status).toBe("failed");
+  });
+
+  it("an invalid item rolls the whole confirm back: the attempt stays pending", async () => {
+    const id = await begin();
+    await expect(
+      bed.store.confirm(id, { items: [item("y", -1n, 1)], totalCents: -1n }),
+    ).rejects.toThrow();
+    expect((await bed.store.findAttempt(id))?.status).toBe("pending");
+  });
+
+  it("settle marks asked for together each land", async () => {
+    const ids = await Promise.all(Array.from({ length: 5 }, begin));
+    await Promise.all(ids.map((id) => bed.store.markSettled(id)));
+    for (const id of ids) expect((await bed.store.findAttempt(id))?.settled).toBe(true);
+  });
+});
