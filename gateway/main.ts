@@ -52,8 +52,9 @@ export async function startGateway(
     metrics,
     ready: options.ready ?? httpReadiness(backendUrls(config)),
   });
-  // Render and compress GraphiQL now, not on the first visitor's request.
-  void gateway.graphiql?.warm();
+  // Render and compress GraphiQL before the first visitor asks, but after start-up: under
+  // `npm start` every process is starting at once on the same cores.
+  setTimeout(() => void gateway.graphiql?.warm().catch(() => {}), 3_000).unref();
 
   const server = http.createServer({ keepAliveTimeout: 5_000 }, originForm(gateway.yoga));
   await new Promise<void>((resolve, reject) => {

@@ -1,5 +1,5 @@
 // Products: creating, reading, listing, searching (PostgreSQL full-text) and updating them.
-import { asc, eq, inArray, sql } from "drizzle-orm";
+import { asc, eq, sql } from "drizzle-orm";
 import { uuidv7 } from "../../../platform/ids.js";
 import { productStock, products } from "../schema.js";
 import { type CatalogDb, retryingTransaction } from "./db.js";
@@ -40,11 +40,31 @@ const withStock = eq(productStock.productId, products.id);
 const productInsertLockKey = 7_305_722_052;
 
 export class ProductStore {
+  // The hot reads, built once: drizzle then only fills in the parameters on each call instead
+  // of building the SQL again (that was ~13% of the catalog's CPU serving GetProduct).
+  readonly #byId;
+  readonly #byIds;
+  readonly #page;
+
   constructor(
     private readonly db: CatalogDb,
     /** Write a search_outbox row with every product write (OpenSearch is configured). */
     private readonly outbox: boolean,
-  ) {}
+  ) {
+    const withStockFrom = () =>
+      db.select(productColumns).from(products).innerJoin(productStock, withStock);
+    this.#byId = withStockFrom()
+      .where(eq(products.id, sql.placeholder("id")))
+      .prepare("catalog_product_by_id");
+    this.#byIds = withStockFrom()
+      .where(sql`${products.id} = any(${sql.placeholder("ids")}::uuid[])`)
+      .prepare("catalog_products_by_ids");
+    this.#page = withStockFrom()
+      .orderBy(asc(products.createTime), asc(products.id))
+      .offset(sql.placeholder("skip"))
+      .limit(sql.placeholder("take"))
+      .prepare("catalog_products_page");
+  }
 
   async create(input: NewProduct): Promise<ProductRecord> {
     const [record] = await this.createMany([input]);
@@ -106,33 +126,19 @@ export class ProductStore {
   }
 
   async findById(id: string): Promise<ProductRecord | undefined> {
-    const [row] = await this.db
-      .select(productColumns)
-      .from(products)
-      .innerJoin(productStock, withStock)
-      .where(eq(products.id, id));
+    const [row] = await this.#byId.execute({ id });
     return row;
   }
 
   /** The products that exist among `ids`, in no particular order. */
   async findByIds(ids: readonly string[]): Promise<ProductRecord[]> {
     if (ids.length === 0) return [];
-    return this.db
-      .select(productColumns)
-      .from(products)
-      .innerJoin(productStock, withStock)
-      .where(inArray(products.id, [...ids]));
+    return this.#byIds.execute({ ids: [...ids] });
   }
 
   /** Oldest first; ids (time-ordered) break ties. */
   async list(skip: number, take: number): Promise<ProductRecord[]> {
-    return this.db
-      .select(productColumns)
-      .from(products)
-      .innerJoin(productStock, withStock)
-      .orderBy(asc(products.createTime), asc(products.id))
-      .offset(skip)
-      .limit(take);
+    return this.#page.execute({ skip, take });
   }
 
   /**
