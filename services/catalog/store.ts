@@ -14,11 +14,11 @@ export type {
   ReservationRecord,
   ReservationRefusal,
   ReservationState,
-  ReservationStore,
   ReservedProduct,
   ReserveOutcome,
   Shortage,
-} from "./store/reservations.js";
+} from "./store/reservation-records.js";
+export type { ReservationStore } from "./store/reservations.js";
 
 export interface CatalogStoreOptions {
   /** Write a search_outbox row with every product write (OpenSearch is configured). */

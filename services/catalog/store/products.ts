@@ -133,7 +133,9 @@ export class ProductStore {
   /** The products that exist among `ids`, in no particular order. */
   async findByIds(ids: readonly string[]): Promise<ProductRecord[]> {
     if (ids.length === 0) return [];
-    return this.#byIds.execute({ ids: [...ids] });
+    // An array literal: the pool does not fetch PostgreSQL's array types (fetch_types: false in
+    // platform/database.ts), so it would not serialise a JavaScript array as one.
+    return this.#byIds.execute({ ids: `{${ids.map((id) => JSON.stringify(id)).join(",")}}` });
   }
 
   /** Oldest first; ids (time-ordered) break ties. */

@@ -6,36 +6,13 @@ import { executeRows } from "../../../platform/database.js";
 import { type ItemQuantity, mergeInLockOrder } from "../domain.js";
 import { productStock, products, reservationItems, reservations } from "../schema.js";
 import { type CatalogDb, type Executor, retryingTransaction, type Tx } from "./db.js";
-
-export type ReservationState = (typeof reservations.$inferSelect)["state"];
-
-export interface ReservationRecord {
-  orderId: string;
-  state: ReservationState;
-  items: ItemQuantity[];
-  createTime: Date;
-  expireTime: Date;
-}
-
-export interface Shortage {
-  productId: string;
-  available: number;
-  requested: number;
-}
-
-/** Why the store said no; nothing was changed. */
-export type ReservationRefusal =
-  /** Some products of a reservation do not exist. */
-  | { reason: "unknown-products"; productIds: string[] }
-  /** Some products have too little stock. */
-  | { reason: "insufficient-stock"; shortages: Shortage[] }
-  | { reason: "no-reservation" }
-  /** The reservation is already in a state the change cannot leave. */
-  | { reason: "wrong-state"; state: ReservationState };
-
-export type ReservationOutcome =
-  | { reservation: ReservationRecord }
-  | { refused: ReservationRefusal };
+import {
+  type ReservationOutcome,
+  type ReservationRefusal,
+  type ReservationState,
+  type ReserveOutcome,
+  readReservation,
+} from "./reservation-records.js";
 
 /** Thrown inside a transaction to roll it back, caught right outside it. */
 class Refused extends Error {
@@ -43,18 +20,6 @@ class Refused extends Error {
     super(refusal.reason);
   }
 }
-
-/** A reserved product as it was priced when its stock was taken: the order's snapshot. */
-export interface ReservedProduct {
-  productId: string;
-  name: string;
-  description: string;
-  unitPriceCents: number;
-}
-
-export type ReserveOutcome =
-  | { reservation: ReservationRecord; products: ReservedProduct[] }
-  | { refused: ReservationRefusal };
 
 /** One row of the reserve statement: a wanted product, its stock, and the new reservation. */
 interface ReserveRow {
@@ -347,24 +312,4 @@ export class ReservationStore {
       throw error;
     }
   }
-}
-
-async function readReservation(
-  db: Executor,
-  orderId: string,
-): Promise<ReservationRecord | undefined> {
-  const [row] = await db.select().from(reservations).where(eq(reservations.orderId, orderId));
-  if (!row) return undefined;
-  const items = await db
-    .select({ productId: reservationItems.productId, quantity: reservationItems.quantity })
-    .from(reservationItems)
-    .where(eq(reservationItems.orderId, orderId))
-    .orderBy(asc(reservationItems.productId));
-  return {
-    orderId: row.orderId,
-    state: row.state,
-    items,
-    createTime: row.createTime,
-    expireTime: row.expireTime,
-  };
 }
