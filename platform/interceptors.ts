@@ -12,11 +12,15 @@ export const kLogger = createContextKey<Logger | undefined>(undefined, { descrip
 
 const requestIdPattern = /^[\w.:@/+=-]{1,128}$/;
 
+/** The caller's `x-request-id` if it is one we accept (short, no spaces or controls), else a new one. */
+export function acceptRequestId(given: string | null): string {
+  return given && requestIdPattern.test(given) ? given : randomUUID();
+}
+
 /** Accepts a sane `x-request-id` or makes one, and echoes it in the response. */
 export function requestIdInterceptor(): Interceptor {
   return (next) => async (req) => {
-    const given = req.header.get("x-request-id");
-    const id = given && requestIdPattern.test(given) ? given : randomUUID();
+    const id = acceptRequestId(req.header.get("x-request-id"));
     req.contextValues.set(kRequestId, id);
     try {
       const res = await next(req);

@@ -1,15 +1,7 @@
 // Every request gets an id: the caller's `x-request-id` when it is sane, else a new one. It is
 // echoed in the response, passed to the services (context.ts) and written in the logs.
-import { randomUUID } from "node:crypto";
 import type { Plugin } from "graphql-yoga";
-
-// The platform's requestIdInterceptor accepts the same shape; it exports no helper to share.
-const requestIdPattern = /^[\w.:@/+=-]{1,128}$/;
-
-/** The caller's request id if it is one we accept, else a fresh one. */
-export function acceptRequestId(given: string | null): string {
-  return given && requestIdPattern.test(given) ? given : randomUUID();
-}
+import { acceptRequestId } from "../../platform/interceptors.js";
 
 export interface RequestIds {
   plugin: Plugin;
