@@ -4,12 +4,13 @@
 import type { CallOptions } from "@connectrpc/connect";
 import type { YogaInitialContext } from "graphql-yoga";
 import type { Logger } from "../platform/logger.js";
+import { maxTake } from "../platform/validation.js";
 import type { Backends } from "./clients.js";
 import type { GatewayConfig } from "./config.js";
 import { createLoaders, type Loaders } from "./loaders.js";
 
-/** The most rows one list field may ask for. */
-export const maxTake = 100;
+/** The most rows one list field may ask for: the services' own limit. */
+export { maxTake };
 
 export interface GatewayContext {
   backends: Backends;

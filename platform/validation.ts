@@ -134,14 +134,18 @@ export const uuidField = v.pipe(
   v.toLowerCase(),
 );
 
-/** skip ≥ 0 and take 1–100, where an unset take (0) means 20. */
+/** The contract's page sizes: `take` defaults to 20 and is at most 100 (the gateway's too). */
+export const defaultTake = 20;
+export const maxTake = 100;
+
+/** skip ≥ 0 and take 1–maxTake, where an unset take (0) means defaultTake. */
 export const paginationEntries = {
   skip: v.pipe(v.number(), v.integer(), v.minValue(0, "must be 0 or more")),
   take: v.pipe(
     v.number(),
     v.integer(),
-    v.transform((n) => (n === 0 ? 20 : n)),
-    v.minValue(1, "must be 1 to 100 (0 means 20)"),
-    v.maxValue(100, "must be 1 to 100"),
+    v.transform((n) => (n === 0 ? defaultTake : n)),
+    v.minValue(1, `must be 1 to ${maxTake} (0 means ${defaultTake})`),
+    v.maxValue(maxTake, `must be 1 to ${maxTake}`),
   ),
 };
