@@ -7,15 +7,13 @@
 // use it have drained, and it has no answer for a stale postmaster.pid.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chown, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
+import { chown, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join, relative, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
-import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import postgres from "postgres";
-import { type Binaries, type ServerUser, serverUser } from "./postgres-binaries.js";
+import type { Binaries, ServerUser } from "./postgres-binaries.js";
 import { ensurePrivateDir } from "./private-files.js";
 
 export {
