@@ -3,7 +3,7 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { skipToken, useQuery } from "@connectrpc/connect-query";
 import { OrderService } from "../../gen/bazaar/order/v1/order_pb.js";
-import { describeError } from "./errors.js";
+import { LoadError } from "./LoadError.js";
 import { formatCents } from "./money.js";
 import { useSession } from "./session.js";
 
@@ -19,14 +19,7 @@ export function Orders() {
   return (
     <section aria-labelledby="orders-title">
       <h2 id="orders-title">My orders</h2>
-      {error && (
-        <p role="alert" className="error">
-          {describeError(error).message}{" "}
-          <button type="button" className="link" onClick={() => void refetch()}>
-            Try again
-          </button>
-        </p>
-      )}
+      {error && <LoadError error={error} retry={refetch} />}
       {data?.orders.length === 0 && <p>You have not ordered anything yet.</p>}
       {data?.orders.map((order) => (
         <article key={order.id} className="order" aria-label={`Order ${order.id}`}>

@@ -3,7 +3,7 @@ import { useQuery } from "@connectrpc/connect-query";
 import { keepPreviousData } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { CatalogService, type Product } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
-import { describeError } from "./errors.js";
+import { LoadError } from "./LoadError.js";
 import { formatCents } from "./money.js";
 
 const pageSize = 12;
@@ -42,14 +42,7 @@ export function Products({ onAdd }: { onAdd: (product: Product) => void }) {
           <button type="submit">Search</button>
         </form>
       </search>
-      {error && (
-        <p role="alert" className="error">
-          {describeError(error).message}{" "}
-          <button type="button" className="link" onClick={() => void refetch()}>
-            Try again
-          </button>
-        </p>
-      )}
+      {error && <LoadError error={error} retry={refetch} />}
       {!error && data && products.length === 0 && (
         <p>{query ? "No product matches your search." : "The catalog is empty."}</p>
       )}
