@@ -16,13 +16,6 @@ import { observeInterceptor, requestIdInterceptor } from "./interceptors.js";
 import { createLogger } from "./logger.js";
 import { createMetrics } from "./metrics.js";
 
-export type DatabaseKind = "postgres";
-
-/** The databases to run a suite on: one kind now, kept so suites can still name it. */
-export function databaseKinds(): DatabaseKind[] {
-  return ["postgres"];
-}
-
 /**
  * A new, empty database on the test server, and a way to drop it. The server is
  * TEST_DATABASE_URL's, which vitest's global setup (scripts/test-database.ts) sets to its
@@ -55,7 +48,6 @@ export async function createScratchDatabase(): Promise<{ url: string; drop(): Pr
 
 /** A migrated database for one test file; `close()` also drops it. */
 export async function openTestDatabase<S extends Record<string, unknown>>(
-  _kind: DatabaseKind,
   options: Omit<DatabaseOptions<S>, "url">,
 ): Promise<DatabaseHandle<S>> {
   const scratch = await createScratchDatabase();
@@ -70,9 +62,10 @@ export async function openTestDatabase<S extends Record<string, unknown>>(
 }
 
 /** The connection settings a service under test reads instead of process.env. */
-export async function testDatabaseEnv(
-  _kind: DatabaseKind = "postgres",
-): Promise<{ env: Record<string, string>; drop(): Promise<void> }> {
+export async function testDatabaseEnv(): Promise<{
+  env: Record<string, string>;
+  drop(): Promise<void>;
+}> {
   const scratch = await createScratchDatabase();
   return { env: { DATABASE_URL: scratch.url }, drop: scratch.drop };
 }

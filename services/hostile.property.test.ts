@@ -14,7 +14,7 @@ import { AccountService } from "../gen/bazaar/account/v1/account_pb.js";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
 import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
 import type { HostedService } from "../platform/host.js";
-import { bearer, databaseKinds, testAuthority, testDatabaseEnv } from "../platform/testing.js";
+import { bearer, testAuthority, testDatabaseEnv } from "../platform/testing.js";
 import { loadAccountConfig } from "./account/config.js";
 import { startAccountService } from "./account/main.js";
 import { loadCatalogConfig } from "./catalog/config.js";
@@ -27,7 +27,6 @@ const seed = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31)
 // Per RPC and protocol: 18 RPCs × 2 protocols × 170 ≈ 6,100 requests.
 const runsPerProperty = Number(process.env.FUZZ_RUNS ?? 170);
 const callTimeoutMs = 10_000;
-const kind = databaseKinds().at(-1) ?? "postgres";
 
 const leak =
   /\n\s+at |node_modules|\.ts:\d+|syntax error|relation "|duplicate key|violates|postgres|drizzle/i;
@@ -38,7 +37,7 @@ interface Answer {
   message: string;
 }
 
-describe(`hostile requests to every RPC (fast-check seed ${seed}, ${kind})`, () => {
+describe(`hostile requests to every RPC (fast-check seed ${seed}, postgres)`, () => {
   const services: HostedService<Record<string, unknown>>[] = [];
   const drops: (() => Promise<void>)[] = [];
   const urls = new Map<DescService, string>();
@@ -50,11 +49,7 @@ describe(`hostile requests to every RPC (fast-check seed ${seed}, ${kind})`, () 
     console.log(`hostile.property.test.ts: FUZZ_SEED=${seed}`);
     const { authority } = testAuthority();
     const common = { LOG_LEVEL: "silent", NODE_ENV: "test", PORT: "0" };
-    const [a, c, o] = await Promise.all([
-      testDatabaseEnv(kind),
-      testDatabaseEnv(kind),
-      testDatabaseEnv(kind),
-    ]);
+    const [a, c, o] = await Promise.all([testDatabaseEnv(), testDatabaseEnv(), testDatabaseEnv()]);
     drops.push(a.drop, c.drop, o.drop);
     const account = await startAccountService(
       loadAccountConfig({ ...common, ...a.env, ...authority.env("account") }),

@@ -13,12 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AccountService } from "../../gen/bazaar/account/v1/account_pb.js";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
 import type { HostedService } from "../../platform/host.js";
-import {
-  databaseKinds,
-  rejection,
-  testAuthority,
-  testDatabaseEnv,
-} from "../../platform/testing.js";
+import { rejection, testAuthority, testDatabaseEnv } from "../../platform/testing.js";
 import { loadAccountConfig } from "./config.js";
 import { startAccountService } from "./main.js";
 import type * as schema from "./schema.js";
@@ -26,7 +21,7 @@ import type * as schema from "./schema.js";
 const run = promisify(execFile);
 const buf = new URL("../../node_modules/.bin/buf", import.meta.url).pathname;
 
-describe.each(databaseKinds())("account server on %s", (kind) => {
+describe("account server", () => {
   let service: HostedService<typeof schema>;
   let url: string;
   let drop: () => Promise<void>;
@@ -34,7 +29,7 @@ describe.each(databaseKinds())("account server on %s", (kind) => {
   const unique = () => `${crypto.randomUUID().slice(0, 8)}@example.com`;
 
   beforeAll(async () => {
-    const database = await testDatabaseEnv(kind);
+    const database = await testDatabaseEnv();
     drop = database.drop;
     const config = loadAccountConfig({
       ...database.env,

@@ -5,13 +5,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Role } from "../../gen/bazaar/account/v1/account_pb.js";
 import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { TestAuthority } from "../../platform/auth-testing.js";
-import { bearer, databaseKinds, rejection, testAuthority } from "../../platform/testing.js";
+import { bearer, rejection, testAuthority } from "../../platform/testing.js";
 import { hashPassword } from "./passwords.js";
 import { guessKey } from "./service.js";
 import { type AccountTestbed, openAccountTestbed } from "./testing.js";
 import { FailureThrottle } from "./throttle.js";
 
-describe.each(databaseKinds())("AccountService on %s", (kind) => {
+describe("AccountService", () => {
   let bed: AccountTestbed;
   let client: AccountTestbed["client"];
   const { authority } = testAuthority();
@@ -20,7 +20,7 @@ describe.each(databaseKinds())("AccountService on %s", (kind) => {
 
   beforeAll(async () => {
     throttle = new FailureThrottle(5, 60_000);
-    bed = await openAccountTestbed(kind, {
+    bed = await openAccountTestbed({
       auth: { authority },
       throttle,
       tokenTtlSeconds: 600,

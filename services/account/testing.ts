@@ -4,12 +4,7 @@ import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { AccountService } from "../../gen/bazaar/account/v1/account_pb.js";
 import type { TestAuthority } from "../../platform/auth-testing.js";
 import type { DatabaseHandle } from "../../platform/database.js";
-import {
-  type DatabaseKind,
-  openTestDatabase,
-  routerTransport,
-  testAuthority,
-} from "../../platform/testing.js";
+import { openTestDatabase, routerTransport, testAuthority } from "../../platform/testing.js";
 import { migrationsFolder } from "./config.js";
 import * as schema from "./schema.js";
 import { accountRoutes } from "./service.js";
@@ -31,7 +26,6 @@ export interface AccountTestbed {
 }
 
 export async function openAccountTestbed(
-  kind: DatabaseKind,
   options: {
     auth?: TestAuth;
     throttle?: FailureThrottle;
@@ -40,7 +34,7 @@ export async function openAccountTestbed(
   } = {},
 ): Promise<AccountTestbed> {
   const { authority } = options.auth ?? testAuthority();
-  const database = await openTestDatabase(kind, { schema, migrationsFolder });
+  const database = await openTestDatabase({ schema, migrationsFolder });
   const store = new AccountStore(database.db);
   const throttle = options.throttle ?? new FailureThrottle(1000, 60_000);
   const signups = options.signups ?? new RateLimit(1_000_000, 60_000);

@@ -7,13 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AccountService } from "../../gen/bazaar/account/v1/account_pb.js";
 import { OrderService } from "../../gen/bazaar/order/v1/order_pb.js";
 import { createLogger } from "../../platform/logger.js";
-import {
-  bearer,
-  databaseKinds,
-  rejection,
-  testAuthority,
-  testDatabaseEnv,
-} from "../../platform/testing.js";
+import { bearer, rejection, testAuthority, testDatabaseEnv } from "../../platform/testing.js";
 import { cachedTokenVersions } from "../../platform/token-versions.js";
 import { loadOrderConfig } from "../order/config.js";
 import { startOrderService } from "../order/main.js";
@@ -25,10 +19,10 @@ import { FailureThrottle, RateLimit } from "./throttle.js";
 const silent = createLogger({ service: "test", level: "silent", pretty: false });
 const strong = "Zq8-rT4!wLm2#v";
 
-describe.each(databaseKinds())("account trust on %s", (kind) => {
+describe("account trust", () => {
   let bed: AccountTestbed;
   beforeAll(async () => {
-    bed = await openAccountTestbed(kind, {
+    bed = await openAccountTestbed({
       throttle: new FailureThrottle(3, 60_000),
       signups: new RateLimit(4, 60_000),
     });
@@ -177,9 +171,9 @@ describe("token versions elsewhere", () => {
   });
 });
 
-describe.each(databaseKinds().filter((k) => k === "postgres"))("production on %s", (kind) => {
+describe("production", () => {
   it("refuses to start while an admin still has the development password", async () => {
-    const database = await testDatabaseEnv(kind);
+    const database = await testDatabaseEnv();
     const { authority } = testAuthority();
     const common = { ...database.env, PORT: "0", HOST: "127.0.0.1", ...authority.env("account") };
     try {

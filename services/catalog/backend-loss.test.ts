@@ -8,15 +8,14 @@ import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { executeRows } from "../../platform/database.js";
 import { uuidv7 } from "../../platform/ids.js";
-import { databaseKinds } from "../../platform/testing.js";
 import { aProduct, type CatalogTestbed, openCatalogTestbed } from "./testing.js";
 
-describe.each(databaseKinds())("the catalog when its backends are terminated on %s", (kind) => {
+describe("the catalog when its backends are terminated", () => {
   let bed: CatalogTestbed;
   let admin: postgres.Sql;
 
   beforeAll(async () => {
-    bed = await openCatalogTestbed(kind);
+    bed = await openCatalogTestbed();
     admin = postgres(process.env.TEST_DATABASE_URL ?? "", { max: 1, onnotice: () => {} });
   });
   afterAll(async () => {

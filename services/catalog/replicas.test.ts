@@ -3,18 +3,17 @@
 // row is handled exactly once and no worker waits on the other.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { uuidv7 } from "../../platform/ids.js";
-import { databaseKinds } from "../../platform/testing.js";
 import type { OrderOutcomeName } from "./order-outcomes.js";
 import { drainOutbox } from "./search/outbox.js";
 import { sweepExpiredReservations } from "./sweeper.js";
 import { aProduct, type CatalogTestbed, openCatalogTestbed } from "./testing.js";
 
-describe.each(databaseKinds())("two workers at once on %s", (kind) => {
+describe("two workers at once", () => {
   let bed: CatalogTestbed;
   const ttlSeconds = 60;
 
   beforeAll(async () => {
-    bed = await openCatalogTestbed(kind, { outbox: true });
+    bed = await openCatalogTestbed({ outbox: true });
   });
   afterAll(() => bed?.close());
 

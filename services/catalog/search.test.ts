@@ -3,7 +3,6 @@
 // database. OpenSearch itself is exercised only when OPENSEARCH_URL points at a server.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { uuidv7 } from "../../platform/ids.js";
-import { databaseKinds } from "../../platform/testing.js";
 import {
   bulkBody,
   OpenSearchCatalogIndex,
@@ -16,11 +15,11 @@ import { idSearch } from "./search/search.js";
 import type { ProductRecord } from "./store.js";
 import { aProduct, type CatalogTestbed, openCatalogTestbed } from "./testing.js";
 
-describe.each(databaseKinds())("product search and browsing on %s", (kind) => {
+describe("product search and browsing", () => {
   let bed: CatalogTestbed;
 
   beforeAll(async () => {
-    bed = await openCatalogTestbed(kind, { outbox: true });
+    bed = await openCatalogTestbed({ outbox: true });
   });
   afterAll(() => bed?.close());
 
@@ -284,7 +283,7 @@ describe.skipIf(!process.env.OPENSEARCH_URL)("OpenSearch integration", () => {
 
   beforeAll(async () => {
     index = new OpenSearchCatalogIndex(url, `bazaar-test-${uuidv7()}`);
-    bed = await openCatalogTestbed("postgres", { outbox: true });
+    bed = await openCatalogTestbed({ outbox: true });
   });
   afterAll(async () => {
     await index?.client.indices.delete({ index: index.index }).catch(() => {});

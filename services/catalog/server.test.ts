@@ -15,7 +15,7 @@ import { ConfigError } from "../../platform/config.js";
 import type { HostedService } from "../../platform/host.js";
 import { uuidv7 } from "../../platform/ids.js";
 import { createLogger } from "../../platform/logger.js";
-import { bearer, databaseKinds, testAuthority, testDatabaseEnv } from "../../platform/testing.js";
+import { bearer, testAuthority, testDatabaseEnv } from "../../platform/testing.js";
 import { loadAccountConfig } from "../account/config.js";
 import { startAccountService } from "../account/main.js";
 import { loadCatalogConfig } from "./config.js";
@@ -51,7 +51,7 @@ import { loadSeedProducts } from "./seed.js";
 import { CatalogStore } from "./store.js";
 import { rejection } from "./testing.js";
 
-describe.each(databaseKinds())("the catalog server on %s", (kind) => {
+describe("the catalog server", () => {
   let service: HostedService<typeof schema>;
   let account: HostedService<Record<string, unknown>>;
   let drop: () => Promise<void>;
@@ -67,7 +67,7 @@ describe.each(databaseKinds())("the catalog server on %s", (kind) => {
   );
 
   beforeAll(async () => {
-    const database = await testDatabaseEnv(kind);
+    const database = await testDatabaseEnv();
     drop = database.drop;
     account = await startAccount(authority);
     await new Promise<void>((resolve) => orderService.listen(0, "127.0.0.1", resolve));

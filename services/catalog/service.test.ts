@@ -4,14 +4,13 @@ import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { uuidv7 } from "../../platform/ids.js";
-import { databaseKinds } from "../../platform/testing.js";
 import { aProduct, type CatalogTestbed, openCatalogTestbed, rejection } from "./testing.js";
 
-describe.each(databaseKinds())("CatalogService products on %s", (kind) => {
+describe("CatalogService products", () => {
   let bed: CatalogTestbed;
 
   beforeAll(async () => {
-    bed = await openCatalogTestbed(kind);
+    bed = await openCatalogTestbed();
   });
   afterAll(() => bed?.close());
 

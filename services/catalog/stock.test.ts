@@ -8,16 +8,15 @@ import {
   PreconditionFailureSchema,
 } from "../../gen/google/rpc/error_details_pb.js";
 import { uuidv7 } from "../../platform/ids.js";
-import { databaseKinds } from "../../platform/testing.js";
 import { sweepExpiredReservations } from "./sweeper.js";
 import { aProduct, type CatalogTestbed, openCatalogTestbed, rejection } from "./testing.js";
 
-describe.each(databaseKinds())("CatalogService stock on %s", (kind) => {
+describe("CatalogService stock", () => {
   let bed: CatalogTestbed;
   const ttlSeconds = 600;
 
   beforeAll(async () => {
-    bed = await openCatalogTestbed(kind, { reservationTtlSeconds: ttlSeconds });
+    bed = await openCatalogTestbed({ reservationTtlSeconds: ttlSeconds });
   });
   afterAll(() => bed?.close());
 

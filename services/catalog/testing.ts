@@ -8,7 +8,6 @@ import type { DatabaseHandle } from "../../platform/database.js";
 import { uuidv7 } from "../../platform/ids.js";
 import {
   bearer,
-  type DatabaseKind,
   openTestDatabase,
   rejection,
   routerTransport,
@@ -35,14 +34,13 @@ export interface CatalogTestbed {
 }
 
 export async function openCatalogTestbed(
-  kind: DatabaseKind,
   options: CatalogStoreOptions & {
     search?: ProductSearch;
     reservationTtlSeconds?: number;
     authority?: TestAuthority;
   } = {},
 ): Promise<CatalogTestbed> {
-  const database = await openTestDatabase(kind, { schema, migrationsFolder });
+  const database = await openTestDatabase({ schema, migrationsFolder });
   const store = new CatalogStore(database.db, options);
   const authority = options.authority ?? testAuthority().authority;
   const transport = routerTransport(

@@ -5,16 +5,16 @@ import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrderOutcome } from "../../gen/bazaar/order/v1/order_pb.js";
 import { uuidv7 } from "../../platform/ids.js";
-import { bearer, databaseKinds, rejection } from "../../platform/testing.js";
+import { bearer, rejection } from "../../platform/testing.js";
 import { orders } from "./schema.js";
 import { adminAuth, customer, type OrderTestbed, openOrderTestbed, product } from "./testing.js";
 
-describe.each(databaseKinds())("GetOrderOutcome on %s", (kind) => {
+describe("GetOrderOutcome", () => {
   let bed: OrderTestbed;
   let asCatalog: ReturnType<typeof bearer>;
 
   beforeAll(async () => {
-    bed = await openOrderTestbed(kind);
+    bed = await openOrderTestbed();
     asCatalog = bearer(await bed.authority.issueServiceToken("catalog"));
   });
   afterAll(() => bed?.close());

@@ -12,7 +12,7 @@ import { CatalogService } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import { OrderService } from "../../gen/bazaar/order/v1/order_pb.js";
 import type { HostedService } from "../../platform/host.js";
 import { startTcpProxy, type TcpProxy, targetOf } from "../../platform/tcp-proxy.js";
-import { createScratchDatabase, databaseKinds, testAuthority } from "../../platform/testing.js";
+import { createScratchDatabase, testAuthority } from "../../platform/testing.js";
 import { loadAccountConfig } from "../account/config.js";
 import { startAccountService } from "../account/main.js";
 import { loadCatalogConfig } from "../catalog/config.js";
@@ -24,7 +24,7 @@ import { adminAuth, customer, product } from "./testing.js";
 const ttlSeconds = 1;
 const stockEach = 1000;
 
-describe.each(databaseKinds())("a partition between order and catalog on %s", () => {
+describe("a partition between order and catalog", () => {
   const { authority } = testAuthority();
   const drops: (() => Promise<void>)[] = [];
   const stops: (() => Promise<void>)[] = [];

@@ -5,7 +5,7 @@ import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReservationState } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import { uuidv7 } from "../../platform/ids.js";
-import { bearer, databaseKinds, rejection } from "../../platform/testing.js";
+import { bearer, rejection } from "../../platform/testing.js";
 import { recoverOrders } from "./recovery.js";
 import { OrderStore } from "./store.js";
 import {
@@ -18,10 +18,10 @@ import {
   stockOf,
 } from "./testing.js";
 
-describe.each(databaseKinds())("order recovery on %s", (kind) => {
+describe("order recovery", () => {
   let bed: OrderTestbed;
   beforeAll(async () => {
-    bed = await openOrderTestbed(kind);
+    bed = await openOrderTestbed();
   });
   afterAll(() => bed?.close());
 

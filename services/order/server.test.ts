@@ -9,14 +9,7 @@ import { OrderService } from "../../gen/bazaar/order/v1/order_pb.js";
 import type { TestAuthority } from "../../platform/auth-testing.js";
 import type { HostedService } from "../../platform/host.js";
 import { uuidv7 } from "../../platform/ids.js";
-import {
-  bearer,
-  createScratchDatabase,
-  type DatabaseKind,
-  databaseKinds,
-  rejection,
-  testAuthority,
-} from "../../platform/testing.js";
+import { bearer, rejection, testAuthority, testDatabaseEnv } from "../../platform/testing.js";
 import { loadAccountConfig } from "../account/config.js";
 import { startAccountService } from "../account/main.js";
 import { loadCatalogConfig } from "../catalog/config.js";
@@ -26,21 +19,13 @@ import { type HostedOrderService, startOrderService } from "./main.js";
 import { OrderStore } from "./store.js";
 import { adminAuth, customer, product, stockOf } from "./testing.js";
 
-/** Where a service keeps data that must survive its restart in this test. */
-async function durableEnv(
-  _kind: DatabaseKind,
-): Promise<{ env: Record<string, string>; drop(): Promise<void> }> {
-  const scratch = await createScratchDatabase();
-  return { env: { DATABASE_URL: scratch.url }, drop: scratch.drop };
-}
-
 function connectClient<
   T extends typeof OrderService | typeof CatalogService | typeof AccountService,
 >(service: T, url: string): Client<T> {
   return createClient(service, createConnectTransport({ baseUrl: url, httpVersion: "1.1" }));
 }
 
-describe.each(databaseKinds())("order, account and catalog servers on %s", (kind) => {
+describe("order, account and catalog servers", () => {
   let authority: TestAuthority;
   const drops: (() => Promise<void>)[] = [];
   let accountEnv: Record<string, string>;
@@ -72,7 +57,7 @@ describe.each(databaseKinds())("order, account and catalog servers on %s", (kind
 
   beforeAll(async () => {
     ({ authority } = testAuthority());
-    const [a, c, o] = await Promise.all([durableEnv(kind), durableEnv(kind), durableEnv(kind)]);
+    const [a, c, o] = await Promise.all([testDatabaseEnv(), testDatabaseEnv(), testDatabaseEnv()]);
     drops.push(a.drop, c.drop, o.drop);
     accountEnv = a.env;
     account = await startAccountService(

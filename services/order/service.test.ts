@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReservationState } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import { PreconditionFailureSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { uuidv7 } from "../../platform/ids.js";
-import { bearer, databaseKinds, rejection } from "../../platform/testing.js";
+import { bearer, rejection } from "../../platform/testing.js";
 import type { OrderFailure } from "./domain.js";
 import { recoverOrders } from "./recovery.js";
 import { orders } from "./schema.js";
@@ -22,12 +22,12 @@ import {
   stockOf,
 } from "./testing.js";
 
-describe.each(databaseKinds())("order service on %s", (kind) => {
+describe("order service", () => {
   let h: OrderTestbed;
   let admin: Awaited<ReturnType<typeof adminAuth>>;
 
   beforeAll(async () => {
-    h = await openOrderTestbed(kind);
+    h = await openOrderTestbed();
     admin = await adminAuth(h.authority);
   });
   afterAll(async () => {

@@ -1,13 +1,12 @@
 // The order store's one-statement confirm and its shared settle marks, on each real database.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { uuidv7 } from "../../platform/ids.js";
-import { databaseKinds } from "../../platform/testing.js";
 import { type OrderTestbed, openOrderTestbed } from "./testing.js";
 
-describe.each(databaseKinds())("OrderStore on %s", (kind) => {
+describe("OrderStore", () => {
   let bed: OrderTestbed;
   beforeAll(async () => {
-    bed = await openOrderTestbed(kind);
+    bed = await openOrderTestbed();
   });
   afterAll(() => bed?.close());
 

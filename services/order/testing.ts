@@ -10,7 +10,6 @@ import type { DatabaseHandle } from "../../platform/database.js";
 import { createLogger } from "../../platform/logger.js";
 import {
   bearer,
-  type DatabaseKind,
   openTestDatabase,
   routerTransport,
   testAuthority,
@@ -40,13 +39,13 @@ export interface OrderTestbed {
   close(): Promise<void>;
 }
 
-export async function openOrderTestbed(kind: DatabaseKind): Promise<OrderTestbed> {
+export async function openOrderTestbed(): Promise<OrderTestbed> {
   const auth = testAuthority();
   const { authority } = auth;
   const [account, catalog, database] = await Promise.all([
-    openAccountTestbed(kind, { auth }),
-    openCatalogTestbed(kind, { authority }),
-    openTestDatabase(kind, { schema, migrationsFolder }),
+    openAccountTestbed({ auth }),
+    openCatalogTestbed({ authority }),
+    openTestDatabase({ schema, migrationsFolder }),
   ]);
   const transports: PeerTransports = { account: account.transport, catalog: catalog.transport };
   const peersWith = (wrap: (t: PeerTransports) => PeerTransports) =>

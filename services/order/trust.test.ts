@@ -5,13 +5,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TokenSigner } from "../../platform/auth.js";
 import { TestAuthority } from "../../platform/auth-testing.js";
 import { uuidv7 } from "../../platform/ids.js";
-import { bearer, databaseKinds, rejection } from "../../platform/testing.js";
+import { bearer, rejection } from "../../platform/testing.js";
 import { adminAuth, customer, type OrderTestbed, openOrderTestbed, product } from "./testing.js";
 
-describe.each(databaseKinds())("signing and callers on %s", (kind) => {
+describe("signing and callers", () => {
   let h: OrderTestbed;
   beforeAll(async () => {
-    h = await openOrderTestbed(kind);
+    h = await openOrderTestbed();
   });
   afterAll(() => h?.close());
 
