@@ -55,9 +55,23 @@ describe.skipIf(!version)(`Kubernetes overlays (kustomize ${version})`, () => {
       };
       expect(callers("gateway")).toEqual(["anyone"]);
       expect(callers("web")).toEqual(["anyone"]);
-      expect(callers("catalog")).toEqual(["gateway", "order"]);
-      expect(callers("account")).toEqual(["gateway", "order", "catalog"]);
-      expect(callers("order")).toEqual(["gateway", "catalog"]);
+      expect(callers("catalog")).toEqual(["gateway", "order", "web"]);
+      expect(callers("account")).toEqual(["gateway", "order", "catalog", "web"]);
+      expect(callers("order")).toEqual(["gateway", "catalog", "web"]);
+      // The storefront forwards the page's calls, to the services' in-cluster addresses.
+      const [web] = find(objects, "Deployment", "web").spec.template.spec.containers;
+      const env = (name: string) => web.env.find((e: K8sObject) => e.name === name);
+      expect(env("PAGE_SERVICES").value).toBe("proxy");
+      expect(env("CATALOG_URL").valueFrom.configMapKeyRef).toEqual({
+        name: "bazaar",
+        key: "CATALOG_URL",
+      });
+      const egress = find(objects, "NetworkPolicy", "web-egress").spec.egress;
+      expect(
+        egress.flatMap((rule: K8sObject) =>
+          rule.to.map((t: K8sObject) => t.podSelector.matchLabels["app.kubernetes.io/name"]),
+        ),
+      ).toEqual(["account", "catalog", "order"]);
       const deny = find(objects, "NetworkPolicy", "bazaar-default-deny");
       expect(deny.spec.policyTypes).toEqual(["Ingress", "Egress"]);
     });

@@ -1,6 +1,8 @@
-// The storefront process's configuration: its port, and the service addresses it hands to the
-// page (GET /config.json). Those are the addresses a *browser* uses, so in production they are
-// the services' public URLs, and each service's CORS_ORIGINS must list the storefront's origin.
+// The storefront process's configuration: its port, how the page reaches the services, and
+// where they are. PAGE_SERVICES=direct hands the page the services' own addresses (the page
+// calls them cross-origin, so each service's CORS_ORIGINS must list the storefront's origin);
+// PAGE_SERVICES=proxy forwards their RPC paths under the storefront's origin, so the *_URL
+// are where this process reaches them (in-cluster addresses) and the page needs no CORS.
 import * as v from "valibot";
 import { parseEnv, peerUrlVar, processEntries } from "../platform/config.js";
 import { localUrl, processes } from "../platform/processes.js";
@@ -8,6 +10,13 @@ import type { PageConfig } from "./src/page-config.js";
 
 export const schema = v.object({
   ...processEntries(processes.web.port),
+  // Unset or empty: proxy in production (one origin, nothing else exposed), direct elsewhere
+  // (so development keeps exercising CORS, as a page on another origin would).
+  PAGE_SERVICES: v.pipe(
+    v.optional(v.string(), ""),
+    v.transform((s) => s.trim()),
+    v.picklist(["direct", "proxy", ""], "must be direct or proxy"),
+  ),
   ACCOUNT_URL: peerUrlVar(localUrl("account")),
   CATALOG_URL: peerUrlVar(localUrl("catalog")),
   ORDER_URL: peerUrlVar(localUrl("order")),
@@ -19,7 +28,14 @@ export function loadWebConfig(env: Record<string, string | undefined> = process.
   return parseEnv(schema, env);
 }
 
-export function pageConfig(config: WebConfig): PageConfig {
+/** Whether this process forwards the services' RPCs under its own origin. */
+export function forwardsServices(config: WebConfig): boolean {
+  if (config.PAGE_SERVICES === "") return config.NODE_ENV === "production";
+  return config.PAGE_SERVICES === "proxy";
+}
+
+/** The three services' addresses as this process has them (see the header for whose they are). */
+export function serviceUrls(config: WebConfig): PageConfig {
   return {
     accountUrl: config.ACCOUNT_URL,
     catalogUrl: config.CATALOG_URL,

@@ -2,7 +2,7 @@
 // except in production, which serves what `npm run web:build` made) → serve.
 import { isEntryPoint, runProcess } from "../platform/runtime.js";
 import { ensureBuilt } from "./build.js";
-import { loadWebConfig, pageConfig } from "./config.js";
+import { forwardsServices, loadWebConfig, serviceUrls } from "./config.js";
 import { type StorefrontServer, startStorefront } from "./server.js";
 
 export async function startWeb(env = process.env): Promise<StorefrontServer> {
@@ -12,13 +12,14 @@ export async function startWeb(env = process.env): Promise<StorefrontServer> {
   const took = `${Math.round(performance.now() - started)} ms`;
   const server = await startStorefront({
     dir: built.dir,
-    page: pageConfig(config),
+    services: serviceUrls(config),
+    forward: forwardsServices(config),
     port: config.PORT,
     host: config.HOST,
   });
   if (config.LOG_LEVEL !== "silent") {
     process.stdout.write(
-      `storefront on ${server.url} (${built.fresh ? `built in ${took}` : "build reused"}: ${built.dir})\n`,
+      `storefront on ${server.url}, services ${forwardsServices(config) ? "forwarded" : "direct"} (${built.fresh ? `built in ${took}` : "build reused"}: ${built.dir})\n`,
     );
   }
   return server;

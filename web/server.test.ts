@@ -23,7 +23,7 @@ describe("storefront server", () => {
     // A sibling whose name starts like the build folder's must stay out of reach too.
     await mkdir(join(parent, "build-secret"));
     await writeFile(join(parent, "build-secret", "x.txt"), "secret");
-    server = await startStorefront({ dir, page, port: 0, host: "127.0.0.1" });
+    server = await startStorefront({ dir, services: page, port: 0, host: "127.0.0.1" });
   });
 
   afterAll(async () => {

@@ -1,10 +1,12 @@
-// The storefront's tiny static server: the built page, /config.json telling it where the
-// services are, and the /healthz and /readyz every Bazaar process answers. Hashed assets are
-// cached for good; index.html and config.json never, so a new build or address shows at once.
+// The storefront's tiny server: the built page, /config.json telling it where the services
+// are, the /healthz and /readyz every Bazaar process answers, and, when it forwards the
+// services (proxy.ts), their RPC paths. Hashed assets are cached for good; index.html and
+// config.json never, so a new build or address shows at once.
 import { readFile } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { extname, join, normalize, sep } from "node:path";
+import { createForwarder } from "./proxy.js";
 import type { PageConfig } from "./src/page-config.js";
 
 const types: Record<string, string> = {
@@ -25,17 +27,24 @@ export interface StorefrontServer {
 export interface StorefrontOptions {
   /** The built page (see build.ts). */
   dir: string;
-  page: PageConfig;
+  /** The three services' addresses: handed to the page, or forwarded to when `forward`. */
+  services: PageConfig;
+  /** Serve the services under this origin; the page then calls only its own origin. */
+  forward?: boolean;
   port: number;
   host?: string;
 }
 
+const ownOrigin: PageConfig = { accountUrl: "/", catalogUrl: "/", orderUrl: "/" };
+
 /** The page may talk to its own origin and to the three services, nothing else. */
 function contentSecurityPolicy(page: PageConfig): string {
-  const services = [page.accountUrl, page.catalogUrl, page.orderUrl].map((u) => new URL(u).origin);
+  const services = [page.accountUrl, page.catalogUrl, page.orderUrl]
+    .filter((u) => u !== "/")
+    .map((u) => ` ${new URL(u).origin}`);
   return [
     "default-src 'self'",
-    `connect-src 'self' ${[...new Set(services)].join(" ")}`,
+    `connect-src 'self'${[...new Set(services)].join("")}`,
     "img-src 'self' data:",
     "object-src 'none'",
     "base-uri 'none'",
@@ -44,10 +53,13 @@ function contentSecurityPolicy(page: PageConfig): string {
 }
 
 export async function startStorefront(options: StorefrontOptions): Promise<StorefrontServer> {
-  const config = JSON.stringify(options.page);
-  const policy = contentSecurityPolicy(options.page);
+  const page = options.forward ? ownOrigin : options.services;
+  const config = JSON.stringify(page);
+  const policy = contentSecurityPolicy(page);
+  const forwarder = options.forward ? createForwarder(options.services) : undefined;
   const server = http.createServer(async (req, res) => {
     const path = new URL(req.url ?? "/", "http://x").pathname;
+    if (forwarder?.handle(req, res, path)) return;
     const send = (status: number, type: string, body: string | Buffer, cache = "no-cache") => {
       res.writeHead(status, {
         "content-type": type,
@@ -94,6 +106,7 @@ export async function startStorefront(options: StorefrontOptions): Promise<Store
       new Promise((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
+        forwarder?.close();
       }),
   };
 }

@@ -1,8 +1,10 @@
-// The storefront end to end in Debian's Chromium: the three real services on free ports, the
-// built page served as `npm start` serves it, and a shopper who searches, signs up (after a
+// The storefront end to end in Debian's Chromium, once with the page calling the services
+// directly (development) and once through the storefront's forwarding (production): the three
+// real services on free ports, the built page served as `npm start` serves it, and a shopper who searches, signs up (after a
 // refused password), buys two products with one double-clicked "Place order", and finds the
 // order with its exact total; then an out-of-stock product and a stopped order service, each
-// explained on the page. No request may leave this machine. The last orders page is saved as
+// explained on the page. No request may leave this machine, and when forwarding none may leave
+// the storefront's origin. The direct run's last orders page is saved as
 // web/screenshots/latest/storefront.png (ignored by git; web/screenshots/storefront.png is a committed copy).
 import { randomBytes } from "node:crypto";
 import { mkdir } from "node:fs/promises";
@@ -29,7 +31,10 @@ import { type StorefrontServer, startStorefront } from "./server.js";
 const available = haveChromium("the storefront browser test");
 const screenshot = new URL("./screenshots/latest/storefront.png", import.meta.url).pathname;
 
-describe.skipIf(!available)("the storefront in a browser", () => {
+describe.skipIf(!available).each([
+  ["direct", false],
+  ["proxy", true],
+] as const)("the storefront in a browser, services %s", (mode, forward) => {
   let authority: TestAuthority;
   const services: HostedService<Record<string, unknown>>[] = [];
   let order: HostedService<Record<string, unknown>>;
@@ -95,7 +100,8 @@ describe.skipIf(!available)("the storefront in a browser", () => {
       dir: (await built).dir,
       port: 0,
       host: "127.0.0.1",
-      page: {
+      forward,
+      services: {
         accountUrl: account.server.url,
         catalogUrl: catalogService.server.url,
         orderUrl: order.server.url,
@@ -175,9 +181,11 @@ describe.skipIf(!available)("the storefront in a browser", () => {
     ).listOrdersForAccount({ accountId: storage.session?.accountId ?? "" }, admin);
     expect(placed.map((o) => o.totalCents)).toEqual([3989n]);
 
-    await mkdir(new URL("./screenshots/latest/", import.meta.url), { recursive: true });
-    await page.screenshot({ path: screenshot, fullPage: true });
-    console.log(`storefront screenshot: ${screenshot}`);
+    if (mode === "direct") {
+      await mkdir(new URL("./screenshots/latest/", import.meta.url), { recursive: true });
+      await page.screenshot({ path: screenshot, fullPage: true });
+      console.log(`storefront screenshot: ${screenshot}`);
+    }
   });
 
   it("names the product that ran out, and says to try again when the order service is down", async () => {
@@ -202,7 +210,8 @@ describe.skipIf(!available)("the storefront in a browser", () => {
     const origins = new Set(requests.map((url) => new URL(url).origin));
     for (const origin of origins)
       expect(new URL(origin).hostname).toMatch(/^(localhost|127\.0\.0\.1)$/);
-    const expected = [storefront.url, ...services.map((s) => s.server.url)].map((url) =>
+    const called = forward ? [] : services.map((s) => s.server.url);
+    const expected = [storefront.url, ...called].map((url) =>
       new URL(url).origin.replace("localhost", "127.0.0.1"),
     );
     expect([...origins].map((o) => o.replace("localhost", "127.0.0.1")).sort()).toEqual(

@@ -1,7 +1,8 @@
 // Vite builds the storefront (web/src) into one small static bundle; `npm run web:dev` serves
-// it with hot reload instead, answering /config.json itself as the storefront server does.
+// it with hot reload instead, answering /config.json itself as the storefront server does in
+// direct mode (the dev server always hands the page the services' own addresses).
 import { defineConfig } from "vite";
-import { loadWebConfig, pageConfig } from "./config.js";
+import { loadWebConfig, serviceUrls } from "./config.js";
 
 export default defineConfig({
   root: new URL(".", import.meta.url).pathname,
@@ -23,7 +24,7 @@ export default defineConfig({
     {
       name: "bazaar-page-config",
       configureServer(server) {
-        const body = JSON.stringify(pageConfig(loadWebConfig()));
+        const body = JSON.stringify(serviceUrls(loadWebConfig()));
         server.middlewares.use("/config.json", (_req, res) => {
           res.setHeader("content-type", "application/json");
           res.end(body);
