@@ -101,6 +101,14 @@ export async function executeRows<T>(
   return (await db.execute(query)) as unknown as T[];
 }
 
+/**
+ * A PostgreSQL array literal (`{"a","b"}`) for a `$1::uuid[]`-style parameter. The pool fetches
+ * no array types (fetch_types: false above), so it would not serialise a JavaScript array.
+ */
+export function pgArray(values: readonly (string | number)[]): string {
+  return `{${values.map((value) => JSON.stringify(value)).join(",")}}`;
+}
+
 /** The SQLSTATE of a database error, looking through drizzle's wrapping, or undefined. */
 export function pgErrorCode(error: unknown): string | undefined {
   for (const layer of causes(error)) {

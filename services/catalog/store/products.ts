@@ -1,5 +1,6 @@
 // Products: creating, reading, listing, searching (PostgreSQL full-text) and updating them.
 import { asc, eq, sql } from "drizzle-orm";
+import { pgArray } from "../../../platform/database.js";
 import { uuidv7 } from "../../../platform/ids.js";
 import { productStock, products } from "../schema.js";
 import { type CatalogDb, retryingTransaction } from "./db.js";
@@ -133,9 +134,7 @@ export class ProductStore {
   /** The products that exist among `ids`, in no particular order. */
   async findByIds(ids: readonly string[]): Promise<ProductRecord[]> {
     if (ids.length === 0) return [];
-    // An array literal: the pool does not fetch PostgreSQL's array types (fetch_types: false in
-    // platform/database.ts), so it would not serialise a JavaScript array as one.
-    return this.#byIds.execute({ ids: `{${ids.map((id) => JSON.stringify(id)).join(",")}}` });
+    return this.#byIds.execute({ ids: pgArray(ids) });
   }
 
   /** Oldest first; ids (time-ordered) break ties. */

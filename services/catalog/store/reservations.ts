@@ -2,7 +2,7 @@
 // releasing (back to stock) it, each exactly once however often it is asked.
 import { and, asc, eq, inArray, lte, sql } from "drizzle-orm";
 import { batched } from "../../../platform/batcher.js";
-import { executeRows } from "../../../platform/database.js";
+import { executeRows, pgArray } from "../../../platform/database.js";
 import { type ItemQuantity, mergeInLockOrder } from "../domain.js";
 import { productStock, products, reservationItems, reservations } from "../schema.js";
 import { type CatalogDb, type Executor, retryingTransaction, type Tx } from "./db.js";
@@ -51,8 +51,8 @@ export class ReservationStore {
     ttlSeconds: number,
   ): Promise<ReserveOutcome> {
     const wanted = mergeInLockOrder(items);
-    const ids = `{${wanted.map((w) => w.productId).join(",")}}`;
-    const quantities = `{${wanted.map((w) => w.quantity).join(",")}}`;
+    const ids = pgArray(wanted.map((w) => w.productId));
+    const quantities = pgArray(wanted.map((w) => w.quantity));
     const rows = await executeRows<ReserveRow>(
       this.db,
       sql`with wanted as (
@@ -159,7 +159,7 @@ export class ReservationStore {
 
   /** One statement: the updates (locked in order-id order) and a read of each with its items. */
   async #commitMany(orderIds: readonly string[]): Promise<Map<string, ReservationOutcome>> {
-    const ids = `{${orderIds.join(",")}}`;
+    const ids = pgArray(orderIds);
     const rows = await executeRows<{
       order_id: string;
       changed: boolean;
