@@ -128,6 +128,15 @@ export const PG_DEADLOCK_DETECTED = "40P01";
 const connectionLost =
   /^(53300|57P0[123]|08[0-9A-Z]{3}|CONNECTION_(CLOSED|DESTROYED|ENDED)|CONNECT_TIMEOUT|ECONN(RESET|REFUSED)|EPIPE|ETIMEDOUT)$/;
 
+/**
+ * Whether `error` is a transaction that lost to a concurrent one (a serialization failure or
+ * a deadlock victim): nothing of it was written, and the same request may simply be retried.
+ */
+export function isTransactionConflict(error: unknown): boolean {
+  const code = pgErrorCode(error);
+  return code === PG_SERIALIZATION_FAILURE || code === PG_DEADLOCK_DETECTED;
+}
+
 /** Whether `error` says the database could not be reached, so a retry may well succeed. */
 export function isDatabaseUnavailable(error: unknown): boolean {
   for (const layer of causes(error)) {

@@ -3,7 +3,7 @@
 import { randomUUID } from "node:crypto";
 import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
 import { kCaller } from "./auth.js";
-import { isDatabaseUnavailable } from "./database.js";
+import { isDatabaseUnavailable, isTransactionConflict } from "./database.js";
 import type { Logger } from "./logger.js";
 import type { RpcMetrics } from "./metrics.js";
 
@@ -96,6 +96,11 @@ export function observeInterceptor(logger: Logger, metrics: RpcMetrics): Interce
       if (isDatabaseUnavailable(error)) {
         finish(Code.Unavailable, error);
         throw new ConnectError("the database is unavailable; try again", Code.Unavailable);
+      }
+      // Lost to a concurrent transaction: rolled back whole, so ABORTED (retry the call).
+      if (isTransactionConflict(error)) {
+        finish(Code.Aborted, error);
+        throw new ConnectError("a concurrent change conflicted; try again", Code.Aborted);
       }
       finish(Code.Internal, error);
       throw new ConnectError("internal error", Code.Internal);
