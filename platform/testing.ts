@@ -88,7 +88,11 @@ export function routerTransport(
       interceptors: [
         requestIdInterceptor(),
         observeInterceptor(
-          createLogger({ service: "test", level: process.env.TEST_LOG_LEVEL ?? "silent", pretty: false }),
+          createLogger({
+            service: "test",
+            level: process.env.TEST_LOG_LEVEL ?? "silent",
+            pretty: false,
+          }),
           createMetrics("test"),
         ),
         authInterceptor(authority),
