@@ -1,6 +1,6 @@
 // Every product RPC of CatalogService and its validation rules, through the in-memory router
 // transport, on each real database.
-import { Code } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { uuidv7 } from "../../platform/ids.js";
@@ -141,6 +141,31 @@ describe("CatalogService products", () => {
       expect(read?.id).toBe(product.id);
       await expectViolation(bed.client.getProduct({ id: "42" }), "id", /UUID/);
     });
+
+    it("answers each of many parallel calls (they share statements) with its own product", async () => {
+      const made = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => aProduct(bed.store, { name: `Parallel ${i}` })),
+      );
+      const unknown = Array.from({ length: 4 }, () => uuidv7());
+      const asked = [
+        ...made.map((p) => p.id),
+        ...made.slice(0, 6).map((p) => p.id.toUpperCase()),
+        ...unknown,
+      ];
+      const answers = await Promise.all(
+        asked.map((id) =>
+          bed.client.getProduct({ id }).then(
+            ({ product }) => product?.name,
+            (error: unknown) => Code[ConnectError.from(error).code],
+          ),
+        ),
+      );
+      expect(answers).toEqual([
+        ...made.map((_, i) => `Parallel ${i}`),
+        ...made.slice(0, 6).map((_, i) => `Parallel ${i}`),
+        ...unknown.map(() => "NotFound"),
+      ]);
+    });
   });
 
   describe("BatchGetProducts", () => {
@@ -165,6 +190,24 @@ describe("CatalogService products", () => {
   });
 
   describe("ListProducts", () => {
+    it("answers parallel calls for the same and different pages each with its own page", async () => {
+      const { products: all } = await bed.client.listProducts({ take: 100 });
+      const pages = [
+        [0, 5],
+        [0, 5],
+        [5, 5],
+        [0, 3],
+        [5, 5],
+      ] as const;
+      const answers = await Promise.all(
+        pages.map(([skip, take]) => bed.client.listProducts({ skip, take })),
+      );
+      answers.forEach(({ products }, i) => {
+        const [skip, take] = pages[i] as readonly [number, number];
+        expect(products.map((p) => p.id)).toEqual(all.slice(skip, skip + take).map((p) => p.id));
+      });
+    });
+
     it("browses oldest first, 20 by default, and pages without gaps or repeats", async () => {
       for (let i = 0; i < 25; i++) await aProduct(bed.store);
       const everything = [];

@@ -1,7 +1,8 @@
 // Products: creating, reading, listing, searching (PostgreSQL full-text) and updating them.
 import { asc, eq, sql } from "drizzle-orm";
+import { batched } from "../../../platform/batcher.js";
 import { pgArray } from "../../../platform/database.js";
-import { uuidv7 } from "../../../platform/ids.js";
+import { isUuid, uuidv7 } from "../../../platform/ids.js";
 import { productStock, products } from "../schema.js";
 import { type CatalogDb, retryingTransaction } from "./db.js";
 import { enqueueForIndexing } from "./outbox.js";
@@ -126,10 +127,23 @@ export class ProductStore {
     });
   }
 
-  async findById(id: string): Promise<ProductRecord | undefined> {
-    const [row] = await this.#byId.execute({ id });
-    return row;
+  /**
+   * One product. Lookups asked for in the same turn of the event loop share one statement
+   * (under load, one query answers dozens of GetProduct calls); a lone lookup runs alone.
+   */
+  findById(id: string): Promise<ProductRecord | undefined> {
+    // A malformed id names nothing, and must not fail the statement it would share.
+    return isUuid(id) ? this.#findById(id.toLowerCase()) : Promise.resolve(undefined);
   }
+
+  readonly #findById = batched<string, ProductRecord | undefined>(
+    async (ids) => {
+      const rows =
+        ids.length === 1 ? await this.#byId.execute({ id: ids[0] }) : await this.findByIds(ids);
+      return new Map(rows.map((row) => [row.id, row]));
+    },
+    { maxBatch: 500, missing: () => undefined },
+  );
 
   /** The products that exist among `ids`, in no particular order. */
   async findByIds(ids: readonly string[]): Promise<ProductRecord[]> {
@@ -137,10 +151,24 @@ export class ProductStore {
     return this.#byIds.execute({ ids: pgArray(ids) });
   }
 
-  /** Oldest first; ids (time-ordered) break ties. */
-  async list(skip: number, take: number): Promise<ProductRecord[]> {
-    return this.#page.execute({ skip, take });
+  /**
+   * Oldest first; ids (time-ordered) break ties. The same page asked for several times in one
+   * turn of the event loop (the first page, mostly) is read once for all of them.
+   */
+  list(skip: number, take: number): Promise<readonly ProductRecord[]> {
+    return this.#list(`${skip}:${take}`);
   }
+
+  readonly #list = batched<string, readonly ProductRecord[]>(
+    async (pages) => {
+      const read = pages.map(async (page) => {
+        const [skip, take] = page.split(":").map(Number);
+        return [page, await this.#page.execute({ skip, take })] as const;
+      });
+      return new Map(await Promise.all(read));
+    },
+    { maxBatch: 100, missing: () => [] },
+  );
 
   /**
    * Full-text search, best match first: products whose name matches the whole query come
