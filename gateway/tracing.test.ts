@@ -99,7 +99,7 @@ describe("tracing", () => {
       childrenOf(span).filter((s) => s.attributes["db.system.name"] === "postgresql");
 
     const order = call(root, "bazaar.order.v1.OrderService/CreateOrder");
-    const account = call(order, "bazaar.account.v1.AccountService/GetAccount");
+    const account = call(order, "bazaar.account.v1.AccountService/BatchGetAccounts");
     const reserve = call(order, "bazaar.catalog.v1.CatalogService/ReserveStock");
     const commit = call(order, "bazaar.catalog.v1.CatalogService/CommitReservation");
     expect(sqlUnder(account).length).toBeGreaterThan(0);

@@ -77,7 +77,7 @@ describe("GetOrderOutcome", () => {
     await bed
       .ordersWith({ peers })
       .createOrder({ items: [{ productId, quantity: 1 }] }, { ...buyer.auth, timeoutMs: 1_500 });
-    // GetAccount, ReserveStock (which answers the prices), CommitReservation.
+    // BatchGetAccounts, ReserveStock (which answers the prices), CommitReservation.
     expect(seen.length).toBe(3);
     for (const timeoutMs of seen) {
       expect(timeoutMs).toBeGreaterThan(0);

@@ -30,6 +30,12 @@ export interface Peers {
    * deadline), whichever is sooner, reckoned anew at each call.
    */
   callOptions(requestId: string, deadline?: number): CallOptions;
+  /**
+   * Whether the account exists. Checks asked for in the same turn of the event loop (orders
+   * placed at the same moment) share one BatchGetAccounts call, under the shortest deadline
+   * among them; a failure of that call is each of theirs.
+   */
+  accountExists(accountId: string, call: CallOptions): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -54,11 +60,13 @@ export function createPeers(
   options: { token: () => Promise<string>; timeoutMs: number; retry?: RetryPolicy },
 ): Peers {
   const retry = options.retry ?? defaultRetry;
+  const account = createClient(
+    AccountService,
+    withPeer(transports.account, "account", options.token, retry),
+  );
   return {
-    account: createClient(
-      AccountService,
-      withPeer(transports.account, "account", options.token, retry),
-    ),
+    account,
+    accountExists: accountChecks(account, options.timeoutMs),
     catalog: createClient(
       CatalogService,
       withPeer(transports.catalog, "catalog", options.token, retry),
@@ -75,6 +83,54 @@ export function createPeers(
       await transports.close?.();
     },
   };
+}
+
+interface AccountCheck {
+  accountId: string;
+  call: CallOptions;
+  resolve(exists: boolean): void;
+  reject(error: unknown): void;
+}
+
+/** Peers.accountExists over `account`: one BatchGetAccounts per turn of the event loop. */
+function accountChecks(
+  account: Client<typeof AccountService>,
+  timeoutMs: number,
+): Peers["accountExists"] {
+  const maxBatch = 500; // BatchGetAccounts takes up to 1000 ids
+  let waiting: AccountCheck[] = [];
+  const ask = async (batch: AccountCheck[]) => {
+    // One order alone keeps its own request id on the call; a batch serves several.
+    const only = batch.length === 1 ? batch[0]?.call : undefined;
+    const { accounts } = await account.batchGetAccounts(
+      { ids: [...new Set(batch.map((check) => check.accountId))] },
+      {
+        timeoutMs: Math.min(...batch.map((check) => check.call.timeoutMs ?? timeoutMs)),
+        ...(only?.headers ? { headers: only.headers } : {}),
+      },
+    );
+    return new Set(accounts.map((found) => found.id));
+  };
+  const flush = () => {
+    const all = waiting;
+    waiting = [];
+    for (let start = 0; start < all.length; start += maxBatch) {
+      const batch = all.slice(start, start + maxBatch);
+      ask(batch).then(
+        (found) => {
+          for (const check of batch) check.resolve(found.has(check.accountId));
+        },
+        (error: unknown) => {
+          for (const check of batch) check.reject(error);
+        },
+      );
+    }
+  };
+  return (accountId, call) =>
+    new Promise<boolean>((resolve, reject) => {
+      if (waiting.length === 0) setImmediate(flush);
+      waiting.push({ accountId: accountId.toLowerCase(), call, resolve, reject });
+    });
 }
 
 /**

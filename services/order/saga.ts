@@ -18,7 +18,8 @@
 //   2. Insert the PENDING row; its id, a UUIDv7, is also the reservation's order_id. With an
 //      idempotency key, the partial unique index (account_id, idempotency_key) over rows not
 //      FAILED lets exactly one concurrent duplicate in; the others wait for its outcome.
-//   3. GetAccount, in parallel with step 4 (unknown → NOT_FOUND; what step 4 reserved is
+//   3. Does the account exist (BatchGetAccounts, shared by the orders that arrived together;
+//      asked as the request arrives, before step 2's write), in parallel with step 4 (unknown → NOT_FOUND; what step 4 reserved is
 //      released). A verified token is not enough: the account may be gone since it was issued.
 //   4. ReserveStock(order_id, items): all or nothing in the catalog; its answer carries the
 //      unit prices, names and descriptions the stock was taken at (the order's snapshot).
@@ -83,6 +84,13 @@ export class OrderSaga {
   async place(input: PlaceOrder): Promise<PlaceOutcome> {
     const { store } = this.deps;
     const log = input.logger ?? this.deps.logger;
+    const call = this.deps.peers.callOptions(input.requestId, input.deadline);
+    // Step 3 starts first, before any I/O of this request: the orders that arrived together
+    // then share one account lookup. It writes nothing, so a duplicate only wastes a read.
+    const accountChecked = this.deps.peers.accountExists(input.accountId, call).then(
+      (exists): OrderFailure | undefined => (exists ? undefined : { reason: "account-not-found" }),
+      (error: unknown) => peerFailure("account", error, {}),
+    );
     const begun = await store.begin({
       id: uuidv7(),
       accountId: input.accountId,
@@ -90,19 +98,12 @@ export class OrderSaga {
     });
     if (!begun.created) return this.#outcomeOf(begun.existing);
     const orderId = begun.attempt.id;
-    const call = this.deps.peers.callOptions(input.requestId, input.deadline);
-    const { account, catalog } = this.deps.peers;
+    const { catalog } = this.deps.peers;
 
     // Steps 3–4 in parallel: the account check and the reservation, which answers with the
     // unit prices (and names) it took the stock at, so the catalog is asked once per order.
     const [accountFailure, reserved] = await Promise.all([
-      account.getAccount({ id: input.accountId }, call).then(
-        () => undefined,
-        (error: unknown) =>
-          peerFailure("account", error, {
-            [Code.NotFound]: () => ({ reason: "account-not-found" }),
-          }),
-      ),
+      accountChecked,
       catalog.reserveStock({ orderId, items: input.items }, call).then(
         (answer) => ({ answer }),
         (error: unknown) => ({ error }),

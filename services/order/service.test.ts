@@ -156,8 +156,8 @@ describe("order service", () => {
       );
     // The reservation answers with the prices: BatchGetProducts is off the order path.
     expect(seen.map((s) => s.method).sort()).toEqual([
+      "BatchGetAccounts",
       "CommitReservation",
-      "GetAccount",
       "ReserveStock",
     ]);
     for (const call of seen) {
@@ -216,6 +216,44 @@ describe("order service", () => {
       expect(noAccount.code).toBe(Code.NotFound);
       expect(noAccount.rawMessage).toContain(nobody);
       expect(await stockOf(h.catalog, p)).toBe(10);
+    });
+
+    it("checks the accounts of orders placed together in one call, each order its own answer", async () => {
+      const buyers = await Promise.all([1, 2, 3].map(() => customer(h.accounts, h.authority)));
+      const p = await product(h.catalog, admin, 100, 10);
+      const methods: string[] = [];
+      const counting = (transport: Transport): Transport => ({
+        unary: (m, ...rest) => {
+          methods.push(m.name);
+          return transport.unary(m, ...rest);
+        },
+        stream: transport.stream.bind(transport),
+      });
+      const orders = h.ordersWith({
+        peers: h.peersWith((t) => ({ account: counting(t.account), catalog: t.catalog })),
+      });
+      const nobody = uuidv7();
+      // An admin orders for each (the same path for all four, so they arrive together).
+      const placed = await Promise.allSettled(
+        [...buyers.map((b) => b.id), nobody].map((accountId) =>
+          orders.createOrder({ accountId, items: [{ productId: p, quantity: 1 }] }, admin),
+        ),
+      );
+      expect(placed.map((r) => r.status)).toEqual([
+        "fulfilled",
+        "fulfilled",
+        "fulfilled",
+        "rejected",
+      ]);
+      const refused = placed[3] as PromiseRejectedResult;
+      expect(ConnectError.from(refused.reason).code).toBe(Code.NotFound);
+      expect(ConnectError.from(refused.reason).rawMessage).toContain(nobody);
+      buyers.forEach((b, i) => {
+        const answer = placed[i] as PromiseFulfilledResult<{ order?: { accountId: string } }>;
+        expect(answer.value.order?.accountId).toBe(b.id);
+      });
+      expect(methods).toEqual(["BatchGetAccounts"]);
+      expect(await stockOf(h.catalog, p)).toBe(7);
     });
 
     it("validates items, quantities and ids before doing anything", async () => {
