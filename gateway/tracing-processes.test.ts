@@ -87,6 +87,7 @@ describe("tracing across processes", () => {
   let stack: Stack;
   let gateway: ChildProcess;
   let gatewayUrl: string;
+  const gatewayLog: string[] = [];
   let buyer: { token: string };
   let ids: string[];
   const saved = { ...process.env };
@@ -103,14 +104,22 @@ describe("tracing across processes", () => {
       env: {
         ...process.env,
         NODE_ENV: "test",
-        LOG_LEVEL: "silent",
+        // Its log lines are read below: each one inside a request names the request's trace.
+        LOG_LEVEL: "info",
+        LOG_PRETTY: "false",
         HOST: "127.0.0.1",
         PORT: String(port),
         ACCOUNT_URL: stack.url.account,
         CATALOG_URL: stack.url.catalog,
         ORDER_URL: stack.url.order,
       },
-      stdio: ["ignore", "inherit", "inherit"],
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let partial = "";
+    gateway.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+      const lines = (partial + chunk).split("\n");
+      partial = lines.pop() ?? "";
+      gatewayLog.push(...lines);
     });
     process.once("exit", () => gateway.kill("SIGKILL"));
     buyer = await customer(stack.accounts, stack.authority);
@@ -166,6 +175,14 @@ describe("tracing across processes", () => {
       catalog: "catalog",
       order: "order",
     });
+    // The gateway's log line for the request (written after the operation's span ended, inside
+    // the HTTP server span) names the trace.
+    const line = gatewayLog
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.msg === "graphql" && l.operation === "PlaceOrder");
+    expect(line, "the gateway logged the request").toBeDefined();
+    expect(line?.traceId).toBe(root.traceId);
     // Only the HTTP instrumentation and our own spans: nothing else got patched in.
     expect(new Set(trace.map((s) => s.scope))).toEqual(new Set([httpScope, "bazaar"]));
     expect(trace.filter((s) => s.kind === SpanKind.CLIENT && s.scope === httpScope)).toEqual([]);
