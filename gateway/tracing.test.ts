@@ -86,6 +86,30 @@ describe("tracing", () => {
     expectCreateOrderTrace(viewOf(root), spans.map(viewOf));
   });
 
+  it("a caller's traceparent makes the gateway's request its child, in the caller's trace", async () => {
+    exporter.reset();
+    const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const callerSpan = "00f067aa0ba902b7";
+    await (
+      await fetch(`${gateway.url}/graphql`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          traceparent: `00-${traceId}-${callerSpan}-01`,
+        },
+        body: JSON.stringify({ query: "query Hello { __typename }" }),
+      })
+    ).text();
+    await sleep(50);
+    const spans = exporter.getFinishedSpans().map(viewOf);
+    const root = spans.find((s) => s.scope === httpScope);
+    expect(root).toMatchObject({ traceId, parentId: callerSpan, name: "POST /graphql" });
+    expect(spans.find((s) => s.name === "query Hello")).toMatchObject({
+      traceId,
+      parentId: root?.spanId,
+    });
+  });
+
   it("health checks and metrics scrapes make no trace", async () => {
     exporter.reset();
     for (const path of ["/healthz", "/readyz", "/metrics"]) {
