@@ -33,7 +33,7 @@ export async function startGateway(
   options: StartOptions = {},
 ): Promise<RunningGateway> {
   // Before the logger: with tracing on, its lines carry the trace id.
-  const tracing = startTracing("gateway");
+  const tracing = await startTracing("gateway");
   const logger =
     options.logger ??
     createLogger({ service: "gateway", level: config.LOG_LEVEL, pretty: config.LOG_PRETTY });

@@ -66,7 +66,7 @@ export async function openBase<S extends Record<string, unknown>>(
   options: BaseOptions<S>,
 ): Promise<ServiceBase<S>> {
   // Before the logger: with tracing on, its lines carry the trace id.
-  const tracing = startTracing(options.name);
+  const tracing = await startTracing(options.name);
   const logger =
     options.logger ??
     createLogger({ service: options.name, level: config.LOG_LEVEL, pretty: config.LOG_PRETTY });

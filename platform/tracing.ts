@@ -1,8 +1,11 @@
 // OpenTelemetry tracing for every process: on when OTEL_EXPORTER_OTLP_ENDPOINT is set (spans
-// go there over OTLP/HTTP), off otherwise. Off costs one boolean test per call: no span, no
-// context propagation, no header written. Spans follow the RPC semantic conventions for Connect
-// calls (server and client), W3C trace context travels in the call headers (`traceparent`),
-// and the gateway's plugin and the database wrapper (tracing-sql.ts) add their own spans.
+// go there over OTLP/HTTP), off otherwise. Off, the SDK is never loaded (tracing-sdk.ts comes
+// in by a dynamic import only when on) and every hook here costs one test of `tracer`: no
+// span, no context propagation, no header written. On, tracing-sdk.ts starts the SDK with the
+// official HTTP instrumentation (the server span of every HTTP/1.1 request); this file adds the
+// spans no official instrumentation makes: Connect calls, server and client, following the RPC
+// semantic conventions, with W3C trace context in the call headers (`traceparent`). The
+// gateway's plugin (GraphQL operations) and tracing-sql.ts (statements) add theirs.
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import {
   type Attributes,
@@ -16,17 +19,12 @@ import {
   type Tracer,
   trace,
 } from "@opentelemetry/api";
-import { W3CTraceContextPropagator } from "@opentelemetry/core";
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
-import { resourceFromAttributes } from "@opentelemetry/resources";
-import {
-  BatchSpanProcessor,
-  NodeTracerProvider,
-  SimpleSpanProcessor,
-  type SpanExporter,
-} from "@opentelemetry/sdk-trace-node";
+// Types only: erased at run time, so this file never loads the SDK itself.
+import type { SpanExporter } from "@opentelemetry/sdk-trace-node";
+import type { RunningSdk } from "./tracing-sdk.js";
 
 let tracer: Tracer | undefined;
+let sdk: RunningSdk | undefined;
 
 /** Whether this process records spans: the one check every hook makes first. */
 export function tracingOn(): boolean {
@@ -48,33 +46,38 @@ export interface Tracing {
  * exported span by span) or over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set (batched;
  * the exporter itself reads the OTEL_EXPORTER_OTLP_* variables). Returns undefined when
  * tracing stays off or was already started by someone else (who then owns its shutdown).
+ * Call it first thing, before the logger is made (its lines then carry the trace id).
  */
-export function startTracing(
+export async function startTracing(
   service: string,
   options: { exporter?: SpanExporter; env?: NodeJS.ProcessEnv } = {},
-): Tracing | undefined {
+): Promise<Tracing | undefined> {
   const endpoint = (options.env ?? process.env).OTEL_EXPORTER_OTLP_ENDPOINT;
   if (tracer || (!options.exporter && !endpoint)) return undefined;
-  const processor = options.exporter
-    ? new SimpleSpanProcessor(options.exporter)
-    : new BatchSpanProcessor(new OTLPTraceExporter());
-  const provider = new NodeTracerProvider({
-    resource: resourceFromAttributes({ "service.name": service }),
-    spanProcessors: [processor],
-  });
-  // Registers the AsyncLocalStorage context manager: a span started in a handler is the
-  // parent of whatever that handler awaits.
-  provider.register({ propagator: new W3CTraceContextPropagator() });
-  tracer = provider.getTracer("bazaar");
+  const { startSdk } = await import("./tracing-sdk.js");
+  if (tracer) return undefined; // another caller got there during the import
+  const running = startSdk(service, options.exporter);
+  sdk = running;
+  tracer = running.tracer;
   return {
     shutdown: async () => {
       tracer = undefined;
-      await provider.shutdown();
-      trace.disable();
-      propagation.disable();
-      context.disable();
+      sdk = undefined;
+      await running.shutdown();
     },
   };
+}
+
+/**
+ * The context a server-side span should start in. Inside the HTTP instrumentation's server
+ * span (HTTP/1.1), that span's context, whose `http.route` becomes `route` (so it is named
+ * "POST /bazaar.order.v1.OrderService/CreateOrder"); that span already read the caller's
+ * `traceparent`. Otherwise (gRPC over h2c, which no official instrumentation covers, or an
+ * in-memory transport in tests), the trace context the caller sent in `headers`.
+ */
+export function serverParent(headers: Headers, route: string): Context {
+  if (sdk?.claimHttpSpan(route)) return context.active();
+  return extractContext(headers);
 }
 
 /** The trace and span ids for a log line (a pino mixin): empty outside a span. */
@@ -168,14 +171,15 @@ function codeName(code: Code): string {
 }
 
 /**
- * The server span of every RPC, child of the caller's span when the call carries a
- * `traceparent`, else a new trace's root. First in the platform's list, so the log line and
+ * The server span of every RPC: child of the HTTP server span around it, or of the caller's
+ * span when only the call's `traceparent` says where it belongs, else a new trace's root. First in the platform's list, so the log line and
  * everything the handler does happen inside it.
  */
 export function tracingServerInterceptor(): Interceptor {
   return (next) => (req) => {
     if (!tracer) return next(req);
-    return rpcSpan(SpanKind.SERVER, req, extractContext(req.header), () => next(req));
+    const parent = serverParent(req.header, `/${req.service.typeName}/${req.method.name}`);
+    return rpcSpan(SpanKind.SERVER, req, parent, () => next(req));
   };
 }
 

@@ -1,11 +1,12 @@
 // A span per GraphQL operation (the GraphQL semantic conventions: "mutation createOrder",
 // graphql.operation.type and .name), active while it executes, so that every backend call a
-// resolver or a DataLoader makes is its child. A caller's `traceparent` is honoured. Nothing
-// at all when tracing is off.
+// resolver or a DataLoader makes is its child, and itself a child of the HTTP server span of the
+// request (the official HTTP instrumentation), or of the caller's `traceparent` when there is
+// no such span (tests calling `yoga.fetch`). Nothing at all when tracing is off.
 import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
 import { type ExecutionResult, getOperationAST } from "graphql";
 import type { Plugin } from "graphql-yoga";
-import { extractContext, inSpan, tracingOn } from "../../platform/tracing.js";
+import { inSpan, serverParent, tracingOn } from "../../platform/tracing.js";
 
 export function tracing(): Plugin {
   return {
@@ -24,7 +25,10 @@ export function tracing(): Plugin {
               "graphql.operation.type": type,
               ...(name ? { "graphql.operation.name": name } : {}),
             },
-            parent: extractContext(request?.headers ?? new Headers()),
+            parent: serverParent(
+              request?.headers ?? new Headers(),
+              request ? new URL(request.url).pathname : "/graphql",
+            ),
           },
           async () => executeFn(executeArgs),
           (span, { result, error }) => {
