@@ -5,11 +5,14 @@ import { chmod, mkdtemp, rm } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
+import { bundleOf, supervisorBundle } from "../platform/processes.js";
 import { freePort } from "../platform/testing.js";
+import { build } from "./build.js";
 
-const start = new URL("./start.ts", import.meta.url).pathname;
-const tsx = import.meta.resolve("tsx");
+// What `npm start` runs: the supervisor's bundle, built first as its prestart does.
+const start = new URL(`../${bundleOf(supervisorBundle)}`, import.meta.url).pathname;
+beforeAll(() => build(), 60_000);
 
 async function freePorts(): Promise<Record<string, string>> {
   const names = ["ACCOUNT", "CATALOG", "ORDER", "GATEWAY", "WEB", "POSTGRES"];
@@ -23,7 +26,7 @@ async function run(env: Record<string, string>): Promise<{ code: number | null; 
   const cwd = await mkdtemp(join(tmpdir(), "bazaar-start-"));
   await chmod(cwd, 0o711); // as root, the database's postgres user must pass through
   try {
-    const child = spawn(process.execPath, ["--import", tsx, start], {
+    const child = spawn(process.execPath, ["--enable-source-maps", start], {
       cwd,
       env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "warn", ...env },
       stdio: ["ignore", "pipe", "pipe"],
