@@ -178,6 +178,13 @@ const database = superviseDatabase(
 );
 process.on("SIGINT", () => void stopAll(0));
 process.on("SIGTERM", () => void stopAll(0));
+// npm runs the supervisor under `sh -c`, which dies of a SIGTERM sent to npm without passing it
+// on (and npm itself may be killed outright): once its parent is gone, stop as on SIGTERM rather
+// than leave every process running with no one to stop them.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) void stopAll(0);
+}, 500).unref();
 
 await database.ready.catch((error: unknown) => {
   process.stderr.write(`cannot start the embedded PostgreSQL: ${(error as Error).message}\n`);
