@@ -18,6 +18,7 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { bundleOf, processNames, supervisorBundle } from "../platform/processes.js";
 import { freePort } from "../platform/testing.js";
 import { benchOptions } from "./options.js";
 
@@ -26,6 +27,8 @@ const options = benchOptions("bench", {
   "gateway-seconds": { default: 5, help: "seconds per gateway scenario" },
   "search-products": { default: 20_000, help: "products the search benchmark loads" },
   soak: { default: false, help: "also the 60 s soak (bench/soak.ts), as its own section" },
+  "start-rounds": { default: 1, help: "npm start rounds, each from bundles and through tsx" },
+  "start-only": { default: false, help: "only npm start's start-up time and idle RSS" },
 });
 const root = fileURLToPath(new URL("..", import.meta.url));
 const tsx = join(root, "node_modules/.bin/tsx");
@@ -156,25 +159,38 @@ function childrenOf(pid: number): number[] {
     .map(Number);
 }
 
-/** `npm start` in `work` until the gateway's /readyz answers: seconds, and RSS per process once idle. */
-async function startOnce(work: string, measureRss: boolean): Promise<number> {
+type Runner = "bundle" | "tsx";
+interface StartFigures {
+  fresh: number;
+  warm: number;
+  /** Idle RSS in MB by process (the supervisor included), after the warm start. */
+  rss: Record<string, number>;
+}
+
+/**
+ * `npm start` in `work` until the gateway's /readyz answers, in seconds; with `rss`, each
+ * process's RSS once idle. "bundle" is what `npm start` runs (package.json's prestart builds the
+ * bundles, then node runs the supervisor's); "tsx" is `npm start -- --tsx` from the sources.
+ */
+async function startOnce(work: string, runner: Runner, rss?: Record<string, number>) {
   const ports = Object.fromEntries(
     await Promise.all(
-      ["ACCOUNT", "CATALOG", "ORDER", "GATEWAY"].map(async (n) => [
+      ["ACCOUNT", "CATALOG", "ORDER", "GATEWAY", "WEB", "POSTGRES"].map(async (n) => [
         `${n}_PORT`,
         String(await freePort()),
       ]),
     ),
   );
   const started = performance.now();
+  const env = { ...process.env, ...ports, LOG_LEVEL: "warn", NODE_ENV: "development" };
+  if (runner === "bundle")
+    await runNode(["--import", "tsx", join(root, "scripts/build.ts")], root, env);
   const child: ChildProcess = spawn(
     process.execPath,
-    ["--import", import.meta.resolve("tsx"), join(root, "scripts/start.ts")],
-    {
-      cwd: work,
-      env: { ...process.env, ...ports, LOG_LEVEL: "warn", NODE_ENV: "development" },
-      stdio: ["ignore", "ignore", "inherit"],
-    },
+    runner === "bundle"
+      ? ["--enable-source-maps", join(root, bundleOf(supervisorBundle))]
+      : ["--import", import.meta.resolve("tsx"), join(root, "scripts/start.ts"), "--tsx"],
+    { cwd: work, env, stdio: ["ignore", "ignore", "inherit"] },
   );
   let seconds = Number.NaN;
   try {
@@ -189,17 +205,18 @@ async function startOnce(work: string, measureRss: boolean): Promise<number> {
         break;
       }
     }
-    if (measureRss && child.pid) {
+    if (rss && child.pid) {
       await sleep(5_000); // idle
+      rss.supervisor = rssMb(child.pid);
       for (const pid of childrenOf(child.pid)) {
         const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
         const name =
+          cmd.match(/dist\/(\w+)\.js/)?.[1] ??
           cmd
-            .match(/(services\/(\w+)|gateway)\/main\.ts/)?.[0]
-            ?.split("/")
-            .at(-2) ?? "postgres";
-        if (name === "postgres") continue;
-        row(`idle RSS: ${name}`, `${rssMb(pid).toFixed(0)} MB`, "", "≤ 150 MB");
+            .match(/(?:services\/(\w+)|(gateway|web))\/main\.ts/)
+            ?.slice(1)
+            .find(Boolean);
+        if (name) rss[name] = rssMb(pid);
       }
     }
   } finally {
@@ -211,26 +228,90 @@ async function startOnce(work: string, measureRss: boolean): Promise<number> {
   return seconds;
 }
 
-async function startUp(): Promise<void> {
+/** Runs `node <args>` to its end. */
+function runNode(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, {
+      cwd,
+      env,
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+    child.on("exit", (code) =>
+      code === 0 ? resolve() : reject(new Error(`node ${args.join(" ")} exited with ${code}`)),
+    );
+  });
+}
+
+/** A fresh start (new .data) and a warm one (the same .data again), idle RSS after the warm. */
+async function startFigures(runner: Runner): Promise<StartFigures> {
   const work = mkdtempSync(join(tmpdir(), "bazaar-bench-start-"));
   chmodSync(work, 0o711); // the embedded server may run as the postgres user
   try {
-    const fresh = await startOnce(work, false);
-    const warm = await startOnce(work, true);
-    row("npm start until gateway /readyz, fresh .data", `${fresh.toFixed(1)} s`, "", "≤ 10 s");
-    row("npm start until gateway /readyz, warm", `${warm.toFixed(1)} s`, "", "≤ 4 s");
+    const rss: Record<string, number> = {};
+    const fresh = await startOnce(work, runner);
+    const warm = await startOnce(work, runner, rss);
+    process.stdout.write(
+      `${runner}: fresh ${fresh.toFixed(1)} s, warm ${warm.toFixed(1)} s, idle RSS ${Object.entries(
+        rss,
+      )
+        .map(([name, mb]) => `${name} ${mb.toFixed(0)} MB`)
+        .join(", ")}\n`,
+    );
+    return { fresh, warm, rss };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
 }
 
+async function startUp(): Promise<void> {
+  // What `npm start` runs (bundles), against the same start through tsx as the same-run
+  // reference, alternating (bundle, tsx, tsx, bundle, …) so that the machine's load falls on both.
+  const results: Record<Runner, StartFigures[]> = { bundle: [], tsx: [] };
+  for (let round = 0; round < options["start-rounds"]; round++) {
+    const order: Runner[] = round % 2 === 0 ? ["bundle", "tsx"] : ["tsx", "bundle"];
+    for (const runner of order) results[runner].push(await startFigures(runner));
+  }
+  const median = (values: number[]) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    return sorted.length % 2
+      ? (sorted[mid] ?? Number.NaN)
+      : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+  };
+  const rounds = options["start-rounds"] > 1 ? ` (median of ${options["start-rounds"]})` : "";
+  const compare = (
+    figure: string,
+    unit: string,
+    target: string,
+    of: (f: StartFigures) => number,
+  ) => {
+    const ours = median(results.bundle.map(of));
+    const tsx = median(results.tsx.map(of));
+    const digits = unit === "s" ? 1 : 0;
+    row(
+      `${figure}${rounds}`,
+      `${ours.toFixed(digits)} ${unit}`,
+      `${(ours / tsx).toFixed(2)} × through tsx (${tsx.toFixed(digits)} ${unit})`,
+      target,
+    );
+  };
+  compare("npm start until gateway /readyz, fresh .data", "s", "≤ 10 s", (f) => f.fresh);
+  compare("npm start until gateway /readyz, warm", "s", "≤ 4 s", (f) => f.warm);
+  for (const name of [...processNames, "supervisor"]) {
+    compare(`idle RSS: ${name}`, "MB", "≤ 150 MB", (f) => f.rss[name] ?? Number.NaN);
+  }
+}
+
 const began = new Date();
-for (const [name, run] of [
+const sections = [
   ["orders", orders],
   ["search", search],
   ["gateway", gateway],
   ["start-up", startUp],
-] as const) {
+] as const;
+for (const [name, run] of sections.filter(
+  ([name]) => !options["start-only"] || name === "start-up",
+)) {
   process.stdout.write(`\n== ${name} ==\n`);
   try {
     await run();
@@ -249,6 +330,11 @@ const md = `# npm run bench — ${began.toISOString()}\n\n${cpus().length} cores
   .loadavg()
   .map((l) => l.toFixed(1))
   .join(" ")}.\n\n${table}\n`;
+if (options["start-only"]) {
+  // One section alone is not the run that latest.md records.
+  process.stdout.write(`\n${table}\n`);
+  process.exit(0);
+}
 mkdirSync(join(root, "bench/results"), { recursive: true });
 writeFileSync(join(root, "bench/results/latest.md"), md);
 process.stdout.write(`\n${table}\n\nwrote bench/results/latest.md\n`);

@@ -4,7 +4,7 @@
 export interface ProcessInfo {
   /** Its port when PORT is unset. */
   port: number;
-  /** The file `tsx` runs, from the repository root. */
+  /** Its TypeScript entry, from the repository root (`npm run build` bundles it; tsx runs it). */
   entry: string;
   /** The variable through which other processes are told where it is. */
   urlVariable: string;
@@ -39,4 +39,15 @@ export const processNames = Object.keys(processes) as ProcessName[];
 /** Where a process listens on this machine: its default port unless told another. */
 export function localUrl(name: ProcessName, port: number = processes[name].port): string {
   return `http://localhost:${port}`;
+}
+
+/** Where `npm run build` (scripts/build.ts) writes the bundles, from the repository root. */
+export const distDir = "dist";
+
+/** The bundle of `npm start`'s supervisor (scripts/start.ts), beside the processes' bundles. */
+export const supervisorBundle = "start";
+
+/** The file `node` runs for a process under `npm start` and in the image: its bundle. */
+export function bundleOf(name: ProcessName | typeof supervisorBundle): string {
+  return `${distDir}/${name}.js`;
 }

@@ -48,7 +48,7 @@ export async function runProcess(name: string, start: () => Promise<Stoppable>):
   process.on("SIGINT", onSignal);
 }
 
-/** Whether this module is the process entry point (`tsx services/x/main.ts`). */
+/** Whether this module is the process entry point (`tsx services/x/main.ts`, or its bundle run by node). */
 export function isEntryPoint(importMetaUrl: string): boolean {
   const entry = process.argv[1];
   if (!entry) return false;

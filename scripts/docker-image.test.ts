@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { TestAuthority } from "../platform/auth-testing.js";
 import { createScratchDatabase, freePort } from "../platform/testing.js";
+import { build } from "./build.js";
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -105,6 +106,10 @@ describe("the Dockerfile's runtime stage, outside Docker", () => {
     const app = await mkdtemp(join(tmpdir(), "bazaar-image-"));
     cleanups.push(() => rm(app, { recursive: true, force: true }));
 
+    // The build stage's bundles, made as its `npm run build` makes them in the same place
+    // (the repository's root, as /app there), so their paths back to the sources hold.
+    expect(stage).toContain("COPY --from=build /app/dist ./dist");
+    await cp((await build()).outdir, join(app, "dist"), { recursive: true });
     // COPY <sources…> <destination>, each source as git tracks it (a fresh clone's content).
     for (const line of stage.filter((l) => l.startsWith("COPY ") && !l.includes("--from"))) {
       const sources = line.split(/\s+/).slice(1, -1);
@@ -140,6 +145,8 @@ describe("the Dockerfile's runtime stage, outside Docker", () => {
     const catalog = services.catalog;
     const [command, ...args] = catalog.command as string[];
     expect(command).toBe("node");
+    // Its bundle, with no TypeScript loader.
+    expect(args).toEqual(["--enable-source-maps", "dist/catalog.js"]);
     child = spawn(process.execPath, args, {
       cwd: app,
       env: {

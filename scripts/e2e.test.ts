@@ -7,11 +7,13 @@ import { chmod, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bundleOf, supervisorBundle } from "../platform/processes.js";
 import { freePort } from "../platform/testing.js";
 import { developmentAdmin } from "../services/account/config.js";
+import { build } from "./build.js";
 
-const start = new URL("./start.ts", import.meta.url).pathname;
-const tsx = import.meta.resolve("tsx");
+// What `npm start` runs: the supervisor's bundle, built first as its prestart does.
+const start = new URL(`../${bundleOf(supervisorBundle)}`, import.meta.url).pathname;
 
 // biome-ignore lint/suspicious/noExplicitAny: each caller states the shape it expects and asserts on it.
 type Loose = any;
@@ -25,6 +27,7 @@ describe("npm start, end to end through the gateway", () => {
   let supervisor: ChildProcess;
   let output = "";
   let gateway: string;
+  let storefront: string;
   let cwd: string;
   let env: Record<string, string>;
   let firstShopper = "";
@@ -32,7 +35,7 @@ describe("npm start, end to end through the gateway", () => {
   /** Runs `npm start`'s supervisor in `cwd` and waits for its banner. */
   const launch = async () => {
     output = "";
-    supervisor = spawn(process.execPath, ["--import", tsx, start], {
+    supervisor = spawn(process.execPath, ["--enable-source-maps", start], {
       cwd,
       env,
       stdio: ["ignore", "pipe", "pipe"],
@@ -89,6 +92,7 @@ describe("npm start, end to end through the gateway", () => {
     };
     for (const key of Object.keys(ports) as (keyof typeof ports)[]) ports[key] = await freePort();
     gateway = `http://localhost:${ports.GATEWAY_PORT}`;
+    storefront = `http://localhost:${ports.WEB_PORT}`;
     cwd = await mkdtemp(join(tmpdir(), "bazaar-e2e-"));
     // As root the database runs as the postgres user, which must pass through to .data/.
     await chmod(cwd, 0o711);
@@ -97,6 +101,7 @@ describe("npm start, end to end through the gateway", () => {
       LOG_LEVEL: "warn",
       ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
     };
+    await build();
     await launch();
   }, 120_000);
 
@@ -202,6 +207,23 @@ describe("npm start, end to end through the gateway", () => {
     const bobs = (await data(`{ me { orders { id } } }`, bob.token)).me as { orders: unknown[] };
     expect(bobs.orders).toEqual([]);
   });
+
+  // Both read files beside their sources (the storefront its build, GraphiQL its package), which
+  // the bundles must still find.
+  it("serves GraphiQL and the storefront with its assets", async () => {
+    const page = await fetch(`${gateway}/graphql`, { headers: { accept: "text/html" } });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("<html");
+    const index = await fetch(storefront);
+    expect(index.status).toBe(200);
+    const html = await index.text();
+    const script = html.match(/src="(\/assets\/[^"]+\.js)"/)?.[1];
+    expect(script, html).toBeDefined();
+    const asset = await fetch(`${storefront}${script}`);
+    expect(asset.status).toBe(200);
+    expect(asset.headers.get("content-type")).toMatch(/javascript/);
+    await asset.body?.cancel();
+  }, 60_000);
 
   it("stops every process on SIGTERM and exits 0", async () => {
     const exited = new Promise<number | null>((resolve) =>

@@ -11,12 +11,13 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { schema as gateway } from "../gateway/config.js";
-import { processes, processNames } from "../platform/processes.js";
+import { bundleOf, processes, processNames, supervisorBundle } from "../platform/processes.js";
 import { freePort } from "../platform/testing.js";
 import { schema as account } from "../services/account/config.js";
 import { schema as catalog } from "../services/catalog/config.js";
 import { schema as order } from "../services/order/config.js";
 import { schema as web } from "../web/config.js";
+import { build } from "./build.js";
 import { portVariable } from "./start-text.js";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -83,9 +84,11 @@ describe.skipIf(!hasJq)("README commands against npm start", () => {
     }
     cwd = await mkdtemp(join(tmpdir(), "bazaar-readme-"));
     await chmod(cwd, 0o711);
+    // What `npm start` runs: its prestart builds the bundles, then node runs the supervisor's.
+    await build();
     supervisor = spawn(
       process.execPath,
-      ["--import", import.meta.resolve("tsx"), join(root, "scripts/start.ts")],
+      ["--enable-source-maps", join(root, bundleOf(supervisorBundle))],
       {
         cwd,
         env: {

@@ -1,15 +1,19 @@
 // What `npm start` says when something goes wrong before the banner: a taken port names the
-// variable that moves it, and a process that dies is shown with its last lines.
+// variable that moves it, and a process that dies is shown with its last lines. And a supervisor
+// whose parent dies (npm's `sh -c`, killed) does not leave its processes behind.
 import { spawn } from "node:child_process";
-import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
+import { bundleOf, supervisorBundle } from "../platform/processes.js";
 import { freePort } from "../platform/testing.js";
+import { build } from "./build.js";
 
-const start = new URL("./start.ts", import.meta.url).pathname;
-const tsx = import.meta.resolve("tsx");
+// What `npm start` runs: the supervisor's bundle, built first as its prestart does.
+const start = new URL(`../${bundleOf(supervisorBundle)}`, import.meta.url).pathname;
+beforeAll(() => build(), 60_000);
 
 async function freePorts(): Promise<Record<string, string>> {
   const names = ["ACCOUNT", "CATALOG", "ORDER", "GATEWAY", "WEB", "POSTGRES"];
@@ -23,7 +27,7 @@ async function run(env: Record<string, string>): Promise<{ code: number | null; 
   const cwd = await mkdtemp(join(tmpdir(), "bazaar-start-"));
   await chmod(cwd, 0o711); // as root, the database's postgres user must pass through
   try {
-    const child = spawn(process.execPath, ["--import", tsx, start], {
+    const child = spawn(process.execPath, ["--enable-source-maps", start], {
       cwd,
       env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "warn", ...env },
       stdio: ["ignore", "pipe", "pipe"],
@@ -72,4 +76,58 @@ describe("npm start when something is wrong", () => {
     );
     expect(output).not.toContain("Bazaar is running");
   }, 60_000);
+
+  it("stops every process when its parent dies without passing the signal on", async () => {
+    const ports = await freePorts();
+    const cwd = await mkdtemp(join(tmpdir(), "bazaar-start-"));
+    await chmod(cwd, 0o711);
+    try {
+      // As npm runs it: under `sh -c`, which dies of a SIGTERM and forwards nothing.
+      const shell = spawn(
+        "sh",
+        ["-c", `"${process.execPath}" --enable-source-maps "${start}"; true`],
+        {
+          cwd,
+          env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "warn", ...ports },
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      );
+      let output = "";
+      shell.stdout.on("data", (c) => {
+        output += c;
+      });
+      shell.stderr.on("data", (c) => {
+        output += c;
+      });
+      for (let i = 0; i < 600 && !output.includes("Bazaar is running"); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(output).toContain("Bazaar is running");
+      const children = await readFile(
+        `/proc/${shell.pid}/task/${shell.pid}/children`,
+        "utf8",
+      ).catch(() => "");
+      const supervisor = Number(children.trim().split(/\s+/)[0]);
+      expect(supervisor).toBeGreaterThan(0);
+      shell.kill("SIGTERM");
+      const alive = (pid: number) => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      for (let i = 0; i < 300 && alive(supervisor); i++)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(alive(supervisor), output).toBe(false);
+      const gateway = await fetch(`http://127.0.0.1:${ports.GATEWAY_PORT}/readyz`).then(
+        () => "answers",
+        () => "gone",
+      );
+      expect(gateway).toBe("gone");
+    } finally {
+      await rm(cwd, { recursive: true, force: true });
+    }
+  }, 90_000);
 });

@@ -2,11 +2,17 @@
 // database in one embedded PostgreSQL (data under .data/), with prefixed output, a line as each
 // becomes ready, a banner once all are, and an orderly stop on Ctrl-C / SIGTERM (the database
 // last). A process that dies is reported with its last lines of output.
+//
+// Each process runs from its bundle (dist/<name>.js, which `npm start` builds first: see
+// scripts/build.ts) with plain `node`; `npm start -- --tsx` runs them from their TypeScript
+// sources through tsx instead, with no build.
 import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { localUrl, processNames, processes as registry } from "../platform/processes.js";
+import { parseArgs } from "node:util";
+import { bundleOf, localUrl, processNames, processes as registry } from "../platform/processes.js";
 import { superviseDatabase } from "./postgres.js";
 import { banner, portProblems, portVariable } from "./start-text.js";
 
@@ -16,7 +22,19 @@ type Process = (typeof processes)[number];
 // Paths from the repository, so the supervisor also runs from another working directory
 // (each service keeps its .data/ under the working directory).
 const root = fileURLToPath(new URL("..", import.meta.url));
-const tsx = import.meta.resolve("tsx");
+const flags = (() => {
+  try {
+    return parseArgs({ options: { tsx: { type: "boolean", default: false } } }).values;
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\nusage: npm start [-- --tsx]\n`);
+    process.exit(2);
+  }
+})();
+/** How `node` runs a process: its bundle (source maps on, so stack traces name the .ts files). */
+const command = (p: Process): string[] =>
+  flags.tsx
+    ? ["--import", import.meta.resolve("tsx"), resolve(root, p.entry)]
+    : ["--enable-source-maps", resolve(root, bundleOf(p.name))];
 const tty = process.stdout.isTTY === true && !process.env.NO_COLOR;
 const paint = (color: number, text: string) => (tty ? `\x1b[${color}m${text}\x1b[0m` : text);
 const colors = [36, 33, 35, 32, 34];
@@ -54,7 +72,7 @@ function launch(p: Process, index: number): void {
     PORT: String(portOf(p)),
     LOG_PRETTY: process.env.LOG_PRETTY ?? (process.stdout.isTTY ? "true" : "false"),
   };
-  const child = spawn(process.execPath, ["--import", tsx, resolve(root, p.entry)], {
+  const child = spawn(process.execPath, command(p), {
     env,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -129,6 +147,16 @@ async function waitReady(p: Process): Promise<boolean> {
   return false;
 }
 
+const missing = flags.tsx
+  ? []
+  : processes.map((p) => bundleOf(p.name)).filter((file) => !existsSync(resolve(root, file)));
+if (missing.length > 0) {
+  process.stderr.write(
+    `missing ${missing.join(", ")}: \`npm run build\` makes them (\`npm start\` runs it first)\n`,
+  );
+  process.exit(1);
+}
+
 // Every port checked before anything starts: one clear message instead of a crash midway.
 const taken = await portProblems(
   processes.map((p) => ({ name: p.name, port: portOf(p) })),
@@ -150,6 +178,13 @@ const database = superviseDatabase(
 );
 process.on("SIGINT", () => void stopAll(0));
 process.on("SIGTERM", () => void stopAll(0));
+// npm runs the supervisor under `sh -c`, which dies of a SIGTERM sent to npm without passing it
+// on (and npm itself may be killed outright): once its parent is gone, stop as on SIGTERM rather
+// than leave every process running with no one to stop them.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) void stopAll(0);
+}, 500).unref();
 
 await database.ready.catch((error: unknown) => {
   process.stderr.write(`cannot start the embedded PostgreSQL: ${(error as Error).message}\n`);
