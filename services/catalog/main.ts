@@ -76,7 +76,7 @@ async function openSearchParts(
   store: CatalogStore,
   logger: Logger,
 ): Promise<{ index: OpenSearchCatalogIndex; search: ProductSearch; worker: Worker }> {
-  const index = new OpenSearchCatalogIndex(url, indexName);
+  const index = await OpenSearchCatalogIndex.open(url, indexName);
   const prepare = async () => {
     if (await index.ensureIndex()) {
       const queued = await store.outbox.enqueueAllProducts();

@@ -282,7 +282,7 @@ describe.skipIf(!process.env.OPENSEARCH_URL)("OpenSearch integration", () => {
   let index: OpenSearchCatalogIndex;
 
   beforeAll(async () => {
-    index = new OpenSearchCatalogIndex(url, `bazaar-test-${uuidv7()}`);
+    index = await OpenSearchCatalogIndex.open(url, `bazaar-test-${uuidv7()}`);
     bed = await openCatalogTestbed({ outbox: true });
   });
   afterAll(async () => {

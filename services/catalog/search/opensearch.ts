@@ -1,6 +1,6 @@
 // The OpenSearch side of search: the index's explicit mapping, the query body, and the
 // bulk pushes the outbox worker makes. Used only when OPENSEARCH_URL is set.
-import { Client } from "@opensearch-project/opensearch";
+import type { Client } from "@opensearch-project/opensearch";
 import type { ProductRecord, ProductStore } from "../store.js";
 import type { SearchIndexer } from "./outbox.js";
 import { idSearch, type ProductSearch } from "./search.js";
@@ -85,14 +85,22 @@ export function bulkBody(
 }
 
 export class OpenSearchCatalogIndex {
-  readonly client: Client;
-
-  constructor(
-    url: string,
-    readonly index: string,
-  ) {
-    this.client = new Client({ node: url, requestTimeout: 5_000, maxRetries: 2 });
+  /**
+   * The index `index` on the cluster at `url`. The client package is loaded here, on first
+   * use: a catalog without OpenSearch never pays its ~7 MB.
+   */
+  static async open(url: string, index: string): Promise<OpenSearchCatalogIndex> {
+    const { Client } = await import("@opensearch-project/opensearch");
+    return new OpenSearchCatalogIndex(
+      new Client({ node: url, requestTimeout: 5_000, maxRetries: 2 }),
+      index,
+    );
   }
+
+  private constructor(
+    readonly client: Client,
+    readonly index: string,
+  ) {}
 
   /** Creates the index with its mapping unless it exists; true when it was created now. */
   async ensureIndex(): Promise<boolean> {
