@@ -8,7 +8,7 @@
 // bundle that would be the bundle's URL, so each module's `import.meta.url` becomes its own
 // source file's URL, computed from the bundle's location (dist/ can move with the tree). The one
 // exception is the entry module's `isEntryPoint(import.meta.url)`, which must see the bundle.
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -67,6 +67,13 @@ export async function build(outdir = join(root, distDir)): Promise<BuildResult> 
     packages: "external",
     platform: "node",
     format: "esm",
+    // Code shared by several bundles goes into chunks, and each `await import()` stays lazy:
+    // without splitting, esbuild hoists the packages a dynamically imported module imports to
+    // the bundle's top (the OpenTelemetry SDK and the OpenSearch client would load in every
+    // process, used or not).
+    splitting: true,
+    // Beside the entries: each module's source URL is computed relative to dist/ itself.
+    chunkNames: "[name]-[hash]",
     target: "node20",
     sourcemap: "linked",
     // The sources stay beside dist/: stack traces name them, the maps need not carry them.
@@ -88,6 +95,12 @@ export async function build(outdir = join(root, distDir)): Promise<BuildResult> 
       throw error;
     });
     written.push(relative(root, file.path));
+  }
+  // Chunks of earlier builds (their names carry a hash of their content) are left behind.
+  const current = new Set(result.outputFiles.map((file) => file.path));
+  for (const name of await readdir(absolute)) {
+    const path = join(absolute, name);
+    if (!current.has(path) && !name.endsWith(".tmp")) await rm(path, { force: true });
   }
   return { outdir: absolute, written, milliseconds: performance.now() - began };
 }

@@ -66,13 +66,14 @@ describe("npm start when something is wrong", () => {
   }, 30_000);
 
   it("reports a process that dies with its last lines, and stops the rest", async () => {
-    const { code, output } = await run({ ...(await freePorts()), PEER_TIMEOUT_MS: "soon" });
+    // A variable only the order service reads, so that it alone fails.
+    const { code, output } = await run({ ...(await freePorts()), RECOVERY_AFTER_MS: "soon" });
     expect(code).toBe(1);
     expect(output).toContain(
       "order exited unexpectedly (code 1); stopping the rest. Its last lines:",
     );
     expect(output).toMatch(
-      /\n {2}order: invalid configuration:\n {2} {2}PEER_TIMEOUT_MS must be an integer/,
+      /\n {2}order: invalid configuration:\n {2} {2}RECOVERY_AFTER_MS must be an integer/,
     );
     expect(output).not.toContain("Bazaar is running");
   }, 60_000);
