@@ -14,6 +14,7 @@ import { createGatewayMetrics, type GatewayMetrics } from "./observability.js";
 import { badRequests } from "./plugins/bad-requests.js";
 import { cors } from "./plugins/cors.js";
 import { errorLog } from "./plugins/error-log.js";
+import { jit } from "./plugins/jit.js";
 import { limits } from "./plugins/limits.js";
 import { metricsPlugin } from "./plugins/metrics.js";
 import { operationLog } from "./plugins/operation-log.js";
@@ -69,6 +70,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       badRequests(),
       errorLog(log),
       operationLog(logger, ids.of),
+      // Before tracing, so the operation's span wraps the compiled execution.
+      jit(),
       tracing(),
     ],
     maskedErrors: { maskError: (error, message) => maskError(error, message) },

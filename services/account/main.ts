@@ -26,10 +26,10 @@ export async function startAccountService(
     migrationsFolder,
     logger: options.logger,
     // The account service owns the versions: it checks every user token against its table.
-    tokenVersions:
-      ({ database }) =>
-      async (accountId, version) =>
-        version >= (await new AccountStore(database.db).tokenVersion(accountId)),
+    tokenVersions: ({ database }) => {
+      const versions = new AccountStore(database.db);
+      return async (accountId, version) => version >= (await versions.tokenVersion(accountId));
+    },
   });
   const store = new AccountStore(base.database.db);
   await ensureAdmin(store, config, base.logger).catch(base.abort);

@@ -31,7 +31,7 @@ import {
   updateAccountRequest,
 } from "./domain.js";
 import { decoyHash, hashPassword, verifyPassword } from "./passwords.js";
-import { type AccountRecord, type AccountStore, EmailTakenError } from "./store.js";
+import { type AccountStore, type AccountView, EmailTakenError } from "./store.js";
 import type { FailureThrottle, RateLimit } from "./throttle.js";
 
 export interface AccountServiceDeps {
@@ -190,7 +190,7 @@ function throwIfThrottled(throttle: FailureThrottle, key: string, what: string):
   }
 }
 
-export function toAccount(record: AccountRecord): Account {
+export function toAccount(record: AccountView): Account {
   return create(AccountSchema, {
     id: record.id,
     name: record.name,

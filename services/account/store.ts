@@ -1,20 +1,64 @@
 // All SQL of the account service. It speaks in plain records, never protobuf messages.
-import { asc, eq, inArray, sql } from "drizzle-orm";
+import { asc, eq, sql } from "drizzle-orm";
 import type { Role } from "../../platform/auth.js";
+import { batched } from "../../platform/batcher.js";
 import type { Database } from "../../platform/database.js";
-import { PG_UNIQUE_VIOLATION, pgErrorCode } from "../../platform/database.js";
-import { uuidv7 } from "../../platform/ids.js";
+import { PG_UNIQUE_VIOLATION, pgArray, pgErrorCode } from "../../platform/database.js";
+import { isUuid, uuidv7 } from "../../platform/ids.js";
 import * as schema from "./schema.js";
 
 export type AccountDb = Database<typeof schema>;
 export type AccountRecord = typeof schema.accounts.$inferSelect;
+
+const { accounts } = schema;
+
+/** What reads that only show an account need: no password hash, no token version. */
+const shownColumns = {
+  id: accounts.id,
+  name: accounts.name,
+  email: accounts.email,
+  role: accounts.role,
+  createTime: accounts.createTime,
+};
+export type AccountView = Pick<AccountRecord, keyof typeof shownColumns>;
 
 export class EmailTakenError extends Error {
   override name = "EmailTakenError";
 }
 
 export class AccountStore {
-  constructor(private readonly db: AccountDb) {}
+  // The hot reads, built once: drizzle then only fills in the parameters on each call, and
+  // postgres.js keeps them as prepared statements on each connection (an unprepared drizzle
+  // query is built anew and parsed by the server on every call).
+  readonly #byId;
+  readonly #byIds;
+  readonly #page;
+  readonly #versions;
+
+  constructor(private readonly db: AccountDb) {
+    this.#byId = db
+      .select()
+      .from(accounts)
+      .where(eq(accounts.id, sql.placeholder("id")))
+      .prepare("account_by_id");
+    this.#byIds = db
+      .select(shownColumns)
+      .from(accounts)
+      .where(sql`${accounts.id} = any(${sql.placeholder("ids")}::uuid[])`)
+      .prepare("accounts_by_ids");
+    this.#page = db
+      .select(shownColumns)
+      .from(accounts)
+      .orderBy(asc(accounts.createTime), asc(accounts.id))
+      .offset(sql.placeholder("skip"))
+      .limit(sql.placeholder("take"))
+      .prepare("accounts_page");
+    this.#versions = db
+      .select({ id: accounts.id, version: accounts.tokenVersion })
+      .from(accounts)
+      .where(sql`${accounts.id} = any(${sql.placeholder("ids")}::uuid[])`)
+      .prepare("account_token_versions");
+  }
 
   /** Inserts an account; the unique index, not a prior read, decides a race for one email. */
   async create(input: {
@@ -53,7 +97,7 @@ export class AccountStore {
   }
 
   async findById(id: string): Promise<AccountRecord | undefined> {
-    const [row] = await this.db.select().from(schema.accounts).where(eq(schema.accounts.id, id));
+    const [row] = await this.#byId.execute({ id });
     return row;
   }
 
@@ -65,22 +109,28 @@ export class AccountStore {
     return row;
   }
 
-  /** The account's current token version; 0 for an unknown id (no token can name it). */
-  async tokenVersion(id: string): Promise<number> {
-    const [row] = await this.db
-      .select({ version: schema.accounts.tokenVersion })
-      .from(schema.accounts)
-      .where(eq(schema.accounts.id, id));
-    return row?.version ?? 0;
+  /**
+   * The account's current token version; 0 for an unknown id (no token can name it). Every
+   * user token is checked against it, so the lookups asked for in the same turn of the event
+   * loop share one statement. Each statement starts after all of its callers asked, so a
+   * caller never sees a version older than one read at the moment it asked.
+   */
+  tokenVersion(id: string): Promise<number> {
+    return isUuid(id) ? this.#tokenVersion(id.toLowerCase()) : Promise.resolve(0);
   }
 
+  readonly #tokenVersion = batched<string, number>(
+    async (ids) => {
+      const rows = await this.#versions.execute({ ids: pgArray(ids) });
+      return new Map(rows.map((row) => [row.id, row.version]));
+    },
+    { maxBatch: 1000, missing: () => 0 },
+  );
+
   /** The accounts that exist among `ids`, in no particular order. */
-  async findByIds(ids: readonly string[]): Promise<AccountRecord[]> {
+  async findByIds(ids: readonly string[]): Promise<AccountView[]> {
     if (ids.length === 0) return [];
-    return this.db
-      .select()
-      .from(schema.accounts)
-      .where(inArray(schema.accounts.id, [...ids]));
+    return this.#byIds.execute({ ids: pgArray(ids) });
   }
 
   /** Every admin account (there are few). */
@@ -89,13 +139,8 @@ export class AccountStore {
   }
 
   /** Oldest first; ids are time-ordered UUIDs, so they break ties in creation order. */
-  async list(skip: number, take: number): Promise<AccountRecord[]> {
-    return this.db
-      .select()
-      .from(schema.accounts)
-      .orderBy(asc(schema.accounts.createTime), asc(schema.accounts.id))
-      .offset(skip)
-      .limit(take);
+  async list(skip: number, take: number): Promise<AccountView[]> {
+    return this.#page.execute({ skip, take });
   }
 
   /** A new password hash also bumps the token version, revoking every token issued before. */

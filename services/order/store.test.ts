@@ -49,6 +49,39 @@ describe("OrderStore", () => {
     expect((await bed.store.findAttempt(id))?.status).toBe("pending");
   });
 
+  it("lists each account's confirmed orders newest first, items in order", async () => {
+    const place = async (account: string, names: string[]) => {
+      const begun = await bed.store.begin({
+        id: uuidv7(),
+        accountId: account,
+        idempotencyKey: undefined,
+      });
+      if (!begun.created) throw new Error("not created");
+      const items = names.map((name, i) =>
+        item(name, BigInt(i + 1) * 9_007_199_254_740_993n, i + 1),
+      );
+      return bed.store.confirm(begun.attempt.id, { items, totalCents: 1n });
+    };
+    const [ann, bob, nobody] = [uuidv7(), uuidv7(), uuidv7()];
+    const first = await place(ann, ["a1", "a2", "a3"]);
+    const second = await place(ann, ["b1"]);
+    const bobs = await place(bob, ["c1", "c2"]);
+    // Neither a pending nor a failed attempt is listed.
+    await bed.store.begin({ id: uuidv7(), accountId: ann, idempotencyKey: undefined });
+    const failed = await bed.store.begin({
+      id: uuidv7(),
+      accountId: bob,
+      idempotencyKey: undefined,
+    });
+    if (failed.created) await bed.store.fail(failed.attempt.id, { reason: "abandoned" }, true);
+    const listed = await bed.store.listConfirmedForAccounts([ann, bob, nobody]);
+    expect([...listed.keys()]).toEqual([ann, bob, nobody]);
+    expect(listed.get(ann)).toEqual([second, first]);
+    expect(listed.get(bob)).toEqual([bobs]);
+    expect(listed.get(nobody)).toEqual([]);
+    expect(await bed.store.listConfirmedForAccounts([])).toEqual(new Map());
+  });
+
   it("settle marks asked for together each land", async () => {
     const ids = await Promise.all(Array.from({ length: 5 }, begin));
     await Promise.all(ids.map((id) => bed.store.markSettled(id)));

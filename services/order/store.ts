@@ -1,7 +1,7 @@
 // All SQL of the order service. It speaks in plain records, never protobuf messages.
 import { and, asc, desc, eq, inArray, lt, ne, sql } from "drizzle-orm";
 import { batched } from "../../platform/batcher.js";
-import { type Database, executeRows } from "../../platform/database.js";
+import { type Database, executeRows, pgArray } from "../../platform/database.js";
 import type { OrderFailure, PricedItem } from "./domain.js";
 import {
   type BeginResult,
@@ -15,6 +15,10 @@ import * as schema from "./schema.js";
 export type { BeginResult, OrderAttempt, OrderRecord, OrderStatus } from "./records.js";
 
 export type OrderDb = Database<typeof schema>;
+
+/** An order item as the confirmed-order reads return it: product id, name, description, price, quantity. */
+type ItemTuple = [string, string, string, string, number];
+
 /**
  * Which process writes the attempts: an instance name that a restart keeps (host and port by
  * default: one live process at a time can hold them) and an id of this boot.
@@ -28,6 +32,11 @@ export class OrderStore {
   readonly #owner: string | null;
   readonly #predecessorPrefix: string | undefined;
 
+  // The confirmed-order reads, built once: drizzle then only fills in the parameters on each
+  // call, and postgres.js keeps them as prepared statements on each connection.
+  readonly #confirmedById;
+  readonly #confirmedByAccounts;
+
   constructor(
     readonly db: OrderDb,
     options: { owner?: AttemptOwner } = {},
@@ -35,6 +44,34 @@ export class OrderStore {
     const { owner } = options;
     this.#owner = owner ? `${owner.instance}/${owner.boot}` : null;
     this.#predecessorPrefix = owner ? `${owner.instance}/` : undefined;
+    const { orders, orderItems } = schema;
+    // One row per order with its items as one JSON array in position order (prices as text:
+    // JSON numbers would round past 2^53), instead of one joined row per item.
+    const confirmed = () =>
+      db
+        .select({
+          id: orders.id,
+          accountId: orders.accountId,
+          totalCents: orders.totalCents,
+          createTime: orders.createTime,
+          items: sql<ItemTuple[] | null>`(select json_agg(json_build_array(i.product_id,
+            i.name, i.description, i.unit_price_cents::text, i.quantity) order by i.position)
+            from ${orderItems} i where i.order_id = ${orders.id})`,
+        })
+        .from(orders);
+    this.#confirmedById = confirmed()
+      .where(and(eq(orders.id, sql.placeholder("id")), eq(orders.status, "confirmed")))
+      .prepare("order_confirmed_by_id");
+    this.#confirmedByAccounts = confirmed()
+      .where(
+        and(
+          sql`${orders.accountId} = any(${sql.placeholder("ids")}::uuid[])`,
+          eq(orders.status, "confirmed"),
+        ),
+      )
+      // Newest first; time-ordered ids break ties.
+      .orderBy(desc(orders.createTime), desc(orders.id))
+      .prepare("orders_confirmed_by_accounts");
   }
 
   /**
@@ -170,7 +207,7 @@ export class OrderStore {
   );
 
   async findConfirmed(id: string): Promise<OrderRecord | undefined> {
-    const [order] = await this.#confirmedWhere(eq(schema.orders.id, id));
+    const [order] = toOrderRecords(await this.#confirmedById.execute({ id }));
     return order;
   }
 
@@ -180,52 +217,9 @@ export class OrderStore {
   ): Promise<Map<string, OrderRecord[]>> {
     const byAccount = new Map<string, OrderRecord[]>(accountIds.map((id) => [id, []]));
     if (accountIds.length === 0) return byAccount;
-    const found = await this.#confirmedWhere(inArray(schema.orders.accountId, [...accountIds]));
-    for (const order of found) byAccount.get(order.accountId)?.push(order);
+    const rows = await this.#confirmedByAccounts.execute({ ids: pgArray(accountIds) });
+    for (const order of toOrderRecords(rows)) byAccount.get(order.accountId)?.push(order);
     return byAccount;
-  }
-
-  /** One join: orders newest first (time-ordered ids break ties), each with its items in order. */
-  async #confirmedWhere(condition: ReturnType<typeof eq>): Promise<OrderRecord[]> {
-    const { orders, orderItems } = schema;
-    const rows = await this.db
-      .select({
-        id: orders.id,
-        accountId: orders.accountId,
-        totalCents: orders.totalCents,
-        createTime: orders.createTime,
-        productId: orderItems.productId,
-        name: orderItems.name,
-        description: orderItems.description,
-        unitPriceCents: orderItems.unitPriceCents,
-        quantity: orderItems.quantity,
-      })
-      .from(orders)
-      .innerJoin(orderItems, eq(orderItems.orderId, orders.id))
-      .where(and(condition, eq(orders.status, "confirmed")))
-      .orderBy(desc(orders.createTime), desc(orders.id), asc(orderItems.position));
-    const result: OrderRecord[] = [];
-    let current: OrderRecord | undefined;
-    for (const row of rows) {
-      if (current?.id !== row.id) {
-        current = {
-          id: row.id,
-          accountId: row.accountId,
-          totalCents: row.totalCents ?? 0n,
-          createTime: row.createTime,
-          items: [],
-        };
-        result.push(current);
-      }
-      current.items.push({
-        productId: row.productId,
-        name: row.name,
-        description: row.description,
-        unitPriceCents: row.unitPriceCents,
-        quantity: row.quantity,
-      });
-    }
-    return result;
   }
 
   /**
@@ -291,6 +285,36 @@ export class OrderStore {
       .limit(limit);
     return rows.map(toAttempt);
   }
+}
+
+/** Orders as the confirmed-order reads return them; one without items (none is) is left out. */
+function toOrderRecords(
+  rows: {
+    id: string;
+    accountId: string;
+    totalCents: bigint | null;
+    createTime: Date;
+    items: ItemTuple[] | null;
+  }[],
+): OrderRecord[] {
+  const result: OrderRecord[] = [];
+  for (const row of rows) {
+    if (!row.items || row.items.length === 0) continue;
+    result.push({
+      id: row.id,
+      accountId: row.accountId,
+      totalCents: row.totalCents ?? 0n,
+      createTime: row.createTime,
+      items: row.items.map(([productId, name, description, unitPriceCents, quantity]) => ({
+        productId,
+        name,
+        description,
+        unitPriceCents: BigInt(unitPriceCents),
+        quantity,
+      })),
+    });
+  }
+  return result;
 }
 
 /** A moment `ms` before the database's now, on the database's clock. */

@@ -1,0 +1,125 @@
+// The compiled execution (gateway/plugins/jit.ts): which operations take it, and that they
+// answer exactly as graphql-js's executor does, with the nested query still 3 RPCs.
+import { createSchema, createYoga } from "graphql-yoga";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { jit } from "./plugins/jit.js";
+import {
+  type Customer,
+  type GatewayTestbed,
+  openGatewayTestbed,
+  type ShopProduct,
+  seedShop,
+} from "./testing.js";
+
+describe("when an operation is compiled", () => {
+  // A resolver that says whether graphql-jit ran it (the compiler adds `compiled` to its info).
+  const yoga = createYoga({
+    schema: createSchema({
+      typeDefs: "type Query { compiled(n: Int): Boolean! }",
+      resolvers: { Query: { compiled: (_, __, ___, info) => "compiled" in info } },
+    }),
+    plugins: [jit({ resolverInfoEnricher: () => ({ compiled: true }) })],
+    logging: false,
+  });
+  const ask = async (query: string, variables?: Record<string, unknown>) => {
+    const res = await yoga.fetch("http://yoga.test/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query, variables }),
+    });
+    return { status: res.status, body: await res.json() };
+  };
+
+  it("runs a document through graphql-js the first time and compiled from the second", async () => {
+    const query = "{ compiled }";
+    expect(await ask(query)).toEqual({ status: 200, body: { data: { compiled: false } } });
+    expect(await ask(query)).toEqual({ status: 200, body: { data: { compiled: true } } });
+    expect(await ask(query)).toEqual({ status: 200, body: { data: { compiled: true } } });
+  });
+
+  it("leaves an operation whose variables do not coerce to graphql-js: still a 400", async () => {
+    const query = "query ($n: Int) { compiled(n: $n) }";
+    await ask(query, { n: 1 });
+    expect(await ask(query, { n: 2 })).toEqual({ status: 200, body: { data: { compiled: true } } });
+    const bad = await ask(query, { n: "two" });
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors[0].message).toMatch(/Variable "\$n" got invalid value "two"/);
+  });
+});
+
+describe("compiled answers are graphql-js's answers", () => {
+  let t: GatewayTestbed;
+  let ada: Customer;
+  let bob: Customer;
+  let products: ShopProduct[];
+  beforeAll(async () => {
+    t = await openGatewayTestbed();
+    ({ ada, bob, products } = await seedShop(t));
+    const [pen, notebook] = products;
+    await t.order(ada.token, [[pen?.id as string, 2]]);
+    await t.order(ada.token, [
+      [notebook?.id as string, 1],
+      [pen?.id as string, 1],
+    ]);
+    await t.order(bob.token, [[notebook?.id as string, 3]]);
+  });
+  afterAll(() => t?.close());
+
+  // Each is asked three times: once through graphql-js, then twice compiled.
+  const cases = (): [string, string, { variables?: Record<string, unknown>; token?: string }][] => [
+    [
+      "the nested query",
+      `{ accounts(pagination: { take: 50 }) { orders { products { product { name } } } } }`,
+      { token: t.adminToken },
+    ],
+    [
+      "every field of an order",
+      `{ me { id name email role createdAt orders { id totalPrice createdAt account { id name }
+         products { id name description price quantity product { id name price stock createdAt } } } } }`,
+      { token: ada.token },
+    ],
+    [
+      "a page of products with variables",
+      `query ($p: PaginationInput) { products(pagination: $p) { id name description price stock createdAt } }`,
+      { variables: { p: { skip: 1, take: 2 } } },
+    ],
+    [
+      "a refused read (an error in data's place)",
+      "{\r\n  products(pagination: { take: 1 }) { name }\n\n    a: accounts(pagination: { take: 5 }) { id }\n}",
+      { token: bob.token },
+    ],
+    ["no token", `{ me { id } accounts { id } }`, {}],
+    [
+      "an unknown id",
+      `query ($id: ID) { accounts(id: $id) { id } products(id: $id) { id } }`,
+      { variables: { id: "01890000-0000-7000-8000-000000000000" }, token: t.adminToken },
+    ],
+  ];
+
+  it("answers each operation the same whichever executor ran it", async () => {
+    for (const [label, query, options] of cases()) {
+      const answers = [];
+      for (let i = 0; i < 3; i++) {
+        const res = await t.gw.gql(query, options);
+        answers.push({ status: res.status, data: res.data, errors: res.errors });
+      }
+      expect(answers[0], label).toBeDefined();
+      expect(answers[1], label).toEqual(answers[0]);
+      expect(answers[2], label).toEqual(answers[0]);
+    }
+  });
+
+  it("still costs the nested query 3 RPCs once compiled", async () => {
+    const query = `{ accounts(pagination: { take: 50 }) { name orders { totalPrice products { quantity product { name } } } } }`;
+    for (let i = 0; i < 3; i++) {
+      t.gw.rpcs.length = 0;
+      const res = await t.gw.gql(query, { token: t.adminToken });
+      expect(res.errors).toBeUndefined();
+      expect(t.gw.rpcs.map((r) => r.method)).toEqual([
+        "bazaar.account.v1.AccountService/ListAccounts",
+        "bazaar.order.v1.OrderService/BatchListOrdersForAccounts",
+        "bazaar.catalog.v1.CatalogService/BatchGetProducts",
+      ]);
+    }
+  });
+});
