@@ -15,12 +15,12 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import postgres from "postgres";
 import { AccountService } from "../gen/bazaar/account/v1/account_pb.js";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
 import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
 import { TestAuthority } from "../platform/auth-testing.js";
 import { isServiceName } from "../platform/keys.js";
+import { openSql } from "../platform/postgres-connection.js";
 import { type ProcessName, processes } from "../platform/processes.js";
 import { freePort } from "../platform/testing.js";
 import { benchOptions } from "./options.js";
@@ -48,7 +48,7 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const authority = new TestAuthority();
 
 const scratch: string[] = [];
-const admin = postgres(base, { max: 1, onnotice: () => {} });
+const admin = openSql(base, { max: 1 });
 async function scratchDatabase(service: string): Promise<string> {
   const name = `bazaar_bench_${service}_${randomBytes(4).toString("hex")}`;
   await admin.unsafe(`create database ${name}`);

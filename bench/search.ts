@@ -5,10 +5,10 @@
 //   npm run bench:search -- [--products 100000] [--queries 500] [--keep]   (--help: bench/options.ts)
 import { randomBytes } from "node:crypto";
 import { createClient } from "@connectrpc/connect";
-import postgres from "postgres";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
 import { openDatabase } from "../platform/database.js";
 import { uuidv7 } from "../platform/ids.js";
+import { openSql } from "../platform/postgres-connection.js";
 import { routerTransport, testAuthority } from "../platform/testing.js";
 import { migrationsFolder } from "../services/catalog/config.js";
 import * as schema from "../services/catalog/schema.js";
@@ -69,7 +69,7 @@ function prng(seed: number): () => number {
 async function main() {
   const base = new URL(serverUrl as string);
   const name = `bazaar_bench_${randomBytes(4).toString("hex")}`;
-  const admin = postgres(base.toString(), { max: 1, onnotice: () => {} });
+  const admin = openSql(base.toString(), { max: 1 });
   await admin.unsafe(`create database ${name}`);
   await admin.end();
   const url = new URL(base);
@@ -83,7 +83,7 @@ async function main() {
     migrationsFolder,
     poolMax: 10,
   });
-  const raw = postgres(url.toString(), { max: 1, onnotice: () => {} });
+  const raw = openSql(url.toString(), { max: 1 });
   try {
     const [{ version } = { version: "?" }] = await raw<{ version: string }[]>`select version()`;
     log(`server: ${version.split(",")[0]}`);
@@ -199,7 +199,7 @@ async function main() {
     await raw.end();
     await database.close();
     if (!args.keep) {
-      const dropper = postgres(base.toString(), { max: 1, onnotice: () => {} });
+      const dropper = openSql(base.toString(), { max: 1 });
       await dropper.unsafe(`drop database if exists ${name} with (force)`);
       await dropper.end();
     } else {

@@ -5,12 +5,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import postgres from "postgres";
+import type postgres from "postgres";
 import { AccountService } from "../gen/bazaar/account/v1/account_pb.js";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
 import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
 import { TestAuthority } from "../platform/auth-testing.js";
 import type { ServiceName } from "../platform/keys.js";
+import { openSql } from "../platform/postgres-connection.js";
 import { startTcpProxy, type TcpProxy, targetOf } from "../platform/tcp-proxy.js";
 import { createScratchDatabase, freePort } from "../platform/testing.js";
 
@@ -106,9 +107,9 @@ export async function startStack(): Promise<Stack> {
   };
   for (const name of names) await start(name);
   const db = Object.fromEntries(
-    names.map((n) => [n, postgres(scratch[n].url, { max: 2, onnotice: () => {} })]),
+    names.map((n) => [n, openSql(scratch[n].url, { max: 2 })]),
   ) as Record<ServiceName, postgres.Sql>;
-  const admin = postgres(process.env.TEST_DATABASE_URL ?? "", { max: 1, onnotice: () => {} });
+  const admin = openSql(process.env.TEST_DATABASE_URL ?? "", { max: 1 });
   const client = <T extends typeof AccountService | typeof CatalogService | typeof OrderService>(
     service: T,
     base: string,

@@ -7,6 +7,7 @@ import { migrate } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
 import { ConfigError } from "./config.js";
 import { causes } from "./errors.js";
+import { connectionOptions } from "./postgres-connection.js";
 import { tracingOn } from "./tracing.js";
 import { tracedSql } from "./tracing-sql.js";
 
@@ -50,9 +51,11 @@ export async function openDatabase<S extends Record<string, unknown>>(
 
 async function openPostgres<S extends Record<string, unknown>>(
   options: DatabaseOptions<S>,
-  url: string,
+  target: string,
 ) {
+  const { url, ...socket } = connectionOptions(target);
   const client = postgres(url, {
+    ...socket,
     max: options.poolMax ?? 10,
     onnotice: () => {},
     connect_timeout: 10,
@@ -76,7 +79,12 @@ async function openPostgres<S extends Record<string, unknown>>(
     // Replicas starting together must not run the same migration twice: hold an advisory
     // lock on one dedicated connection for the whole run.
     migrate: async () => {
-      const lockClient = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 10 });
+      const lockClient = postgres(url, {
+        ...socket,
+        max: 1,
+        onnotice: () => {},
+        connect_timeout: 10,
+      });
       try {
         await lockClient`select pg_advisory_lock(${migrationLockKey})`;
         await migrate(drizzle({ client: lockClient }), {

@@ -1,13 +1,13 @@
 import { Code, createClient } from "@connectrpc/connect";
-import postgres from "postgres";
 import { afterAll, describe, expect, it } from "vitest";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
+import { openSql } from "./postgres-connection.js";
 import { bearer, rejection, routerTransport, testAuthority } from "./testing.js";
 
 // Real PostgreSQL errors, raised by the server with the SQLSTATE the case is about, travel
 // through the same interceptors as a service's handlers.
 describe("how a handler's database failure reaches the caller", () => {
-  const sql = postgres(process.env.TEST_DATABASE_URL ?? "", { max: 2, onnotice: () => {} });
+  const sql = openSql(process.env.TEST_DATABASE_URL ?? "", { max: 2 });
   afterAll(() => sql.end());
   const { authority } = testAuthority();
 

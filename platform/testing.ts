@@ -8,13 +8,13 @@ import {
   createRouterTransport,
   type Transport,
 } from "@connectrpc/connect";
-import postgres from "postgres";
 import { authInterceptor, type TokenAuthority } from "./auth.js";
 import { TestAuthority } from "./auth-testing.js";
 import { type DatabaseHandle, type DatabaseOptions, openDatabase } from "./database.js";
 import { observeInterceptor, requestIdInterceptor } from "./interceptors.js";
 import { createLogger } from "./logger.js";
 import { createMetrics } from "./metrics.js";
+import { openSql } from "./postgres-connection.js";
 
 /**
  * A new, empty database on the test server, and a way to drop it. The server is
@@ -25,7 +25,7 @@ export async function createScratchDatabase(): Promise<{ url: string; drop(): Pr
   const base = process.env.TEST_DATABASE_URL;
   if (!base) throw new Error("TEST_DATABASE_URL is not set (run the tests with vitest)");
   const name = `bazaar_test_${randomBytes(6).toString("hex")}`;
-  const admin = postgres(base, { max: 1, onnotice: () => {} });
+  const admin = openSql(base, { max: 1 });
   try {
     await admin.unsafe(`create database ${name}`);
   } finally {
@@ -36,7 +36,7 @@ export async function createScratchDatabase(): Promise<{ url: string; drop(): Pr
   return {
     url: url.toString(),
     drop: async () => {
-      const dropper = postgres(base, { max: 1, onnotice: () => {} });
+      const dropper = openSql(base, { max: 1 });
       try {
         await dropper.unsafe(`drop database if exists ${name} with (force)`);
       } finally {

@@ -5,17 +5,17 @@ import { spawn } from "node:child_process";
 import { chmod, mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serverUser } from "../platform/embedded-postgres.js";
 import { developmentKeys } from "../platform/keys.js";
+import { openSql } from "../platform/postgres-connection.js";
 import { freePort } from "../platform/testing.js";
 import { type ServiceDatabases, startServiceDatabases } from "./postgres.js";
 
 const services = ["account", "catalog", "order"];
 
 async function canConnect(url: string): Promise<string> {
-  const client = postgres(url, { max: 1, connect_timeout: 5, onnotice: () => {} });
+  const client = openSql(url, { max: 1, connect_timeout: 5 });
   try {
     const [row] = await client<{ db: string }[]>`select current_database() as db`;
     return `connected to ${row?.db}`;
@@ -57,14 +57,31 @@ describe("the embedded PostgreSQL under npm start", () => {
     }
   });
 
-  it("asks for a password over TCP", async () => {
-    const url = new URL(databases?.urls.account as string);
-    url.password = "";
-    expect(await canConnect(url.toString())).toMatch(/password/i);
-    url.password = "wrong";
-    expect(await canConnect(url.toString())).toMatch(/password authentication failed/);
-    url.username = "postgres";
-    expect(await canConnect(url.toString())).toMatch(/password authentication failed/);
+  it("hands out its Unix socket, and asks for a password over it and over TCP", async () => {
+    const socketUrl = new URL(databases?.urls.account as string);
+    expect(socketUrl.searchParams.get("host")).toBe(join(root, "postgres"));
+    const client = openSql(socketUrl.toString(), { max: 1 });
+    try {
+      // A Unix-socket connection has no server address.
+      const [row] = await client<
+        { address: string | null }[]
+      >`select inet_server_addr() as address`;
+      expect(row?.address).toBeNull();
+    } finally {
+      await client.end({ timeout: 1 });
+    }
+    const tcpUrl = new URL(socketUrl);
+    tcpUrl.searchParams.delete("host");
+    tcpUrl.hostname = "127.0.0.1";
+    expect(await canConnect(tcpUrl.toString())).toBe("connected to account");
+    for (const url of [socketUrl, tcpUrl]) {
+      url.password = "";
+      expect(await canConnect(url.toString())).toMatch(/password/i);
+      url.password = "wrong";
+      expect(await canConnect(url.toString())).toMatch(/password authentication failed/);
+      url.username = "postgres";
+      expect(await canConnect(url.toString())).toMatch(/password authentication failed/);
+    }
   });
 
   it("keeps the credentials 0600 and the cluster 0700", async () => {
@@ -75,7 +92,7 @@ describe("the embedded PostgreSQL under npm start", () => {
 
   it("restarts on the same data after a crash, whatever postmaster.pid says", async () => {
     const before = databases?.urls.catalog as string;
-    const marker = postgres(before, { max: 1, onnotice: () => {} });
+    const marker = openSql(before, { max: 1 });
     await marker`create table survives (id int)`;
     await marker.end();
     const crashed = databases?.server.child;
@@ -93,7 +110,7 @@ describe("the embedded PostgreSQL under npm start", () => {
       other.kill();
     }
     expect(databases.urls.catalog).toBe(before);
-    const client = postgres(before, { max: 1, onnotice: () => {} });
+    const client = openSql(before, { max: 1 });
     expect(await client`select count(*)::int as n from survives`).toEqual([{ n: 0 }]);
     await client.end();
   }, 60_000);

@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import postgres from "postgres";
+import type postgres from "postgres";
 import {
   initCluster,
   postgresBinaries,
@@ -13,6 +13,7 @@ import {
   serverUser,
   startServer,
 } from "../platform/embedded-postgres.js";
+import { openSql } from "../platform/postgres-connection.js";
 import { ensurePrivateFile, writePrivateFile } from "../platform/private-files.js";
 
 export interface ServiceDatabases {
@@ -56,7 +57,7 @@ export async function startServiceDatabases(options: {
   });
   try {
     const urls: Record<string, string> = {};
-    const admin = postgres(server.url("postgres"), { max: 1, onnotice: () => {} });
+    const admin = openSql(server.url("postgres"), { max: 1 });
     try {
       // Nobody but the superuser uses the maintenance database.
       await admin`revoke connect, temporary on database postgres from public`;

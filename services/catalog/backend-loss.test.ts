@@ -4,10 +4,11 @@
 // applied at install by patch-package, makes those queries fail with CONNECTION_CLOSED instead.
 // This suite fails if the patch is missing: vitest reports the uncaught exception.
 import { sql } from "drizzle-orm";
-import postgres from "postgres";
+import type postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { executeRows } from "../../platform/database.js";
 import { uuidv7 } from "../../platform/ids.js";
+import { openSql } from "../../platform/postgres-connection.js";
 import { aProduct, type CatalogTestbed, openCatalogTestbed } from "./testing.js";
 
 describe("the catalog when its backends are terminated", () => {
@@ -16,7 +17,7 @@ describe("the catalog when its backends are terminated", () => {
 
   beforeAll(async () => {
     bed = await openCatalogTestbed();
-    admin = postgres(process.env.TEST_DATABASE_URL ?? "", { max: 1, onnotice: () => {} });
+    admin = openSql(process.env.TEST_DATABASE_URL ?? "", { max: 1 });
   });
   afterAll(async () => {
     await admin?.end();

@@ -5,12 +5,13 @@
 // reconciles exactly: initial − current = Σ quantities of CONFIRMED orders.
 import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import postgres from "postgres";
+import type postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AccountService } from "../../gen/bazaar/account/v1/account_pb.js";
 import { CatalogService } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import { OrderService } from "../../gen/bazaar/order/v1/order_pb.js";
 import type { HostedService } from "../../platform/host.js";
+import { openSql } from "../../platform/postgres-connection.js";
 import { startTcpProxy, type TcpProxy, targetOf } from "../../platform/tcp-proxy.js";
 import { createScratchDatabase, testAuthority } from "../../platform/testing.js";
 import { loadAccountConfig } from "../account/config.js";
@@ -82,8 +83,8 @@ describe("a partition between order and catalog", () => {
       AccountService,
       connect(account.server.url),
     );
-    catalogDb = postgres(c.url, { max: 2, onnotice: () => {} });
-    orderDb = postgres(o.url, { max: 2, onnotice: () => {} });
+    catalogDb = openSql(c.url, { max: 2 });
+    orderDb = openSql(o.url, { max: 2 });
   });
 
   afterAll(async () => {
