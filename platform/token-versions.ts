@@ -36,7 +36,11 @@ export function tokenVersionsFromConfig(
 export function accountTokenVersions(options: TokenVersionOptions): TokenVersionCheck {
   const client = createClient(
     AccountService,
-    createConnectTransport({ baseUrl: options.accountUrl, httpVersion: "1.1" }),
+    createConnectTransport({
+      baseUrl: options.accountUrl,
+      httpVersion: "1.1",
+      acceptCompression: [],
+    }),
   );
   const token = options.signer.serviceTokenSource();
   return cachedTokenVersions(async (accountId) => {

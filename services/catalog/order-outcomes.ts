@@ -49,6 +49,7 @@ export function orderServiceTransport(baseUrl: string): {
       httpVersion: "1.1",
       useBinaryFormat: true,
       nodeOptions: { agent },
+      acceptCompression: [], // a peer on the same network: compression costs more than it saves
     }),
     close: async () => agent.destroy(),
   };
