@@ -59,13 +59,13 @@ describe("the gateway", () => {
     ).toEqual([]);
     const compose = await read("compose.yaml");
     const gateway = /\n {2}gateway:\n([\s\S]*?)\n {2}\S/.exec(compose)?.[1] ?? "";
-    expect(gateway).toContain("gateway/main.ts");
+    expect(gateway).toContain("dist/gateway.js");
     expect(gateway).not.toMatch(/AUTH_|KEY|SECRET|public-keys/);
     // The anchor every process shares holds no key either.
     const shared = /x-service:[\s\S]*?\n\n/.exec(compose)?.[0] ?? "";
     expect(shared).not.toMatch(/AUTH_|KEY|SECRET/);
     const deployment = await read("deploy/kubernetes/base/gateway.yaml");
-    expect(deployment).toContain("gateway/main.ts");
+    expect(deployment).toContain("dist/gateway.js");
     expect(deployment).not.toMatch(/AUTH_|secretKeyRef|bazaar-public-keys/);
   });
 });
