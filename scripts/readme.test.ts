@@ -39,6 +39,7 @@ describe("README tables", () => {
       "POSTGRES_PORT", // npm start (scripts/postgres.ts)
       "NO_COLOR", // platform/logger.ts, scripts/start.ts
       "TEST_DATABASE_URL", // platform/testing.ts, scripts/test-database.ts
+      "TEST_LOG_LEVEL", // platform/testing.ts
       "OTEL_EXPORTER_OTLP_ENDPOINT", // platform/tracing.ts
     ]);
     const listed = new Set<string>();
