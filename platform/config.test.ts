@@ -1,4 +1,5 @@
 // Configuration is refused loudly and precisely; development keys are made once and kept private.
+import { spawn } from "node:child_process";
 import { mkdtemp, readdir, readFile, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -112,6 +113,50 @@ describe("configuration", () => {
     }
     expect(JSON.parse(await readFile(join(dir, "order.public.jwk"), "utf8")).d).toBeUndefined();
   });
+
+  it("lets services restart together on the same keys, never reading a half-written one", async () => {
+    const dir = join(await mkdtemp(join(tmpdir(), "bazaar-")), "keys");
+    // Three processes, as under npm start, each starting its service's keys 150 times over
+    // while the others do: each publishes its public key file and reads the others'. Written
+    // in place, a file was now and then read empty ("AUTH_PUBLIC_KEYS must be a JWK Set").
+    const restartMany = (service: string) =>
+      new Promise<{ code: number | null; output: string }>((resolvePromise) => {
+        const script = `
+          const { resolveKeys } = await import(${JSON.stringify(new URL("./keys.ts", import.meta.url).href)});
+          for (let i = 0; i < 150; i++) {
+            await resolveKeys({ service: "${service}", production: false, dir: ${JSON.stringify(dir)} });
+          }`;
+        const child = spawn(
+          process.execPath,
+          ["--import", "tsx", "--input-type=module", "-e", script],
+          {
+            stdio: ["ignore", "pipe", "pipe"],
+          },
+        );
+        let output = "";
+        child.stdout.on("data", (c) => {
+          output += c;
+        });
+        child.stderr.on("data", (c) => {
+          output += c;
+        });
+        child.on("exit", (code) => resolvePromise({ code, output }));
+      });
+    await Promise.all(
+      (["account", "catalog", "order"] as const).map((service) =>
+        resolveKeys({
+          service,
+          privateKey: undefined,
+          publicKeys: undefined,
+          production: false,
+          dir,
+        }),
+      ),
+    );
+    const runs = await Promise.all(["account", "catalog", "order"].map(restartMany));
+    for (const run of runs) expect(run, run.output).toMatchObject({ code: 0 });
+    expect((await readdir(dir)).filter((name) => name.endsWith(".tmp"))).toEqual([]);
+  }, 60_000);
 
   it("reads peer URLs without a trailing slash, empty meaning the default", () => {
     const peers = loadGatewayConfig({ ACCOUNT_URL: "http://account:50051/", CATALOG_URL: "" });

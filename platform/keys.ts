@@ -8,7 +8,7 @@ import {
   type KeyObject,
   randomBytes,
 } from "node:crypto";
-import { link, readdir, readFile, unlink, writeFile } from "node:fs/promises";
+import { link, readdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { ConfigError } from "./config.js";
 import { ensurePrivateDir, ensurePrivateFile } from "./private-files.js";
@@ -170,15 +170,25 @@ export async function developmentKeys(
   await ensurePrivateDir(dir);
   const file = join(dir, `${service}.private.jwk`);
   const signing = parsePrivateKey(service, await readOrCreate(file, service));
-  await writeFile(join(dir, `${service}.public.jwk`), JSON.stringify(signing.publicJwk), {
-    mode: 0o600,
-  });
+  await publish(join(dir, `${service}.public.jwk`), JSON.stringify(signing.publicJwk));
   const load = async () => {
     const names = (await readdir(dir)).filter((name) => name.endsWith(".public.jwk"));
     const texts = await Promise.all(names.map((name) => readFile(join(dir, name), "utf8")));
     return parsePublicKeys(`{"keys":[${texts.join(",")}]}`);
   };
   return { signing, keys: new KeySet(await load(), load) };
+}
+
+/**
+ * Writes `text` to `file` unless it holds it already, aside and then renamed into place: the
+ * other services starting at the same moment read every public key file, and must never see
+ * one empty or half-written (writing in place truncates it first).
+ */
+async function publish(file: string, text: string): Promise<void> {
+  if ((await readFile(file, "utf8").catch(() => undefined)) === text) return;
+  const temporary = `${file}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`;
+  await writeFile(temporary, text, { mode: 0o600 });
+  await rename(temporary, file);
 }
 
 async function readOrCreate(file: string, service: ServiceName): Promise<string> {
