@@ -1,5 +1,4 @@
 // Configuration is refused loudly and precisely; development keys are made once and kept private.
-import { spawn } from "node:child_process";
 import { mkdtemp, readdir, readFile, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,7 +7,7 @@ import { loadGatewayConfig } from "../gateway/config.js";
 import { loadAccountConfig } from "../services/account/config.js";
 import { ConfigError, corsOrigins } from "./config.js";
 import { resolveKeys } from "./keys.js";
-import { testAuthority } from "./testing.js";
+import { runToExit, testAuthority } from "./testing.js";
 
 function refusal(load: () => unknown): string {
   try {
@@ -120,28 +119,16 @@ describe("configuration", () => {
     // while the others do: each publishes its public key file and reads the others'. Written
     // in place, a file was now and then read empty ("AUTH_PUBLIC_KEYS must be a JWK Set").
     const restartMany = (service: string) =>
-      new Promise<{ code: number | null; output: string }>((resolvePromise) => {
-        const script = `
-          const { resolveKeys } = await import(${JSON.stringify(new URL("./keys.ts", import.meta.url).href)});
-          for (let i = 0; i < 150; i++) {
-            await resolveKeys({ service: "${service}", production: false, dir: ${JSON.stringify(dir)} });
-          }`;
-        const child = spawn(
-          process.execPath,
-          ["--import", "tsx", "--input-type=module", "-e", script],
-          {
-            stdio: ["ignore", "pipe", "pipe"],
-          },
-        );
-        let output = "";
-        child.stdout.on("data", (c) => {
-          output += c;
-        });
-        child.stderr.on("data", (c) => {
-          output += c;
-        });
-        child.on("exit", (code) => resolvePromise({ code, output }));
-      });
+      runToExit(process.execPath, [
+        "--import",
+        "tsx",
+        "--input-type=module",
+        "-e",
+        `const { resolveKeys } = await import(${JSON.stringify(new URL("./keys.ts", import.meta.url).href)});
+        for (let i = 0; i < 150; i++) {
+          await resolveKeys({ service: "${service}", production: false, dir: ${JSON.stringify(dir)} });
+        }`,
+      ]);
     await Promise.all(
       (["account", "catalog", "order"] as const).map((service) =>
         resolveKeys({

@@ -1,5 +1,6 @@
 // Test support: real databases only. Every test file gets a fresh database on one PostgreSQL
 // server: the embedded one vitest's global setup starts for the run, or TEST_DATABASE_URL's.
+import { type SpawnOptions, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import net from "node:net";
 import {
@@ -123,4 +124,24 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as net.AddressInfo;
   await new Promise((resolve) => server.close(resolve));
   return port;
+}
+
+/** Runs `command` to its end; its exit code and what it wrote, stdout and stderr interleaved. */
+export function runToExit(
+  command: string,
+  args: readonly string[],
+  options: Omit<SpawnOptions, "stdio"> = {},
+): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { ...options, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout?.on("data", (chunk) => {
+      output += chunk;
+    });
+    child.stderr?.on("data", (chunk) => {
+      output += chunk;
+    });
+    child.once("error", reject);
+    child.once("exit", (code) => resolve({ code, output }));
+  });
 }

@@ -1,13 +1,13 @@
 // The bundles `npm start` runs: each module still finds the files beside its source, only the
 // entry module counts as the entry point, stack traces name the TypeScript sources, and a build
 // of unchanged sources rewrites nothing.
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { distDir, processNames } from "../platform/processes.js";
+import { runToExit } from "../platform/testing.js";
 import { type BuildResult, build, entries } from "./build.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -56,20 +56,19 @@ describe("npm run build", () => {
   }, 60_000);
 
   it("runs a process from its bundle, with stack traces naming the TypeScript sources", async () => {
-    const child = spawn(process.execPath, ["--enable-source-maps", join(outdir, "account.js")], {
-      cwd: root,
-      // Nothing listens on port 1: the start fails in the migration, with its stack.
-      env: { PATH: process.env.PATH ?? "", PORT: "0", DATABASE_URL: "postgres://x@127.0.0.1:1/x" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    child.stdout.on("data", (chunk) => {
-      output += chunk;
-    });
-    child.stderr.on("data", (chunk) => {
-      output += chunk;
-    });
-    const code = await new Promise((done) => child.once("exit", done));
+    const { code, output } = await runToExit(
+      process.execPath,
+      ["--enable-source-maps", join(outdir, "account.js")],
+      {
+        cwd: root,
+        // Nothing listens on port 1: the start fails in the migration, with its stack.
+        env: {
+          PATH: process.env.PATH ?? "",
+          PORT: "0",
+          DATABASE_URL: "postgres://x@127.0.0.1:1/x",
+        },
+      },
+    );
     expect(code).toBe(1);
     expect(output).toContain("account: failed to start: Error: connect ECONNREFUSED");
     expect(output).toMatch(/platform\/database\.ts:\d+:\d+/);

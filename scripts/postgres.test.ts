@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serverUser } from "../platform/embedded-postgres.js";
 import { developmentKeys } from "../platform/keys.js";
 import { openSql } from "../platform/postgres-connection.js";
-import { freePort } from "../platform/testing.js";
+import { freePort, runToExit } from "../platform/testing.js";
 import { type ServiceDatabases, startServiceDatabases } from "./postgres.js";
 
 const services = ["account", "catalog", "order"];
@@ -140,7 +140,7 @@ describe("local files", () => {
 
 describe("a service started alone", () => {
   it("without DATABASE_URL stops, saying to run npm start or set DATABASE_URL", async () => {
-    const child = spawn(
+    const { code, output } = await runToExit(
       process.execPath,
       [
         "--import",
@@ -150,17 +150,8 @@ describe("a service started alone", () => {
       {
         cwd: await mkdtemp(join(tmpdir(), "bazaar-alone-")),
         env: { PATH: process.env.PATH ?? "", PORT: "0", LOG_LEVEL: "silent" },
-        stdio: ["ignore", "pipe", "pipe"],
       },
     );
-    let output = "";
-    child.stdout.on("data", (chunk) => {
-      output += chunk;
-    });
-    child.stderr.on("data", (chunk) => {
-      output += chunk;
-    });
-    const code = await new Promise((resolve) => child.once("exit", resolve));
     expect(code).toBe(1);
     expect(output).toContain("DATABASE_URL is not set: run every process with `npm start`");
     expect(output).toContain("set DATABASE_URL to a postgres:// URL");

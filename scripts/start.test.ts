@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { bundleOf, supervisorBundle } from "../platform/processes.js";
-import { freePort } from "../platform/testing.js";
+import { freePort, runToExit } from "../platform/testing.js";
 import { build } from "./build.js";
 
 // What `npm start` runs: the supervisor's bundle, built first as its prestart does.
@@ -27,20 +27,10 @@ async function run(env: Record<string, string>): Promise<{ code: number | null; 
   const cwd = await mkdtemp(join(tmpdir(), "bazaar-start-"));
   await chmod(cwd, 0o711); // as root, the database's postgres user must pass through
   try {
-    const child = spawn(process.execPath, ["--enable-source-maps", start], {
+    return await runToExit(process.execPath, ["--enable-source-maps", start], {
       cwd,
       env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "warn", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
     });
-    let output = "";
-    child.stdout.on("data", (c) => {
-      output += c;
-    });
-    child.stderr.on("data", (c) => {
-      output += c;
-    });
-    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
-    return { code, output };
   } finally {
     await rm(cwd, { recursive: true, force: true });
   }
