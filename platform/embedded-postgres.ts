@@ -12,7 +12,12 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { promisify } from "node:util";
-import type { Binaries, ServerUser } from "./postgres-binaries.js";
+import {
+  type Binaries,
+  postgresBinaries,
+  type ServerUser,
+  serverUser,
+} from "./postgres-binaries.js";
 import { openSql } from "./postgres-connection.js";
 import { ensurePrivateDir } from "./private-files.js";
 
@@ -197,6 +202,34 @@ async function writeAccessRules(dataDir: string, user: ServerUser): Promise<void
   const file = join(dataDir, "pg_hba.conf");
   await writeFile(file, rules, { mode: 0o600 });
   if (user.uid !== undefined) await chown(file, user.uid, user.gid ?? -1);
+}
+
+/**
+ * The whole way up: the binaries, the server's user, a cluster in `root`/postgres (initialised
+ * unless one is there; `log` hears when it was) and the server started on it.
+ */
+export async function startEmbeddedServer(options: {
+  root: string;
+  port: number;
+  password: string;
+  settings?: Record<string, string>;
+  log?: (line: string) => void;
+}): Promise<RunningPostgres> {
+  const { root, port, password, log } = options;
+  const dataDir = join(root, "postgres");
+  const [binaries, user] = await Promise.all([postgresBinaries(), serverUser()]);
+  if (await initCluster({ binaries, user, root, dataDir, password })) {
+    log?.(`initialised a new cluster in ${dataDir}`);
+  }
+  return startServer({
+    binaries,
+    user,
+    dataDir,
+    port,
+    password,
+    ...(options.settings ? { settings: options.settings } : {}),
+    ...(log ? { log } : {}),
+  });
 }
 
 // After a crash postmaster.pid stays behind. PostgreSQL ignores it when its pid is gone, but

@@ -6,13 +6,7 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type postgres from "postgres";
-import {
-  initCluster,
-  postgresBinaries,
-  type RunningPostgres,
-  serverUser,
-  startServer,
-} from "../platform/embedded-postgres.js";
+import { type RunningPostgres, startEmbeddedServer } from "../platform/embedded-postgres.js";
 import { openSql } from "../platform/postgres-connection.js";
 import { ensurePrivateFile, writePrivateFile } from "../platform/private-files.js";
 
@@ -43,14 +37,8 @@ export async function startServiceDatabases(options: {
     dataDir,
     options.services,
   );
-  const [binaries, user] = await Promise.all([postgresBinaries(), serverUser()]);
-  if (await initCluster({ binaries, user, root, dataDir, password: credentials.superuser })) {
-    options.log?.(`initialised a new cluster in ${dataDir}`);
-  }
-  const server = await startServer({
-    binaries,
-    user,
-    dataDir,
+  const server = await startEmbeddedServer({
+    root,
     port: options.port,
     password: credentials.superuser,
     ...(options.log ? { log: options.log } : {}),

@@ -5,13 +5,7 @@ import { randomBytes } from "node:crypto";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  initCluster,
-  postgresBinaries,
-  type RunningPostgres,
-  serverUser,
-  startServer,
-} from "../platform/embedded-postgres.js";
+import { type RunningPostgres, startEmbeddedServer } from "../platform/embedded-postgres.js";
 import { freePort } from "../platform/testing.js";
 
 export default async function setup(): Promise<(() => Promise<void>) | undefined> {
@@ -21,17 +15,10 @@ export default async function setup(): Promise<(() => Promise<void>) | undefined
   await chmod(work, 0o711);
   let server: RunningPostgres | undefined;
   try {
-    const [binaries, user] = await Promise.all([postgresBinaries(), serverUser()]);
-    const password = randomBytes(24).toString("base64url");
-    const root = join(work, "data");
-    const dataDir = join(root, "postgres");
-    await initCluster({ binaries, user, root, dataDir, password });
-    server = await startServer({
-      binaries,
-      user,
-      dataDir,
+    server = await startEmbeddedServer({
+      root: join(work, "data"),
       port: await freePort(),
-      password,
+      password: randomBytes(24).toString("base64url"),
       // Throw-away data: durability buys nothing here, and every test file makes a database.
       settings: { fsync: "off", synchronous_commit: "off", full_page_writes: "off" },
     });
