@@ -1,10 +1,12 @@
 // Load generation for the benchmarks: `wrk` when it is installed (a C load generator takes the
 // least CPU from the processes being measured), else a keep-alive loop in this process.
+
 import { execFile, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import http from "node:http";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { answersOk, waitUntil } from "../platform/testing.js";
 
 const run = promisify(execFile);
 
@@ -40,18 +42,8 @@ export interface Result {
   errors: number;
 }
 
-export async function waitReady(url: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const res = await fetch(url);
-      if (res.ok) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`${url} not ready after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+export function waitReady(url: string, timeoutMs = 60_000): Promise<void> {
+  return waitUntil(`${url} ready`, () => answersOk(url), { timeoutMs, intervalMs: 200 });
 }
 
 /** A keep-alive loop with `connections` requests in flight, when wrk is not installed. */

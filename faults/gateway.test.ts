@@ -4,7 +4,7 @@
 // answers in full. In-flight createOrders are reconciled exactly afterwards.
 import { type ChildProcess, spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../platform/testing.js";
+import { freePort, waitUntil } from "../platform/testing.js";
 import { adminAuth, customer, product } from "../services/order/testing.js";
 import { type Stack, startStack } from "./stack.js";
 
@@ -55,16 +55,12 @@ describe("the gateway while a service fails", () => {
     const admin = await adminAuth(stack.authority);
     ids = await Promise.all([1, 2, 3].map(() => product(stack.catalog, admin, 250, stockEach)));
     // The gateway's readiness is about the gateway alone: a query answered is what counts here.
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      const up = await gql("{ __typename }").then(
+    await waitUntil("the gateway answers", () =>
+      gql("{ __typename }").then(
         (a) => a.data?.__typename === "Query",
         () => false,
-      );
-      if (up) return;
-      await sleep(100);
-    }
-    throw new Error("the gateway never answered");
+      ),
+    );
   }, 120_000);
   afterAll(async () => {
     gateway?.kill("SIGKILL");

@@ -13,7 +13,7 @@ import { TestAuthority } from "../platform/auth-testing.js";
 import type { ServiceName } from "../platform/keys.js";
 import { openSql } from "../platform/postgres-connection.js";
 import { startTcpProxy, type TcpProxy, targetOf } from "../platform/tcp-proxy.js";
-import { createScratchDatabase, freePort } from "../platform/testing.js";
+import { answersOk, createScratchDatabase, freePort, waitUntil } from "../platform/testing.js";
 
 export type { ServiceName };
 
@@ -163,16 +163,9 @@ export async function startStack(): Promise<Stack> {
   };
 }
 
-async function ready(base: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
+function ready(base: string, child: ChildProcess): Promise<void> {
+  return waitUntil(`${base} ready`, () => {
     if (child.exitCode !== null) throw new Error(`${base}: the process exited at start`);
-    const ok = await fetch(`${base}/readyz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${base} never became ready`);
+    return answersOk(`${base}/readyz`);
+  });
 }

@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import { SpanKind } from "@opentelemetry/api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Stack, startStack } from "../faults/stack.js";
-import { freePort } from "../platform/testing.js";
+import { answersOk, freePort, waitUntil } from "../platform/testing.js";
 import { adminAuth, customer, product } from "../services/order/testing.js";
 import { expectCreateOrderTrace, httpScope, type SpanView } from "./trace-shape.js";
 
@@ -125,16 +125,7 @@ describe("tracing across processes", () => {
     buyer = await customer(stack.accounts, stack.authority);
     const admin = await adminAuth(stack.authority);
     ids = await Promise.all([1, 2].map(() => product(stack.catalog, admin, 250, 10)));
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      const up = await fetch(`${gatewayUrl}/readyz`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (up) return;
-      await sleep(100);
-    }
-    throw new Error("the gateway never became ready");
+    await waitUntil("the gateway ready", () => answersOk(`${gatewayUrl}/readyz`));
   }, 120_000);
   afterAll(async () => {
     gateway?.kill("SIGKILL");

@@ -145,3 +145,27 @@ export function runToExit(
     child.once("exit", (code) => resolve({ code, output }));
   });
 }
+
+/**
+ * Asks `check` every `intervalMs` until it says yes; after `timeoutMs`, fails saying what never
+ * happened. An error thrown by `check` ends the wait (a process that died will not get ready).
+ */
+export async function waitUntil(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  { timeoutMs = 60_000, intervalMs = 100 }: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** Whether a GET of `url` answers 2xx; false while nothing listens there. */
+export function answersOk(url: string): Promise<boolean> {
+  return fetch(url).then(
+    (res) => res.ok,
+    () => false,
+  );
+}

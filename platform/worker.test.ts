@@ -4,17 +4,13 @@ import { Writable } from "node:stream";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { createLogger } from "./logger.js";
+import { waitUntil } from "./testing.js";
 import { Loop } from "./worker.js";
 
 const silent = createLogger({ service: "worker-test", level: "silent", pretty: false });
 
-async function until(condition: () => boolean, timeoutMs = 2_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+const until = (condition: () => boolean, timeoutMs = 2_000) =>
+  waitUntil("the condition", condition, { timeoutMs, intervalMs: 5 });
 
 describe("Loop", () => {
   it("runs a pass every interval once started, and none before", async () => {
