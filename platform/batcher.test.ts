@@ -1,6 +1,6 @@
 // batched(): calls in one turn of the event loop share one run; each caller gets its own answer.
 import { describe, expect, it } from "vitest";
-import { batched } from "./batcher.js";
+import { batched, batchedByUuid } from "./batcher.js";
 
 describe("batched", () => {
   it("runs the keys asked for in one turn once, answering each (missing ones too)", async () => {
@@ -44,5 +44,20 @@ describe("batched", () => {
     const answers = await Promise.allSettled([flaky(0), flaky(1), flaky(2)]);
     expect(answers.map((a) => a.status)).toEqual(["rejected", "rejected", "fulfilled"]);
     expect(await flaky(4)).toBe(4);
+  });
+
+  it("by UUID: compares ids lower-case, and answers a malformed one without running it", async () => {
+    const runs: (readonly string[])[] = [];
+    const id = "01a210f2-ce36-7040-bab6-c5835ff60e8e";
+    const find = batchedByUuid(
+      async (ids) => {
+        runs.push(ids);
+        return new Map(ids.map((i) => [i, `found ${i}`]));
+      },
+      { maxBatch: 10, missing: () => "none" },
+    );
+    const answers = await Promise.all([find(id), find(id.toUpperCase()), find("42'; drop")]);
+    expect(answers).toEqual([`found ${id}`, `found ${id}`, "none"]);
+    expect(runs).toEqual([[id]]);
   });
 });

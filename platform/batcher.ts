@@ -1,5 +1,6 @@
-// Group commit for per-key writes: calls made in the same turn of the event loop run as one
-// batch (one statement, one transaction, one WAL flush) instead of one each.
+// Group commit for per-key writes, and coalesced reads: calls made in the same turn of the event
+// loop run as one batch (one statement, one transaction, one WAL flush) instead of one each.
+import { isUuid } from "./ids.js";
 
 /**
  * A function of one key that runs `run` once for all the keys asked for in the same turn of
@@ -44,4 +45,17 @@ export function batched<K, V>(
         setImmediate(flush);
       }
     });
+}
+
+/**
+ * `batched` for lookups by UUID, whose batch is one `= any($1::uuid[])` statement: ids are
+ * compared lower-case (as PostgreSQL prints them), and a malformed id answers `missing` at once
+ * instead of failing the statement it would have shared with the others.
+ */
+export function batchedByUuid<V>(
+  run: (ids: readonly string[]) => Promise<ReadonlyMap<string, V>>,
+  options: { maxBatch: number; missing: () => V },
+): (id: string) => Promise<V> {
+  const lookup = batched(run, options);
+  return (id) => (isUuid(id) ? lookup(id.toLowerCase()) : Promise.resolve(options.missing()));
 }

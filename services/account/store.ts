@@ -1,10 +1,10 @@
 // All SQL of the account service. It speaks in plain records, never protobuf messages.
 import { asc, eq, sql } from "drizzle-orm";
 import type { Role } from "../../platform/auth.js";
-import { batched } from "../../platform/batcher.js";
+import { batchedByUuid } from "../../platform/batcher.js";
 import type { Database } from "../../platform/database.js";
 import { PG_UNIQUE_VIOLATION, pgArray, pgErrorCode } from "../../platform/database.js";
-import { isUuid, uuidv7 } from "../../platform/ids.js";
+import { uuidv7 } from "../../platform/ids.js";
 import * as schema from "./schema.js";
 
 export type AccountDb = Database<typeof schema>;
@@ -116,10 +116,10 @@ export class AccountStore {
    * caller never sees a version older than one read at the moment it asked.
    */
   tokenVersion(id: string): Promise<number> {
-    return isUuid(id) ? this.#tokenVersion(id.toLowerCase()) : Promise.resolve(0);
+    return this.#tokenVersion(id);
   }
 
-  readonly #tokenVersion = batched<string, number>(
+  readonly #tokenVersion = batchedByUuid<number>(
     async (ids) => {
       const rows = await this.#versions.execute({ ids: pgArray(ids) });
       return new Map(rows.map((row) => [row.id, row.version]));

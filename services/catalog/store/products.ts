@@ -1,8 +1,8 @@
 // Products: creating, reading, listing, searching (PostgreSQL full-text) and updating them.
 import { asc, eq, sql } from "drizzle-orm";
-import { batched } from "../../../platform/batcher.js";
+import { batched, batchedByUuid } from "../../../platform/batcher.js";
 import { pgArray } from "../../../platform/database.js";
-import { isUuid, uuidv7 } from "../../../platform/ids.js";
+import { uuidv7 } from "../../../platform/ids.js";
 import { productStock, products } from "../schema.js";
 import { type CatalogDb, retryingTransaction } from "./db.js";
 import { enqueueForIndexing } from "./outbox.js";
@@ -132,11 +132,10 @@ export class ProductStore {
    * (under load, one query answers dozens of GetProduct calls); a lone lookup runs alone.
    */
   findById(id: string): Promise<ProductRecord | undefined> {
-    // A malformed id names nothing, and must not fail the statement it would share.
-    return isUuid(id) ? this.#findById(id.toLowerCase()) : Promise.resolve(undefined);
+    return this.#findById(id);
   }
 
-  readonly #findById = batched<string, ProductRecord | undefined>(
+  readonly #findById = batchedByUuid<ProductRecord | undefined>(
     async (ids) => {
       const rows =
         ids.length === 1 ? await this.#byId.execute({ id: ids[0] }) : await this.findByIds(ids);
