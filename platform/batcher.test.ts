@@ -60,4 +60,17 @@ describe("batched", () => {
     expect(answers).toEqual([`found ${id}`, `found ${id}`, "none"]);
     expect(runs).toEqual([[id]]);
   });
+
+  it("hands run the context of every caller it serves", async () => {
+    const seen: (readonly string[])[] = [];
+    const find = batched<number, number, string>(
+      async (keys, contexts) => {
+        seen.push(contexts);
+        return new Map(keys.map((k) => [k, k]));
+      },
+      { maxBatch: 2, missing: () => -1 },
+    );
+    await Promise.all([find(1, "a"), find(1, "b"), find(2, "c"), find(3, "d")]);
+    expect(seen).toEqual([["a", "b", "c"], ["d"]]);
+  });
 });

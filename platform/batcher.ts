@@ -5,13 +5,15 @@ import { isUuid } from "./ids.js";
 /**
  * A function of one key that runs `run` once for all the keys asked for in the same turn of
  * the event loop (at most `maxBatch` at a time). `run` answers each key, or leaves it out for
- * `missing`; when `run` throws, every caller of that batch gets the error.
+ * `missing`; when `run` throws, every caller of that batch gets the error. A caller may pass a
+ * `context` with its key (its deadline, say): `run` receives those of every caller it serves.
  */
-export function batched<K, V>(
-  run: (keys: readonly K[]) => Promise<ReadonlyMap<K, V>>,
+export function batched<K, V, C = undefined>(
+  run: (keys: readonly K[], contexts: readonly C[]) => Promise<ReadonlyMap<K, V>>,
   options: { maxBatch: number; missing: (key: K) => V },
-): (key: K) => Promise<V> {
-  let pending = new Map<K, { resolve: (v: V) => void; reject: (e: unknown) => void }[]>();
+): (key: K, context?: C) => Promise<V> {
+  type Waiter = { resolve: (v: V) => void; reject: (e: unknown) => void; context: C };
+  let pending = new Map<K, Waiter[]>();
   let scheduled = false;
 
   const flush = () => {
@@ -21,25 +23,30 @@ export function batched<K, V>(
     const keys = [...batch.keys()];
     for (let start = 0; start < keys.length; start += options.maxBatch) {
       const slice = keys.slice(start, start + options.maxBatch);
-      run(slice).then(
+      const waiters = slice.map((key) => batch.get(key) ?? []);
+      run(
+        slice,
+        waiters.flat().map((waiter) => waiter.context),
+      ).then(
         (answers) => {
-          for (const key of slice) {
+          slice.forEach((key, i) => {
             const value = answers.has(key) ? (answers.get(key) as V) : options.missing(key);
-            for (const waiter of batch.get(key) ?? []) waiter.resolve(value);
-          }
+            for (const waiter of waiters[i] ?? []) waiter.resolve(value);
+          });
         },
         (error: unknown) => {
-          for (const key of slice) for (const waiter of batch.get(key) ?? []) waiter.reject(error);
+          for (const waiter of waiters.flat()) waiter.reject(error);
         },
       );
     }
   };
 
-  return (key) =>
+  return (key, context) =>
     new Promise<V>((resolve, reject) => {
+      const waiter = { resolve, reject, context: context as C };
       const waiters = pending.get(key);
-      if (waiters) waiters.push({ resolve, reject });
-      else pending.set(key, [{ resolve, reject }]);
+      if (waiters) waiters.push(waiter);
+      else pending.set(key, [waiter]);
       if (!scheduled) {
         scheduled = true;
         setImmediate(flush);

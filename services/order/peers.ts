@@ -17,6 +17,7 @@ import {
 } from "@connectrpc/connect-node";
 import { AccountService } from "../../gen/bazaar/account/v1/account_pb.js";
 import { CatalogService } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
+import { batched } from "../../platform/batcher.js";
 import { causes } from "../../platform/errors.js";
 import { tracingClientInterceptor } from "../../platform/tracing.js";
 import type { PeerName } from "./domain.js";
@@ -85,52 +86,28 @@ export function createPeers(
   };
 }
 
-interface AccountCheck {
-  accountId: string;
-  call: CallOptions;
-  resolve(exists: boolean): void;
-  reject(error: unknown): void;
-}
-
 /** Peers.accountExists over `account`: one BatchGetAccounts per turn of the event loop. */
 function accountChecks(
   account: Client<typeof AccountService>,
   timeoutMs: number,
 ): Peers["accountExists"] {
-  const maxBatch = 500; // BatchGetAccounts takes up to 1000 ids
-  let waiting: AccountCheck[] = [];
-  const ask = async (batch: AccountCheck[]) => {
-    // One order alone keeps its own request id on the call; a batch serves several.
-    const only = batch.length === 1 ? batch[0]?.call : undefined;
-    const { accounts } = await account.batchGetAccounts(
-      { ids: [...new Set(batch.map((check) => check.accountId))] },
-      {
-        timeoutMs: Math.min(...batch.map((check) => check.call.timeoutMs ?? timeoutMs)),
-        ...(only?.headers ? { headers: only.headers } : {}),
-      },
-    );
-    return new Set(accounts.map((found) => found.id));
-  };
-  const flush = () => {
-    const all = waiting;
-    waiting = [];
-    for (let start = 0; start < all.length; start += maxBatch) {
-      const batch = all.slice(start, start + maxBatch);
-      ask(batch).then(
-        (found) => {
-          for (const check of batch) check.resolve(found.has(check.accountId));
-        },
-        (error: unknown) => {
-          for (const check of batch) check.reject(error);
+  const check = batched<string, boolean, CallOptions>(
+    async (ids, calls) => {
+      // One order alone keeps its own request id on the call; a batch serves several.
+      const only = calls.length === 1 ? calls[0] : undefined;
+      const { accounts } = await account.batchGetAccounts(
+        { ids: [...ids] },
+        {
+          timeoutMs: Math.min(...calls.map((call) => call.timeoutMs ?? timeoutMs)),
+          ...(only?.headers ? { headers: only.headers } : {}),
         },
       );
-    }
-  };
-  return (accountId, call) =>
-    new Promise<boolean>((resolve, reject) => {
-      if (waiting.length === 0) setImmediate(flush);
-      waiting.push({ accountId: accountId.toLowerCase(), call, resolve, reject });
-    });
+      return new Map(accounts.map((found) => [found.id, true]));
+    },
+    // BatchGetAccounts takes up to 1000 ids.
+    { maxBatch: 500, missing: () => false },
+  );
+  return (accountId, call) => check(accountId.toLowerCase(), call);
 }
 
 /**
