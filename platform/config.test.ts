@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { loadGatewayConfig } from "../gateway/config.js";
 import { loadAccountConfig } from "../services/account/config.js";
 import { ConfigError, corsOrigins } from "./config.js";
-import { resolveKeys } from "./keys.js";
+import { resolveKeys, type ServiceName, signingServices } from "./keys.js";
 import { runToExit, testAuthority } from "./testing.js";
 
 function refusal(load: () => unknown): string {
@@ -18,6 +18,10 @@ function refusal(load: () => unknown): string {
   }
   throw new Error("expected the configuration to be refused");
 }
+
+/** A service's keys as a process outside production resolves them: made under `dir`. */
+const developmentKeysIn = (dir: string, service: ServiceName) =>
+  resolveKeys({ service, privateKey: undefined, publicKeys: undefined, production: false, dir });
 
 describe("configuration", () => {
   it("gives the defaults when nothing is set", () => {
@@ -92,14 +96,7 @@ describe("configuration", () => {
 
   it("makes each service its own development key once, 0600 in a 0700 directory", async () => {
     const dir = join(await mkdtemp(join(tmpdir(), "bazaar-")), "nested", "keys");
-    const resolve = (service: "account" | "order") =>
-      resolveKeys({
-        service,
-        privateKey: undefined,
-        publicKeys: undefined,
-        production: false,
-        dir,
-      });
+    const resolve = (service: ServiceName) => developmentKeysIn(dir, service);
     const orders = await Promise.all(Array.from({ length: 6 }, () => resolve("order")));
     expect(new Set(orders.map((o) => o.signing.kid)).size).toBe(1);
     const account = await resolve("account");
@@ -129,18 +126,8 @@ describe("configuration", () => {
           await resolveKeys({ service: "${service}", production: false, dir: ${JSON.stringify(dir)} });
         }`,
       ]);
-    await Promise.all(
-      (["account", "catalog", "order"] as const).map((service) =>
-        resolveKeys({
-          service,
-          privateKey: undefined,
-          publicKeys: undefined,
-          production: false,
-          dir,
-        }),
-      ),
-    );
-    const runs = await Promise.all(["account", "catalog", "order"].map(restartMany));
+    await Promise.all(signingServices.map((service) => developmentKeysIn(dir, service)));
+    const runs = await Promise.all(signingServices.map(restartMany));
     for (const run of runs) expect(run, run.output).toMatchObject({ code: 0 });
     expect((await readdir(dir)).filter((name) => name.endsWith(".tmp"))).toEqual([]);
   }, 60_000);
