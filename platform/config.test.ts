@@ -47,6 +47,13 @@ describe("configuration", () => {
   });
 
   it("refuses an out-of-range port and an invalid admin email", () => {
+    expect(
+      refusal(() => loadAccountConfig({ DATABASE_URL: "postgres://a@localhost/db?host=run" })),
+    ).toMatch(/DATABASE_URL must name its socket directory \(\?host=\) as an absolute path/);
+    expect(
+      loadAccountConfig({ DATABASE_URL: "postgres://a@localhost/db?host=/run/postgresql" })
+        .DATABASE_URL,
+    ).toBe("postgres://a@localhost/db?host=/run/postgresql");
     expect(refusal(() => loadAccountConfig({ PORT: "70000" }))).toMatch(
       /PORT must be at most 65535/,
     );

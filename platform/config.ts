@@ -50,6 +50,12 @@ export const urlVar = v.pipe(v.string(), v.url("must be a URL such as http://loc
 const postgresUrl = v.pipe(
   v.string(),
   v.regex(/^postgres(ql)?:\/\/\S+$/, "must be a postgres:// URL"),
+  v.check((url) => URL.canParse(url), "must be a postgres:// URL"),
+  // `?host=` names the server's Unix socket directory (platform/postgres-connection.ts).
+  v.check((url) => {
+    const host = URL.canParse(url) ? new URL(url).searchParams.get("host") : null;
+    return host === null || host.startsWith("/");
+  }, "must name its socket directory (?host=) as an absolute path"),
 );
 
 /** Variables every Bazaar process reads, the gateway included. */
