@@ -16,7 +16,7 @@ import type { ConnectionLimits } from "./connection-limits.js";
 import { createLogger } from "./logger.js";
 import { createMetrics } from "./metrics.js";
 import { type RunningServer, serve } from "./server.js";
-import { testAuthority } from "./testing.js";
+import { grpcExchange, testAuthority } from "./testing.js";
 
 const getProduct = "/bazaar.catalog.v1.CatalogService/GetProduct";
 const watch = "/grpc.health.v1.Health/Watch";
@@ -65,36 +65,6 @@ const envelope = (body: Uint8Array, flags = 0) => {
   return Buffer.concat([head, body]);
 };
 
-/** One gRPC call on `session`: its grpc-status and grpc-message. */
-function grpcCallOn(
-  session: http2.ClientHttp2Session,
-  path: string,
-  body: Buffer,
-  headers: Record<string, string> = {},
-): Promise<{ status: string | undefined; message: string | undefined }> {
-  return new Promise((resolve, reject) => {
-    const stream = session.request({
-      ":method": "POST",
-      ":path": path,
-      "content-type": "application/grpc+proto",
-      te: "trailers",
-      ...headers,
-    });
-    let status: string | undefined;
-    let message: string | undefined;
-    const note = (h: http2.IncomingHttpHeaders) => {
-      status ??= h["grpc-status"] as string | undefined;
-      message ??= h["grpc-message"] as string | undefined;
-    };
-    stream.on("response", note);
-    stream.on("trailers", note);
-    stream.on("data", () => {});
-    stream.on("error", reject);
-    stream.on("close", () => resolve({ status, message }));
-    stream.end(body);
-  });
-}
-
 /** One gRPC call over a fresh HTTP/2 connection. */
 async function grpcCall(
   url: string,
@@ -104,7 +74,7 @@ async function grpcCall(
 ) {
   const session = http2.connect(url);
   try {
-    return await grpcCallOn(session, path, body, headers);
+    return await grpcExchange(session, path, body, headers);
   } finally {
     session.close();
   }
@@ -343,7 +313,7 @@ describe("HTTP/2 and connection limits (issue 9 item 14)", () => {
       const closed = new Promise<number>((resolve) =>
         session.once("close", () => resolve(Date.now())),
       );
-      const call = await grpcCallOn(session, getProduct, envelope(message("p1")));
+      const call = await grpcExchange(session, getProduct, envelope(message("p1")));
       expect(call.status).toBe("0");
       const done = Date.now();
       expect((await closed) - done).toBeLessThan(3_000);

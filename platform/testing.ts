@@ -2,6 +2,7 @@
 // server: the embedded one vitest's global setup starts for the run, or TEST_DATABASE_URL's.
 import { type SpawnOptions, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import type http2 from "node:http2";
 import net from "node:net";
 import {
   ConnectError,
@@ -168,4 +169,65 @@ export function answersOk(url: string): Promise<boolean> {
     (res) => res.ok,
     () => false,
   );
+}
+
+/** What a gRPC call answered: the HTTP status, then grpc-status and grpc-message (decoded). */
+export interface GrpcAnswer {
+  httpStatus: number;
+  status: string | undefined;
+  message: string | undefined;
+}
+
+/**
+ * One gRPC call of raw, already framed bytes on `session`, for tests that must send what no
+ * client would; fails when nothing answers within `timeoutMs`.
+ */
+export function grpcExchange(
+  session: http2.ClientHttp2Session,
+  path: string,
+  body: Uint8Array,
+  headers: Record<string, string> = {},
+  timeoutMs = 10_000,
+): Promise<GrpcAnswer> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request({
+      ":method": "POST",
+      ":path": path,
+      "content-type": "application/grpc+proto",
+      te: "trailers",
+      ...headers,
+    });
+    const timer = setTimeout(() => {
+      stream.close();
+      reject(new Error(`no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const answer: GrpcAnswer = { httpStatus: 0, status: undefined, message: undefined };
+    const note = (h: http2.IncomingHttpHeaders) => {
+      if (h[":status"] !== undefined) answer.httpStatus = Number(h[":status"]);
+      if (h["grpc-status"] !== undefined) answer.status ??= String(h["grpc-status"]);
+      if (h["grpc-message"] !== undefined)
+        answer.message ??= percentDecoded(String(h["grpc-message"]));
+    };
+    stream.on("response", note);
+    stream.on("trailers", note);
+    stream.on("data", () => {});
+    stream.on("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    stream.on("close", () => {
+      clearTimeout(timer);
+      resolve(answer);
+    });
+    stream.end(body);
+  });
+}
+
+/** grpc-message is percent-encoded; a server that encodes it wrongly is shown as it sent it. */
+function percentDecoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }

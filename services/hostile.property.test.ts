@@ -14,7 +14,7 @@ import { AccountService } from "../gen/bazaar/account/v1/account_pb.js";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
 import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
 import type { HostedService } from "../platform/host.js";
-import { bearer, testAuthority, testDatabaseEnv } from "../platform/testing.js";
+import { bearer, grpcExchange, testAuthority, testDatabaseEnv } from "../platform/testing.js";
 import { loadAccountConfig } from "./account/config.js";
 import { startAccountService } from "./account/main.js";
 import { loadCatalogConfig } from "./catalog/config.js";
@@ -122,48 +122,6 @@ describe(`hostile requests to every RPC (fast-check seed ${seed}, postgres)`, ()
     return { status: response.status, code: parsed.code, message: parsed.message ?? "" };
   }
 
-  function grpcCall(
-    session: http2.ClientHttp2Session,
-    path: string,
-    body: Uint8Array,
-    extra: Record<string, string>,
-  ): Promise<Answer> {
-    return new Promise((resolve, reject) => {
-      const stream = session.request({
-        ":method": "POST",
-        ":path": path,
-        "content-type": "application/grpc+proto",
-        te: "trailers",
-        ...extra,
-      });
-      const timer = setTimeout(() => {
-        stream.close();
-        reject(new Error(`no answer within ${callTimeoutMs} ms`));
-      }, callTimeoutMs);
-      let status = 0;
-      let code: string | undefined;
-      let message = "";
-      const note = (h: http2.IncomingHttpHeaders) => {
-        if (h[":status"]) status = Number(h[":status"]);
-        if (h["grpc-status"] !== undefined) code ??= String(h["grpc-status"]);
-        if (h["grpc-message"] !== undefined)
-          message = decodeURIComponent(String(h["grpc-message"]));
-      };
-      stream.on("response", note);
-      stream.on("trailers", note);
-      stream.on("data", () => {});
-      stream.on("error", (error) => {
-        clearTimeout(timer);
-        reject(error);
-      });
-      stream.on("close", () => {
-        clearTimeout(timer);
-        resolve({ status, code, message });
-      });
-      stream.end(body);
-    });
-  }
-
   const rpcs = [AccountService, CatalogService, OrderService].flatMap((service) =>
     service.methods.map((method) => ({
       service,
@@ -186,7 +144,12 @@ describe(`hostile requests to every RPC (fast-check seed ${seed}, postgres)`, ()
         expect(answer.message).not.toMatch(leak);
       });
       const grpc = fc.asyncProperty(grpcBody(input), headers, async (body, extra) => {
-        const answer = await grpcCall(session, path, body, extra);
+        const grpcAnswer = await grpcExchange(session, path, body, extra, callTimeoutMs);
+        const answer: Answer = {
+          status: grpcAnswer.httpStatus,
+          code: grpcAnswer.status,
+          message: grpcAnswer.message ?? "",
+        };
         expect(answer.status, JSON.stringify(answer)).toBe(200);
         // 2 UNKNOWN, 13 INTERNAL, 15 DATA_LOSS
         expect(["2", "13", "15", undefined]).not.toContain(answer.code);
