@@ -3,9 +3,8 @@
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { haveChromium, launchChromium } from "../platform/testing-browser.js";
-import { loadGatewayConfig } from "./config.js";
-import { type RunningGateway, startGateway } from "./main.js";
-import { adminEmail, adminPassword, type Stack, silent, startStack } from "./testing.js";
+import type { RunningGateway } from "./main.js";
+import { adminEmail, adminPassword, listeningGateway, type Stack, startStack } from "./testing.js";
 
 const available = haveChromium("the GraphiQL browser test");
 
@@ -16,17 +15,7 @@ describe.skipIf(!available)("GraphiQL in a browser", () => {
 
   beforeAll(async () => {
     stack = await startStack();
-    gateway = await startGateway(
-      loadGatewayConfig({
-        PORT: "0",
-        HOST: "127.0.0.1",
-        LOG_LEVEL: "silent",
-        ACCOUNT_URL: stack.urls.account,
-        CATALOG_URL: stack.urls.catalog,
-        ORDER_URL: stack.urls.order,
-      }),
-      { logger: silent },
-    );
+    gateway = await listeningGateway(stack.urls);
     const post = async (query: string, token?: string) => {
       const res = await fetch(`${gateway.url}/graphql`, {
         method: "POST",

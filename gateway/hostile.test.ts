@@ -3,27 +3,15 @@
 import net from "node:net";
 import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadGatewayConfig } from "./config.js";
-import { type RunningGateway, startGateway } from "./main.js";
-import { type GatewayTestbed, openGatewayTestbed, silent } from "./testing.js";
+import type { RunningGateway } from "./main.js";
+import { type GatewayTestbed, listeningGateway, openGatewayTestbed } from "./testing.js";
 
 let t: GatewayTestbed;
 let running: RunningGateway;
 let production: RunningGateway;
 
 async function start(env: Record<string, string> = {}): Promise<RunningGateway> {
-  return startGateway(
-    loadGatewayConfig({
-      PORT: "0",
-      HOST: "127.0.0.1",
-      LOG_LEVEL: "silent",
-      ACCOUNT_URL: t.stack.urls.account,
-      CATALOG_URL: t.stack.urls.catalog,
-      ORDER_URL: t.stack.urls.order,
-      ...env,
-    }),
-    { logger: silent },
-  );
+  return listeningGateway(t.stack.urls, env);
 }
 
 beforeAll(async () => {

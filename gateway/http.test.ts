@@ -2,15 +2,13 @@
 // serves it on a real port.
 import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadGatewayConfig } from "./config.js";
-import { startGateway } from "./main.js";
 import {
   type Customer,
   type GatewayTestbed,
+  listeningGateway,
   openGatewayTestbed,
   type Stack,
   seedShop,
-  silent,
   type TestGateway,
 } from "./testing.js";
 
@@ -103,17 +101,7 @@ describe("HTTP surface", () => {
 
 describe("the process", () => {
   it("serves over HTTP, counts backend RPCs in /metrics, and stops gracefully", async () => {
-    const running = await startGateway(
-      loadGatewayConfig({
-        PORT: "0",
-        HOST: "127.0.0.1",
-        LOG_LEVEL: "silent",
-        ACCOUNT_URL: stack.urls.account,
-        CATALOG_URL: stack.urls.catalog,
-        ORDER_URL: stack.urls.order,
-      }),
-      { logger: silent },
-    );
+    const running = await listeningGateway(stack.urls);
     try {
       const res = await fetch(`${running.url}/graphql`, {
         method: "POST",

@@ -16,6 +16,7 @@ import { loadOrderConfig } from "../services/order/config.js";
 import { startOrderService } from "../services/order/main.js";
 import { backendUrls, createTransports } from "./clients.js";
 import { type GatewayConfig, loadGatewayConfig } from "./config.js";
+import { type RunningGateway, startGateway } from "./main.js";
 import { httpReadiness } from "./readiness.js";
 import { createGateway, type Gateway } from "./server.js";
 
@@ -125,6 +126,25 @@ export interface GqlResult<T> {
   errors: GqlError[] | undefined;
   /** The first error's extensions.code. */
   code: string | undefined;
+}
+
+/** The gateway as its process runs it, listening on a free port of 127.0.0.1, over `urls`. */
+export function listeningGateway(
+  urls: { account: string; catalog: string; order: string },
+  env: Record<string, string> = {},
+): Promise<RunningGateway> {
+  return startGateway(
+    loadGatewayConfig({
+      PORT: "0",
+      HOST: "127.0.0.1",
+      LOG_LEVEL: "silent",
+      ACCOUNT_URL: urls.account,
+      CATALOG_URL: urls.catalog,
+      ORDER_URL: urls.order,
+      ...env,
+    }),
+    { logger: silent },
+  );
 }
 
 /** A gateway over `urls` (default: the stack's), counting the RPCs its transports make. */

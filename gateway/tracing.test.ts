@@ -6,9 +6,14 @@ import { context, trace } from "@opentelemetry/api";
 import { InMemorySpanExporter, type ReadableSpan } from "@opentelemetry/sdk-trace-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTracing, type Tracing, traceFields } from "../platform/tracing.js";
-import { loadGatewayConfig } from "./config.js";
-import { type RunningGateway, startGateway } from "./main.js";
-import { type GatewayTestbed, openGatewayTestbed, type Shop, seedShop, silent } from "./testing.js";
+import type { RunningGateway } from "./main.js";
+import {
+  type GatewayTestbed,
+  listeningGateway,
+  openGatewayTestbed,
+  type Shop,
+  seedShop,
+} from "./testing.js";
 import { expectCreateOrderTrace, httpScope, viewOf } from "./trace-shape.js";
 
 const exporter = new InMemorySpanExporter();
@@ -23,17 +28,7 @@ beforeAll(async () => {
   t = await openGatewayTestbed();
   shop = await seedShop(t);
   // The testbed's gateway answers through `yoga.fetch`; this one listens like the real process.
-  gateway = await startGateway(
-    loadGatewayConfig({
-      HOST: "127.0.0.1",
-      PORT: "0",
-      LOG_LEVEL: "silent",
-      ACCOUNT_URL: t.stack.urls.account,
-      CATALOG_URL: t.stack.urls.catalog,
-      ORDER_URL: t.stack.urls.order,
-    }),
-    { logger: silent },
-  );
+  gateway = await listeningGateway(t.stack.urls);
 }, 60_000);
 afterAll(async () => {
   await gateway?.stop();
