@@ -8,3 +8,10 @@ export const maxItems = 100;
 
 /** Units of one product in one line. */
 export const maxQuantity = 1_000;
+
+/**
+ * Reservations in one BatchReserveStock call, and order ids in one BatchCommitReservations
+ * call: the catalog refuses more, and the order service never sends more.
+ */
+export const maxBatchReservations = 100;
+export const maxBatchCommits = 500;

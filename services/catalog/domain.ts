@@ -1,7 +1,12 @@
 // The catalog's rules, free of I/O: what a valid request is, and how reservation items merge.
 // An order's lines arrive in ReserveStock, so the order limits come from their one owner.
 import * as v from "valibot";
-import { maxItems, maxQuantity } from "../../platform/order-limits.js";
+import {
+  maxBatchCommits,
+  maxBatchReservations,
+  maxItems,
+  maxQuantity,
+} from "../../platform/order-limits.js";
 import { displayName, freeText, paginationEntries, uuidField } from "../../platform/validation.js";
 
 export const maxPriceCents = 100_000_000;
@@ -64,6 +69,26 @@ export const reserveStockRequest = v.object({
 });
 
 export const orderIdRequest = v.object({ orderId: uuidField });
+
+const eachOrderOnce = "must name each order once";
+export const batchReserveStockRequest = v.object({
+  requests: v.pipe(
+    v.array(reserveStockRequest),
+    v.minLength(1, `must hold 1 to ${maxBatchReservations} reservations`),
+    v.maxLength(maxBatchReservations, `must hold 1 to ${maxBatchReservations} reservations`),
+    // Order ids are lower-cased by now: each order gets one answer.
+    v.check((list) => new Set(list.map((r) => r.orderId)).size === list.length, eachOrderOnce),
+  ),
+});
+
+export const batchCommitReservationsRequest = v.object({
+  orderIds: v.pipe(
+    v.array(uuidField),
+    v.minLength(1, `must hold 1 to ${maxBatchCommits} order ids`),
+    v.maxLength(maxBatchCommits, `must hold 1 to ${maxBatchCommits} order ids`),
+    v.check((ids) => new Set(ids).size === ids.length, eachOrderOnce),
+  ),
+});
 
 export interface ItemQuantity {
   productId: string;

@@ -13,14 +13,19 @@ import {
   ReservedProductSchema,
 } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import { PreconditionFailureSchema } from "../../gen/google/rpc/error_details_pb.js";
+import type { Status } from "../../gen/google/rpc/status_pb.js";
 import { requireAdmin, requireService } from "../../platform/auth.js";
+import { toStatus } from "../../platform/batch-status.js";
 import { inRequestOrder } from "../../platform/collections.js";
 import { isUuid } from "../../platform/ids.js";
 import { validate } from "../../platform/validation.js";
 import {
+  batchCommitReservationsRequest,
   batchGetProductsRequest,
+  batchReserveStockRequest,
   createProductRequest,
   getProductRequest,
+  type ItemQuantity,
   listProductsRequest,
   orderIdRequest,
   reserveStockRequest,
@@ -35,6 +40,7 @@ import type {
   ReservationRecord,
   ReservationRefusal,
   ReservedProduct as ReservedProductRecord,
+  ReserveOutcome,
 } from "./store.js";
 
 export interface CatalogServiceDeps {
@@ -51,6 +57,8 @@ export function catalogRoutes(deps: CatalogServiceDeps) {
 export function catalogService(deps: CatalogServiceDeps): ServiceImpl<typeof CatalogService> {
   const { products, reservations } = deps.store;
   const search = deps.search ?? postgresSearch(products);
+  const reserve = (orderId: string, items: ItemQuantity[]) =>
+    reservations.reserve(orderId, items, deps.reservationTtlSeconds);
   return {
     async createProduct(req, ctx) {
       const input = validate(createProductRequest, req);
@@ -98,10 +106,22 @@ export function catalogService(deps: CatalogServiceDeps): ServiceImpl<typeof Cat
       const { orderId, items } = validate(reserveStockRequest, req);
       // Only the order service reserves, commits and releases stock.
       requireService(ctx, "order");
-      const outcome = await reservations.reserve(orderId, items, deps.reservationTtlSeconds);
+      return reserved(orderId, await reserve(orderId, items));
+    },
+
+    async batchReserveStock(req, ctx) {
+      const { requests } = validate(batchReserveStockRequest, req);
+      requireService(ctx, "order");
+      // Each reservation is its own statement, as if asked alone; a refusal is that entry's
+      // answer, while a failure of the store (the database is down) fails the call, so the
+      // interceptors map it as they would for ReserveStock.
+      const outcomes = await Promise.all(
+        requests.map(({ orderId, items }) => reserve(orderId, items)),
+      );
       return {
-        ...answer(orderId, outcome),
-        products: "products" in outcome ? outcome.products.map(toReservedProduct) : [],
+        results: outcomes.map((outcome, i) =>
+          entry(() => reserved(requests[i]?.orderId ?? "", outcome), "reserved"),
+        ),
       };
     },
 
@@ -109,6 +129,18 @@ export function catalogService(deps: CatalogServiceDeps): ServiceImpl<typeof Cat
       const { orderId } = validate(orderIdRequest, req);
       requireService(ctx, "order");
       return answer(orderId, await reservations.commit(orderId));
+    },
+
+    async batchCommitReservations(req, ctx) {
+      const { orderIds } = validate(batchCommitReservationsRequest, req);
+      requireService(ctx, "order");
+      // The store's commits of one turn share a statement already.
+      const outcomes = await Promise.all(orderIds.map((orderId) => reservations.commit(orderId)));
+      return {
+        results: outcomes.map((outcome, i) =>
+          entry(() => answer(orderIds[i] ?? "", outcome), "committed"),
+        ),
+      };
     },
 
     async releaseStock(req, ctx) {
@@ -159,8 +191,36 @@ function productNotFound(id: string): ConnectError {
   return new ConnectError(`product ${id} not found`, Code.NotFound);
 }
 
+/** ReserveStock's answer: the reservation with its priced products, or the refusal. */
+function reserved(orderId: string, outcome: ReserveOutcome) {
+  return {
+    ...answer(orderId, outcome),
+    products: "products" in outcome ? outcome.products.map(toReservedProduct) : [],
+  };
+}
+
+/**
+ * One entry of a batch answer: what the single call would have answered (`single`), as the
+ * `ok` case, or the refusal it would have thrown, as a google.rpc.Status.
+ */
+function entry<T, K extends string>(
+  single: () => T,
+  ok: K,
+): { result: { case: K; value: T } | { case: "error"; value: Status } } {
+  try {
+    return { result: { case: ok, value: single() } };
+  } catch (error) {
+    // Only refusals are thrown by `answer`; anything else is a bug worth failing the call on.
+    if (!(error instanceof ConnectError)) throw error;
+    return { result: { case: "error", value: toStatus(error) } };
+  }
+}
+
 /** A reservation RPC's answer: the reservation, or the store's refusal as a Connect error. */
-function answer(orderId: string, outcome: ReservationOutcome): { reservation: Reservation } {
+function answer(
+  orderId: string,
+  outcome: ReservationOutcome | ReserveOutcome,
+): { reservation: Reservation } {
   if ("refused" in outcome) throw refusalError(orderId, outcome.refused);
   return { reservation: toReservation(outcome.reservation) };
 }

@@ -7,7 +7,9 @@ import {
   BadRequestSchema,
   PreconditionFailureSchema,
 } from "../../gen/google/rpc/error_details_pb.js";
+import { fromStatus } from "../../platform/batch-status.js";
 import { uuidv7 } from "../../platform/ids.js";
+import { bearer } from "../../platform/testing.js";
 import { sweepExpiredReservations } from "./sweeper.js";
 import { aProduct, type CatalogTestbed, openCatalogTestbed, rejection } from "./testing.js";
 
@@ -260,6 +262,123 @@ describe("CatalogService stock", () => {
           Code.InvalidArgument,
         );
       }
+    });
+  });
+
+  describe("BatchReserveStock and BatchCommitReservations", () => {
+    it("answers each order as its single call would, in request order", async () => {
+      const plenty = await aProduct(bed.store, { stock: 10, priceCents: 250 });
+      const scarce = await aProduct(bed.store, { stock: 1 });
+      const ghost = uuidv7();
+      const [ok, short, unknown, again] = [uuidv7(), uuidv7(), uuidv7(), uuidv7()];
+      await reserve(again, [{ productId: plenty.id, quantity: 1 }]);
+      const { results } = await bed.client.batchReserveStock(
+        {
+          requests: [
+            { orderId: ok, items: [{ productId: plenty.id, quantity: 2 }] },
+            {
+              orderId: short,
+              items: [
+                { productId: plenty.id, quantity: 1 },
+                { productId: scarce.id, quantity: 2 },
+              ],
+            },
+            { orderId: unknown, items: [{ productId: ghost, quantity: 1 }] },
+            // A retry of an order already reserved: its reservation, stock taken once.
+            { orderId: again, items: [{ productId: plenty.id, quantity: 1 }] },
+          ],
+        },
+        bed.as.service,
+      );
+      const [first, second, third, fourth] = results.map((r) => r.result);
+      expect(first?.case).toBe("reserved");
+      if (first?.case === "reserved") {
+        expect(first.value.reservation?.orderId).toBe(ok);
+        expect(first.value.products.map((p) => [p.productId, p.unitPriceCents])).toEqual([
+          [plenty.id, 250n],
+        ]);
+      }
+      expect(second?.case).toBe("error");
+      if (second?.case === "error") {
+        const error = fromStatus(second.value);
+        expect(error.code).toBe(Code.FailedPrecondition);
+        const [detail] = error.findDetails(PreconditionFailureSchema);
+        expect(detail?.violations[0]).toMatchObject({ type: "STOCK", subject: scarce.id });
+      }
+      expect(third?.case).toBe("error");
+      if (third?.case === "error") {
+        expect(third.value.code).toBe(Code.NotFound);
+        expect(third.value.message).toContain(ghost);
+      }
+      expect(fourth?.case === "reserved" && fourth.value.reservation?.orderId).toBe(again);
+      // 10 − 2 (ok) − 1 (again, once): the short order took nothing.
+      expect(await stockOf(plenty.id)).toBe(7);
+      expect(await stockOf(scarce.id)).toBe(1);
+
+      await bed.client.releaseStock({ orderId: again }, bed.as.service);
+      const committed = await bed.client.batchCommitReservations(
+        { orderIds: [ok, again, short] },
+        bed.as.service,
+      );
+      const [c1, c2, c3] = committed.results.map((r) => r.result);
+      expect(c1?.case === "committed" && c1.value.reservation?.state).toBe(
+        ReservationState.COMMITTED,
+      );
+      expect(c2?.case === "error" && c2.value).toMatchObject({
+        code: Code.FailedPrecondition,
+        message: expect.stringContaining("already released"),
+      });
+      expect(c3?.case === "error" && c3.value.code).toBe(Code.NotFound);
+      expect(await stockOf(plenty.id)).toBe(8);
+    });
+
+    it("refuses a batch that names an order twice, is empty or too long, or has a bad entry", async () => {
+      const product = await aProduct(bed.store, { stock: 10 });
+      const orderId = uuidv7();
+      const entry = { orderId, items: [{ productId: product.id, quantity: 1 }] };
+      const cases: [unknown[], string, RegExp][] = [
+        [[entry, { ...entry, orderId: orderId.toUpperCase() }], "requests", /each order once/],
+        [[], "requests", /1 to 100 reservations/],
+        [
+          Array.from({ length: 101 }, () => ({ ...entry, orderId: uuidv7() })),
+          "requests",
+          /1 to 100 reservations/,
+        ],
+        [[entry, { orderId: uuidv7(), items: [] }], "requests[1].items", /1 to 100 items/],
+      ];
+      for (const [requests, field, message] of cases) {
+        const error = await rejection(
+          bed.client.batchReserveStock(
+            { requests: requests as { orderId: string }[] },
+            bed.as.service,
+          ),
+        );
+        expect(error.code).toBe(Code.InvalidArgument);
+        const [details] = error.findDetails(BadRequestSchema);
+        expect(details?.fieldViolations.find((v) => v.field === field)?.description).toMatch(
+          message,
+        );
+      }
+      const twice = await rejection(
+        bed.client.batchCommitReservations({ orderIds: [orderId, orderId] }, bed.as.service),
+      );
+      expect(twice.code).toBe(Code.InvalidArgument);
+      expect(await stockOf(product.id)).toBe(10);
+    });
+
+    it("is only for the order service, like the single calls", async () => {
+      const product = await aProduct(bed.store);
+      const requests = [{ orderId: uuidv7(), items: [{ productId: product.id, quantity: 1 }] }];
+      const catalogItself = bearer(await bed.authority.issueServiceToken("catalog"));
+      for (const call of [undefined, bed.as.admin, catalogItself]) {
+        const error = await rejection(bed.client.batchReserveStock({ requests }, call));
+        expect([Code.Unauthenticated, Code.PermissionDenied]).toContain(error.code);
+        const commit = await rejection(
+          bed.client.batchCommitReservations({ orderIds: [requests[0]?.orderId ?? ""] }, call),
+        );
+        expect([Code.Unauthenticated, Code.PermissionDenied]).toContain(commit.code);
+      }
+      expect(await stockOf(product.id)).toBe(10);
     });
   });
 

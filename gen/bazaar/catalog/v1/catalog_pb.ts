@@ -6,13 +6,15 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Status } from "../../../google/rpc/status_pb.js";
+import { file_google_rpc_status } from "../../../google/rpc/status_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file bazaar/catalog/v1/catalog.proto.
  */
 export const file_bazaar_catalog_v1_catalog: GenFile = /*@__PURE__*/
-  fileDesc("Ch9iYXphYXIvY2F0YWxvZy92MS9jYXRhbG9nLnByb3RvEhFiYXphYXIuY2F0YWxvZy52MSKNAQoHUHJvZHVjdBIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEhMKC3ByaWNlX2NlbnRzGAQgASgDEg0KBXN0b2NrGAUgASgFEi8KC2NyZWF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJdChRDcmVhdGVQcm9kdWN0UmVxdWVzdBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEhMKC3ByaWNlX2NlbnRzGAMgASgDEg0KBXN0b2NrGAQgASgFIkQKFUNyZWF0ZVByb2R1Y3RSZXNwb25zZRIrCgdwcm9kdWN0GAEgASgLMhouYmF6YWFyLmNhdGFsb2cudjEuUHJvZHVjdCIfChFHZXRQcm9kdWN0UmVxdWVzdBIKCgJpZBgBIAEoCSJBChJHZXRQcm9kdWN0UmVzcG9uc2USKwoHcHJvZHVjdBgBIAEoCzIaLmJhemFhci5jYXRhbG9nLnYxLlByb2R1Y3QiJgoXQmF0Y2hHZXRQcm9kdWN0c1JlcXVlc3QSCwoDaWRzGAEgAygJIkgKGEJhdGNoR2V0UHJvZHVjdHNSZXNwb25zZRIsCghwcm9kdWN0cxgBIAMoCzIaLmJhemFhci5jYXRhbG9nLnYxLlByb2R1Y3QiQAoTTGlzdFByb2R1Y3RzUmVxdWVzdBIMCgRza2lwGAEgASgFEgwKBHRha2UYAiABKAUSDQoFcXVlcnkYAyABKAkiRAoUTGlzdFByb2R1Y3RzUmVzcG9uc2USLAoIcHJvZHVjdHMYASADKAsyGi5iYXphYXIuY2F0YWxvZy52MS5Qcm9kdWN0IrABChRVcGRhdGVQcm9kdWN0UmVxdWVzdBIKCgJpZBgBIAEoCRIRCgRuYW1lGAIgASgJSACIAQESGAoLZGVzY3JpcHRpb24YAyABKAlIAYgBARIYCgtwcmljZV9jZW50cxgEIAEoA0gCiAEBEhIKBXN0b2NrGAUgASgFSAOIAQFCBwoFX25hbWVCDgoMX2Rlc2NyaXB0aW9uQg4KDF9wcmljZV9jZW50c0IICgZfc3RvY2siRAoVVXBkYXRlUHJvZHVjdFJlc3BvbnNlEisKB3Byb2R1Y3QYASABKAsyGi5iYXphYXIuY2F0YWxvZy52MS5Qcm9kdWN0IjcKD1Jlc2VydmF0aW9uSXRlbRISCgpwcm9kdWN0X2lkGAEgASgJEhAKCHF1YW50aXR5GAIgASgFIugBCgtSZXNlcnZhdGlvbhIQCghvcmRlcl9pZBgBIAEoCRIxCgVpdGVtcxgCIAMoCzIiLmJhemFhci5jYXRhbG9nLnYxLlJlc2VydmF0aW9uSXRlbRIyCgVzdGF0ZRgDIAEoDjIjLmJhemFhci5jYXRhbG9nLnYxLlJlc2VydmF0aW9uU3RhdGUSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJaChNSZXNlcnZlU3RvY2tSZXF1ZXN0EhAKCG9yZGVyX2lkGAEgASgJEjEKBWl0ZW1zGAIgAygLMiIuYmF6YWFyLmNhdGFsb2cudjEuUmVzZXJ2YXRpb25JdGVtIoEBChRSZXNlcnZlU3RvY2tSZXNwb25zZRIzCgtyZXNlcnZhdGlvbhgBIAEoCzIeLmJhemFhci5jYXRhbG9nLnYxLlJlc2VydmF0aW9uEjQKCHByb2R1Y3RzGAIgAygLMiIuYmF6YWFyLmNhdGFsb2cudjEuUmVzZXJ2ZWRQcm9kdWN0ImIKD1Jlc2VydmVkUHJvZHVjdBISCgpwcm9kdWN0X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSGAoQdW5pdF9wcmljZV9jZW50cxgEIAEoAyIsChhDb21taXRSZXNlcnZhdGlvblJlcXVlc3QSEAoIb3JkZXJfaWQYASABKAkiUAoZQ29tbWl0UmVzZXJ2YXRpb25SZXNwb25zZRIzCgtyZXNlcnZhdGlvbhgBIAEoCzIeLmJhemFhci5jYXRhbG9nLnYxLlJlc2VydmF0aW9uIicKE1JlbGVhc2VTdG9ja1JlcXVlc3QSEAoIb3JkZXJfaWQYASABKAkiSwoUUmVsZWFzZVN0b2NrUmVzcG9uc2USMwoLcmVzZXJ2YXRpb24YASABKAsyHi5iYXphYXIuY2F0YWxvZy52MS5SZXNlcnZhdGlvbiqVAQoQUmVzZXJ2YXRpb25TdGF0ZRIhCh1SRVNFUlZBVElPTl9TVEFURV9VTlNQRUNJRklFRBAAEh0KGVJFU0VSVkFUSU9OX1NUQVRFX1BFTkRJTkcQARIfChtSRVNFUlZBVElPTl9TVEFURV9DT01NSVRURUQQAhIeChpSRVNFUlZBVElPTl9TVEFURV9SRUxFQVNFRBADMsIGCg5DYXRhbG9nU2VydmljZRJiCg1DcmVhdGVQcm9kdWN0EicuYmF6YWFyLmNhdGFsb2cudjEuQ3JlYXRlUHJvZHVjdFJlcXVlc3QaKC5iYXphYXIuY2F0YWxvZy52MS5DcmVhdGVQcm9kdWN0UmVzcG9uc2USXgoKR2V0UHJvZHVjdBIkLmJhemFhci5jYXRhbG9nLnYxLkdldFByb2R1Y3RSZXF1ZXN0GiUuYmF6YWFyLmNhdGFsb2cudjEuR2V0UHJvZHVjdFJlc3BvbnNlIgOQAgEScAoQQmF0Y2hHZXRQcm9kdWN0cxIqLmJhemFhci5jYXRhbG9nLnYxLkJhdGNoR2V0UHJvZHVjdHNSZXF1ZXN0GisuYmF6YWFyLmNhdGFsb2cudjEuQmF0Y2hHZXRQcm9kdWN0c1Jlc3BvbnNlIgOQAgESZAoMTGlzdFByb2R1Y3RzEiYuYmF6YWFyLmNhdGFsb2cudjEuTGlzdFByb2R1Y3RzUmVxdWVzdBonLmJhemFhci5jYXRhbG9nLnYxLkxpc3RQcm9kdWN0c1Jlc3BvbnNlIgOQAgESYgoNVXBkYXRlUHJvZHVjdBInLmJhemFhci5jYXRhbG9nLnYxLlVwZGF0ZVByb2R1Y3RSZXF1ZXN0GiguYmF6YWFyLmNhdGFsb2cudjEuVXBkYXRlUHJvZHVjdFJlc3BvbnNlEl8KDFJlc2VydmVTdG9jaxImLmJhemFhci5jYXRhbG9nLnYxLlJlc2VydmVTdG9ja1JlcXVlc3QaJy5iYXphYXIuY2F0YWxvZy52MS5SZXNlcnZlU3RvY2tSZXNwb25zZRJuChFDb21taXRSZXNlcnZhdGlvbhIrLmJhemFhci5jYXRhbG9nLnYxLkNvbW1pdFJlc2VydmF0aW9uUmVxdWVzdBosLmJhemFhci5jYXRhbG9nLnYxLkNvbW1pdFJlc2VydmF0aW9uUmVzcG9uc2USXwoMUmVsZWFzZVN0b2NrEiYuYmF6YWFyLmNhdGFsb2cudjEuUmVsZWFzZVN0b2NrUmVxdWVzdBonLmJhemFhci5jYXRhbG9nLnYxLlJlbGVhc2VTdG9ja1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Ch9iYXphYXIvY2F0YWxvZy92MS9jYXRhbG9nLnByb3RvEhFiYXphYXIuY2F0YWxvZy52MSKNAQoHUHJvZHVjdBIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEhMKC3ByaWNlX2NlbnRzGAQgASgDEg0KBXN0b2NrGAUgASgFEi8KC2NyZWF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJdChRDcmVhdGVQcm9kdWN0UmVxdWVzdBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEhMKC3ByaWNlX2NlbnRzGAMgASgDEg0KBXN0b2NrGAQgASgFIkQKFUNyZWF0ZVByb2R1Y3RSZXNwb25zZRIrCgdwcm9kdWN0GAEgASgLMhouYmF6YWFyLmNhdGFsb2cudjEuUHJvZHVjdCIfChFHZXRQcm9kdWN0UmVxdWVzdBIKCgJpZBgBIAEoCSJBChJHZXRQcm9kdWN0UmVzcG9uc2USKwoHcHJvZHVjdBgBIAEoCzIaLmJhemFhci5jYXRhbG9nLnYxLlByb2R1Y3QiJgoXQmF0Y2hHZXRQcm9kdWN0c1JlcXVlc3QSCwoDaWRzGAEgAygJIkgKGEJhdGNoR2V0UHJvZHVjdHNSZXNwb25zZRIsCghwcm9kdWN0cxgBIAMoCzIaLmJhemFhci5jYXRhbG9nLnYxLlByb2R1Y3QiQAoTTGlzdFByb2R1Y3RzUmVxdWVzdBIMCgRza2lwGAEgASgFEgwKBHRha2UYAiABKAUSDQoFcXVlcnkYAyABKAkiRAoUTGlzdFByb2R1Y3RzUmVzcG9uc2USLAoIcHJvZHVjdHMYASADKAsyGi5iYXphYXIuY2F0YWxvZy52MS5Qcm9kdWN0IrABChRVcGRhdGVQcm9kdWN0UmVxdWVzdBIKCgJpZBgBIAEoCRIRCgRuYW1lGAIgASgJSACIAQESGAoLZGVzY3JpcHRpb24YAyABKAlIAYgBARIYCgtwcmljZV9jZW50cxgEIAEoA0gCiAEBEhIKBXN0b2NrGAUgASgFSAOIAQFCBwoFX25hbWVCDgoMX2Rlc2NyaXB0aW9uQg4KDF9wcmljZV9jZW50c0IICgZfc3RvY2siRAoVVXBkYXRlUHJvZHVjdFJlc3BvbnNlEisKB3Byb2R1Y3QYASABKAsyGi5iYXphYXIuY2F0YWxvZy52MS5Qcm9kdWN0IjcKD1Jlc2VydmF0aW9uSXRlbRISCgpwcm9kdWN0X2lkGAEgASgJEhAKCHF1YW50aXR5GAIgASgFIugBCgtSZXNlcnZhdGlvbhIQCghvcmRlcl9pZBgBIAEoCRIxCgVpdGVtcxgCIAMoCzIiLmJhemFhci5jYXRhbG9nLnYxLlJlc2VydmF0aW9uSXRlbRIyCgVzdGF0ZRgDIAEoDjIjLmJhemFhci5jYXRhbG9nLnYxLlJlc2VydmF0aW9uU3RhdGUSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJaChNSZXNlcnZlU3RvY2tSZXF1ZXN0EhAKCG9yZGVyX2lkGAEgASgJEjEKBWl0ZW1zGAIgAygLMiIuYmF6YWFyLmNhdGFsb2cudjEuUmVzZXJ2YXRpb25JdGVtIoEBChRSZXNlcnZlU3RvY2tSZXNwb25zZRIzCgtyZXNlcnZhdGlvbhgBIAEoCzIeLmJhemFhci5jYXRhbG9nLnYxLlJlc2VydmF0aW9uEjQKCHByb2R1Y3RzGAIgAygLMiIuYmF6YWFyLmNhdGFsb2cudjEuUmVzZXJ2ZWRQcm9kdWN0ImIKD1Jlc2VydmVkUHJvZHVjdBISCgpwcm9kdWN0X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSGAoQdW5pdF9wcmljZV9jZW50cxgEIAEoAyIsChhDb21taXRSZXNlcnZhdGlvblJlcXVlc3QSEAoIb3JkZXJfaWQYASABKAkiUAoZQ29tbWl0UmVzZXJ2YXRpb25SZXNwb25zZRIzCgtyZXNlcnZhdGlvbhgBIAEoCzIeLmJhemFhci5jYXRhbG9nLnYxLlJlc2VydmF0aW9uIicKE1JlbGVhc2VTdG9ja1JlcXVlc3QSEAoIb3JkZXJfaWQYASABKAkiSwoUUmVsZWFzZVN0b2NrUmVzcG9uc2USMwoLcmVzZXJ2YXRpb24YASABKAsyHi5iYXphYXIuY2F0YWxvZy52MS5SZXNlcnZhdGlvbiJUChhCYXRjaFJlc2VydmVTdG9ja1JlcXVlc3QSOAoIcmVxdWVzdHMYASADKAsyJi5iYXphYXIuY2F0YWxvZy52MS5SZXNlcnZlU3RvY2tSZXF1ZXN0IlMKGUJhdGNoUmVzZXJ2ZVN0b2NrUmVzcG9uc2USNgoHcmVzdWx0cxgBIAMoCzIlLmJhemFhci5jYXRhbG9nLnYxLlJlc2VydmVTdG9ja1Jlc3VsdCKAAQoSUmVzZXJ2ZVN0b2NrUmVzdWx0EjsKCHJlc2VydmVkGAEgASgLMicuYmF6YWFyLmNhdGFsb2cudjEuUmVzZXJ2ZVN0b2NrUmVzcG9uc2VIABIjCgVlcnJvchgCIAEoCzISLmdvb2dsZS5ycGMuU3RhdHVzSABCCAoGcmVzdWx0IjMKHkJhdGNoQ29tbWl0UmVzZXJ2YXRpb25zUmVxdWVzdBIRCglvcmRlcl9pZHMYASADKAkiXgofQmF0Y2hDb21taXRSZXNlcnZhdGlvbnNSZXNwb25zZRI7CgdyZXN1bHRzGAEgAygLMiouYmF6YWFyLmNhdGFsb2cudjEuQ29tbWl0UmVzZXJ2YXRpb25SZXN1bHQiiwEKF0NvbW1pdFJlc2VydmF0aW9uUmVzdWx0EkEKCWNvbW1pdHRlZBgBIAEoCzIsLmJhemFhci5jYXRhbG9nLnYxLkNvbW1pdFJlc2VydmF0aW9uUmVzcG9uc2VIABIjCgVlcnJvchgCIAEoCzISLmdvb2dsZS5ycGMuU3RhdHVzSABCCAoGcmVzdWx0KpUBChBSZXNlcnZhdGlvblN0YXRlEiEKHVJFU0VSVkFUSU9OX1NUQVRFX1VOU1BFQ0lGSUVEEAASHQoZUkVTRVJWQVRJT05fU1RBVEVfUEVORElORxABEh8KG1JFU0VSVkFUSU9OX1NUQVRFX0NPTU1JVFRFRBACEh4KGlJFU0VSVkFUSU9OX1NUQVRFX1JFTEVBU0VEEAMytQgKDkNhdGFsb2dTZXJ2aWNlEmIKDUNyZWF0ZVByb2R1Y3QSJy5iYXphYXIuY2F0YWxvZy52MS5DcmVhdGVQcm9kdWN0UmVxdWVzdBooLmJhemFhci5jYXRhbG9nLnYxLkNyZWF0ZVByb2R1Y3RSZXNwb25zZRJeCgpHZXRQcm9kdWN0EiQuYmF6YWFyLmNhdGFsb2cudjEuR2V0UHJvZHVjdFJlcXVlc3QaJS5iYXphYXIuY2F0YWxvZy52MS5HZXRQcm9kdWN0UmVzcG9uc2UiA5ACARJwChBCYXRjaEdldFByb2R1Y3RzEiouYmF6YWFyLmNhdGFsb2cudjEuQmF0Y2hHZXRQcm9kdWN0c1JlcXVlc3QaKy5iYXphYXIuY2F0YWxvZy52MS5CYXRjaEdldFByb2R1Y3RzUmVzcG9uc2UiA5ACARJkCgxMaXN0UHJvZHVjdHMSJi5iYXphYXIuY2F0YWxvZy52MS5MaXN0UHJvZHVjdHNSZXF1ZXN0GicuYmF6YWFyLmNhdGFsb2cudjEuTGlzdFByb2R1Y3RzUmVzcG9uc2UiA5ACARJiCg1VcGRhdGVQcm9kdWN0EicuYmF6YWFyLmNhdGFsb2cudjEuVXBkYXRlUHJvZHVjdFJlcXVlc3QaKC5iYXphYXIuY2F0YWxvZy52MS5VcGRhdGVQcm9kdWN0UmVzcG9uc2USXwoMUmVzZXJ2ZVN0b2NrEiYuYmF6YWFyLmNhdGFsb2cudjEuUmVzZXJ2ZVN0b2NrUmVxdWVzdBonLmJhemFhci5jYXRhbG9nLnYxLlJlc2VydmVTdG9ja1Jlc3BvbnNlEm4KEUNvbW1pdFJlc2VydmF0aW9uEisuYmF6YWFyLmNhdGFsb2cudjEuQ29tbWl0UmVzZXJ2YXRpb25SZXF1ZXN0GiwuYmF6YWFyLmNhdGFsb2cudjEuQ29tbWl0UmVzZXJ2YXRpb25SZXNwb25zZRJfCgxSZWxlYXNlU3RvY2sSJi5iYXphYXIuY2F0YWxvZy52MS5SZWxlYXNlU3RvY2tSZXF1ZXN0GicuYmF6YWFyLmNhdGFsb2cudjEuUmVsZWFzZVN0b2NrUmVzcG9uc2USbgoRQmF0Y2hSZXNlcnZlU3RvY2sSKy5iYXphYXIuY2F0YWxvZy52MS5CYXRjaFJlc2VydmVTdG9ja1JlcXVlc3QaLC5iYXphYXIuY2F0YWxvZy52MS5CYXRjaFJlc2VydmVTdG9ja1Jlc3BvbnNlEoABChdCYXRjaENvbW1pdFJlc2VydmF0aW9ucxIxLmJhemFhci5jYXRhbG9nLnYxLkJhdGNoQ29tbWl0UmVzZXJ2YXRpb25zUmVxdWVzdBoyLmJhemFhci5jYXRhbG9nLnYxLkJhdGNoQ29tbWl0UmVzZXJ2YXRpb25zUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_google_rpc_status]);
 
 /**
  * Product is something the shop sells.
@@ -520,6 +522,151 @@ export const ReleaseStockResponseSchema: GenMessage<ReleaseStockResponse> = /*@_
   messageDesc(file_bazaar_catalog_v1_catalog, 19);
 
 /**
+ * @generated from message bazaar.catalog.v1.BatchReserveStockRequest
+ */
+export type BatchReserveStockRequest = Message<"bazaar.catalog.v1.BatchReserveStockRequest"> & {
+  /**
+   * 1 to 100 reservations, each as ReserveStock takes it; order ids are distinct.
+   *
+   * @generated from field: repeated bazaar.catalog.v1.ReserveStockRequest requests = 1;
+   */
+  requests: ReserveStockRequest[];
+};
+
+/**
+ * Describes the message bazaar.catalog.v1.BatchReserveStockRequest.
+ * Use `create(BatchReserveStockRequestSchema)` to create a new message.
+ */
+export const BatchReserveStockRequestSchema: GenMessage<BatchReserveStockRequest> = /*@__PURE__*/
+  messageDesc(file_bazaar_catalog_v1_catalog, 20);
+
+/**
+ * @generated from message bazaar.catalog.v1.BatchReserveStockResponse
+ */
+export type BatchReserveStockResponse = Message<"bazaar.catalog.v1.BatchReserveStockResponse"> & {
+  /**
+   * One per request, in request order.
+   *
+   * @generated from field: repeated bazaar.catalog.v1.ReserveStockResult results = 1;
+   */
+  results: ReserveStockResult[];
+};
+
+/**
+ * Describes the message bazaar.catalog.v1.BatchReserveStockResponse.
+ * Use `create(BatchReserveStockResponseSchema)` to create a new message.
+ */
+export const BatchReserveStockResponseSchema: GenMessage<BatchReserveStockResponse> = /*@__PURE__*/
+  messageDesc(file_bazaar_catalog_v1_catalog, 21);
+
+/**
+ * ReserveStockResult is one order's answer within BatchReserveStock.
+ *
+ * @generated from message bazaar.catalog.v1.ReserveStockResult
+ */
+export type ReserveStockResult = Message<"bazaar.catalog.v1.ReserveStockResult"> & {
+  /**
+   * @generated from oneof bazaar.catalog.v1.ReserveStockResult.result
+   */
+  result: {
+    /**
+     * What ReserveStock would have answered.
+     *
+     * @generated from field: bazaar.catalog.v1.ReserveStockResponse reserved = 1;
+     */
+    value: ReserveStockResponse;
+    case: "reserved";
+  } | {
+    /**
+     * The error ReserveStock would have answered with: the same code, message and details
+     * (e.g. FAILED_PRECONDITION with a PreconditionFailure naming the short product).
+     *
+     * @generated from field: google.rpc.Status error = 2;
+     */
+    value: Status;
+    case: "error";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message bazaar.catalog.v1.ReserveStockResult.
+ * Use `create(ReserveStockResultSchema)` to create a new message.
+ */
+export const ReserveStockResultSchema: GenMessage<ReserveStockResult> = /*@__PURE__*/
+  messageDesc(file_bazaar_catalog_v1_catalog, 22);
+
+/**
+ * @generated from message bazaar.catalog.v1.BatchCommitReservationsRequest
+ */
+export type BatchCommitReservationsRequest = Message<"bazaar.catalog.v1.BatchCommitReservationsRequest"> & {
+  /**
+   * 1 to 500 distinct order ids.
+   *
+   * @generated from field: repeated string order_ids = 1;
+   */
+  orderIds: string[];
+};
+
+/**
+ * Describes the message bazaar.catalog.v1.BatchCommitReservationsRequest.
+ * Use `create(BatchCommitReservationsRequestSchema)` to create a new message.
+ */
+export const BatchCommitReservationsRequestSchema: GenMessage<BatchCommitReservationsRequest> = /*@__PURE__*/
+  messageDesc(file_bazaar_catalog_v1_catalog, 23);
+
+/**
+ * @generated from message bazaar.catalog.v1.BatchCommitReservationsResponse
+ */
+export type BatchCommitReservationsResponse = Message<"bazaar.catalog.v1.BatchCommitReservationsResponse"> & {
+  /**
+   * One per order id, in request order.
+   *
+   * @generated from field: repeated bazaar.catalog.v1.CommitReservationResult results = 1;
+   */
+  results: CommitReservationResult[];
+};
+
+/**
+ * Describes the message bazaar.catalog.v1.BatchCommitReservationsResponse.
+ * Use `create(BatchCommitReservationsResponseSchema)` to create a new message.
+ */
+export const BatchCommitReservationsResponseSchema: GenMessage<BatchCommitReservationsResponse> = /*@__PURE__*/
+  messageDesc(file_bazaar_catalog_v1_catalog, 24);
+
+/**
+ * CommitReservationResult is one order's answer within BatchCommitReservations.
+ *
+ * @generated from message bazaar.catalog.v1.CommitReservationResult
+ */
+export type CommitReservationResult = Message<"bazaar.catalog.v1.CommitReservationResult"> & {
+  /**
+   * @generated from oneof bazaar.catalog.v1.CommitReservationResult.result
+   */
+  result: {
+    /**
+     * @generated from field: bazaar.catalog.v1.CommitReservationResponse committed = 1;
+     */
+    value: CommitReservationResponse;
+    case: "committed";
+  } | {
+    /**
+     * The error CommitReservation would have answered with.
+     *
+     * @generated from field: google.rpc.Status error = 2;
+     */
+    value: Status;
+    case: "error";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message bazaar.catalog.v1.CommitReservationResult.
+ * Use `create(CommitReservationResultSchema)` to create a new message.
+ */
+export const CommitReservationResultSchema: GenMessage<CommitReservationResult> = /*@__PURE__*/
+  messageDesc(file_bazaar_catalog_v1_catalog, 25);
+
+/**
  * ReservationState is where a reservation is in its life.
  *
  * @generated from enum bazaar.catalog.v1.ReservationState
@@ -645,6 +792,29 @@ export const CatalogService: GenService<{
     methodKind: "unary";
     input: typeof ReleaseStockRequestSchema;
     output: typeof ReleaseStockResponseSchema;
+  },
+  /**
+   * BatchReserveStock is ReserveStock for several orders in one call: each order is reserved
+   * all or nothing on its own, exactly as ReserveStock would, and the batch as a whole is not
+   * atomic. Results come in request order. Internal.
+   *
+   * @generated from rpc bazaar.catalog.v1.CatalogService.BatchReserveStock
+   */
+  batchReserveStock: {
+    methodKind: "unary";
+    input: typeof BatchReserveStockRequestSchema;
+    output: typeof BatchReserveStockResponseSchema;
+  },
+  /**
+   * BatchCommitReservations is CommitReservation for several orders in one call, each on its
+   * own; results come in request order. Internal.
+   *
+   * @generated from rpc bazaar.catalog.v1.CatalogService.BatchCommitReservations
+   */
+  batchCommitReservations: {
+    methodKind: "unary";
+    input: typeof BatchCommitReservationsRequestSchema;
+    output: typeof BatchCommitReservationsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_bazaar_catalog_v1_catalog, 0);
