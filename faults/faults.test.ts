@@ -6,7 +6,7 @@
 // Run: npm run test:faults (TEST_DATABASE_URL as for npm test).
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { bearer } from "../platform/testing.js";
+import { type bearer, waitUntil } from "../platform/testing.js";
 import { adminAuth, customer, product } from "../services/order/testing.js";
 import { type Stack, startStack } from "./stack.js";
 
@@ -36,17 +36,40 @@ describe("faults", () => {
   beforeEach(() => stack.ensureUp(), 60_000);
 
   /**
-   * Resolves when the `nth` ReserveStock of the running burst reaches the catalog: the fault
-   * lands mid-burst however fast the orders go (fails the test if it never comes).
+   * Resolves once the catalog holds `n` reservations of the running burst's products: the
+   * fault lands mid-burst however fast the orders go, and however the order service groups
+   * them into calls (fails the test if it never comes).
    */
-  function atReservation(nth: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ${nth}th ReserveStock`)), 20_000);
-      stack.proxies.toCatalog.onNth("CatalogService/ReserveStock", nth, () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+  function atReservations(ids: string[], n: number): Promise<void> {
+    return waitUntil(
+      `${n} reservations`,
+      async () => {
+        const [row] = await stack.db.catalog`
+          select count(distinct order_id)::int as n from reservation_items
+          where product_id = any(${ids}::uuid[])`;
+        return (row?.n ?? 0) >= n;
+      },
+      { timeoutMs: 20_000, intervalMs: 2 },
+    );
+  }
+
+  /**
+   * Resolves once `n` orders of the running burst's products are confirmed: orders placed
+   * together move through the saga together, so this is the moment some have their answer
+   * while the later ones are still on their way.
+   */
+  function atConfirmed(ids: string[], n: number): Promise<void> {
+    return waitUntil(
+      `${n} confirmed orders`,
+      async () => {
+        const [row] = await stack.db.order`
+          select count(distinct o.id)::int as n from orders o
+          join order_items i on i.order_id = o.id
+          where o.status = 'confirmed' and i.product_id = any(${ids}::uuid[])`;
+        return (row?.n ?? 0) >= n;
+      },
+      { timeoutMs: 20_000, intervalMs: 2 },
+    );
   }
 
   async function products(): Promise<string[]> {
@@ -151,7 +174,7 @@ describe("faults", () => {
 
   it("kill -9 of the catalog mid-burst, then restart", async () => {
     const ids = await products();
-    const reached = atReservation(40);
+    const reached = atConfirmed(ids, 20);
     const placed = burst(ids, "kill-catalog");
     await reached;
     await stack.kill("catalog");
@@ -163,7 +186,7 @@ describe("faults", () => {
 
   it("kill -9 of the order service mid-burst, restart, clients retry with their keys", async () => {
     const ids = await products();
-    const reached = atReservation(40);
+    const reached = atReservations(ids, 40);
     const placed = burst(ids, "kill-order");
     await reached;
     await stack.kill("order");
@@ -192,7 +215,7 @@ describe("faults", () => {
 
   it("the catalog stopped (SIGSTOP) past PEER_TIMEOUT_MS, then resumed", async () => {
     const ids = await products();
-    const reached = atReservation(40);
+    const reached = atReservations(ids, 40);
     const placed = burst(ids, "stop-catalog");
     await reached;
     stack.signal("catalog", "SIGSTOP");
@@ -204,7 +227,7 @@ describe("faults", () => {
 
   it("PostgreSQL backends of every service terminated mid-burst: no crash, no restart", async () => {
     const ids = await products();
-    const reached = atReservation(20);
+    const reached = atReservations(ids, 20);
     const placed = burst(ids, "terminate");
     await reached;
     let terminated = 0;
@@ -228,9 +251,10 @@ describe("faults", () => {
   it("order ⇄ catalog partitioned past the reservation TTL (issue 11 item 1)", async () => {
     const ids = await products();
     const { toCatalog, toOrder } = stack.proxies;
-    // Cut both ways at the 10th CommitReservation: that order is confirmed, its commit lost.
-    toCatalog.onNth("CatalogService/CommitReservation", 9, () =>
-      toCatalog.cutAt("CatalogService/CommitReservation", () => toOrder.cut()),
+    // Cut both ways at the second commit call (CommitReservation or, for orders confirmed
+    // together, BatchCommitReservations): its orders are confirmed, their commit lost.
+    toCatalog.onNth("CommitReservation", 1, () =>
+      toCatalog.cutAt("CommitReservation", () => toOrder.cut()),
     );
     const placed = burst(ids, "partition");
     const outcomes = await Promise.all(placed);

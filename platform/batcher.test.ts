@@ -33,6 +33,25 @@ describe("batched", () => {
     expect(sizes).toEqual([3, 3, 1]);
   });
 
+  it("rejects the callers of a key that `missing` refuses, and answers the others", async () => {
+    const strict = batched(
+      async (keys: readonly number[]) => new Map(keys.filter((k) => k > 0).map((k) => [k, k])),
+      {
+        maxBatch: 10,
+        missing: (key) => {
+          throw new Error(`no answer for ${key}`);
+        },
+      },
+    );
+    const answers = await Promise.allSettled([strict(1), strict(0), strict(0), strict(2)]);
+    expect(answers.map((a) => (a.status === "fulfilled" ? a.value : String(a.reason)))).toEqual([
+      1,
+      "Error: no answer for 0",
+      "Error: no answer for 0",
+      2,
+    ]);
+  });
+
   it("hands a failed run's error to every caller of that run, and only them", async () => {
     const flaky = batched(
       async (keys: readonly number[]) => {

@@ -5,7 +5,8 @@ import { isUuid } from "./ids.js";
 /**
  * A function of one key that runs `run` once for all the keys asked for in the same turn of
  * the event loop (at most `maxBatch` at a time). `run` answers each key, or leaves it out for
- * `missing`; when `run` throws, every caller of that batch gets the error. A caller may pass a
+ * `missing` (which may throw, for that key's callers); when `run` throws, every caller of that
+ * batch gets the error. A caller may pass a
  * `context` with its key (its deadline, say): `run` receives those of every caller it serves.
  */
 export function batched<K, V, C = undefined>(
@@ -30,8 +31,14 @@ export function batched<K, V, C = undefined>(
       ).then(
         (answers) => {
           slice.forEach((key, i) => {
-            const value = answers.has(key) ? (answers.get(key) as V) : options.missing(key);
-            for (const waiter of waiters[i] ?? []) waiter.resolve(value);
+            const keyWaiters = waiters[i] ?? [];
+            try {
+              const value = answers.has(key) ? (answers.get(key) as V) : options.missing(key);
+              for (const waiter of keyWaiters) waiter.resolve(value);
+            } catch (error) {
+              // `missing` may refuse a key: its callers get the error, the others their answers.
+              for (const waiter of keyWaiters) waiter.reject(error);
+            }
           });
         },
         (error: unknown) => {

@@ -16,9 +16,15 @@ import {
   Http2SessionManager,
 } from "@connectrpc/connect-node";
 import { AccountService } from "../../gen/bazaar/account/v1/account_pb.js";
-import { CatalogService } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
+import {
+  CatalogService,
+  type ReserveStockResponse,
+} from "../../gen/bazaar/catalog/v1/catalog_pb.js";
+import type { Status } from "../../gen/google/rpc/status_pb.js";
+import { fromStatus } from "../../platform/batch-status.js";
 import { batched } from "../../platform/batcher.js";
 import { causes } from "../../platform/errors.js";
+import { maxBatchCommits, maxBatchReservations } from "../../platform/order-limits.js";
 import { tracingClientInterceptor } from "../../platform/tracing.js";
 import type { PeerName } from "./domain.js";
 
@@ -37,7 +43,19 @@ export interface Peers {
    * among them; a failure of that call is each of theirs.
    */
   accountExists(accountId: string, call: CallOptions): Promise<boolean>;
+  /**
+   * ReserveStock. The reservations of orders placed in the same turn of the event loop share
+   * one BatchReserveStock call; each order still gets its own answer or error.
+   */
+  reserveStock(request: ReserveStock, call: CallOptions): Promise<ReserveStockResponse>;
+  /** CommitReservation, shared like reserveStock (BatchCommitReservations). */
+  commitReservation(orderId: string, call: CallOptions): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface ReserveStock {
+  orderId: string;
+  items: { productId: string; quantity: number }[];
 }
 
 export interface PeerTransports {
@@ -65,13 +83,38 @@ export function createPeers(
     AccountService,
     withPeer(transports.account, "account", options.token, retry),
   );
+  const catalog = createClient(
+    CatalogService,
+    withPeer(transports.catalog, "catalog", options.token, retry),
+  );
   return {
     account,
     accountExists: accountChecks(account, options.timeoutMs),
-    catalog: createClient(
-      CatalogService,
-      withPeer(transports.catalog, "catalog", options.token, retry),
+    catalog,
+    reserveStock: perTurn(
+      (request, call) => catalog.reserveStock(request, call),
+      async (requests, call) =>
+        (await catalog.batchReserveStock({ requests }, call)).results.map(({ result }) =>
+          result.case === "reserved" ? result.value : entryError(result),
+        ),
+      { maxBatch: maxBatchReservations, timeoutMs: options.timeoutMs },
     ),
+    commitReservation: (() => {
+      const commit = perTurn<{ orderId: string }, unknown>(
+        (request, call) => catalog.commitReservation(request, call),
+        async (requests, call) => {
+          const orderIds = requests.map((r) => r.orderId);
+          const { results } = await catalog.batchCommitReservations({ orderIds }, call);
+          return results.map(({ result }) =>
+            result.case === "committed" ? result.value : entryError(result),
+          );
+        },
+        { maxBatch: maxBatchCommits, timeoutMs: options.timeoutMs },
+      );
+      return async (orderId: string, call: CallOptions) => {
+        await commit({ orderId }, call);
+      };
+    })(),
     callOptions: (requestId, deadline) => ({
       // A getter: each call of a saga takes what is left of the request's time at that step.
       get timeoutMs() {
@@ -108,6 +151,75 @@ function accountChecks(
     { maxBatch: 500, missing: () => false },
   );
   return (accountId, call) => check(accountId.toLowerCase(), call);
+}
+
+/** A batch entry's error: the one the single call would have thrown. */
+function entryError(result: { case: "error"; value: Status } | { case: undefined }): ConnectError {
+  if (result.case === "error") return fromStatus(result.value);
+  return unanswered();
+}
+
+/** A batch answer without a result for a request: the peer broke the contract. */
+const unanswered = () => new ConnectError("the batch answer left this order out", Code.Internal);
+
+/**
+ * A per-order peer call, made once for all the orders that ask in the same turn of the event
+ * loop: `single` when one order asks alone (it keeps its own request id on the call), else
+ * `batch`, under the shortest deadline among the orders it serves, answering each its own
+ * value or error (in request order). A peer that does not know the batch method yet
+ * (UNIMPLEMENTED, during a rolling upgrade) is asked once per order instead.
+ */
+function perTurn<R extends { orderId: string }, A>(
+  single: (request: R, call: CallOptions) => Promise<A>,
+  batch: (requests: R[], call: CallOptions) => Promise<(A | ConnectError)[]>,
+  options: { maxBatch: number; timeoutMs: number },
+): (request: R, call: CallOptions) => Promise<A> {
+  type Asked = { request: R; call: CallOptions };
+  const asked = batched<string, { answer: A } | { error: unknown }, Asked>(
+    async (orderIds, contexts) => {
+      // One context per order id (an order asks once); a repeat would share the answer.
+      const byOrder = new Map(contexts.map((c) => [c.request.orderId, c]));
+      const askers = orderIds.flatMap((id) => byOrder.get(id) ?? []);
+      const each = (ask: Asked) =>
+        single(ask.request, ask.call).then(
+          (answer) => ({ answer }),
+          (error: unknown) => ({ error }),
+        );
+      const only = askers.length === 1 ? askers[0] : undefined;
+      if (only) {
+        const outcome = await each(only);
+        // The call's own failure (no answer) rejects, as a batch call's does.
+        if ("error" in outcome) throw outcome.error;
+        return new Map([[only.request.orderId, outcome]]);
+      }
+      const timeoutMs = Math.min(...askers.map((a) => a.call.timeoutMs ?? options.timeoutMs));
+      let outcomes: ({ answer: A } | { error: unknown })[];
+      try {
+        const answers = await batch(
+          askers.map((a) => a.request),
+          { timeoutMs },
+        );
+        outcomes = askers.map((_, i) => {
+          const answer = answers[i];
+          if (answer === undefined) return { error: unanswered() };
+          return answer instanceof ConnectError ? { error: answer } : { answer };
+        });
+      } catch (error) {
+        if (ConnectError.from(error).code !== Code.Unimplemented) throw error;
+        outcomes = await Promise.all(askers.map(each));
+      }
+      return new Map(askers.map((a, i) => [a.request.orderId, outcomes[i] ?? { error: null }]));
+    },
+    {
+      maxBatch: options.maxBatch,
+      missing: () => ({ error: unanswered() }),
+    },
+  );
+  return async (request, call) => {
+    const outcome = await asked(request.orderId, { request, call });
+    if ("error" in outcome) throw outcome.error;
+    return outcome.answer;
+  };
 }
 
 /**
@@ -169,7 +281,8 @@ export function httpPeerTransports(config: {
 
 /**
  * The peer calls that may be repeated: reads, and the stock calls keyed by an order id that the
- * catalog applies at most once (ReserveStock, CommitReservation, ReleaseStock). Nothing else is
+ * catalog applies at most once (ReserveStock, CommitReservation, ReleaseStock, and their
+ * batches, each entry on its own). Nothing else is
  * retried, so a call added later is not retried until someone decides it may be.
  */
 const idempotentMethods = new Set([
@@ -180,6 +293,8 @@ const idempotentMethods = new Set([
   "ReserveStock",
   "CommitReservation",
   "ReleaseStock",
+  "BatchReserveStock",
+  "BatchCommitReservations",
 ]);
 
 /**

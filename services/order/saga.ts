@@ -23,12 +23,17 @@
 //      released). A verified token is not enough: the account may be gone since it was issued.
 //   4. ReserveStock(order_id, items): all or nothing in the catalog; its answer carries the
 //      unit prices, names and descriptions the stock was taken at (the order's snapshot).
+//      The orders whose step 2 landed together ask in one BatchReserveStock call, each still
+//      all or nothing on its own (peers.ts).
 //      Refused → FAILED, settled. No answer (down, deadline) → the reservation may exist:
 //      release it.
 //   5. Write the items (name, description, unit price snapshot), the exact total and CONFIRMED in
 //      one transaction, only if the row is still PENDING (recovery may have given up on it).
-//   6. CommitReservation, so the catalog's sweeper leaves the stock sold; then settled. If the
-//      catalog is down now, the order stands and recovery commits later.
+//   6. CommitReservation (shared like step 4: BatchCommitReservations), so the catalog's
+//      sweeper leaves the stock sold; then settled. If the catalog is down now, the order
+//      stands and recovery commits later.
+//   Steps 2, 5 and the settling are group commits in the store: the orders of one turn of the
+//   event loop share a statement, and so move through the saga together.
 //   Any failure after step 4 releases the reservation (ReleaseStock is idempotent), then marks
 //   the row FAILED; whatever fails in between, recovery finishes the job.
 //
@@ -104,7 +109,7 @@ export class OrderSaga {
     // unit prices (and names) it took the stock at, so the catalog is asked once per order.
     const [accountFailure, reserved] = await Promise.all([
       accountChecked,
-      catalog.reserveStock({ orderId, items: input.items }, call).then(
+      this.deps.peers.reserveStock({ orderId, items: input.items }, call).then(
         (answer) => ({ answer }),
         (error: unknown) => ({ error }),
       ),
@@ -171,7 +176,7 @@ export class OrderSaga {
 
     // Step 6: commit. The order stands either way; recovery retries a commit that failed.
     try {
-      await catalog.commitReservation({ orderId }, call);
+      await this.deps.peers.commitReservation(orderId, call);
       await store.markSettled(orderId);
     } catch (error) {
       log.warn({ err: error, orderId }, "reservation not committed yet; recovery will retry");

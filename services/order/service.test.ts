@@ -256,6 +256,100 @@ describe("order service", () => {
       expect(await stockOf(h.catalog, p)).toBe(7);
     });
 
+    it("reserves and commits the orders placed together in shared calls, each its own answer", async () => {
+      const buyers = await Promise.all([1, 2, 3, 4].map(() => customer(h.accounts, h.authority)));
+      const plenty = await product(h.catalog, admin, 100, 10);
+      const scarce = await product(h.catalog, admin, 700, 1);
+      const ghost = uuidv7();
+      const methods: string[] = [];
+      const counting = (transport: Transport): Transport => ({
+        unary: (m, ...rest) => {
+          methods.push(m.name);
+          return transport.unary(m, ...rest);
+        },
+        stream: transport.stream.bind(transport),
+      });
+      const orders = h.ordersWith({
+        peers: h.peersWith((t) => ({ account: t.account, catalog: counting(t.catalog) })),
+      });
+      const lines = [
+        [{ productId: plenty, quantity: 2 }],
+        [
+          { productId: plenty, quantity: 1 },
+          { productId: scarce, quantity: 2 },
+        ],
+        [{ productId: ghost, quantity: 1 }],
+        [{ productId: plenty, quantity: 3 }],
+      ];
+      const placed = await Promise.allSettled(
+        buyers.map((b, i) => orders.createOrder({ accountId: b.id, items: lines[i] ?? [] }, admin)),
+      );
+      expect(placed.map((r) => r.status)).toEqual([
+        "fulfilled",
+        "rejected",
+        "rejected",
+        "fulfilled",
+      ]);
+      const [first, short, unknown, fourth] = placed;
+      expect(first?.status === "fulfilled" && first.value.order?.totalCents).toBe(200n);
+      expect(fourth?.status === "fulfilled" && fourth.value.order?.totalCents).toBe(300n);
+      const shortError = ConnectError.from((short as PromiseRejectedResult).reason);
+      expect(shortError.code).toBe(Code.FailedPrecondition);
+      expect(shortError.findDetails(PreconditionFailureSchema)[0]?.violations[0]).toMatchObject({
+        type: "STOCK",
+        subject: scarce,
+      });
+      const unknownError = ConnectError.from((unknown as PromiseRejectedResult).reason);
+      expect(unknownError.code).toBe(Code.NotFound);
+      expect(unknownError.rawMessage).toContain(ghost);
+      // One reservation call for the four; the two confirmed orders' commits are shared too
+      // when they reach that step in the same turn, and never one call per order.
+      expect(methods.filter((m) => m.includes("Reserve"))).toEqual(["BatchReserveStock"]);
+      const commits = methods.filter((m) => m.includes("Commit"));
+      expect(commits.length).toBeGreaterThanOrEqual(1);
+      expect(commits.length).toBeLessThanOrEqual(2);
+      expect(await stockOf(h.catalog, plenty)).toBe(5);
+      expect(await stockOf(h.catalog, scarce)).toBe(1);
+      // Both reservations are committed: the catalog refuses to release them.
+      const service = bearer(await h.authority.issueServiceToken("order"));
+      for (const done of [first, fourth]) {
+        const orderId = done?.status === "fulfilled" ? (done.value.order?.id ?? "") : "";
+        expect((await rejection(h.catalog.releaseStock({ orderId }, service))).code).toBe(
+          Code.FailedPrecondition,
+        );
+      }
+    });
+
+    it("asks once per order a catalog that does not know the batch calls yet", async () => {
+      const buyers = await Promise.all([1, 2, 3].map(() => customer(h.accounts, h.authority)));
+      const p = await product(h.catalog, admin, 100, 10);
+      const methods: string[] = [];
+      // An older catalog: the batch methods are UNIMPLEMENTED, the single ones answer.
+      const older = (transport: Transport): Transport => ({
+        unary: (m, ...rest) => {
+          methods.push(m.name);
+          if (m.name.startsWith("Batch")) {
+            return Promise.reject(
+              new ConnectError(`${m.name} is not implemented`, Code.Unimplemented),
+            );
+          }
+          return transport.unary(m, ...rest);
+        },
+        stream: transport.stream.bind(transport),
+      });
+      const orders = h.ordersWith({
+        peers: h.peersWith((t) => ({ account: t.account, catalog: older(t.catalog) })),
+      });
+      const placed = await Promise.all(
+        buyers.map((b) =>
+          orders.createOrder({ accountId: b.id, items: [{ productId: p, quantity: 1 }] }, admin),
+        ),
+      );
+      expect(placed.map((r) => r.order?.accountId)).toEqual(buyers.map((b) => b.id));
+      expect(methods.filter((m) => m === "ReserveStock")).toHaveLength(3);
+      expect(await stockOf(h.catalog, p)).toBe(7);
+    });
+
     it("validates items, quantities and ids before doing anything", async () => {
       const ada = await customer(h.accounts, h.authority);
       const p = await product(h.catalog, admin, 100, 5000);

@@ -28,6 +28,12 @@ export interface AttemptOwner {
   boot: string;
 }
 
+interface BeginInput {
+  id: string;
+  accountId: string;
+  idempotencyKey: string | undefined;
+}
+
 export class OrderStore {
   readonly #owner: string | null;
   readonly #predecessorPrefix: string | undefined;
@@ -77,46 +83,77 @@ export class OrderStore {
   /**
    * Writes a pending attempt. With an idempotency key, the partial unique index decides a race
    * between duplicates: the loser gets the live attempt (pending or confirmed) instead.
+   * Attempts begun in the same turn of the event loop share one INSERT (group commit); their
+   * next steps then also leave together, so their peer calls can share batches.
    */
-  async begin(input: {
-    id: string;
-    accountId: string;
-    idempotencyKey: string | undefined;
-  }): Promise<BeginResult> {
-    const { orders } = schema;
-    const values = {
-      ...input,
-      idempotencyKey: input.idempotencyKey ?? null,
-      status: "pending" as const,
-      owner: this.#owner,
-    };
-    if (input.idempotencyKey === undefined) {
-      const [attempt] = await this.db.insert(orders).values(values).returning();
-      if (!attempt) throw new Error("insert returned no row");
-      return { created: true, attempt: toAttempt(attempt) };
-    }
-    // The live attempt may fail (and leave the index) between our insert and our read: try again.
-    for (let round = 0; round < 5; round++) {
-      const [attempt] = await this.db
+  begin(input: BeginInput): Promise<BeginResult> {
+    return this.#begin(input.id, input);
+  }
+
+  readonly #begin = batched<string, BeginResult, BeginInput>(
+    async (_ids, asked) => {
+      const { orders } = schema;
+      const inputs = [...new Map(asked.map((input) => [input.id, input])).values()];
+      // On a conflict, DO NOTHING also covers two duplicates inside this one statement.
+      const created = await this.db
         .insert(orders)
-        .values(values)
+        .values(
+          inputs.map((input) => ({
+            ...input,
+            idempotencyKey: input.idempotencyKey ?? null,
+            status: "pending" as const,
+            owner: this.#owner,
+          })),
+        )
         .onConflictDoNothing({
           target: [orders.accountId, orders.idempotencyKey],
           where: sql`status <> 'failed'`,
         })
         .returning();
-      if (attempt) return { created: true, attempt: toAttempt(attempt) };
+      const results = new Map<string, BeginResult>(
+        created.map((row) => [row.id, { created: true, attempt: toAttempt(row) }]),
+      );
+      // Those that lost to a live attempt with their key learn which one, one by one.
+      for (const input of inputs) {
+        if (!results.has(input.id)) results.set(input.id, await this.#beginAlone(input));
+      }
+      return results;
+    },
+    {
+      maxBatch: 200,
+      missing: (id) => {
+        throw new Error(`attempt ${id} was neither begun nor refused`);
+      },
+    },
+  );
+
+  /** `begin` for one attempt whose key another attempt holds: that one's, or a fresh start. */
+  async #beginAlone(input: BeginInput): Promise<BeginResult> {
+    const { orders } = schema;
+    const key = input.idempotencyKey;
+    if (key === undefined) throw new Error("an attempt without a key cannot conflict");
+    // The live attempt may fail (and leave the index) between our insert and our read: try again.
+    for (let round = 0; round < 5; round++) {
       const [existing] = await this.db
         .select()
         .from(orders)
         .where(
           and(
             eq(orders.accountId, input.accountId),
-            eq(orders.idempotencyKey, input.idempotencyKey),
+            eq(orders.idempotencyKey, key),
             ne(orders.status, "failed"),
           ),
         );
       if (existing) return { created: false, existing: toAttempt(existing) };
+      const [attempt] = await this.db
+        .insert(orders)
+        .values({ ...input, idempotencyKey: key, status: "pending", owner: this.#owner })
+        .onConflictDoNothing({
+          target: [orders.accountId, orders.idempotencyKey],
+          where: sql`status <> 'failed'`,
+        })
+        .returning();
+      if (attempt) return { created: true, attempt: toAttempt(attempt) };
     }
     throw new Error("idempotency key kept changing hands");
   }
@@ -129,49 +166,83 @@ export class OrderStore {
   /**
    * Writes the items and the total and marks the attempt confirmed, in one statement (one
    * round trip, its own transaction): the items are inserted only when the update found the
-   * attempt still pending. Undefined when it was not (recovery gave up on it).
+   * attempt still pending. Undefined when it was not (recovery gave up on it). Attempts
+   * confirmed in the same turn share the statement; each row's change is its own.
    */
   async confirm(
     id: string,
     priced: { items: PricedItem[]; totalCents: bigint },
   ): Promise<OrderRecord | undefined> {
-    // The items travel as one JSON parameter: names and descriptions are free text.
-    const items = JSON.stringify(
-      priced.items.map((item, position) => ({
-        position,
-        product_id: item.productId,
-        name: item.name,
-        description: item.description,
-        unit_price_cents: String(item.unitPriceCents),
-        quantity: item.quantity,
-      })),
-    );
-    const [row] = await executeRows<{ account_id: string; create_time: string | Date }>(
-      this.db,
-      sql`with confirmed as (
-        update orders set status = 'confirmed', total_cents = ${String(priced.totalCents)}::bigint,
-          update_time = now()
-        where id = ${id} and status = 'pending'
-        returning id, account_id, create_time
-      ), items as (
-        insert into order_items
-          (order_id, position, product_id, name, description, unit_price_cents, quantity)
-        select c.id, i.position, i.product_id, i.name, i.description, i.unit_price_cents,
-          i.quantity
-        from confirmed c, json_to_recordset(${items}::json) as i(position int, product_id uuid,
-          name text, description text, unit_price_cents bigint, quantity int)
-      )
-      select account_id, create_time from confirmed`,
-    );
+    const row = await this.#confirm(id, { id, ...priced });
     if (!row) return undefined;
     return {
       id,
-      accountId: row.account_id,
+      accountId: row.accountId,
       totalCents: priced.totalCents,
-      createTime: new Date(row.create_time),
+      createTime: row.createTime,
       items: priced.items,
     };
   }
+
+  readonly #confirm = batched<
+    string,
+    { accountId: string; createTime: Date } | undefined,
+    { id: string; items: PricedItem[]; totalCents: bigint }
+  >(
+    async (_ids, asked) => {
+      // Everything travels as one JSON parameter: names and descriptions are free text, and
+      // prices and totals as strings, since JSON numbers would round past 2^53.
+      const attempts = JSON.stringify(
+        [...new Map(asked.map((priced) => [priced.id, priced])).values()].map((priced) => {
+          return {
+            id: priced.id,
+            total_cents: String(priced.totalCents),
+            items: priced.items.map((item, position) => ({
+              position,
+              product_id: item.productId,
+              name: item.name,
+              description: item.description,
+              unit_price_cents: String(item.unitPriceCents),
+              quantity: item.quantity,
+            })),
+          };
+        }),
+      );
+      const rows = await executeRows<{
+        id: string;
+        account_id: string;
+        create_time: string | Date;
+      }>(
+        this.db,
+        sql`with attempts as (
+          select * from json_to_recordset(${attempts}::json)
+            as a(id uuid, total_cents bigint, items json)
+        ), confirmed as (
+          update orders o set status = 'confirmed', total_cents = a.total_cents,
+            update_time = now()
+          from attempts a
+          where o.id = a.id and o.status = 'pending'
+          returning o.id, o.account_id, o.create_time
+        ), items as (
+          insert into order_items
+            (order_id, position, product_id, name, description, unit_price_cents, quantity)
+          select c.id, i.position, i.product_id, i.name, i.description, i.unit_price_cents,
+            i.quantity
+          from confirmed c join attempts a using (id),
+            json_to_recordset(a.items) as i(position int, product_id uuid, name text,
+              description text, unit_price_cents bigint, quantity int)
+        )
+        select id, account_id, create_time from confirmed`,
+      );
+      return new Map(
+        rows.map((row) => [
+          row.id,
+          { accountId: row.account_id, createTime: new Date(row.create_time) },
+        ]),
+      );
+    },
+    { maxBatch: 200, missing: () => undefined },
+  );
 
   /**
    * Marks a pending attempt failed for `failure`; `settled` when no reservation can exist.
