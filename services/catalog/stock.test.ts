@@ -412,6 +412,50 @@ describe("CatalogService stock", () => {
       for (const product of products) expect(await stockOf(product.id)).toBe(970);
     });
 
+    it("parallel batches and single calls over the same products: no deadlock, no oversell", async () => {
+      const products = await Promise.all(
+        Array.from({ length: 4 }, () => aProduct(bed.store, { stock: 12 })),
+      );
+      const ids = products.map((p) => p.id);
+      // Each order wants 1 of two products, named in either order; 80 orders for 48 units.
+      const orderOf = (i: number) => ({
+        orderId: uuidv7(),
+        items: [
+          { productId: ids[i % 4] ?? "", quantity: 1 },
+          { productId: ids[(i + 1 + (i % 3)) % 4] ?? "", quantity: 1 },
+        ].sort(() => (i % 2 === 0 ? 1 : -1)),
+      });
+      const batches = Array.from({ length: 8 }, (_, b) =>
+        Array.from({ length: 8 }, (_, k) => orderOf(b * 8 + k)),
+      );
+      const singles = Array.from({ length: 16 }, (_, k) => orderOf(64 + k));
+      const [batchAnswers, singleAnswers] = await Promise.all([
+        Promise.all(
+          batches.map((requests) => bed.client.batchReserveStock({ requests }, bed.as.service)),
+        ),
+        Promise.allSettled(singles.map((o) => reserve(o.orderId, o.items))),
+      ]);
+      const results = batchAnswers.flatMap((a) => a.results.map((r) => r.result));
+      const reservedInBatches = results.filter((r) => r.case === "reserved").length;
+      const refusedInBatches = results.filter(
+        (r) => r.case === "error" && r.value.code === Code.FailedPrecondition,
+      ).length;
+      expect(reservedInBatches + refusedInBatches).toBe(64);
+      const reservedAlone = singleAnswers.filter((r) => r.status === "fulfilled").length;
+      for (const r of singleAnswers) {
+        if (r.status === "rejected") {
+          expect((await rejection(Promise.reject(r.reason))).code).toBe(Code.FailedPrecondition);
+        }
+      }
+      // Every unit is accounted for: stock + 2 units per reservation = 48, nothing negative.
+      const left = await Promise.all(ids.map((id) => stockOf(id)));
+      for (const stock of left) expect(stock).toBeGreaterThanOrEqual(0);
+      const total = left.reduce<number>((sum, stock) => sum + (stock ?? 0), 0);
+      expect(total + 2 * (reservedInBatches + reservedAlone)).toBe(48);
+      // 80 orders for 48 units: demand exceeds stock, so some product ran out.
+      expect(left).toContain(0);
+    });
+
     it("the same order id reserved in parallel takes stock once", async () => {
       const product = await aProduct(bed.store, { stock: 50 });
       const orderId = uuidv7();
