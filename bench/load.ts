@@ -27,8 +27,11 @@ export async function runLoad(
 export interface Target {
   name: string;
   url: string;
-  /** Processes whose CPU time per request to report: name → base URL serving /metrics. */
-  cpu: Record<string, string>;
+  /**
+   * Processes whose CPU time per request to report: name → base URL serving /metrics, or the pid
+   * of a process that has none.
+   */
+  cpu: Record<string, string | number>;
   body?: string;
   headers?: Record<string, string>;
 }

@@ -1,0 +1,177 @@
+// Hive Gateway (The Guild's @graphql-hive/gateway) over our catalog, for bench/gateway.ts's
+// same-run comparison (issue 10: our flat products query ≥ 2 × Hive Gateway's).
+//
+// It is not a dependency of the project (over 500 MB, and CI runs `npm ci`): the bench installs
+// pinned versions on first use into bench/.hive (git-ignored) and reuses them afterwards. A failed
+// install (no registry) is reported as a reason, so the rest of the bench still runs.
+//
+// The catalog becomes a GraphQL source the way a Hive/Mesh user would wire a JSON API: an
+// @omnigraph/json-schema subgraph whose one Query field POSTs to the catalog's Connect JSON
+// endpoint (ListProducts over HTTP/1.1, as our gateway's default Connect transport calls it, only
+// in JSON where ours sends binary protobuf), composed by mesh-compose into a supergraph that
+// `hive-gateway supergraph` serves.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { stripVTControlCharacters } from "node:util";
+import { runToExit } from "../platform/testing.js";
+
+/** Exact versions, so that a figure names what it was measured against. */
+const pinned = {
+  "@graphql-hive/gateway": "2.15.1",
+  "@graphql-mesh/compose-cli": "1.8.2",
+  "@graphql-mesh/transport-rest": "0.12.2",
+  "@omnigraph/json-schema": "0.112.4",
+  // The same graphql-js as our gateway, so that both execute with the same engine.
+  graphql: "16.11.0",
+};
+
+export const hiveVersion = pinned["@graphql-hive/gateway"];
+
+const dir = new URL(".hive/", import.meta.url).pathname;
+// Not mesh-compose's default name: hive-gateway would load that one too, as its own config.
+const configFile = "catalog.compose.mjs";
+const bin = (name: string) => join(dir, "node_modules/.bin", name);
+
+/**
+ * The query Hive Gateway is measured with: the same data as our gateway's
+ * `{ products(pagination:{take:20}) { id name price } }` (20 products: id, name and the price),
+ * shaped by the generated schema: the request body is the `input` argument, the response is the
+ * ListProductsResponse object around the list, and the price is the catalog's priceCents (an
+ * int64, hence a string in Connect JSON) rather than our edge's price in currency units.
+ */
+export const hiveProductsQuery =
+  "{ products(input:{take:20}) { products { id name priceCents } } }";
+
+export type Hive = { ok: true; args: string[]; cwd: string } | { ok: false; reason: string };
+
+/**
+ * Installs Hive Gateway if needed and composes a supergraph over the catalog at `catalogUrl`
+ * into `workDir`; answers how to run it (`args` then `--port N`), or why it cannot run.
+ */
+export async function prepareHive(catalogUrl: string, workDir: string): Promise<Hive> {
+  if (!installed()) {
+    process.stdout.write(`installing Hive Gateway ${hiveVersion} into bench/.hive (once) …\n`);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(
+      join(dir, "package.json"),
+      `${JSON.stringify({ name: "bazaar-bench-hive", private: true, dependencies: pinned }, null, 2)}\n`,
+    );
+    // With its default retries npm tries an unreachable registry for over five minutes; with
+    // one it gives up in under a minute (none at all would fail on any passing blip).
+    const install = await runToExit(
+      "npm",
+      ["install", "--prefix", dir, "--no-audit", "--no-fund", "--fetch-retries=1"],
+      { timeout: 300_000 },
+    );
+    if (install.code === null) {
+      return { ok: false, reason: "npm install did not finish within 5 minutes" };
+    }
+    if (install.code !== 0 || !installed()) {
+      return { ok: false, reason: `npm install failed: ${npmError(install.output)}` };
+    }
+  }
+  // The config only hands the loader its options (kept here, in TypeScript, where they are
+  // reviewed); written on each run, since bench/.hive is a cache.
+  writeFileSync(
+    join(dir, configFile),
+    [
+      'import { defineConfig } from "@graphql-mesh/compose-cli";',
+      'import { loadJSONSchemaSubgraph } from "@omnigraph/json-schema";',
+      "const source = JSON.parse(process.env.BAZAAR_CATALOG_SOURCE);",
+      'export const composeConfig = defineConfig({ subgraphs: [{ sourceHandler: loadJSONSchemaSubgraph("Catalog", source) }] });',
+      "",
+    ].join("\n"),
+  );
+  const supergraph = join(workDir, "hive-supergraph.graphql");
+  // Both CLIs run in bench/.hive: mesh-compose reads a .env from its working directory, and
+  // hive-gateway looks there for a gateway.config.* or mesh.config.*; none of the repository's.
+  const compose = await runToExit(
+    process.execPath,
+    [bin("mesh-compose"), "--config-path", configFile, "--output", supergraph],
+    {
+      cwd: dir,
+      env: { ...process.env, BAZAAR_CATALOG_SOURCE: JSON.stringify(catalogSource(catalogUrl)) },
+      timeout: 120_000,
+    },
+  );
+  if (compose.code !== 0 || !existsSync(supergraph)) {
+    return { ok: false, reason: `mesh-compose failed: ${lastLine(compose.output)}` };
+  }
+  return {
+    ok: true,
+    cwd: dir,
+    // One process (no cluster workers), as our gateway runs; Hive's defaults otherwise (no JIT:
+    // `--jit` is opt-in there, where ours compiles each document).
+    args: [process.execPath, bin("hive-gateway"), "supergraph", supergraph, "--fork", "1"],
+  };
+}
+
+/** @omnigraph/json-schema's options for the one field the benchmark asks for. */
+function catalogSource(catalogUrl: string) {
+  const product = {
+    title: "Product",
+    type: "object",
+    properties: {
+      id: { type: "string" },
+      name: { type: "string" },
+      description: { type: "string" },
+      priceCents: { type: "string" },
+      stock: { type: "integer" },
+      createTime: { type: "string" },
+    },
+  };
+  return {
+    endpoint: catalogUrl,
+    // Connect answers 415 to a POST without it.
+    operationHeaders: { "content-type": "application/json" },
+    operations: [
+      {
+        type: "Query",
+        field: "products",
+        path: "/bazaar.catalog.v1.CatalogService/ListProducts",
+        method: "POST",
+        requestTypeName: "ListProductsRequest",
+        requestSchema: {
+          type: "object",
+          properties: { skip: { type: "integer" }, take: { type: "integer" } },
+        },
+        responseTypeName: "ListProductsResponse",
+        responseSchema: {
+          type: "object",
+          properties: { products: { type: "array", items: product } },
+        },
+      },
+    ],
+  };
+}
+
+function installed(): boolean {
+  return Object.entries(pinned).every(([name, version]) => {
+    try {
+      const manifest = readFileSync(join(dir, "node_modules", name, "package.json"), "utf8");
+      return (JSON.parse(manifest) as { version?: string }).version === version;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * The lines that say what went wrong ("code ECONNREFUSED; FetchError: request to … failed"):
+ * npm's last lines only say where its log is.
+ */
+function npmError(output: string): string {
+  const lines = output.split("\n");
+  const errors = lines
+    .map((line) => /^npm (?:error|ERR!) (code \S+|\w*Error\b.*)/.exec(line)?.[1])
+    .filter((line) => line !== undefined);
+  return errors.length ? errors.slice(0, 2).join("; ") : lastLine(output);
+}
+
+/** The last line worth reading, without colours or npm's warnings. */
+function lastLine(output: string): string {
+  const lines = stripVTControlCharacters(output)
+    .split("\n")
+    .filter((line) => line.trim() && !line.startsWith("npm warn"));
+  return lines.at(-1)?.trim().slice(0, 300) ?? "no output";
+}
