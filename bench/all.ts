@@ -114,6 +114,19 @@ async function gateway(): Promise<void> {
     `${(flat / direct).toFixed(2)} × direct`,
     "≥ 0.9 × direct",
   );
+  // Issue 10's outside reference: Hive Gateway serving the same data off the same catalog, right
+  // after ours in the same run; its CPU per request is the steadier comparison.
+  const hive = rps("Hive Gateway products(take 20)");
+  const hiveSkipped = out.match(/Hive Gateway products\(take 20\)\s+not measured: (.*)/)?.[1];
+  const hiveCpu = out.match(/its CPU per request = ([\d.]+)× our gateway's/)?.[1] ?? "?";
+  row(
+    "Hive Gateway flat products(take 20)",
+    hiveSkipped ? "not measured" : `${hive.toFixed(0)} req/s`,
+    hiveSkipped
+      ? hiveSkipped.replaceAll("|", "\\|")
+      : `ours = ${(flat / hive).toFixed(2)} × Hive (CPU per request: Hive = ${hiveCpu} × ours)`,
+    "ours ≥ 2 × Hive",
+  );
   row(
     "gateway 3-level nested query",
     `${nested.toFixed(0)} req/s`,
