@@ -217,6 +217,7 @@ async function main() {
       name: "gateway products(take 20)",
       url: `${gw}/graphql`,
       body: productsQuery,
+      graphql: true,
       cpu: { gateway: gw, catalog: url(catalog) },
     },
     // Right after ours, so that both meet the machine in the same state.
@@ -226,6 +227,7 @@ async function main() {
             name: "Hive Gateway products(take 20)",
             url: `${url(hivePort)}/graphql`,
             body: JSON.stringify({ query: hiveProductsQuery }),
+            graphql: true,
             cpu: { hive: hiveProcess.pid, catalog: url(catalog) },
           },
         ]
@@ -234,12 +236,14 @@ async function main() {
       name: "gateway products, gRPC backend",
       url: `${url(gatewayGrpc)}/graphql`,
       body: productsQuery,
+      graphql: true,
       cpu: { gateway: url(gatewayGrpc), catalog: url(catalog) },
     },
     {
       name: "gateway nested 3-level query",
       url: `${gw}/graphql`,
       body: nestedQuery,
+      graphql: true,
       headers: { authorization: `Bearer ${adminToken}` },
       cpu: { gateway: gw, account: url(account), order: url(order), catalog: url(catalog) },
     },
