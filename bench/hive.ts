@@ -101,7 +101,8 @@ export async function prepareHive(catalogUrl: string, workDir: string): Promise<
     ok: true,
     cwd: dir,
     // One process (no cluster workers), as our gateway runs; Hive's defaults otherwise (no JIT:
-    // `--jit` is opt-in there, where ours compiles each document).
+    // it is opt-in there, where ours compiles each document; `JIT=true npm run bench:gateway`
+    // turns Hive's on, since hive-gateway reads that variable).
     args: [process.execPath, bin("hive-gateway"), "supergraph", supergraph, "--fork", "1"],
   };
 }
