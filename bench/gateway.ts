@@ -1,9 +1,10 @@
 // Gateway benchmark (`npm run bench:gateway`): in one run and on the same data, measures a bare
 // Node HTTP server (this machine's ceiling), a direct Connect call to ListProducts(take 20), the
 // gateway's `{ products(pagination:{take:20}) { id name price } }` over Connect and over gRPC,
-// the same query through Hive Gateway over the same catalog (bench/hive.ts; installed on first
-// use, else reported as not measured), and the 3-level nested accounts → orders → products
-// query; prints req/s, p50/p99, CPU per request and ratios.
+// the same query through Hive Gateway over the same catalog, over Connect JSON and over gRPC from
+// the proto (bench/hive.ts; installed on first use, else reported as not measured), and the
+// 3-level nested accounts → orders → products query; prints req/s, p50/p99, CPU per request and
+// ratios.
 //
 // Every server is its own process (as under `npm start`), on the embedded PostgreSQL with its
 // data in a temporary directory, with LOG_LEVEL=warn so per-request log lines do not dominate.
@@ -18,7 +19,7 @@ import { join } from "node:path";
 import { answersOk, freePort, waitUntil } from "../platform/testing.js";
 import { type ServiceDatabases, startServiceDatabases } from "../scripts/postgres.js";
 import { developmentAdmin } from "../services/account/config.js";
-import { hiveProductsQuery, hiveVersion, prepareHive } from "./hive.js";
+import { type Hive, type HiveSource, hiveScenarios, hiveVersion, prepareHive } from "./hive.js";
 import { loadGenerator, type Result, runLoad, type Target, waitReady } from "./load.js";
 import { benchOptions } from "./options.js";
 
@@ -94,9 +95,8 @@ async function cpuSeconds(base: string | number): Promise<number> {
 }
 
 async function main() {
-  const [bare, account, catalog, order, gateway, gatewayGrpc, hivePort] = await Promise.all(
-    Array.from({ length: 7 }, freePort),
-  );
+  const [bare, account, catalog, order, gateway, gatewayGrpc, hivePort, hiveGrpcPort] =
+    await Promise.all(Array.from({ length: 8 }, freePort));
   const url = (port: number | undefined) => `http://127.0.0.1:${port}`;
   // Development keys: each service makes its own under the bench's directory.
   const common = { AUTH_KEYS_DIR: join(work, "keys"), HOST: "127.0.0.1" };
@@ -107,9 +107,18 @@ async function main() {
   };
 
   // First, while nothing else runs: the first run installs Hive Gateway (about a minute).
-  const hive = await prepareHive(url(catalog), work);
-  // Why Hive Gateway is not measured, when it is not.
-  let hiveSkipped = hive.ok ? undefined : hive.reason;
+  const hives: { source: HiveSource; port: number; prepared: Hive; process?: ChildProcess }[] = [];
+  for (const [source, port] of [
+    ["connect-json", hivePort],
+    ["grpc", hiveGrpcPort],
+  ] as const) {
+    const prepared = await prepareHive(source, url(catalog), work);
+    hives.push({ source, port: port as number, prepared });
+  }
+  // Why each Hive Gateway is not measured, when it is not.
+  const hiveSkipped = new Map<HiveSource, string>();
+  for (const hive of hives)
+    if (!hive.prepared.ok) hiveSkipped.set(hive.source, hive.prepared.reason);
 
   process.stdout.write(`starting servers (data in ${work}) …\n`);
   databases = await startServiceDatabases({
@@ -147,9 +156,17 @@ async function main() {
     PORT: String(gatewayGrpc),
     BACKEND_PROTOCOL: "grpc",
   });
-  const hiveProcess = hive.ok
-    ? start("hive", [...hive.args, "--host", "127.0.0.1", "--port", String(hivePort)], {}, hive.cwd)
-    : undefined;
+  for (const hive of hives) {
+    if (!hive.prepared.ok) continue;
+    const { args, cwd } = hive.prepared;
+    const name = hive.source === "grpc" ? "hive-grpc" : "hive";
+    hive.process = start(
+      name,
+      [...args, "--host", "127.0.0.1", "--port", String(hive.port)],
+      {},
+      cwd,
+    );
+  }
   await waitReady(`${url(bare)}/`);
   await waitReady(`${url(gateway)}/readyz`);
   await waitReady(`${url(gatewayGrpc)}/readyz`);
@@ -191,7 +208,11 @@ async function main() {
     }
   }
 
-  if (hiveProcess) hiveSkipped = await hiveAnswersLikeOurs(hiveProcess, url(hivePort), gw);
+  for (const hive of hives) {
+    if (!hive.process) continue;
+    const reason = await hiveAnswersLikeOurs(hive.source, hive.process, url(hive.port), gw);
+    if (reason) hiveSkipped.set(hive.source, reason);
+  }
 
   const productsQuery = JSON.stringify({
     query: "{ products(pagination:{take:20}) { id name price } }",
@@ -220,18 +241,20 @@ async function main() {
       graphql: true,
       cpu: { gateway: gw, catalog: url(catalog) },
     },
-    // Right after ours, so that both meet the machine in the same state.
-    ...(!hiveSkipped && hiveProcess?.pid
-      ? [
-          {
-            name: "Hive Gateway products(take 20)",
-            url: `${url(hivePort)}/graphql`,
-            body: JSON.stringify({ query: hiveProductsQuery }),
-            graphql: true,
-            cpu: { hive: hiveProcess.pid, catalog: url(catalog) },
-          },
-        ]
-      : []),
+    // Right after ours, so that they meet the machine in the same state.
+    ...hives.flatMap((hive): Target[] =>
+      !hiveSkipped.has(hive.source) && hive.process?.pid
+        ? [
+            {
+              name: hiveScenarios[hive.source].name,
+              url: `${url(hive.port)}/graphql`,
+              body: JSON.stringify({ query: hiveScenarios[hive.source].query }),
+              graphql: true,
+              cpu: { hive: hive.process.pid, catalog: url(catalog) },
+            },
+          ]
+        : [],
+    ),
     {
       name: "gateway products, gRPC backend",
       url: `${url(gatewayGrpc)}/graphql`,
@@ -286,10 +309,8 @@ async function main() {
       `${result.name.padEnd(38)} ${result.rps.toFixed(0).padStart(8)} req/s   p50 ${result.p50.toFixed(2).padStart(7)} ms   p99 ${result.p99.toFixed(2).padStart(7)} ms${cpu ? `   CPU µs/req: ${cpu}` : ""}${result.errors ? `   ${result.errors} errors` : ""}\n`,
     );
   }
-  if (hiveSkipped) {
-    process.stdout.write(
-      `${"Hive Gateway products(take 20)".padEnd(38)} not measured: ${hiveSkipped}\n`,
-    );
+  for (const [source, reason] of hiveSkipped) {
+    process.stdout.write(`${hiveScenarios[source].name.padEnd(38)} not measured: ${reason}\n`);
   }
   const of = (name: string) => results.find((result) => result.name === name) as Result;
   const bareResult = of("bare node http");
@@ -298,14 +319,18 @@ async function main() {
   const viaGateway = of("gateway products(take 20)");
   const viaGrpc = of("gateway products, gRPC backend");
   const nested = of("gateway nested 3-level query");
-  const viaHive = hiveSkipped ? undefined : of("Hive Gateway products(take 20)");
   const ratio = (a: Result, b: Result) => (a.rps / b.rps).toFixed(2);
-  // The steadier figure on a shared machine: what each gateway process spent per request.
-  const hiveCpu = () =>
-    (
-      (cpuOf.get("Hive Gateway products(take 20)")?.hive ?? Number.NaN) /
+  const versusHive = (source: HiveSource) => {
+    const { name, label } = hiveScenarios[source];
+    const skipped = hiveSkipped.get(source);
+    if (skipped) return `gateway flat / ${label} = not measured (${skipped})`;
+    // The steadier figure on a shared machine: what each gateway process spent per request.
+    const cpu = (
+      (cpuOf.get(name)?.hive ?? Number.NaN) /
       (cpuOf.get("gateway products(take 20)")?.gateway ?? Number.NaN)
     ).toFixed(2);
+    return `gateway flat / ${label} = ${ratio(viaGateway, of(name))}×   (target ≥ 2×; Hive Gateway ${hiveVersion}; its CPU per request = ${cpu}× our gateway's)`;
+  };
   // Yoga caches each document's parse and validation: only the first of a kind is validated.
   const validated = /^graphql_documents_validated_total(?:\{[^}]*\})? (\S+)$/m.exec(
     await fetch(`${gw}/metrics`).then((res) => res.text()),
@@ -317,9 +342,8 @@ async function main() {
       `gateway/direct = ${ratio(viaGateway, direct)}×   (target ≥ 0.9×)`,
       `gateway/bare   = ${ratio(viaGateway, bareResult)}×`,
       `gateway over gRPC / over Connect = ${ratio(viaGrpc, viaGateway)}×`,
-      viaHive
-        ? `gateway flat / Hive Gateway = ${ratio(viaGateway, viaHive)}×   (target ≥ 2×; Hive Gateway ${hiveVersion}; its CPU per request = ${hiveCpu()}× our gateway's)`
-        : `gateway flat / Hive Gateway = not measured (${hiveSkipped})`,
+      versusHive("connect-json"),
+      versusHive("grpc"),
       `nested/flat    = ${ratio(nested, viaGateway)}×   (target ≥ 0.5×)`,
       `documents validated by the gateway: ${validated} (for ${viaGateway.requests + nested.requests} requests)`,
       "",
@@ -329,31 +353,38 @@ async function main() {
 
 /**
  * Whether Hive Gateway answers the same 20 products as our gateway (undefined), else why not:
- * a GraphQL error comes back with status 200, which wrk would count as a fast success.
+ * a GraphQL error comes back with status 200, which wrk would count as a fast success. The same
+ * ids, names and prices: its cents (an int64, which each source hands over as a string or a
+ * number) are our price in currency units.
  */
 async function hiveAnswersLikeOurs(
+  source: HiveSource,
   hive: ChildProcess,
   hiveUrl: string,
   ours: string,
 ): Promise<string | undefined> {
+  const { label, field, price, query } = hiveScenarios[source];
   try {
     await waitUntil(`${hiveUrl}/readiness`, () => {
       if (hive.exitCode !== null) throw new Error(`it exited with ${hive.exitCode}`);
       return answersOk(`${hiveUrl}/readiness`);
     });
-    const ids = (await gql(ours, "{ products(pagination:{take:20}) { id } }")) as {
-      products: { id: string }[];
+    const mine = (await gql(ours, "{ products(pagination:{take:20}) { id name price } }")) as {
+      products: { id: string; name: string; price: number }[];
     };
-    const theirs = (await gql(hiveUrl, hiveProductsQuery)) as {
-      products: { products: { id: string }[] };
-    };
-    const want = ids.products.map((p) => p.id).join();
-    const got = theirs.products.products.map((p) => p.id).join();
-    return got === want && ids.products.length === 20
+    const theirs = (await gql(hiveUrl, query)) as Record<
+      string,
+      { products: Record<string, string | number>[] }
+    >;
+    const want = mine.products.map((p) => `${p.id} ${p.name} ${p.price.toFixed(2)}`).join();
+    const got = theirs[field]?.products
+      .map((p) => `${p.id} ${p.name} ${(Number(p[price]) / 100).toFixed(2)}`)
+      .join();
+    return got === want && mine.products.length === 20
       ? undefined
-      : "Hive Gateway answered other products than ours";
+      : `${label} answered other products than ours (ids, names or prices)`;
   } catch (error) {
-    return `Hive Gateway did not answer: ${(error as Error).message}`;
+    return `${label} did not answer: ${(error as Error).message}`;
   }
 }
 
