@@ -114,6 +114,36 @@ async function gateway(): Promise<void> {
     `${(flat / direct).toFixed(2)} × direct`,
     "≥ 0.9 × direct",
   );
+  // Issue 10's outside reference: Hive Gateway serving the same data off the same catalog, right
+  // after ours in the same run, fronting its Connect JSON endpoint and generated from its proto
+  // over gRPC; its CPU per request is the steadier comparison.
+  for (const [scenario, label, figure] of [
+    ["Hive Gateway products(take 20)", "Hive Gateway", "Hive Gateway flat products(take 20)"],
+    [
+      "Hive Gateway gRPC products(take 20)",
+      "Hive Gateway over gRPC",
+      "Hive Gateway over gRPC (from the proto) flat products(take 20)",
+    ],
+  ] as const) {
+    const name = scenario.replace(/[()]/g, "\\$&");
+    const hive = rps(scenario);
+    const skipped = out.match(new RegExp(`^${name}\\s+not measured: (.*)`, "m"))?.[1];
+    const cpu =
+      out.match(
+        new RegExp(
+          `^gateway flat / ${label} = .*its CPU per request = ([\\d.]+)× our gateway's`,
+          "m",
+        ),
+      )?.[1] ?? "?";
+    row(
+      figure,
+      skipped ? "not measured" : `${hive.toFixed(0)} req/s`,
+      skipped
+        ? skipped.replaceAll("|", "\\|")
+        : `ours = ${(flat / hive).toFixed(2)} × Hive (CPU per request: Hive = ${cpu} × ours)`,
+      "ours ≥ 2 × Hive",
+    );
+  }
   row(
     "gateway 3-level nested query",
     `${nested.toFixed(0)} req/s`,

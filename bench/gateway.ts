@@ -1,7 +1,10 @@
 // Gateway benchmark (`npm run bench:gateway`): in one run and on the same data, measures a bare
 // Node HTTP server (this machine's ceiling), a direct Connect call to ListProducts(take 20), the
 // gateway's `{ products(pagination:{take:20}) { id name price } }` over Connect and over gRPC,
-// and the 3-level nested accounts → orders → products query; prints req/s, p50/p99 and ratios.
+// the same query through Hive Gateway over the same catalog, over Connect JSON and over gRPC from
+// the proto (bench/hive.ts; installed on first use, else reported as not measured), and the
+// 3-level nested accounts → orders → products query; prints req/s, p50/p99, CPU per request and
+// ratios.
 //
 // Every server is its own process (as under `npm start`), on the embedded PostgreSQL with its
 // data in a temporary directory, with LOG_LEVEL=warn so per-request log lines do not dominate.
@@ -10,12 +13,13 @@
 //
 // Settings: `npm run bench:gateway -- --help` (bench/options.ts).
 import { type ChildProcess, spawn } from "node:child_process";
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "../platform/testing.js";
+import { answersOk, freePort, waitUntil } from "../platform/testing.js";
 import { type ServiceDatabases, startServiceDatabases } from "../scripts/postgres.js";
 import { developmentAdmin } from "../services/account/config.js";
+import { type Hive, type HiveSource, hiveScenarios, hiveVersion, prepareHive } from "./hive.js";
 import { loadGenerator, type Result, runLoad, type Target, waitReady } from "./load.js";
 import { benchOptions } from "./options.js";
 
@@ -39,13 +43,21 @@ chmodSync(work, 0o711); // the embedded server may run as the postgres user
 const children: ChildProcess[] = [];
 let databases: ServiceDatabases | undefined;
 
-function start(name: string, args: string[], env: Record<string, string>): ChildProcess {
+function start(
+  name: string,
+  args: string[],
+  env: Record<string, string>,
+  cwd = root,
+): ChildProcess {
   const child = spawn(args[0] as string, args.slice(1), {
-    cwd: root,
+    cwd,
     env: { ...process.env, NODE_ENV: "test", LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "ignore", "pipe"],
   });
-  child.stderr?.on("data", (chunk: Buffer) => process.stderr.write(`[${name}] ${chunk}`));
+  child.stderr?.on("data", (chunk: Buffer) => {
+    // Hive Gateway writes a bare newline as it stops.
+    if (chunk.toString().trim()) process.stderr.write(`[${name}] ${chunk}`);
+  });
   children.push(child);
   return child;
 }
@@ -64,8 +76,18 @@ async function gql(url: string, query: string, token?: string) {
   return body.data as Record<string, unknown>;
 }
 
-/** A process's CPU seconds so far, from its Prometheus metrics. */
-async function cpuSeconds(base: string): Promise<number> {
+/**
+ * A process's CPU seconds so far, from its Prometheus metrics (a base URL), or for a process that
+ * has none (a pid: Hive Gateway) from /proc: the same user + system time of all its threads.
+ */
+async function cpuSeconds(base: string | number): Promise<number> {
+  if (typeof base === "number") {
+    const stat = readFileSync(`/proc/${base}/stat`, "utf8");
+    // Fields counted after the ")" that ends the command name (which may hold spaces): utime and
+    // stime, fields 14 and 15, in clock ticks of 1/100 s (USER_HZ on Linux).
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  }
   const get = () => fetch(`${base}/metrics`).then((res) => res.text());
   // Once more on a fresh socket if a pooled one was closed by the server's keep-alive timeout.
   const text = await get().catch(get);
@@ -73,9 +95,8 @@ async function cpuSeconds(base: string): Promise<number> {
 }
 
 async function main() {
-  const [bare, account, catalog, order, gateway, gatewayGrpc] = await Promise.all(
-    Array.from({ length: 6 }, freePort),
-  );
+  const [bare, account, catalog, order, gateway, gatewayGrpc, hivePort, hiveGrpcPort] =
+    await Promise.all(Array.from({ length: 8 }, freePort));
   const url = (port: number | undefined) => `http://127.0.0.1:${port}`;
   // Development keys: each service makes its own under the bench's directory.
   const common = { AUTH_KEYS_DIR: join(work, "keys"), HOST: "127.0.0.1" };
@@ -84,6 +105,20 @@ async function main() {
     CATALOG_URL: url(catalog),
     ORDER_URL: url(order),
   };
+
+  // First, while nothing else runs: the first run installs Hive Gateway (about a minute).
+  const hives: { source: HiveSource; port: number; prepared: Hive; process?: ChildProcess }[] = [];
+  for (const [source, port] of [
+    ["connect-json", hivePort],
+    ["grpc", hiveGrpcPort],
+  ] as const) {
+    const prepared = await prepareHive(source, url(catalog), work);
+    hives.push({ source, port: port as number, prepared });
+  }
+  // Why each Hive Gateway is not measured, when it is not.
+  const hiveSkipped = new Map<HiveSource, string>();
+  for (const hive of hives)
+    if (!hive.prepared.ok) hiveSkipped.set(hive.source, hive.prepared.reason);
 
   process.stdout.write(`starting servers (data in ${work}) …\n`);
   databases = await startServiceDatabases({
@@ -121,6 +156,17 @@ async function main() {
     PORT: String(gatewayGrpc),
     BACKEND_PROTOCOL: "grpc",
   });
+  for (const hive of hives) {
+    if (!hive.prepared.ok) continue;
+    const { args, cwd } = hive.prepared;
+    const name = hive.source === "grpc" ? "hive-grpc" : "hive";
+    hive.process = start(
+      name,
+      [...args, "--host", "127.0.0.1", "--port", String(hive.port)],
+      {},
+      cwd,
+    );
+  }
   await waitReady(`${url(bare)}/`);
   await waitReady(`${url(gateway)}/readyz`);
   await waitReady(`${url(gatewayGrpc)}/readyz`);
@@ -162,6 +208,12 @@ async function main() {
     }
   }
 
+  for (const hive of hives) {
+    if (!hive.process) continue;
+    const reason = await hiveAnswersLikeOurs(hive.source, hive.process, url(hive.port), gw);
+    if (reason) hiveSkipped.set(hive.source, reason);
+  }
+
   const productsQuery = JSON.stringify({
     query: "{ products(pagination:{take:20}) { id name price } }",
   });
@@ -186,18 +238,35 @@ async function main() {
       name: "gateway products(take 20)",
       url: `${gw}/graphql`,
       body: productsQuery,
+      graphql: true,
       cpu: { gateway: gw, catalog: url(catalog) },
     },
+    // Right after ours, so that they meet the machine in the same state.
+    ...hives.flatMap((hive): Target[] =>
+      !hiveSkipped.has(hive.source) && hive.process?.pid
+        ? [
+            {
+              name: hiveScenarios[hive.source].name,
+              url: `${url(hive.port)}/graphql`,
+              body: JSON.stringify({ query: hiveScenarios[hive.source].query }),
+              graphql: true,
+              cpu: { hive: hive.process.pid, catalog: url(catalog) },
+            },
+          ]
+        : [],
+    ),
     {
       name: "gateway products, gRPC backend",
       url: `${url(gatewayGrpc)}/graphql`,
       body: productsQuery,
+      graphql: true,
       cpu: { gateway: url(gatewayGrpc), catalog: url(catalog) },
     },
     {
       name: "gateway nested 3-level query",
       url: `${gw}/graphql`,
       body: nestedQuery,
+      graphql: true,
       headers: { authorization: `Bearer ${adminToken}` },
       cpu: { gateway: gw, account: url(account), order: url(order), catalog: url(catalog) },
     },
@@ -207,6 +276,8 @@ async function main() {
     `load: ${loadGenerator}, ${connections} connections, ${seconds} s per scenario after a 2 s warm-up\n\n`,
   );
   const results: Result[] = [];
+  // CPU µs per request by scenario, then by process.
+  const cpuOf = new Map<string, Record<string, number>>();
   for (const target of targets) {
     // BENCH_ONLY=<regexp> runs only the matching scenarios (the bare server always), for
     // profiling one path; the ratios printed at the end then mean nothing.
@@ -224,25 +295,42 @@ async function main() {
     const result = await run(seconds);
     const after = await Promise.all(Object.values(target.cpu).map(cpuSeconds));
     results.push(result);
-    const cpu = Object.keys(target.cpu)
-      .map((name, i) => {
-        const micros = (((after[i] ?? 0) - (before[i] ?? 0)) * 1e6) / result.requests;
-        return `${name} ${micros.toFixed(0)}`;
-      })
+    const micros = Object.fromEntries(
+      Object.keys(target.cpu).map((name, i) => [
+        name,
+        (((after[i] ?? 0) - (before[i] ?? 0)) * 1e6) / result.requests,
+      ]),
+    );
+    cpuOf.set(target.name, micros);
+    const cpu = Object.entries(micros)
+      .map(([name, us]) => `${name} ${us.toFixed(0)}`)
       .join(", ");
     process.stdout.write(
       `${result.name.padEnd(38)} ${result.rps.toFixed(0).padStart(8)} req/s   p50 ${result.p50.toFixed(2).padStart(7)} ms   p99 ${result.p99.toFixed(2).padStart(7)} ms${cpu ? `   CPU µs/req: ${cpu}` : ""}${result.errors ? `   ${result.errors} errors` : ""}\n`,
     );
   }
-  const [bareResult, getProduct, direct, viaGateway, viaGrpc, nested] = results as [
-    Result,
-    Result,
-    Result,
-    Result,
-    Result,
-    Result,
-  ];
+  for (const [source, reason] of hiveSkipped) {
+    process.stdout.write(`${hiveScenarios[source].name.padEnd(38)} not measured: ${reason}\n`);
+  }
+  const of = (name: string) => results.find((result) => result.name === name) as Result;
+  const bareResult = of("bare node http");
+  const getProduct = of("direct Connect GetProduct");
+  const direct = of("direct Connect ListProducts(take 20)");
+  const viaGateway = of("gateway products(take 20)");
+  const viaGrpc = of("gateway products, gRPC backend");
+  const nested = of("gateway nested 3-level query");
   const ratio = (a: Result, b: Result) => (a.rps / b.rps).toFixed(2);
+  const versusHive = (source: HiveSource) => {
+    const { name, label } = hiveScenarios[source];
+    const skipped = hiveSkipped.get(source);
+    if (skipped) return `gateway flat / ${label} = not measured (${skipped})`;
+    // The steadier figure on a shared machine: what each gateway process spent per request.
+    const cpu = (
+      (cpuOf.get(name)?.hive ?? Number.NaN) /
+      (cpuOf.get("gateway products(take 20)")?.gateway ?? Number.NaN)
+    ).toFixed(2);
+    return `gateway flat / ${label} = ${ratio(viaGateway, of(name))}×   (target ≥ 2×; Hive Gateway ${hiveVersion}; its CPU per request = ${cpu}× our gateway's)`;
+  };
   // Yoga caches each document's parse and validation: only the first of a kind is validated.
   const validated = /^graphql_documents_validated_total(?:\{[^}]*\})? (\S+)$/m.exec(
     await fetch(`${gw}/metrics`).then((res) => res.text()),
@@ -254,11 +342,50 @@ async function main() {
       `gateway/direct = ${ratio(viaGateway, direct)}×   (target ≥ 0.9×)`,
       `gateway/bare   = ${ratio(viaGateway, bareResult)}×`,
       `gateway over gRPC / over Connect = ${ratio(viaGrpc, viaGateway)}×`,
+      versusHive("connect-json"),
+      versusHive("grpc"),
       `nested/flat    = ${ratio(nested, viaGateway)}×   (target ≥ 0.5×)`,
       `documents validated by the gateway: ${validated} (for ${viaGateway.requests + nested.requests} requests)`,
       "",
     ].join("\n"),
   );
+}
+
+/**
+ * Whether Hive Gateway answers the same 20 products as our gateway (undefined), else why not:
+ * a GraphQL error comes back with status 200, which wrk would count as a fast success. The same
+ * ids, names and prices: its cents (an int64, which each source hands over as a string or a
+ * number) are our price in currency units.
+ */
+async function hiveAnswersLikeOurs(
+  source: HiveSource,
+  hive: ChildProcess,
+  hiveUrl: string,
+  ours: string,
+): Promise<string | undefined> {
+  const { label, field, price, query } = hiveScenarios[source];
+  try {
+    await waitUntil(`${hiveUrl}/readiness`, () => {
+      if (hive.exitCode !== null) throw new Error(`it exited with ${hive.exitCode}`);
+      return answersOk(`${hiveUrl}/readiness`);
+    });
+    const mine = (await gql(ours, "{ products(pagination:{take:20}) { id name price } }")) as {
+      products: { id: string; name: string; price: number }[];
+    };
+    const theirs = (await gql(hiveUrl, query)) as Record<
+      string,
+      { products: Record<string, string | number>[] }
+    >;
+    const want = mine.products.map((p) => `${p.id} ${p.name} ${p.price.toFixed(2)}`).join();
+    const got = theirs[field]?.products
+      .map((p) => `${p.id} ${p.name} ${(Number(p[price]) / 100).toFixed(2)}`)
+      .join();
+    return got === want && mine.products.length === 20
+      ? undefined
+      : `${label} answered other products than ours (ids, names or prices)`;
+  } catch (error) {
+    return `${label} did not answer: ${(error as Error).message}`;
+  }
 }
 
 function bareServer(port: number): string {

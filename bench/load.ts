@@ -27,10 +27,18 @@ export async function runLoad(
 export interface Target {
   name: string;
   url: string;
-  /** Processes whose CPU time per request to report: name → base URL serving /metrics. */
-  cpu: Record<string, string>;
+  /**
+   * Processes whose CPU time per request to report: name → base URL serving /metrics, or the pid
+   * of a process that has none.
+   */
+  cpu: Record<string, string | number>;
   body?: string;
   headers?: Record<string, string>;
+  /**
+   * A GraphQL endpoint: an answer with `errors` counts as an error, though it comes with status
+   * 200 (a failing backend would otherwise look like a fast success).
+   */
+  graphql?: boolean;
 }
 
 export interface Result {
@@ -57,8 +65,10 @@ async function runLoop(target: Target, duration: number, connections: number): P
         url,
         { method: target.body ? "POST" : "GET", agent, headers },
         (res) => {
-          res.resume();
-          res.on("end", () => resolve(res.statusCode ?? 0));
+          let body = "";
+          if (target.graphql) res.on("data", (chunk: Buffer) => (body += chunk));
+          else res.resume();
+          res.on("end", () => resolve(body.includes('"errors"') ? 0 : (res.statusCode ?? 0)));
         },
       );
       req.on("error", reject);
@@ -108,10 +118,23 @@ async function runWrk(
       `wrk.method = "${target.body ? "POST" : "GET"}"`,
       target.body ? `wrk.body = ${JSON.stringify(target.body)}` : "",
       ...Object.entries(headers).map(([k, v]) => `wrk.headers["${k}"] = ${JSON.stringify(v)}`),
+      // Each wrk thread has its own Lua state: done() sums what the threads counted.
+      "local threads = {}",
+      "setup = function(thread) table.insert(threads, thread) end",
+      "init = function(args) failed = 0 end",
+      ...(target.graphql
+        ? [
+            "response = function(status, headers, body)",
+            `  if status == 200 and body:find('"errors"', 1, true) then failed = failed + 1 end`,
+            "end",
+          ]
+        : []),
       "done = function(summary, latency, requests)",
+      "  local failed = 0",
+      '  for _, thread in ipairs(threads) do failed = failed + thread:get("failed") end',
       '  io.write(string.format("RESULT %f %f %f %d %d\\n", summary.requests / (summary.duration / 1e6),',
       "    latency:percentile(50) / 1000, latency:percentile(99) / 1000,",
-      "    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout, summary.requests))",
+      "    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout + failed, summary.requests))",
       "end",
     ].join("\n"),
   );
