@@ -10,12 +10,15 @@ import {
   type Interceptor,
   type Transport,
 } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { validateReadWriteMaxBytes } from "@connectrpc/connect/protocol";
+import { createTransport } from "@connectrpc/connect/protocol-connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import { AccountService } from "../gen/bazaar/account/v1/account_pb.js";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
 import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
 import { tracingClientInterceptor } from "../platform/tracing.js";
 import type { GatewayConfig } from "./config.js";
+import { http1Client } from "./http-client.js";
 
 export type ServiceName = "account" | "catalog" | "order";
 
@@ -82,15 +85,18 @@ export function createTransports(
       timeout: 4_000,
     });
     agents.push(agent);
-    return createConnectTransport({
+    // connect-node's createConnectTransport, with the one-write HTTP/1.1 client of
+    // http-client.ts in place of its own.
+    return createTransport({
       baseUrl,
-      httpVersion: "1.1",
+      httpClient: http1Client(agent),
       useBinaryFormat: true,
-      nodeOptions: { agent },
       // On a local network compression costs both ends more CPU than it saves: connect-node
       // otherwise asks for gzip/br, and a 20-product list comes back gzipped.
       acceptCompression: [],
+      sendCompression: null,
       interceptors: [tracingClientInterceptor(), retryResetReads, ...interceptors],
+      ...validateReadWriteMaxBytes(undefined, undefined, undefined),
     });
   };
   return {
