@@ -10,15 +10,14 @@ import {
   type Interceptor,
   type Transport,
 } from "@connectrpc/connect";
-import { validateReadWriteMaxBytes } from "@connectrpc/connect/protocol";
-import { createTransport } from "@connectrpc/connect/protocol-connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { AccountService } from "../gen/bazaar/account/v1/account_pb.js";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
 import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
 import { tracingClientInterceptor } from "../platform/tracing.js";
 import type { GatewayConfig } from "./config.js";
-import { http1Client } from "./http-client.js";
+import { createUnaryConnectTransport } from "./connect-transport.js";
+import { http1Post } from "./http-client.js";
 
 export type ServiceName = "account" | "catalog" | "order";
 
@@ -85,18 +84,13 @@ export function createTransports(
       timeout: 4_000,
     });
     agents.push(agent);
-    // connect-node's createConnectTransport, with the one-write HTTP/1.1 client of
-    // http-client.ts in place of its own.
-    return createTransport({
+    // Binary Connect without compression: on a local network compression costs both ends more
+    // CPU than it saves (connect-node's transport asked for gzip/br, and a 20-product list came
+    // back gzipped). The transport and its one-write client: connect-transport.ts.
+    return createUnaryConnectTransport({
       baseUrl,
-      httpClient: http1Client(agent),
-      useBinaryFormat: true,
-      // On a local network compression costs both ends more CPU than it saves: connect-node
-      // otherwise asks for gzip/br, and a 20-product list comes back gzipped.
-      acceptCompression: [],
-      sendCompression: null,
+      post: http1Post(agent),
       interceptors: [tracingClientInterceptor(), retryResetReads, ...interceptors],
-      ...validateReadWriteMaxBytes(undefined, undefined, undefined),
     });
   };
   return {

@@ -2,16 +2,11 @@
 // three socket writes (the headers as soon as a socket is free, then the body, then the chunked
 // encoding's last chunk), each a syscall here and a read and parser wake-up in the service; on
 // the products query those writes were ~10% of the gateway's CPU. This one sends a unary call's
-// headers and body, with its Content-Length, in one write, and hands the answer back whole.
-// Failures map as connect-node maps them, so codes and retries are unchanged.
+// headers and body, with its Content-Length, in one write, and hands the answer back whole, to
+// the transport of connect-transport.ts. Failures map as connect-node maps them, so codes and
+// retries are unchanged.
 import http from "node:http";
 import { Code, ConnectError } from "@connectrpc/connect";
-import {
-  createAsyncIterable,
-  getAbortSignalReason,
-  type UniversalClientFn,
-  type UniversalClientResponse,
-} from "@connectrpc/connect/protocol";
 
 interface Target {
   hostname: string;
@@ -19,7 +14,21 @@ interface Target {
   path: string;
 }
 
-export function http1Client(agent: http.Agent): UniversalClientFn {
+export interface HttpAnswer {
+  status: number;
+  header: Headers;
+  body: Uint8Array;
+}
+
+/** POSTs `body` to `url`; fails with a ConnectError when the call fails or `signal` fires. */
+export type HttpPost = (
+  url: string,
+  header: Headers,
+  body: Uint8Array,
+  signal: AbortSignal,
+) => Promise<HttpAnswer>;
+
+export function http1Post(agent: http.Agent): HttpPost {
   // One entry per method URL: the URL is parsed once, not on every call.
   const targets = new Map<string, Target>();
   const targetOf = (url: string): Target => {
@@ -37,31 +46,29 @@ export function http1Client(agent: http.Agent): UniversalClientFn {
     return target;
   };
 
-  return async (req) => {
-    const body = req.body === undefined ? new Uint8Array(0) : await readAll(req.body);
-    const { signal } = req;
-    if (signal?.aborted) throw nodeReason(getAbortSignalReason(signal));
+  return (url, header, body, signal) => {
+    if (signal.aborted) return Promise.reject(nodeReason(signal.reason));
     const headers: Record<string, string> = {};
-    req.header.forEach((value, key) => {
+    header.forEach((value, key) => {
       headers[key] = value;
     });
     headers["content-length"] = String(body.byteLength);
-    const { hostname, port, path } = targetOf(req.url);
+    const { hostname, port, path } = targetOf(url);
 
-    return new Promise<UniversalClientResponse>((resolve, reject) => {
-      const request = http.request({ agent, hostname, port, path, method: req.method, headers });
+    return new Promise<HttpAnswer>((resolve, reject) => {
+      const request = http.request({ agent, hostname, port, path, method: "POST", headers });
       let settled = false;
       const fail = (reason: unknown) => {
         if (settled) return;
         settled = true;
-        signal?.removeEventListener("abort", onAbort);
+        signal.removeEventListener("abort", onAbort);
         request.destroy();
         reject(nodeReason(reason));
       };
       function onAbort() {
-        fail(getAbortSignalReason(signal as AbortSignal));
+        fail(signal.reason);
       }
-      signal?.addEventListener("abort", onAbort);
+      signal.addEventListener("abort", onAbort);
       request.on("error", fail);
       request.on("response", (response) => {
         const chunks: Buffer[] = [];
@@ -73,32 +80,24 @@ export function http1Client(agent: http.Agent): UniversalClientFn {
         response.on("end", () => {
           if (settled) return;
           settled = true;
-          signal?.removeEventListener("abort", onAbort);
-          const header = new Headers();
+          signal.removeEventListener("abort", onAbort);
+          const answer = new Headers();
           for (const [key, value] of Object.entries(response.headers)) {
-            if (Array.isArray(value)) for (const one of value) header.append(key, one);
-            else if (value !== undefined) header.set(key, value);
+            if (Array.isArray(value)) for (const one of value) answer.append(key, one);
+            else if (value !== undefined) answer.set(key, value);
           }
           const whole = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
           resolve({
             status: response.statusCode ?? 0,
-            header,
-            body: createAsyncIterable([
-              new Uint8Array(whole.buffer, whole.byteOffset, whole.length),
-            ]),
-            trailer: new Headers(),
+            header: answer,
+            body: new Uint8Array(whole.buffer, whole.byteOffset, whole.length),
           });
         });
       });
+      // Headers and body leave in one write once the agent hands over a socket.
       request.end(body);
     });
   };
-}
-
-async function readAll(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of body) chunks.push(chunk);
-  return chunks.length === 1 ? (chunks[0] as Uint8Array) : Buffer.concat(chunks);
 }
 
 /**
