@@ -10,12 +10,14 @@ import {
   type Interceptor,
   type Transport,
 } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import { AccountService } from "../gen/bazaar/account/v1/account_pb.js";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
 import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
 import { tracingClientInterceptor } from "../platform/tracing.js";
 import type { GatewayConfig } from "./config.js";
+import { createUnaryConnectTransport } from "./connect-transport.js";
+import { http1Post } from "./http-client.js";
 
 export type ServiceName = "account" | "catalog" | "order";
 
@@ -82,14 +84,12 @@ export function createTransports(
       timeout: 4_000,
     });
     agents.push(agent);
-    return createConnectTransport({
+    // Binary Connect without compression: on a local network compression costs both ends more
+    // CPU than it saves (connect-node's transport asked for gzip/br, and a 20-product list came
+    // back gzipped). The transport and its one-write client: connect-transport.ts.
+    return createUnaryConnectTransport({
       baseUrl,
-      httpVersion: "1.1",
-      useBinaryFormat: true,
-      nodeOptions: { agent },
-      // On a local network compression costs both ends more CPU than it saves: connect-node
-      // otherwise asks for gzip/br, and a 20-product list comes back gzipped.
-      acceptCompression: [],
+      post: http1Post(agent),
       interceptors: [tracingClientInterceptor(), retryResetReads, ...interceptors],
     });
   };

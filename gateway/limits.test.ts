@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type GatewayTestbed,
+  listeningGateway,
   openGatewayTestbed,
   type Stack,
   type TestGateway,
@@ -60,6 +61,39 @@ describe("limits", () => {
     });
     expect(res.status).toBe(413);
     expect((await gw.gql(`{ products { id } }`)).status).toBe(200);
+  });
+
+  it("over a socket, refuses a body over the limit by its Content-Length or as it arrives chunked", async () => {
+    const running = await listeningGateway(stack.urls, { MAX_BODY_BYTES: "2048" });
+    try {
+      const post = (body: string, chunked: boolean) =>
+        fetch(`${running.url}/graphql`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          // A stream has no length: fetch sends it chunked, with no Content-Length.
+          body: chunked ? new Blob([body]).stream() : body,
+          duplex: "half",
+        } as RequestInit);
+      const padded = (bytes: number) => {
+        const bare = JSON.stringify({ query: "{ __typename }", variables: { pad: "" } });
+        return JSON.stringify({
+          query: "{ __typename }",
+          variables: { pad: "x".repeat(bytes - bare.length) },
+        });
+      };
+      for (const chunked of [false, true]) {
+        const atLimit = await post(padded(2048), chunked);
+        expect(atLimit.status, `chunked: ${chunked}`).toBe(200);
+        expect(await atLimit.json()).toEqual({ data: { __typename: "Query" } });
+        const over = await post(padded(2049), chunked);
+        expect(over.status, `chunked: ${chunked}`).toBe(413);
+        expect(((await over.json()) as { errors: { message: string }[] }).errors[0]?.message).toBe(
+          "Request body too large",
+        );
+      }
+    } finally {
+      await running.stop();
+    }
   });
 
   it("refuses take above 100, as a literal or a variable", async () => {

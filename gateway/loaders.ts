@@ -11,9 +11,12 @@ import type { Backends } from "./clients.js";
 import { fromBackend } from "./errors.js";
 
 export interface Loaders {
-  account: DataLoader<string, Account | null>;
-  product: DataLoader<string, Product | null>;
-  ordersByAccount: DataLoader<string, Order[]>;
+  readonly account: DataLoader<string, Account | null>;
+  readonly product: DataLoader<string, Product | null>;
+  readonly ordersByAccount: DataLoader<string, Order[]>;
+  /** Rows a list RPC returned: a later load of one of them costs no RPC. */
+  listedAccounts(accounts: Account[]): void;
+  listedProducts(products: Product[]): void;
 }
 
 // The services accept at most 1000 ids per batch call.
@@ -22,36 +25,88 @@ const maxBatchSize = 1000;
 const cacheKeyFn = (id: string) => id.toLowerCase();
 
 export function createLoaders(backends: Backends, call: CallOptions): Loaders {
-  return {
-    account: new DataLoader(
-      async (ids) => {
-        const { accounts } = await fromBackend(
-          backends.account.batchGetAccounts({ ids: [...ids] }, call),
-        );
-        return inKeyOrder(ids, accounts, (a) => a.id, null);
-      },
-      { maxBatchSize, cacheKeyFn },
-    ),
-    product: new DataLoader(
-      async (ids) => {
-        const { products } = await fromBackend(
-          backends.catalog.batchGetProducts({ ids: [...ids] }, call),
-        );
-        return inKeyOrder(ids, products, (p) => p.id, null);
-      },
-      { maxBatchSize, cacheKeyFn },
-    ),
-    ordersByAccount: new DataLoader(
-      async (accountIds) => {
-        const { accountOrders } = await fromBackend(
-          backends.order.batchListOrdersForAccounts({ accountIds: [...accountIds] }, call),
-        );
-        const byAccount = new Map(accountOrders.map((a) => [a.accountId.toLowerCase(), a.orders]));
-        return accountIds.map((id) => byAccount.get(id.toLowerCase()) ?? []);
-      },
-      { maxBatchSize, cacheKeyFn },
-    ),
-  };
+  return new LazyLoaders(backends, call);
+}
+
+/**
+ * Each loader is made when a resolver first asks for it, and rows a list RPC returned are put in
+ * its cache only then: the flat products query, which never loads a product by id, made three
+ * loaders and primed twenty entries per request for nothing.
+ */
+class LazyLoaders implements Loaders {
+  #account: Loaders["account"] | undefined;
+  #product: Loaders["product"] | undefined;
+  #ordersByAccount: Loaders["ordersByAccount"] | undefined;
+  readonly #listedAccounts: Account[][] = [];
+  readonly #listedProducts: Product[][] = [];
+
+  constructor(
+    private readonly backends: Backends,
+    private readonly call: CallOptions,
+  ) {}
+
+  get account(): Loaders["account"] {
+    if (this.#account === undefined) {
+      const { backends, call } = this;
+      this.#account = new DataLoader(
+        async (ids) => {
+          const { accounts } = await fromBackend(
+            backends.account.batchGetAccounts({ ids: [...ids] }, call),
+          );
+          return inKeyOrder(ids, accounts, (a) => a.id, null);
+        },
+        { maxBatchSize, cacheKeyFn },
+      );
+      for (const rows of this.#listedAccounts) for (const a of rows) this.#account.prime(a.id, a);
+    }
+    return this.#account;
+  }
+
+  get product(): Loaders["product"] {
+    if (this.#product === undefined) {
+      const { backends, call } = this;
+      this.#product = new DataLoader(
+        async (ids) => {
+          const { products } = await fromBackend(
+            backends.catalog.batchGetProducts({ ids: [...ids] }, call),
+          );
+          return inKeyOrder(ids, products, (p) => p.id, null);
+        },
+        { maxBatchSize, cacheKeyFn },
+      );
+      for (const rows of this.#listedProducts) for (const p of rows) this.#product.prime(p.id, p);
+    }
+    return this.#product;
+  }
+
+  get ordersByAccount(): Loaders["ordersByAccount"] {
+    if (this.#ordersByAccount === undefined) {
+      const { backends, call } = this;
+      this.#ordersByAccount = new DataLoader(
+        async (accountIds) => {
+          const { accountOrders } = await fromBackend(
+            backends.order.batchListOrdersForAccounts({ accountIds: [...accountIds] }, call),
+          );
+          const byAccount = new Map(
+            accountOrders.map((a) => [a.accountId.toLowerCase(), a.orders]),
+          );
+          return accountIds.map((id) => byAccount.get(id.toLowerCase()) ?? []);
+        },
+        { maxBatchSize, cacheKeyFn },
+      );
+    }
+    return this.#ordersByAccount;
+  }
+
+  listedAccounts(accounts: Account[]): void {
+    if (this.#account === undefined) this.#listedAccounts.push(accounts);
+    else for (const a of accounts) this.#account.prime(a.id, a);
+  }
+
+  listedProducts(products: Product[]): void {
+    if (this.#product === undefined) this.#listedProducts.push(products);
+    else for (const p of products) this.#product.prime(p.id, p);
+  }
 }
 
 /** One result per key, in key order; `missing` for a key the service did not return. */
@@ -68,9 +123,9 @@ function inKeyOrder<T, M>(
 
 /** Rows a list RPC already returned, so resolving them again costs no RPC. */
 export function primeAccounts(loaders: Loaders, accounts: Account[]): void {
-  for (const account of accounts) loaders.account.prime(account.id, account);
+  loaders.listedAccounts(accounts);
 }
 
 export function primeProducts(loaders: Loaders, products: Product[]): void {
-  for (const product of products) loaders.product.prime(product.id, product);
+  loaders.listedProducts(products);
 }

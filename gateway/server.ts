@@ -12,6 +12,7 @@ import { GraphiQLPage } from "./graphiql.js";
 import { createErrorLog } from "./logging.js";
 import { createGatewayMetrics, type GatewayMetrics } from "./observability.js";
 import { badRequests } from "./plugins/bad-requests.js";
+import { bodyLimit } from "./plugins/body-limit.js";
 import { cors } from "./plugins/cors.js";
 import { errorLog } from "./plugins/error-log.js";
 import { jit } from "./plugins/jit.js";
@@ -73,6 +74,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       // Before tracing, so the operation's span wraps the compiled execution.
       jit(),
       tracing(),
+      // Last, as Yoga places its own: it wraps whichever request parser the others chose.
+      bodyLimit(config.MAX_BODY_BYTES),
     ],
     maskedErrors: { maskError: (error, message) => maskError(error, message) },
     logging: log.yoga,
@@ -80,7 +83,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     // GraphiQL is served by the routes plugin from a cached, compressed, offline page.
     graphiql: false,
     landingPage: false,
-    maxRequestBodySize: config.MAX_BODY_BYTES,
+    // The body-limit plugin applies MAX_BODY_BYTES without Yoga's per-request counting stream.
+    maxRequestBodySize: false,
     batching: false,
     // No file uploads in the schema: multipart requests have nothing to carry.
     multipart: false,
