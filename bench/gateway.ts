@@ -282,7 +282,7 @@ async function main() {
     // BENCH_ONLY=<regexp> runs only the matching scenarios (the bare server always), for
     // profiling one path; the ratios printed at the end then mean nothing.
     const only = process.env.BENCH_ONLY;
-    if (only && target !== targets[0] && !new RegExp(only).test(target.name)) {
+    if (only && target !== targets[0] && !new RegExp(only, "i").test(target.name)) {
       results.push({ name: target.name, requests: 0, rps: Number.NaN, p50: 0, p99: 0, errors: 0 });
       continue;
     }
