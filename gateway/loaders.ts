@@ -34,49 +34,28 @@ export function createLoaders(backends: Backends, call: CallOptions): Loaders {
  * loaders and primed twenty entries per request for nothing.
  */
 class LazyLoaders implements Loaders {
-  #account: Loaders["account"] | undefined;
-  #product: Loaders["product"] | undefined;
+  readonly #accounts: LazyById<Account>;
+  readonly #products: LazyById<Product>;
   #ordersByAccount: Loaders["ordersByAccount"] | undefined;
-  readonly #listedAccounts: Account[][] = [];
-  readonly #listedProducts: Product[][] = [];
 
   constructor(
     private readonly backends: Backends,
     private readonly call: CallOptions,
-  ) {}
+  ) {
+    this.#accounts = new LazyById(
+      async (ids) => (await fromBackend(backends.account.batchGetAccounts({ ids }, call))).accounts,
+    );
+    this.#products = new LazyById(
+      async (ids) => (await fromBackend(backends.catalog.batchGetProducts({ ids }, call))).products,
+    );
+  }
 
   get account(): Loaders["account"] {
-    if (this.#account === undefined) {
-      const { backends, call } = this;
-      this.#account = new DataLoader(
-        async (ids) => {
-          const { accounts } = await fromBackend(
-            backends.account.batchGetAccounts({ ids: [...ids] }, call),
-          );
-          return inKeyOrder(ids, accounts, (a) => a.id, null);
-        },
-        { maxBatchSize, cacheKeyFn },
-      );
-      for (const rows of this.#listedAccounts) for (const a of rows) this.#account.prime(a.id, a);
-    }
-    return this.#account;
+    return this.#accounts.loader;
   }
 
   get product(): Loaders["product"] {
-    if (this.#product === undefined) {
-      const { backends, call } = this;
-      this.#product = new DataLoader(
-        async (ids) => {
-          const { products } = await fromBackend(
-            backends.catalog.batchGetProducts({ ids: [...ids] }, call),
-          );
-          return inKeyOrder(ids, products, (p) => p.id, null);
-        },
-        { maxBatchSize, cacheKeyFn },
-      );
-      for (const rows of this.#listedProducts) for (const p of rows) this.#product.prime(p.id, p);
-    }
-    return this.#product;
+    return this.#products.loader;
   }
 
   get ordersByAccount(): Loaders["ordersByAccount"] {
@@ -99,13 +78,35 @@ class LazyLoaders implements Loaders {
   }
 
   listedAccounts(accounts: Account[]): void {
-    if (this.#account === undefined) this.#listedAccounts.push(accounts);
-    else for (const a of accounts) this.#account.prime(a.id, a);
+    this.#accounts.listed(accounts);
   }
 
   listedProducts(products: Product[]): void {
-    if (this.#product === undefined) this.#listedProducts.push(products);
-    else for (const p of products) this.#product.prime(p.id, p);
+    this.#products.listed(products);
+  }
+}
+
+/** A by-id loader over a Batch* RPC, made on first use, with the rows listed before then. */
+class LazyById<T extends { id: string }> {
+  #loader: DataLoader<string, T | null> | undefined;
+  readonly #listed: T[][] = [];
+
+  constructor(private readonly batchGet: (ids: string[]) => Promise<T[]>) {}
+
+  get loader(): DataLoader<string, T | null> {
+    if (this.#loader === undefined) {
+      this.#loader = new DataLoader(
+        async (ids) => inKeyOrder(ids, await this.batchGet([...ids]), (row) => row.id, null),
+        { maxBatchSize, cacheKeyFn },
+      );
+      for (const rows of this.#listed) for (const row of rows) this.#loader.prime(row.id, row);
+    }
+    return this.#loader;
+  }
+
+  listed(rows: T[]): void {
+    if (this.#loader === undefined) this.#listed.push(rows);
+    else for (const row of rows) this.#loader.prime(row.id, row);
   }
 }
 

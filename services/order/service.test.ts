@@ -13,6 +13,7 @@ import { orders } from "./schema.js";
 import { OrderStore } from "./store.js";
 import {
   adminAuth,
+  counting,
   customer,
   failing,
   type OrderTestbed,
@@ -222,15 +223,8 @@ describe("order service", () => {
       const buyers = await Promise.all([1, 2, 3].map(() => customer(h.accounts, h.authority)));
       const p = await product(h.catalog, admin, 100, 10);
       const methods: string[] = [];
-      const counting = (transport: Transport): Transport => ({
-        unary: (m, ...rest) => {
-          methods.push(m.name);
-          return transport.unary(m, ...rest);
-        },
-        stream: transport.stream.bind(transport),
-      });
       const orders = h.ordersWith({
-        peers: h.peersWith((t) => ({ account: counting(t.account), catalog: t.catalog })),
+        peers: h.peersWith((t) => ({ account: counting(t.account, methods), catalog: t.catalog })),
       });
       const nobody = uuidv7();
       // An admin orders for each (the same path for all four, so they arrive together).
@@ -262,15 +256,8 @@ describe("order service", () => {
       const scarce = await product(h.catalog, admin, 700, 1);
       const ghost = uuidv7();
       const methods: string[] = [];
-      const counting = (transport: Transport): Transport => ({
-        unary: (m, ...rest) => {
-          methods.push(m.name);
-          return transport.unary(m, ...rest);
-        },
-        stream: transport.stream.bind(transport),
-      });
       const orders = h.ordersWith({
-        peers: h.peersWith((t) => ({ account: t.account, catalog: counting(t.catalog) })),
+        peers: h.peersWith((t) => ({ account: t.account, catalog: counting(t.catalog, methods) })),
       });
       const lines = [
         [{ productId: plenty, quantity: 2 }],

@@ -156,3 +156,14 @@ export function failing(
       transport.stream(m, signal, timeoutMs, header, input, contextValues),
   };
 }
+
+/** `transport`, writing the name of each method it is asked for into `methods`. */
+export function counting(transport: Transport, methods: string[]): Transport {
+  return {
+    unary: (m, ...rest) => {
+      methods.push(m.name);
+      return transport.unary(m, ...rest);
+    },
+    stream: transport.stream.bind(transport),
+  };
+}
