@@ -241,7 +241,10 @@ export class OrderStore {
         ]),
       );
     },
-    { maxBatch: 200, missing: () => undefined },
+    // An order carries up to 100 items with their names and descriptions (up to ~5 KB each):
+    // 32 orders keep one statement's JSON under ~16 MB, where 200 could reach 100 MB and stall
+    // the event loop while it is built.
+    { maxBatch: 32, missing: () => undefined },
   );
 
   /**
