@@ -1,6 +1,6 @@
 // Test support: real databases only. Every test file gets a fresh database on one PostgreSQL
 // server: the embedded one vitest's global setup starts for the run, or TEST_DATABASE_URL's.
-import { type SpawnOptions, spawn } from "node:child_process";
+import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import type http2 from "node:http2";
 import net from "node:net";
@@ -127,6 +127,53 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** A running process, and what it has written so far: stdout and stderr interleaved. */
+export interface Gathered {
+  child: ChildProcess;
+  readonly output: string;
+}
+
+/** Starts `command`, gathering what it writes. */
+export function spawnGathering(
+  command: string,
+  args: readonly string[],
+  options: Omit<SpawnOptions, "stdio"> = {},
+): Gathered {
+  const child = spawn(command, args, { ...options, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  const gather = (chunk: Buffer) => {
+    output += chunk;
+  };
+  child.stdout?.on("data", gather);
+  child.stderr?.on("data", gather);
+  return {
+    child,
+    get output() {
+      return output;
+    },
+  };
+}
+
+/**
+ * Waits until `text` shows in what `process` wrote; fails with all it wrote when it exits first
+ * or after `timeoutMs` (`npm start`'s banner, say).
+ */
+export async function waitForOutput(
+  process: Gathered,
+  text: string,
+  timeoutMs = 90_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!process.output.includes(text)) {
+    const exited = process.child.exitCode !== null || process.child.signalCode !== null;
+    if (exited || Date.now() > deadline) {
+      const why = exited ? "it exited" : `${timeoutMs} ms passed`;
+      throw new Error(`${why} before "${text}" showed; it wrote:\n${process.output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 /** Runs `command` to its end; its exit code and what it wrote, stdout and stderr interleaved. */
 export function runToExit(
   command: string,
@@ -134,16 +181,9 @@ export function runToExit(
   options: Omit<SpawnOptions, "stdio"> = {},
 ): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { ...options, stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    child.stdout?.on("data", (chunk) => {
-      output += chunk;
-    });
-    child.stderr?.on("data", (chunk) => {
-      output += chunk;
-    });
-    child.once("error", reject);
-    child.once("exit", (code) => resolve({ code, output }));
+    const gathered = spawnGathering(command, args, options);
+    gathered.child.once("error", reject);
+    gathered.child.once("exit", (code) => resolve({ code, output: gathered.output }));
   });
 }
 

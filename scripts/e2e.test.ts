@@ -2,13 +2,13 @@
 // PostgreSQL and the four real processes (in a scratch working directory, on free ports), and a
 // shopper's journey goes through the public GraphQL API only. Then SIGTERM stops everything
 // cleanly, and a second start finds the data the first one left.
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { chmod, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundleOf, supervisorBundle } from "../platform/processes.js";
-import { freePort } from "../platform/testing.js";
+import { freePort, type Gathered, spawnGathering, waitForOutput } from "../platform/testing.js";
 import { developmentAdmin } from "../services/account/config.js";
 import { build } from "./build.js";
 
@@ -25,7 +25,7 @@ interface GraphQLResult {
 
 describe("npm start, end to end through the gateway", () => {
   let supervisor: ChildProcess;
-  let output = "";
+  let launched: Gathered;
   let gateway: string;
   let storefront: string;
   let cwd: string;
@@ -34,23 +34,9 @@ describe("npm start, end to end through the gateway", () => {
 
   /** Runs `npm start`'s supervisor in `cwd` and waits for its banner. */
   const launch = async () => {
-    output = "";
-    supervisor = spawn(process.execPath, ["--enable-source-maps", start], {
-      cwd,
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    supervisor.stdout?.on("data", (chunk) => {
-      output += chunk;
-    });
-    supervisor.stderr?.on("data", (chunk) => {
-      output += chunk;
-    });
-    for (let i = 0; i < 900 && !output.includes("Bazaar is running"); i++) {
-      if (supervisor.exitCode !== null) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(output).toContain("Bazaar is running");
+    launched = spawnGathering(process.execPath, ["--enable-source-maps", start], { cwd, env });
+    supervisor = launched.child;
+    await waitForOutput(launched, "Bazaar is running");
   };
   const stop = async () => {
     const exited = new Promise<number | null>((resolve) =>
@@ -231,7 +217,7 @@ describe("npm start, end to end through the gateway", () => {
     );
     supervisor.kill("SIGTERM");
     expect(await exited).toBe(0);
-    expect(output).not.toMatch(/exited unexpectedly/);
+    expect(launched.output).not.toMatch(/exited unexpectedly/);
     // The database stopped too, cleanly: a running or crashed server leaves its lock file.
     await expect(stat(join(cwd, ".data/postgres/postmaster.pid"))).rejects.toThrow(/ENOENT/);
   }, 30_000);
@@ -256,9 +242,9 @@ describe("npm start, end to end through the gateway", () => {
   });
 
   it("starts again on the same data: nothing initialised twice, accounts kept", async () => {
-    expect(output).toContain("initialised a new cluster");
+    expect(launched.output).toContain("initialised a new cluster");
     await launch();
-    expect(output).not.toContain("initialised a new cluster");
+    expect(launched.output).not.toContain("initialised a new cluster");
     const login = await data(
       `mutation($e: String!) { login(email: $e, password: "a-long-password") { account { email } } }`,
       undefined,

@@ -4,7 +4,7 @@
 // for the defaults the README shows). Not run here: the compose and Kubernetes commands
 // (no Docker engine or cluster; CI checks those files), and `npm ci`/`npm start` themselves
 // (scripts/e2e.test.ts runs the supervisor).
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { type ChildProcess, execFile } from "node:child_process";
 import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,7 +12,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { schema as gateway } from "../gateway/config.js";
 import { bundleOf, processes, processNames, supervisorBundle } from "../platform/processes.js";
-import { freePort } from "../platform/testing.js";
+import { freePort, spawnGathering, waitForOutput } from "../platform/testing.js";
 import { schema as account } from "../services/account/config.js";
 import { schema as catalog } from "../services/catalog/config.js";
 import { schema as order } from "../services/order/config.js";
@@ -76,7 +76,6 @@ const hasJq = await exec("jq", ["--version"]).then(
 describe.skipIf(!hasJq)("README commands against npm start", () => {
   let supervisor: ChildProcess;
   let cwd: string;
-  let output = "";
   const ports: Record<string, number> = {};
 
   beforeAll(async () => {
@@ -87,7 +86,7 @@ describe.skipIf(!hasJq)("README commands against npm start", () => {
     await chmod(cwd, 0o711);
     // What `npm start` runs: its prestart builds the bundles, then node runs the supervisor's.
     await build();
-    supervisor = spawn(
+    const launched = spawnGathering(
       process.execPath,
       ["--enable-source-maps", join(root, bundleOf(supervisorBundle))],
       {
@@ -97,20 +96,10 @@ describe.skipIf(!hasJq)("README commands against npm start", () => {
           LOG_LEVEL: "warn",
           ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
         },
-        stdio: ["ignore", "pipe", "pipe"],
       },
     );
-    supervisor.stdout?.on("data", (c) => {
-      output += c;
-    });
-    supervisor.stderr?.on("data", (c) => {
-      output += c;
-    });
-    for (let i = 0; i < 900 && !output.includes("Bazaar is running"); i++) {
-      if (supervisor.exitCode !== null) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(output).toContain("Bazaar is running");
+    supervisor = launched.child;
+    await waitForOutput(launched, "Bazaar is running");
   }, 120_000);
 
   afterAll(async () => {

@@ -1,14 +1,13 @@
 // What `npm start` says when something goes wrong before the banner: a taken port names the
 // variable that moves it, and a process that dies is shown with its last lines. And a supervisor
 // whose parent dies (npm's `sh -c`, killed) does not leave its processes behind.
-import { spawn } from "node:child_process";
 import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { bundleOf, supervisorBundle } from "../platform/processes.js";
-import { freePort, runToExit } from "../platform/testing.js";
+import { freePort, runToExit, spawnGathering, waitForOutput } from "../platform/testing.js";
 import { build } from "./build.js";
 
 // What `npm start` runs: the supervisor's bundle, built first as its prestart does.
@@ -74,26 +73,13 @@ describe("npm start when something is wrong", () => {
     await chmod(cwd, 0o711);
     try {
       // As npm runs it: under `sh -c`, which dies of a SIGTERM and forwards nothing.
-      const shell = spawn(
+      const launched = spawnGathering(
         "sh",
         ["-c", `"${process.execPath}" --enable-source-maps "${start}"; true`],
-        {
-          cwd,
-          env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "warn", ...ports },
-          stdio: ["ignore", "pipe", "pipe"],
-        },
+        { cwd, env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "warn", ...ports } },
       );
-      let output = "";
-      shell.stdout.on("data", (c) => {
-        output += c;
-      });
-      shell.stderr.on("data", (c) => {
-        output += c;
-      });
-      for (let i = 0; i < 600 && !output.includes("Bazaar is running"); i++) {
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      expect(output).toContain("Bazaar is running");
+      const shell = launched.child;
+      await waitForOutput(launched, "Bazaar is running", 60_000);
       const children = await readFile(
         `/proc/${shell.pid}/task/${shell.pid}/children`,
         "utf8",
@@ -111,7 +97,7 @@ describe("npm start when something is wrong", () => {
       };
       for (let i = 0; i < 300 && alive(supervisor); i++)
         await new Promise((r) => setTimeout(r, 100));
-      expect(alive(supervisor), output).toBe(false);
+      expect(alive(supervisor), launched.output).toBe(false);
       const gateway = await fetch(`http://127.0.0.1:${ports.GATEWAY_PORT}/readyz`).then(
         () => "answers",
         () => "gone",
