@@ -87,6 +87,17 @@ export function createPeers(
     CatalogService,
     withPeer(transports.catalog, "catalog", options.token, retry),
   );
+  const commit = perTurn<{ orderId: string }, unknown>(
+    (request, call) => catalog.commitReservation(request, call),
+    async (requests, call) => {
+      const orderIds = requests.map((r) => r.orderId);
+      const { results } = await catalog.batchCommitReservations({ orderIds }, call);
+      return results.map(({ result }) =>
+        result.case === "committed" ? result.value : entryError(result),
+      );
+    },
+    { maxBatch: maxBatchCommits, timeoutMs: options.timeoutMs },
+  );
   return {
     account,
     accountExists: accountChecks(account, options.timeoutMs),
@@ -99,22 +110,9 @@ export function createPeers(
         ),
       { maxBatch: maxBatchReservations, timeoutMs: options.timeoutMs },
     ),
-    commitReservation: (() => {
-      const commit = perTurn<{ orderId: string }, unknown>(
-        (request, call) => catalog.commitReservation(request, call),
-        async (requests, call) => {
-          const orderIds = requests.map((r) => r.orderId);
-          const { results } = await catalog.batchCommitReservations({ orderIds }, call);
-          return results.map(({ result }) =>
-            result.case === "committed" ? result.value : entryError(result),
-          );
-        },
-        { maxBatch: maxBatchCommits, timeoutMs: options.timeoutMs },
-      );
-      return async (orderId: string, call: CallOptions) => {
-        await commit({ orderId }, call);
-      };
-    })(),
+    commitReservation: async (orderId, call) => {
+      await commit({ orderId }, call);
+    },
     callOptions: (requestId, deadline) => ({
       // A getter: each call of a saga takes what is left of the request's time at that step.
       get timeoutMs() {
