@@ -2,9 +2,8 @@
 // (issue 11 item 2): what needed the dead service is UNAVAILABLE (never INTERNAL_SERVER_ERROR),
 // the rest of the answer is intact, and once the service is back the same gateway process
 // answers in full. In-flight createOrders are reconciled exactly afterwards.
-import { type ChildProcess, spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort, waitUntil } from "../platform/testing.js";
+import { waitUntil } from "../platform/testing.js";
 import { adminAuth, customer, product } from "../services/order/testing.js";
 import { type Stack, startStack } from "./stack.js";
 
@@ -18,7 +17,6 @@ interface Answer {
 
 describe("the gateway while a service fails", () => {
   let stack: Stack;
-  let gateway: ChildProcess;
   let gatewayUrl: string;
   let buyer: { id: string; token: string };
   let ids: string[];
@@ -34,23 +32,7 @@ describe("the gateway while a service fails", () => {
 
   beforeAll(async () => {
     stack = await startStack();
-    const port = await freePort();
-    gatewayUrl = `http://127.0.0.1:${port}`;
-    gateway = spawn(process.execPath, ["--import", "tsx", "gateway/main.ts"], {
-      env: {
-        ...process.env,
-        NODE_ENV: "test",
-        LOG_LEVEL: process.env.FAULTS_LOG_LEVEL ?? "silent",
-        HOST: "127.0.0.1",
-        PORT: String(port),
-        ACCOUNT_URL: stack.url.account,
-        CATALOG_URL: stack.url.catalog,
-        ORDER_URL: stack.url.order,
-        BACKEND_TIMEOUT_MS: "3000",
-      },
-      stdio: ["ignore", "inherit", "inherit"],
-    });
-    process.once("exit", () => gateway.kill("SIGKILL"));
+    ({ url: gatewayUrl } = await stack.startGateway({ env: { BACKEND_TIMEOUT_MS: "3000" } }));
     buyer = await customer(stack.accounts, stack.authority);
     const admin = await adminAuth(stack.authority);
     ids = await Promise.all([1, 2, 3].map(() => product(stack.catalog, admin, 250, stockEach)));
@@ -62,10 +44,7 @@ describe("the gateway while a service fails", () => {
       ),
     );
   }, 120_000);
-  afterAll(async () => {
-    gateway?.kill("SIGKILL");
-    await stack?.close();
-  }, 60_000);
+  afterAll(() => stack?.close(), 60_000);
 
   const mixed = `{ products(pagination: { take: 3 }) { id name } me { id orders { id } } }`;
 

@@ -44,6 +44,14 @@ export interface Stack {
   ensureUp(): Promise<void>;
   /** Terminates every PostgreSQL backend of `name`'s database; returns how many. */
   terminateBackends(name: ServiceName): Promise<number>;
+  /**
+   * A gateway process in front of the stack (on a free port, ready when this resolves), with
+   * `env` over its defaults; `onLine` receives its stdout line by line. Stopped by `close`.
+   */
+  startGateway(options?: {
+    env?: Record<string, string>;
+    onLine?: (line: string) => void;
+  }): Promise<{ url: string; child: ChildProcess }>;
   close(): Promise<void>;
 }
 
@@ -79,9 +87,10 @@ export async function startStack(): Promise<Stack> {
     },
   };
   const children = new Map<ServiceName, ChildProcess>();
+  const gateways: ChildProcess[] = [];
   // Whatever happens to this test process, its children do not outlive it.
   process.once("exit", () => {
-    for (const child of children.values()) child.kill("SIGKILL");
+    for (const child of [...children.values(), ...gateways]) child.kill("SIGKILL");
   });
   const start = async (name: ServiceName) => {
     const previous = children.get(name);
@@ -149,7 +158,35 @@ export async function startStack(): Promise<Stack> {
         where datname = ${database} and pid <> pg_backend_pid()`;
       return rows.length;
     },
+    startGateway: async ({ env: extra = {}, onLine } = {}) => {
+      const port = await freePort();
+      const gateway = spawn(process.execPath, ["--import", "tsx", "gateway/main.ts"], {
+        env: {
+          ...process.env,
+          NODE_ENV: "test",
+          LOG_LEVEL: process.env.FAULTS_LOG_LEVEL ?? "silent",
+          HOST: "127.0.0.1",
+          PORT: String(port),
+          ACCOUNT_URL: url.account,
+          CATALOG_URL: url.catalog,
+          ORDER_URL: url.order,
+          ...extra,
+        },
+        stdio: ["ignore", onLine ? "pipe" : "inherit", "inherit"],
+      });
+      gateways.push(gateway);
+      let partial = "";
+      gateway.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+        const lines = (partial + chunk).split("\n");
+        partial = lines.pop() ?? "";
+        for (const line of lines) onLine?.(line);
+      });
+      const base = `http://127.0.0.1:${port}`;
+      await ready(base, gateway);
+      return { url: base, child: gateway };
+    },
     close: async () => {
+      for (const gateway of gateways) gateway.kill("SIGKILL");
       for (const name of names) {
         children.get(name)?.kill("SIGCONT");
         await kill(name);

@@ -1,14 +1,8 @@
-// Tracing as it runs in production: account, catalog, order and the gateway as separate
-// processes started the way `npm start` starts them (`node --import tsx <entry>`), exporting
-// over OTLP/HTTP to a collector this test stands in for. The HTTP instrumentation has to work
-// in those ES-module processes, and one createOrder has to arrive as one trace from four.
-import { type ChildProcess, spawn } from "node:child_process";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { SpanKind } from "@opentelemetry/api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Stack, startStack } from "../faults/stack.js";
-import { answersOk, freePort, waitUntil } from "../platform/testing.js";
 import { adminAuth, customer, product } from "../services/order/testing.js";
 import { expectCreateOrderTrace, httpScope, type SpanView } from "./trace-shape.js";
 
@@ -85,7 +79,6 @@ async function startCollector(): Promise<{ url: string; spans: SpanView[]; close
 describe("tracing across processes", () => {
   let collector: Awaited<ReturnType<typeof startCollector>>;
   let stack: Stack;
-  let gateway: ChildProcess;
   let gatewayUrl: string;
   const gatewayLog: string[] = [];
   let buyer: { token: string };
@@ -98,37 +91,16 @@ describe("tracing across processes", () => {
     process.env.OTEL_EXPORTER_OTLP_ENDPOINT = collector.url;
     process.env.OTEL_BSP_SCHEDULE_DELAY = "100";
     stack = await startStack();
-    const port = await freePort();
-    gatewayUrl = `http://127.0.0.1:${port}`;
-    gateway = spawn(process.execPath, ["--import", "tsx", "gateway/main.ts"], {
-      env: {
-        ...process.env,
-        NODE_ENV: "test",
-        // Its log lines are read below: each one inside a request names the request's trace.
-        LOG_LEVEL: "info",
-        LOG_PRETTY: "false",
-        HOST: "127.0.0.1",
-        PORT: String(port),
-        ACCOUNT_URL: stack.url.account,
-        CATALOG_URL: stack.url.catalog,
-        ORDER_URL: stack.url.order,
-      },
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    let partial = "";
-    gateway.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
-      const lines = (partial + chunk).split("\n");
-      partial = lines.pop() ?? "";
-      gatewayLog.push(...lines);
-    });
-    process.once("exit", () => gateway.kill("SIGKILL"));
+    ({ url: gatewayUrl } = await stack.startGateway({
+      // Its log lines are read below: each one inside a request names the request's trace.
+      env: { LOG_LEVEL: "info", LOG_PRETTY: "false" },
+      onLine: (line) => gatewayLog.push(line),
+    }));
     buyer = await customer(stack.accounts, stack.authority);
     const admin = await adminAuth(stack.authority);
     ids = await Promise.all([1, 2].map(() => product(stack.catalog, admin, 250, 10)));
-    await waitUntil("the gateway ready", () => answersOk(`${gatewayUrl}/readyz`));
   }, 120_000);
   afterAll(async () => {
-    gateway?.kill("SIGKILL");
     await stack?.close();
     collector?.close();
     process.env = saved;
