@@ -80,8 +80,8 @@ describe("batched", () => {
     expect(runs).toEqual([[id]]);
   });
 
-  it("hands run the context of every caller it serves", async () => {
-    const seen: (readonly string[])[] = [];
+  it("hands run the context of every caller it serves, beside its key", async () => {
+    const seen: (readonly (readonly string[])[])[] = [];
     const find = batched<number, number, string>(
       async (keys, contexts) => {
         seen.push(contexts);
@@ -90,6 +90,6 @@ describe("batched", () => {
       { maxBatch: 2, missing: () => -1 },
     );
     await Promise.all([find(1, "a"), find(1, "b"), find(2, "c"), find(3, "d")]);
-    expect(seen).toEqual([["a", "b", "c"], ["d"]]);
+    expect(seen).toEqual([[["a", "b"], ["c"]], [["d"]]]);
   });
 });

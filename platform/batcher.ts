@@ -6,11 +6,12 @@ import { isUuid } from "./ids.js";
  * A function of one key that runs `run` once for all the keys asked for in the same turn of
  * the event loop (at most `maxBatch` at a time). `run` answers each key, or leaves it out for
  * `missing` (which may throw, for that key's callers); when `run` throws, every caller of that
- * batch gets the error. A caller may pass a
- * `context` with its key (its deadline, say): `run` receives those of every caller it serves.
+ * batch gets the error. A caller may pass a `context` with its key (its deadline, its
+ * request): `run` receives them beside the keys, `contexts[i]` holding those of the callers
+ * of `keys[i]` in the order they asked (never empty).
  */
 export function batched<K, V, C = undefined>(
-  run: (keys: readonly K[], contexts: readonly C[]) => Promise<ReadonlyMap<K, V>>,
+  run: (keys: readonly K[], contexts: readonly (readonly C[])[]) => Promise<ReadonlyMap<K, V>>,
   options: { maxBatch: number; missing: (key: K) => V },
 ): (key: K, context?: C) => Promise<V> {
   type Waiter = { resolve: (v: V) => void; reject: (e: unknown) => void; context: C };
@@ -27,7 +28,7 @@ export function batched<K, V, C = undefined>(
       const waiters = slice.map((key) => batch.get(key) ?? []);
       run(
         slice,
-        waiters.flat().map((waiter) => waiter.context),
+        waiters.map((forKey) => forKey.map((waiter) => waiter.context)),
       ).then(
         (answers) => {
           slice.forEach((key, i) => {
@@ -59,6 +60,15 @@ export function batched<K, V, C = undefined>(
         setImmediate(flush);
       }
     });
+}
+
+/**
+ * The context of each key's first caller, in key order: for a `run` whose key is a request's
+ * own id (asked once), the request itself.
+ */
+export function firstOfEach<C>(contexts: readonly (readonly C[])[]): C[] {
+  // `batched` never hands `run` a key without a caller.
+  return contexts.map(([first]) => first as C);
 }
 
 /**

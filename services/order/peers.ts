@@ -22,7 +22,7 @@ import {
 } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import type { Status } from "../../gen/google/rpc/status_pb.js";
 import { fromStatus } from "../../platform/batch-status.js";
-import { batched } from "../../platform/batcher.js";
+import { batched, firstOfEach } from "../../platform/batcher.js";
 import { causes } from "../../platform/errors.js";
 import { maxBatchCommits, maxBatchReservations } from "../../platform/order-limits.js";
 import { tracingClientInterceptor } from "../../platform/tracing.js";
@@ -133,7 +133,8 @@ function accountChecks(
   timeoutMs: number,
 ): Peers["accountExists"] {
   const check = batched<string, boolean, CallOptions>(
-    async (ids, calls) => {
+    async (ids, callsPerId) => {
+      const calls = callsPerId.flat();
       // One order alone keeps its own request id on the call; a batch serves several.
       const only = calls.length === 1 ? calls[0] : undefined;
       const { accounts } = await account.batchGetAccounts(
@@ -175,20 +176,12 @@ function perTurn<R extends { orderId: string }, A>(
   type Asked = { request: R; call: CallOptions };
   const asked = batched<string, { answer: A } | { error: unknown }, Asked>(
     async (orderIds, contexts) => {
-      // One context per order id (an order asks once); a repeat would share the answer.
-      const byOrder = new Map(contexts.map((c) => [c.request.orderId, c]));
-      const askers = orderIds.flatMap((id) => byOrder.get(id) ?? []);
-      const each = (ask: Asked) =>
-        single(ask.request, ask.call).then(
-          (answer) => ({ answer }),
-          (error: unknown) => ({ error }),
-        );
+      // An order asks once; should it ask twice in one turn, its first request speaks for both.
+      const askers = firstOfEach(contexts);
       const only = askers.length === 1 ? askers[0] : undefined;
       if (only) {
-        const outcome = await each(only);
-        // The call's own failure (no answer) rejects, as a batch call's does.
-        if ("error" in outcome) throw outcome.error;
-        return new Map([[only.request.orderId, outcome]]);
+        // Alone, the single call; its failure (no answer) rejects, as a batch call's does.
+        return new Map([[only.request.orderId, { answer: await single(only.request, only.call) }]]);
       }
       const timeoutMs = Math.min(...askers.map((a) => a.call.timeoutMs ?? options.timeoutMs));
       let outcomes: ({ answer: A } | { error: unknown })[];
@@ -204,9 +197,16 @@ function perTurn<R extends { orderId: string }, A>(
         });
       } catch (error) {
         if (ConnectError.from(error).code !== Code.Unimplemented) throw error;
-        outcomes = await Promise.all(askers.map(each));
+        outcomes = await Promise.all(
+          askers.map((a) =>
+            single(a.request, a.call).then(
+              (answer) => ({ answer }),
+              (error: unknown) => ({ error }),
+            ),
+          ),
+        );
       }
-      return new Map(askers.map((a, i) => [a.request.orderId, outcomes[i] ?? { error: null }]));
+      return new Map(orderIds.map((id, i) => [id, outcomes[i] ?? { error: unanswered() }]));
     },
     {
       maxBatch: options.maxBatch,

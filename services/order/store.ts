@@ -1,6 +1,6 @@
 // All SQL of the order service. It speaks in plain records, never protobuf messages.
 import { and, asc, desc, eq, inArray, lt, ne, sql } from "drizzle-orm";
-import { batched } from "../../platform/batcher.js";
+import { batched, firstOfEach } from "../../platform/batcher.js";
 import { type Database, executeRows, pgArray } from "../../platform/database.js";
 import type { OrderFailure, PricedItem } from "./domain.js";
 import {
@@ -93,7 +93,7 @@ export class OrderStore {
   readonly #begin = batched<string, BeginResult, BeginInput>(
     async (_ids, asked) => {
       const { orders } = schema;
-      const inputs = [...new Map(asked.map((input) => [input.id, input])).values()];
+      const inputs = firstOfEach(asked);
       // On a conflict, DO NOTHING also covers two duplicates inside this one statement.
       const created = await this.db
         .insert(orders)
@@ -193,20 +193,18 @@ export class OrderStore {
       // Everything travels as one JSON parameter: names and descriptions are free text, and
       // prices and totals as strings, since JSON numbers would round past 2^53.
       const attempts = JSON.stringify(
-        [...new Map(asked.map((priced) => [priced.id, priced])).values()].map((priced) => {
-          return {
-            id: priced.id,
-            total_cents: String(priced.totalCents),
-            items: priced.items.map((item, position) => ({
-              position,
-              product_id: item.productId,
-              name: item.name,
-              description: item.description,
-              unit_price_cents: String(item.unitPriceCents),
-              quantity: item.quantity,
-            })),
-          };
-        }),
+        firstOfEach(asked).map((priced) => ({
+          id: priced.id,
+          total_cents: String(priced.totalCents),
+          items: priced.items.map((item, position) => ({
+            position,
+            product_id: item.productId,
+            name: item.name,
+            description: item.description,
+            unit_price_cents: String(item.unitPriceCents),
+            quantity: item.quantity,
+          })),
+        })),
       );
       const rows = await executeRows<{
         id: string;
