@@ -13,14 +13,21 @@
 //
 // Settings: `npm run bench:gateway -- --help` (bench/options.ts).
 import { type ChildProcess, spawn } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { answersOk, freePort, waitUntil } from "../platform/testing.js";
 import { type ServiceDatabases, startServiceDatabases } from "../scripts/postgres.js";
 import { developmentAdmin } from "../services/account/config.js";
 import { type Hive, type HiveSource, hiveScenarios, hiveVersion, prepareHive } from "./hive.js";
-import { loadGenerator, type Result, runLoad, type Target, waitReady } from "./load.js";
+import {
+  loadGenerator,
+  processCpuSeconds,
+  type Result,
+  runLoad,
+  type Target,
+  waitReady,
+} from "./load.js";
 import { benchOptions } from "./options.js";
 
 const { seconds, connections, profile } = benchOptions("bench:gateway", {
@@ -81,13 +88,7 @@ async function gql(url: string, query: string, token?: string) {
  * has none (a pid: Hive Gateway) from /proc: the same user + system time of all its threads.
  */
 async function cpuSeconds(base: string | number): Promise<number> {
-  if (typeof base === "number") {
-    const stat = readFileSync(`/proc/${base}/stat`, "utf8");
-    // Fields counted after the ")" that ends the command name (which may hold spaces): utime and
-    // stime, fields 14 and 15, in clock ticks of 1/100 s (USER_HZ on Linux).
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  }
+  if (typeof base === "number") return processCpuSeconds(base);
   const get = () => fetch(`${base}/metrics`).then((res) => res.text());
   // Once more on a fresh socket if a pooled one was closed by the server's keep-alive timeout.
   const text = await get().catch(get);

@@ -2,7 +2,7 @@
 // least CPU from the processes being measured), else a keep-alive loop in this process.
 
 import { execFile, spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -48,6 +48,21 @@ export interface Result {
   p50: number;
   p99: number;
   errors: number;
+}
+
+/**
+ * User + system CPU seconds a process has used so far, all its threads (Linux /proc; NaN
+ * elsewhere or once it is gone). Fields counted after the ")" that ends the command name (which
+ * may hold spaces): utime and stime, fields 14 and 15, in ticks of 1/100 s (USER_HZ).
+ */
+export function processCpuSeconds(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 export function waitReady(url: string, timeoutMs = 60_000): Promise<void> {

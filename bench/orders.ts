@@ -9,7 +9,6 @@
 // services' logs.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import { cpus } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -23,6 +22,7 @@ import { isServiceName } from "../platform/keys.js";
 import { openSql } from "../platform/postgres-connection.js";
 import { type ProcessName, processes } from "../platform/processes.js";
 import { freePort } from "../platform/testing.js";
+import { processCpuSeconds } from "./load.js";
 import { benchOptions } from "./options.js";
 
 const {
@@ -61,16 +61,6 @@ async function scratchDatabase(service: string): Promise<string> {
 const children: ChildProcess[] = [];
 const names: string[] = [];
 
-/** User + system CPU seconds a process has used so far (Linux /proc; NaN elsewhere). */
-async function cpuSeconds(pid: number | undefined): Promise<number> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return Number.NaN;
-  }
-}
 async function startService(name: ProcessName, env: Record<string, string>): Promise<string> {
   const port = await freePort();
   const profiling = profile
@@ -176,7 +166,7 @@ async function main(): Promise<boolean> {
   const latencies: number[] = [];
   const failures = new Map<string, number>();
   const acknowledged = new Map<string, number>();
-  const cpuAtStart = await Promise.all(children.map((child) => cpuSeconds(child.pid)));
+  const cpuAtStart = children.map((child) => processCpuSeconds(child.pid));
   const started = performance.now();
   const stopAt = started + durationS * 1000;
   await Promise.all(
@@ -209,11 +199,9 @@ async function main(): Promise<boolean> {
   );
   const elapsedS = (performance.now() - started) / 1000;
   // CPU of the load phase alone: setup (sign-ups hash passwords) would blur the per-order cost.
-  const loadCpuS = (
-    await Promise.all(
-      children.map(async (child, i) => (await cpuSeconds(child.pid)) - (cpuAtStart[i] ?? 0)),
-    )
-  ).reduce((a, b) => a + b, 0);
+  const loadCpuS = children
+    .map((child, i) => processCpuSeconds(child.pid) - (cpuAtStart[i] ?? 0))
+    .reduce((a, b) => a + b, 0);
   latencies.sort((a, b) => a - b);
 
   // Reconciliation: what the catalog sold, what the order service recorded, what clients got.
@@ -251,8 +239,8 @@ async function main(): Promise<boolean> {
   const { sold, recorded, recordedOrders, mismatched } = result;
   const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
   const ms = (x: number) => `${x.toFixed(1)} ms`;
-  const cpu = await Promise.all(
-    children.map(async (child, i) => `${names[i]} ${(await cpuSeconds(child.pid)).toFixed(1)} s`),
+  const cpu = children.map(
+    (child, i) => `${names[i]} ${processCpuSeconds(child.pid).toFixed(1)} s`,
   );
   const lines = [
     `orders placed:   ${latencies.length} in ${elapsedS.toFixed(1)} s = ${(latencies.length / elapsedS).toFixed(0)} orders/s`,
