@@ -7,6 +7,7 @@
 // retries are unchanged.
 import http from "node:http";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { causes } from "../platform/errors.js";
 
 interface Target {
   hostname: string;
@@ -107,10 +108,9 @@ export function http1Post(agent: http.Agent): HttpPost {
 function nodeReason(reason: unknown): ConnectError {
   if (reason instanceof ConnectError) return reason;
   const codes = new Set<string>();
-  for (let layer = reason, depth = 0; layer instanceof Error && depth < 8; depth++) {
+  for (const layer of causes(reason)) {
     const code = (layer as { code?: unknown }).code;
     if (typeof code === "string") codes.add(code);
-    layer = layer.cause;
   }
   let code = Code.Internal;
   if (codes.has("ERR_STREAM_WRITE_AFTER_END")) code = Code.Aborted;
