@@ -3,8 +3,9 @@
 // gateway's `{ products(pagination:{take:20}) { id name price } }` over Connect and over gRPC,
 // the same query through Hive Gateway over the same catalog, over Connect JSON and over gRPC from
 // the proto (bench/hive.ts; installed on first use, else reported as not measured), and the
-// 3-level nested accounts → orders → products query; prints req/s, p50/p99, CPU per request and
-// ratios.
+// 3-level nested accounts → orders → products query, and the flat query and the direct call
+// again with each request asking a different page (nothing to share between them); prints
+// req/s, p50/p99, CPU per request and ratios.
 //
 // Every server is its own process (as under `npm start`), on the embedded PostgreSQL with its
 // data in a temporary directory, with LOG_LEVEL=warn so per-request log lines do not dominate.
@@ -172,7 +173,7 @@ async function main() {
   await waitReady(`${url(gateway)}/readyz`);
   await waitReady(`${url(gatewayGrpc)}/readyz`);
 
-  process.stdout.write("seeding: 40 products, 20 customers with 2 orders each …\n");
+  process.stdout.write("seeding: 100 products, 20 customers with 2 orders each …\n");
   const gw = url(gateway);
   const admin = (await gql(
     gw,
@@ -180,7 +181,7 @@ async function main() {
   )) as { login: { token: string } };
   const adminToken = admin.login.token;
   const productIds: string[] = [];
-  for (let i = 0; i < 40; i++) {
+  for (let i = 0; i < 100; i++) {
     const made = (await gql(
       gw,
       `mutation { createProduct(product: { name: "Product ${i}", description: "A fine thing number ${i}", price: ${(i + 1) * 1.25}, stock: 100000 }) { id } }`,
@@ -218,6 +219,9 @@ async function main() {
   const productsQuery = JSON.stringify({
     query: "{ products(pagination:{take:20}) { id name price } }",
   });
+  // 80 different pages of 20 products, asked in turn: requests in flight together differ, so
+  // nothing is shared between them, neither by the gateway nor by the catalog.
+  const pages = Array.from({ length: 80 }, (_, skip) => skip);
   const nestedQuery = JSON.stringify({
     query: "{ accounts(pagination:{take:50}) { orders { products { product { name } } } } }",
   });
@@ -262,6 +266,25 @@ async function main() {
       body: productsQuery,
       graphql: true,
       cpu: { gateway: url(gatewayGrpc), catalog: url(catalog) },
+    },
+    {
+      name: "direct Connect ListProducts, distinct pages",
+      url: `${url(catalog)}/bazaar.catalog.v1.CatalogService/ListProducts`,
+      bodies: pages.map((skip) => JSON.stringify({ skip, take: 20 })),
+      cpu: { catalog: url(catalog) },
+    },
+    {
+      name: "gateway products, distinct pages",
+      url: `${gw}/graphql`,
+      bodies: pages.map((skip) =>
+        JSON.stringify({
+          query:
+            "query ($skip: Int!) { products(pagination:{skip:$skip,take:20}) { id name price } }",
+          variables: { skip },
+        }),
+      ),
+      graphql: true,
+      cpu: { gateway: gw, catalog: url(catalog) },
     },
     {
       name: "gateway nested 3-level query",
@@ -320,6 +343,8 @@ async function main() {
   const viaGateway = of("gateway products(take 20)");
   const viaGrpc = of("gateway products, gRPC backend");
   const nested = of("gateway nested 3-level query");
+  const directDistinct = of("direct Connect ListProducts, distinct pages");
+  const viaGatewayDistinct = of("gateway products, distinct pages");
   const ratio = (a: Result, b: Result) => (a.rps / b.rps).toFixed(2);
   const versusHive = (source: HiveSource) => {
     const { name, label } = hiveScenarios[source];
@@ -342,6 +367,7 @@ async function main() {
       `GetProduct/bare = ${ratio(getProduct, bareResult)}×   (target ≥ 0.10×)`,
       `gateway/direct = ${ratio(viaGateway, direct)}×   (target ≥ 0.9×)`,
       `gateway/bare   = ${ratio(viaGateway, bareResult)}×`,
+      `gateway/direct, distinct pages = ${ratio(viaGatewayDistinct, directDistinct)}×   (nothing shared)`,
       `gateway over gRPC / over Connect = ${ratio(viaGrpc, viaGateway)}×`,
       versusHive("connect-json"),
       versusHive("grpc"),

@@ -33,6 +33,8 @@ export interface Target {
    */
   cpu: Record<string, string | number>;
   body?: string;
+  /** Bodies sent in turn instead of `body`, so that requests in flight together differ. */
+  bodies?: string[];
   headers?: Record<string, string>;
   /**
    * A GraphQL endpoint: an answer with `errors` counts as an error, though it comes with status
@@ -74,11 +76,13 @@ async function runLoop(target: Target, duration: number, connections: number): P
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
   const url = new URL(target.url);
   const headers = { "content-type": "application/json", ...target.headers };
+  let sent = 0;
+  const nextBody = () => target.bodies?.[sent++ % target.bodies.length] ?? target.body;
   const once = () =>
     new Promise<number>((resolve, reject) => {
       const req = http.request(
         url,
-        { method: target.body ? "POST" : "GET", agent, headers },
+        { method: target.body || target.bodies ? "POST" : "GET", agent, headers },
         (res) => {
           let body = "";
           if (target.graphql) res.on("data", (chunk: Buffer) => (body += chunk));
@@ -87,7 +91,7 @@ async function runLoop(target: Target, duration: number, connections: number): P
         },
       );
       req.on("error", reject);
-      req.end(target.body);
+      req.end(nextBody());
     });
   const measure = async (ms: number) => {
     const latencies: number[] = [];
@@ -130,8 +134,18 @@ async function runWrk(
   writeFileSync(
     script,
     [
-      `wrk.method = "${target.body ? "POST" : "GET"}"`,
+      `wrk.method = "${target.body || target.bodies ? "POST" : "GET"}"`,
       target.body ? `wrk.body = ${JSON.stringify(target.body)}` : "",
+      ...(target.bodies
+        ? [
+            `local bodies = { ${target.bodies.map((body) => JSON.stringify(body)).join(", ")} }`,
+            "local sent = 0",
+            "request = function()",
+            "  sent = sent % #bodies + 1",
+            "  return wrk.format(nil, nil, nil, bodies[sent])",
+            "end",
+          ]
+        : []),
       ...Object.entries(headers).map(([k, v]) => `wrk.headers["${k}"] = ${JSON.stringify(v)}`),
       // Each wrk thread has its own Lua state: done() sums what the threads counted.
       "local threads = {}",

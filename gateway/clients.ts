@@ -18,6 +18,7 @@ import { tracingClientInterceptor } from "../platform/tracing.js";
 import type { GatewayConfig } from "./config.js";
 import { createUnaryConnectTransport } from "./connect-transport.js";
 import { http1Post } from "./http-client.js";
+import { shareIdenticalReads } from "./shared-reads.js";
 
 export type ServiceName = "account" | "catalog" | "order";
 
@@ -105,10 +106,11 @@ export function createTransports(
   };
 }
 
+/** Clients over the transports, identical reads of one turn sharing a call (shared-reads.ts). */
 export function createBackends(transports: Transports): Backends {
   return {
-    account: createClient(AccountService, transports.account),
-    catalog: createClient(CatalogService, transports.catalog),
-    order: createClient(OrderService, transports.order),
+    account: createClient(AccountService, shareIdenticalReads(transports.account)),
+    catalog: createClient(CatalogService, shareIdenticalReads(transports.catalog)),
+    order: createClient(OrderService, shareIdenticalReads(transports.order)),
   };
 }
