@@ -29,7 +29,7 @@ const config: CodegenConfig = {
           AuthPayload: "../../gen/bazaar/account/v1/account_pb.js#LoginResponse",
           Product: "../../gen/bazaar/catalog/v1/catalog_pb.js#Product as ProductMessage",
           Order: "../../gen/bazaar/order/v1/order_pb.js#Order as OrderMessage",
-          OrderedProduct: "../../gen/bazaar/order/v1/order_pb.js#OrderItem",
+          OrderedProduct: "../resolvers/OrderedProduct.js#OrderedProductSource",
         },
       },
     },

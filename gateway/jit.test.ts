@@ -5,10 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jit } from "./plugins/jit.js";
 import {
   type Customer,
+  deadUrl,
   type GatewayTestbed,
   openGatewayTestbed,
   type ShopProduct,
   seedShop,
+  testGateway,
 } from "./testing.js";
 
 describe("when an operation is compiled", () => {
@@ -106,6 +108,40 @@ describe("compiled answers are graphql-js's answers", () => {
       expect(answers[0], label).toBeDefined();
       expect(answers[1], label).toEqual(answers[0]);
       expect(answers[2], label).toEqual(answers[0]);
+    }
+  });
+
+  it("answers an ordered product's snapshot, with its catalog entry null and an error at its path, when the catalog cannot answer", async () => {
+    // Accounts and orders answer; the catalog's products cannot be read.
+    const gw = testGateway({ ...t.stack.urls, catalog: await deadUrl() });
+    try {
+      const answers = [];
+      for (let i = 0; i < 3; i++) {
+        const res = await gw.gql<{
+          me: { orders: { products: { name: string; product: null }[] }[] };
+        }>("{ me { orders { products { name quantity product { name } } } } }", {
+          token: ada.token,
+        });
+        answers.push({ status: res.status, data: res.data, errors: res.errors });
+      }
+      const [first] = answers;
+      const items = first?.data?.me.orders.flatMap((order) => order.products) ?? [];
+      expect(items.length).toBe(3);
+      expect(items.map((item) => item.name).sort()).toEqual([
+        "Fountain pen",
+        "Fountain pen",
+        "Notebook",
+      ]);
+      expect(items.every((item) => item.product === null)).toBe(true);
+      expect(first?.errors).toHaveLength(3);
+      for (const error of first?.errors ?? []) {
+        expect(error.extensions?.code).toBe("UNAVAILABLE");
+        expect(error.path?.at(-1)).toBe("product");
+      }
+      expect(answers[1]).toEqual(first);
+      expect(answers[2]).toEqual(first);
+    } finally {
+      gw.close();
     }
   });
 

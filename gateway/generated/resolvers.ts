@@ -3,7 +3,8 @@ import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import type { Account as AccountMessage, LoginResponse } from '../../gen/bazaar/account/v1/account_pb.js';
 import type { Product as ProductMessage } from '../../gen/bazaar/catalog/v1/catalog_pb.js';
-import type { Order as OrderMessage, OrderItem } from '../../gen/bazaar/order/v1/order_pb.js';
+import type { Order as OrderMessage } from '../../gen/bazaar/order/v1/order_pb.js';
+import type { OrderedProductSource } from '../resolvers/OrderedProduct.js';
 import type { GatewayContext } from '../context.js';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -300,7 +301,7 @@ export type ResolversTypes = {
   Order: ResolverTypeWrapper<OrderMessage>;
   OrderInput: OrderInput;
   OrderProductInput: OrderProductInput;
-  OrderedProduct: ResolverTypeWrapper<OrderItem>;
+  OrderedProduct: ResolverTypeWrapper<OrderedProductSource>;
   PaginationInput: PaginationInput;
   Product: ResolverTypeWrapper<ProductMessage>;
   ProductInput: ProductInput;
@@ -325,7 +326,7 @@ export type ResolversParentTypes = {
   Order: OrderMessage;
   OrderInput: OrderInput;
   OrderProductInput: OrderProductInput;
-  OrderedProduct: OrderItem;
+  OrderedProduct: OrderedProductSource;
   PaginationInput: PaginationInput;
   Product: ProductMessage;
   ProductInput: ProductInput;
