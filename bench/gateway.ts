@@ -17,6 +17,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { processes } from "../platform/processes.js";
 import { answersOk, freePort, waitUntil } from "../platform/testing.js";
 import { type ServiceDatabases, startServiceDatabases } from "../scripts/postgres.js";
 import { developmentAdmin } from "../services/account/config.js";
@@ -147,17 +148,22 @@ async function main() {
     PORT: String(order),
     DATABASE_URL: databases.urls.order as string,
   });
-  start("gateway", [...node("gateway"), "gateway/main.ts"], {
+  // With the V8 options it runs with everywhere (platform/processes.ts).
+  start("gateway", [...node("gateway"), ...processes.gateway.nodeOptions, "gateway/main.ts"], {
     HOST: "127.0.0.1",
     ...peers,
     PORT: String(gateway),
   });
-  start("gateway-grpc", [...node("gateway-grpc"), "gateway/main.ts"], {
-    HOST: "127.0.0.1",
-    ...peers,
-    PORT: String(gatewayGrpc),
-    BACKEND_PROTOCOL: "grpc",
-  });
+  start(
+    "gateway-grpc",
+    [...node("gateway-grpc"), ...processes.gateway.nodeOptions, "gateway/main.ts"],
+    {
+      HOST: "127.0.0.1",
+      ...peers,
+      PORT: String(gatewayGrpc),
+      BACKEND_PROTOCOL: "grpc",
+    },
+  );
   for (const hive of hives) {
     if (!hive.prepared.ok) continue;
     const { args, cwd } = hive.prepared;

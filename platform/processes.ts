@@ -10,6 +10,11 @@ export interface ProcessInfo {
   urlVariable: string;
   /** Whether it owns a database (npm start gives it one in the embedded PostgreSQL). */
   database: boolean;
+  /**
+   * V8 options `node` runs it with, wherever it runs: `npm start`, the benchmarks, compose and
+   * Kubernetes (a test holds those files to this list).
+   */
+  nodeOptions: readonly string[];
 }
 
 export const processes = {
@@ -18,17 +23,42 @@ export const processes = {
     entry: "services/account/main.ts",
     urlVariable: "ACCOUNT_URL",
     database: true,
+    nodeOptions: [],
   },
   catalog: {
     port: 50052,
     entry: "services/catalog/main.ts",
     urlVariable: "CATALOG_URL",
     database: true,
+    nodeOptions: [],
   },
-  order: { port: 50053, entry: "services/order/main.ts", urlVariable: "ORDER_URL", database: true },
-  gateway: { port: 8080, entry: "gateway/main.ts", urlVariable: "GATEWAY_URL", database: false },
+  order: {
+    port: 50053,
+    entry: "services/order/main.ts",
+    urlVariable: "ORDER_URL",
+    database: true,
+    nodeOptions: [],
+  },
+  gateway: {
+    port: 8080,
+    entry: "gateway/main.ts",
+    urlVariable: "GATEWAY_URL",
+    database: false,
+    // A larger young generation: a GraphQL answer's objects live for the request's few backend
+    // round trips, and with V8's default (16 MB semi-spaces) many survived into the old
+    // generation under load. The nested accounts → orders → products query: gateway CPU 313 →
+    // 276 µs per request, 2544 → 2883 req/s (8 alternating rounds); flat products 98 → 89 µs.
+    // Memory under load grows by up to a few times the size; idle, nothing.
+    nodeOptions: ["--max-semi-space-size=64"],
+  },
   // The storefront: a static page that calls the three services from the browser.
-  web: { port: 5173, entry: "web/main.ts", urlVariable: "WEB_URL", database: false },
+  web: {
+    port: 5173,
+    entry: "web/main.ts",
+    urlVariable: "WEB_URL",
+    database: false,
+    nodeOptions: [],
+  },
 } as const satisfies Record<string, ProcessInfo>;
 
 export type ProcessName = keyof typeof processes;

@@ -3,14 +3,15 @@
 // done by hand — its COPY lines into a scratch folder, `npm ci --omit=dev` there, then the
 // catalog started with compose's command and environment, as its container would be.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { cp, mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
-import { parse } from "yaml";
+import { parse, parseAllDocuments } from "yaml";
 import { TestAuthority } from "../platform/auth-testing.js";
+import { bundleOf, processes } from "../platform/processes.js";
 import { createScratchDatabase, freePort } from "../platform/testing.js";
 import { build } from "./build.js";
 
@@ -71,6 +72,28 @@ describe("compose.yaml", () => {
     expect(services.opensearch.ports).toBeUndefined();
     for (const [name, service] of Object.entries(services as Record<string, Loose>)) {
       expect(service.healthcheck?.test, `${name} has a health check`).toBeDefined();
+    }
+  });
+
+  it("runs each process's bundle with the V8 options platform/processes.ts gives it, as Kubernetes does", async () => {
+    const { services } = await loadCompose(secrets);
+    const kubernetes = await readdir(join(root, "deploy/kubernetes/base"));
+    for (const [name, info] of Object.entries(processes)) {
+      const want = [
+        "node",
+        ...info.nodeOptions,
+        "--enable-source-maps",
+        bundleOf(name as keyof typeof processes),
+      ];
+      expect(services[name].command, `compose's ${name}`).toEqual(want);
+      expect(kubernetes).toContain(`${name}.yaml`);
+      const documents = parseAllDocuments(
+        await readFile(join(root, "deploy/kubernetes/base", `${name}.yaml`), "utf8"),
+      ).map((d) => d.toJS() as Loose);
+      const deployment = documents.find((d) => d?.kind === "Deployment");
+      expect(deployment.spec.template.spec.containers[0].command, `Kubernetes' ${name}`).toEqual(
+        want,
+      );
     }
   });
 

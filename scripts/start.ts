@@ -30,11 +30,14 @@ const flags = (() => {
     process.exit(2);
   }
 })();
-/** How `node` runs a process: its bundle (source maps on, so stack traces name the .ts files). */
+/**
+ * How `node` runs a process: its V8 options, then its bundle (source maps on, so stack traces
+ * name the .ts files).
+ */
 const command = (p: Process): string[] =>
   flags.tsx
-    ? ["--import", import.meta.resolve("tsx"), resolve(root, p.entry)]
-    : ["--enable-source-maps", resolve(root, bundleOf(p.name))];
+    ? [...p.nodeOptions, "--import", import.meta.resolve("tsx"), resolve(root, p.entry)]
+    : [...p.nodeOptions, "--enable-source-maps", resolve(root, bundleOf(p.name))];
 const tty = process.stdout.isTTY === true && !process.env.NO_COLOR;
 const paint = (color: number, text: string) => (tty ? `\x1b[${color}m${text}\x1b[0m` : text);
 const colors = [36, 33, 35, 32, 34];
