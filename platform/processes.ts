@@ -46,9 +46,10 @@ export const processes = {
     database: false,
     // A larger young generation: a GraphQL answer's objects live for the request's few backend
     // round trips, and with V8's default (16 MB semi-spaces) many survived into the old
-    // generation under load. The nested accounts → orders → products query: gateway CPU 313 →
-    // 276 µs per request, 2544 → 2883 req/s (8 alternating rounds); flat products 98 → 89 µs.
-    // Memory under load grows by up to a few times the size; idle, nothing.
+    // generation under load. `BENCH_ONLY=nested npm run bench:gateway -- --seconds 10`, two
+    // alternating pairs: gateway CPU 424 / 413 → 301 / 288 µs per request, 1982 / 1943 →
+    // 2349 / 2534 req/s; the flat query unchanged within the noise. Memory under load grows by
+    // up to a few times the size; idle, nothing.
     nodeOptions: ["--max-semi-space-size=64"],
   },
   // The storefront: a static page that calls the three services from the browser.
