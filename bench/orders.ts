@@ -67,7 +67,8 @@ async function startService(name: ProcessName, env: Record<string, string>): Pro
     ? // A directory per service: tsx's loader thread writes a profile of its own.
       ["--cpu-prof", `--cpu-prof-dir=${root}bench/profiles/${name}`]
     : [];
-  const child = spawn(process.execPath, [...profiling, "--import", "tsx", processes[name].entry], {
+  const { nodeOptions, entry } = processes[name];
+  const child = spawn(process.execPath, [...profiling, ...nodeOptions, "--import", "tsx", entry], {
     cwd: root,
     env: {
       ...process.env,
