@@ -12,6 +12,7 @@ import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
 import { TestAuthority } from "../platform/auth-testing.js";
 import type { ServiceName } from "../platform/keys.js";
 import { openSql } from "../platform/postgres-connection.js";
+import { type ProcessName, processes } from "../platform/processes.js";
 import { startTcpProxy, type TcpProxy, targetOf } from "../platform/tcp-proxy.js";
 import { answersOk, createScratchDatabase, freePort, waitUntil } from "../platform/testing.js";
 
@@ -55,11 +56,13 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-const entries: Record<ServiceName, string> = {
-  account: "services/account/main.ts",
-  catalog: "services/catalog/main.ts",
-  order: "services/order/main.ts",
-};
+/** How `node` runs a process here: its V8 options, then its entry through tsx. */
+const nodeArgs = (name: ProcessName) => [
+  ...processes[name].nodeOptions,
+  "--import",
+  "tsx",
+  processes[name].entry,
+];
 
 export async function startStack(): Promise<Stack> {
   const authority = new TestAuthority();
@@ -97,7 +100,7 @@ export async function startStack(): Promise<Stack> {
     if (previous && previous.exitCode === null && previous.signalCode === null) {
       throw new Error(`${name} is still running`);
     }
-    const child = spawn(process.execPath, ["--import", "tsx", entries[name]], {
+    const child = spawn(process.execPath, nodeArgs(name), {
       env: {
         ...process.env,
         ...clocks,
@@ -160,7 +163,7 @@ export async function startStack(): Promise<Stack> {
     },
     startGateway: async ({ env: extra = {}, onLine } = {}) => {
       const port = await freePort();
-      const gateway = spawn(process.execPath, ["--import", "tsx", "gateway/main.ts"], {
+      const gateway = spawn(process.execPath, nodeArgs("gateway"), {
         env: {
           ...process.env,
           NODE_ENV: "test",
