@@ -17,7 +17,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { processes } from "../platform/processes.js";
+import { nodeArgs, type ProcessName } from "../platform/processes.js";
 import { answersOk, freePort, waitUntil } from "../platform/testing.js";
 import { type ServiceDatabases, startServiceDatabases } from "../scripts/postgres.js";
 import { developmentAdmin } from "../services/account/config.js";
@@ -39,13 +39,13 @@ const { seconds, connections, profile } = benchOptions("bench:gateway", {
 });
 const root = new URL("..", import.meta.url).pathname;
 const profiles = join(root, "bench/profiles");
-// Node with tsx's loader, as `npm start` runs each process (no tsx CLI process in between); a
-// profile directory per process, since tsx's loader thread writes a profile beside the main one.
-const node = (name: string) => [
+// Node with its V8 options and tsx's loader, as `npm start -- --tsx` runs each process (no tsx
+// CLI process in between); a profile directory per process (`label`: the gateway runs twice),
+// since tsx's loader thread writes a profile beside the main one.
+const node = (name: ProcessName, label: string = name) => [
   process.execPath,
-  ...(profile ? ["--cpu-prof", "--cpu-prof-dir", join(profiles, name)] : []),
-  "--import",
-  "tsx",
+  ...(profile ? ["--cpu-prof", "--cpu-prof-dir", join(profiles, label)] : []),
+  ...nodeArgs(name, "sources"),
 ];
 const work = mkdtempSync(join(tmpdir(), "bazaar-bench-"));
 chmodSync(work, 0o711); // the embedded server may run as the postgres user
@@ -130,40 +130,35 @@ async function main() {
     services: ["account", "catalog", "order"],
   });
   start("bare", [process.execPath, "-e", bareServer(bare as number)], {});
-  start("account", [...node("account"), "services/account/main.ts"], {
+  start("account", node("account"), {
     ...common,
     PORT: String(account),
     DATABASE_URL: databases.urls.account as string,
   });
-  start("catalog", [...node("catalog"), "services/catalog/main.ts"], {
+  start("catalog", node("catalog"), {
     ...common,
     PORT: String(catalog),
     DATABASE_URL: databases.urls.catalog as string,
     ACCOUNT_URL: url(account),
     SEED_DEMO_DATA: "false",
   });
-  start("order", [...node("order"), "services/order/main.ts"], {
+  start("order", node("order"), {
     ...common,
     ...peers,
     PORT: String(order),
     DATABASE_URL: databases.urls.order as string,
   });
-  // With the V8 options it runs with everywhere (platform/processes.ts).
-  start("gateway", [...node("gateway"), ...processes.gateway.nodeOptions, "gateway/main.ts"], {
+  start("gateway", node("gateway"), {
     HOST: "127.0.0.1",
     ...peers,
     PORT: String(gateway),
   });
-  start(
-    "gateway-grpc",
-    [...node("gateway-grpc"), ...processes.gateway.nodeOptions, "gateway/main.ts"],
-    {
-      HOST: "127.0.0.1",
-      ...peers,
-      PORT: String(gatewayGrpc),
-      BACKEND_PROTOCOL: "grpc",
-    },
-  );
+  start("gateway-grpc", node("gateway", "gateway-grpc"), {
+    HOST: "127.0.0.1",
+    ...peers,
+    PORT: String(gatewayGrpc),
+    BACKEND_PROTOCOL: "grpc",
+  });
   for (const hive of hives) {
     if (!hive.prepared.ok) continue;
     const { args, cwd } = hive.prepared;

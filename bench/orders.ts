@@ -20,7 +20,7 @@ import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
 import { TestAuthority } from "../platform/auth-testing.js";
 import { isServiceName } from "../platform/keys.js";
 import { openSql } from "../platform/postgres-connection.js";
-import { type ProcessName, processes } from "../platform/processes.js";
+import { nodeArgs, type ProcessName } from "../platform/processes.js";
 import { freePort } from "../platform/testing.js";
 import { processCpuSeconds } from "./load.js";
 import { benchOptions } from "./options.js";
@@ -67,8 +67,7 @@ async function startService(name: ProcessName, env: Record<string, string>): Pro
     ? // A directory per service: tsx's loader thread writes a profile of its own.
       ["--cpu-prof", `--cpu-prof-dir=${root}bench/profiles/${name}`]
     : [];
-  const { nodeOptions, entry } = processes[name];
-  const child = spawn(process.execPath, [...profiling, ...nodeOptions, "--import", "tsx", entry], {
+  const child = spawn(process.execPath, [...profiling, ...nodeArgs(name, "sources")], {
     cwd: root,
     env: {
       ...process.env,

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { type Stack, startStack } from "../faults/stack.js";
-import { processes } from "../platform/processes.js";
+import { nodeArgs } from "../platform/processes.js";
 import { freePort } from "../platform/testing.js";
 import { adminAuth, customer, product } from "../services/order/testing.js";
 import { benchOptions } from "./options.js";
@@ -37,8 +37,7 @@ const percentile = (sorted: number[], p: number) =>
 
 async function startGateway(stack: Stack): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();
-  const { nodeOptions, entry } = processes.gateway;
-  const child = spawn(process.execPath, [...nodeOptions, "--import", "tsx", entry], {
+  const child = spawn(process.execPath, nodeArgs("gateway", "sources"), {
     cwd: root,
     env: {
       ...process.env,

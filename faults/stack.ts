@@ -12,7 +12,7 @@ import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
 import { TestAuthority } from "../platform/auth-testing.js";
 import type { ServiceName } from "../platform/keys.js";
 import { openSql } from "../platform/postgres-connection.js";
-import { type ProcessName, processes } from "../platform/processes.js";
+import { nodeArgs } from "../platform/processes.js";
 import { startTcpProxy, type TcpProxy, targetOf } from "../platform/tcp-proxy.js";
 import { answersOk, createScratchDatabase, freePort, waitUntil } from "../platform/testing.js";
 
@@ -56,14 +56,6 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-/** How `node` runs a process here: its V8 options, then its entry through tsx. */
-const nodeArgs = (name: ProcessName) => [
-  ...processes[name].nodeOptions,
-  "--import",
-  "tsx",
-  processes[name].entry,
-];
-
 export async function startStack(): Promise<Stack> {
   const authority = new TestAuthority();
   const names: ServiceName[] = ["account", "catalog", "order"];
@@ -100,7 +92,7 @@ export async function startStack(): Promise<Stack> {
     if (previous && previous.exitCode === null && previous.signalCode === null) {
       throw new Error(`${name} is still running`);
     }
-    const child = spawn(process.execPath, nodeArgs(name), {
+    const child = spawn(process.execPath, nodeArgs(name, "sources"), {
       env: {
         ...process.env,
         ...clocks,
@@ -163,7 +155,7 @@ export async function startStack(): Promise<Stack> {
     },
     startGateway: async ({ env: extra = {}, onLine } = {}) => {
       const port = await freePort();
-      const gateway = spawn(process.execPath, nodeArgs("gateway"), {
+      const gateway = spawn(process.execPath, nodeArgs("gateway", "sources"), {
         env: {
           ...process.env,
           NODE_ENV: "test",

@@ -1,5 +1,6 @@
 // Every Bazaar process in one table: the service configs take their default ports and peer
 // URLs from it, `npm start` launches from it, and tests and benchmarks find the processes by it.
+import { join } from "node:path";
 
 export interface ProcessInfo {
   /** Its port when PORT is unset. */
@@ -81,4 +82,21 @@ export const supervisorBundle = "start";
 /** The file `node` runs for a process under `npm start` and in the image: its bundle. */
 export function bundleOf(name: ProcessName | typeof supervisorBundle): string {
   return `${distDir}/${name}.js`;
+}
+
+/**
+ * The arguments `node` runs a process with: its V8 options, then its bundle (source maps on, so
+ * stack traces name the .ts files) or, from the sources, its entry through tsx's loader. Paths
+ * are relative to the repository unless `root` is given; `tsx` names the loader to import.
+ */
+export function nodeArgs(
+  name: ProcessName,
+  from: "bundle" | "sources",
+  options: { root?: string; tsx?: string } = {},
+): string[] {
+  const { nodeOptions, entry } = processes[name];
+  const path = (file: string) => (options.root === undefined ? file : join(options.root, file));
+  return from === "bundle"
+    ? [...nodeOptions, "--enable-source-maps", path(bundleOf(name))]
+    : [...nodeOptions, "--import", options.tsx ?? "tsx", path(entry)];
 }

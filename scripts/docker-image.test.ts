@@ -11,7 +11,7 @@ import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
 import { TestAuthority } from "../platform/auth-testing.js";
-import { bundleOf, processes } from "../platform/processes.js";
+import { nodeArgs, processNames } from "../platform/processes.js";
 import { createScratchDatabase, freePort } from "../platform/testing.js";
 import { build } from "./build.js";
 
@@ -78,13 +78,8 @@ describe("compose.yaml", () => {
   it("runs each process's bundle with the V8 options platform/processes.ts gives it, as Kubernetes does", async () => {
     const { services } = await loadCompose(secrets);
     const kubernetes = await readdir(join(root, "deploy/kubernetes/base"));
-    for (const [name, info] of Object.entries(processes)) {
-      const want = [
-        "node",
-        ...info.nodeOptions,
-        "--enable-source-maps",
-        bundleOf(name as keyof typeof processes),
-      ];
+    for (const name of processNames) {
+      const want = ["node", ...nodeArgs(name, "bundle")];
       expect(services[name].command, `compose's ${name}`).toEqual(want);
       expect(kubernetes).toContain(`${name}.yaml`);
       const documents = parseAllDocuments(

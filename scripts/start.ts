@@ -12,7 +12,13 @@ import { resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { bundleOf, localUrl, processNames, processes as registry } from "../platform/processes.js";
+import {
+  bundleOf,
+  localUrl,
+  nodeArgs,
+  processNames,
+  processes as registry,
+} from "../platform/processes.js";
 import { superviseDatabase } from "./postgres.js";
 import { banner, portProblems, portVariable } from "./start-text.js";
 
@@ -35,9 +41,7 @@ const flags = (() => {
  * name the .ts files).
  */
 const command = (p: Process): string[] =>
-  flags.tsx
-    ? [...p.nodeOptions, "--import", import.meta.resolve("tsx"), resolve(root, p.entry)]
-    : [...p.nodeOptions, "--enable-source-maps", resolve(root, bundleOf(p.name))];
+  nodeArgs(p.name, flags.tsx ? "sources" : "bundle", { root, tsx: import.meta.resolve("tsx") });
 const tty = process.stdout.isTTY === true && !process.env.NO_COLOR;
 const paint = (color: number, text: string) => (tty ? `\x1b[${color}m${text}\x1b[0m` : text);
 const colors = [36, 33, 35, 32, 34];
