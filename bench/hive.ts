@@ -33,7 +33,7 @@ const pinned = {
 export const hiveVersion = pinned["@graphql-hive/gateway"];
 
 const dir = new URL(".hive/", import.meta.url).pathname;
-const protoDir = new URL("../proto/", import.meta.url).pathname;
+const protoDir = new URL("../proto", import.meta.url).pathname;
 const bin = (name: string) => join(dir, "node_modules/.bin", name);
 
 /** How the catalog is put behind Hive Gateway (see the top of this file). */

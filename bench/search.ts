@@ -6,9 +6,9 @@
 import { randomBytes } from "node:crypto";
 import { createClient } from "@connectrpc/connect";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
-import { openDatabase } from "../platform/database.js";
-import { uuidv7 } from "../platform/ids.js";
-import { openSql } from "../platform/postgres-connection.js";
+import { openDatabase } from "../platform/data/database.js";
+import { uuidv7 } from "../platform/data/ids.js";
+import { openSql } from "../platform/data/postgres-connection.js";
 import { routerTransport, testAuthority } from "../platform/testing.js";
 import { migrationsFolder } from "../services/catalog/config.js";
 import * as schema from "../services/catalog/schema.js";

@@ -9,12 +9,12 @@ import type postgres from "postgres";
 import { AccountService } from "../gen/bazaar/account/v1/account_pb.js";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
 import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
-import { TestAuthority } from "../platform/auth-testing.js";
-import type { ServiceName } from "../platform/keys.js";
-import { openSql } from "../platform/postgres-connection.js";
+import { TestAuthority } from "../platform/auth/auth-testing.js";
+import type { ServiceName } from "../platform/auth/keys.js";
+import { openSql } from "../platform/data/postgres-connection.js";
 import { nodeArgs } from "../platform/processes.js";
-import { startTcpProxy, type TcpProxy, targetOf } from "../platform/tcp-proxy.js";
 import { answersOk, createScratchDatabase, freePort, waitUntil } from "../platform/testing.js";
+import { startTcpProxy, type TcpProxy, targetOf } from "./tcp-proxy.js";
 
 export type { ServiceName };
 

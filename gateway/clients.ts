@@ -14,7 +14,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { AccountService } from "../gen/bazaar/account/v1/account_pb.js";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
 import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
-import { tracingClientInterceptor } from "../platform/tracing.js";
+import { tracingClientInterceptor } from "../platform/observability/tracing.js";
 import type { GatewayConfig } from "./config.js";
 import { createUnaryConnectTransport } from "./connect-transport.js";
 import { http1Post } from "./http-client.js";

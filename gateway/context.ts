@@ -3,8 +3,8 @@
 // the deadline to the services.
 import type { CallOptions } from "@connectrpc/connect";
 import type { YogaInitialContext } from "graphql-yoga";
-import type { Logger } from "../platform/logger.js";
-import { maxTake } from "../platform/validation.js";
+import { maxTake } from "../platform/http/validation.js";
+import type { Logger } from "../platform/observability/logger.js";
 import type { Backends } from "./clients.js";
 import type { GatewayConfig } from "./config.js";
 import { createLoaders, type Loaders } from "./loaders.js";

@@ -2,7 +2,7 @@
 // from execution and marks them, and Yoga's own logger (the adapter below) skips marked ones.
 // Expected failures (a NOT_FOUND…) are worth no more than debug.
 import type { GraphQLError } from "graphql";
-import type { Logger } from "../platform/logger.js";
+import type { Logger } from "../platform/observability/logger.js";
 import type { GatewayContext } from "./context.js";
 import { isExpected } from "./errors.js";
 

@@ -2,9 +2,9 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Interceptor } from "@connectrpc/connect";
-import { createLogger, type Logger } from "../platform/logger.js";
+import { createLogger, type Logger } from "../platform/observability/logger.js";
+import { startTracing } from "../platform/observability/tracing.js";
 import { isEntryPoint, runProcess } from "../platform/runtime.js";
-import { startTracing } from "../platform/tracing.js";
 import { backendUrls, createTransports, type Transports } from "./clients.js";
 import { type GatewayConfig, loadGatewayConfig } from "./config.js";
 import { backendMetricsInterceptor, createGatewayMetrics } from "./observability.js";

@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { createSchema, createYoga, type YogaServerInstance } from "graphql-yoga";
 import { corsOrigins } from "../platform/config.js";
-import type { Logger } from "../platform/logger.js";
+import type { Logger } from "../platform/observability/logger.js";
 import { type Backends, createBackends, type Transports } from "./clients.js";
 import type { GatewayConfig } from "./config.js";
 import { createContext, type GatewayContext } from "./context.js";

@@ -5,7 +5,7 @@
 import { context, trace } from "@opentelemetry/api";
 import { InMemorySpanExporter, type ReadableSpan } from "@opentelemetry/sdk-trace-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTracing, type Tracing, traceFields } from "../platform/tracing.js";
+import { startTracing, type Tracing, traceFields } from "../platform/observability/tracing.js";
 import type { RunningGateway } from "./main.js";
 import {
   type GatewayTestbed,

@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadGatewayConfig } from "../gateway/config.js";
 import { loadAccountConfig } from "../services/account/config.js";
+import { resolveKeys, type ServiceName, signingServices } from "./auth/keys.js";
 import { ConfigError, corsOrigins } from "./config.js";
-import { resolveKeys, type ServiceName, signingServices } from "./keys.js";
 import { runToExit, testAuthority } from "./testing.js";
 
 function refusal(load: () => unknown): string {
@@ -128,7 +128,7 @@ describe("configuration", () => {
         "tsx",
         "--input-type=module",
         "-e",
-        `const { resolveKeys } = await import(${JSON.stringify(new URL("./keys.ts", import.meta.url).href)});
+        `const { resolveKeys } = await import(${JSON.stringify(new URL("./auth/keys.ts", import.meta.url).href)});
         for (let i = 0; i < 150; i++) {
           await resolveKeys({ service: "${service}", production: false, dir: ${JSON.stringify(dir)} });
         }`,

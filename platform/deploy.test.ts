@@ -4,9 +4,9 @@ import { readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
 import { loadGatewayConfig } from "../gateway/config.js";
 import { loadAccountConfig } from "../services/account/config.js";
+import { resolveKeys } from "./auth/keys.js";
+import { secretProblem } from "./auth/secrets.js";
 import { ConfigError } from "./config.js";
-import { resolveKeys } from "./keys.js";
-import { secretProblem } from "./secrets.js";
 
 const read = (path: string) => readFile(new URL(`../${path}`, import.meta.url), "utf8");
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { pgErrorCode } from "./database.js";
+import { pgErrorCode } from "./data/database.js";
 import { causes } from "./errors.js";
 
 describe("causes", () => {

@@ -3,15 +3,15 @@
 // `base.serve(parts)` listens, starts the workers and owns the orderly stop.
 import type { DescService } from "@bufbuild/protobuf";
 import type { ConnectRouter } from "@connectrpc/connect";
-import { TokenSigner, TokenVerifier, type TokenVersionCheck } from "./auth.js";
-import { trustedProxies } from "./client-address.js";
+import { TokenSigner, TokenVerifier, type TokenVersionCheck } from "./auth/auth.js";
+import { resolveKeys, type ServiceName } from "./auth/keys.js";
 import { type BaseConfig, corsOrigins } from "./config.js";
-import { type DatabaseHandle, openDatabase } from "./database.js";
-import { resolveKeys, type ServiceName } from "./keys.js";
-import { createLogger, type Logger } from "./logger.js";
-import { createMetrics, type RpcMetrics } from "./metrics.js";
-import { type RunningServer, serve } from "./server.js";
-import { startTracing, type Tracing } from "./tracing.js";
+import { type DatabaseHandle, openDatabase } from "./data/database.js";
+import { trustedProxies } from "./http/client-address.js";
+import { type RunningServer, serve } from "./http/server.js";
+import { createLogger, type Logger } from "./observability/logger.js";
+import { createMetrics, type RpcMetrics } from "./observability/metrics.js";
+import { startTracing, type Tracing } from "./observability/tracing.js";
 import type { Worker } from "./worker.js";
 
 export interface BaseOptions<S extends Record<string, unknown>> {

@@ -10,13 +10,13 @@ import {
   createRouterTransport,
   type Transport,
 } from "@connectrpc/connect";
-import { authInterceptor, type TokenAuthority } from "./auth.js";
-import { TestAuthority } from "./auth-testing.js";
-import { type DatabaseHandle, type DatabaseOptions, openDatabase } from "./database.js";
-import { observeInterceptor, requestIdInterceptor } from "./interceptors.js";
-import { createLogger } from "./logger.js";
-import { createMetrics } from "./metrics.js";
-import { openSql } from "./postgres-connection.js";
+import { authInterceptor, type TokenAuthority } from "./auth/auth.js";
+import { TestAuthority } from "./auth/auth-testing.js";
+import { type DatabaseHandle, type DatabaseOptions, openDatabase } from "./data/database.js";
+import { openSql } from "./data/postgres-connection.js";
+import { observeInterceptor, requestIdInterceptor } from "./http/interceptors.js";
+import { createLogger } from "./observability/logger.js";
+import { createMetrics } from "./observability/metrics.js";
 
 /**
  * A new, empty database on the test server, and a way to drop it. The server is

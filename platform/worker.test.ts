@@ -3,7 +3,7 @@
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { createLogger } from "./logger.js";
+import { createLogger } from "./observability/logger.js";
 import { waitUntil } from "./testing.js";
 import { Loop } from "./worker.js";
 

@@ -2,7 +2,7 @@
 // a pass every N ms, one at a time. A failed pass is logged and the loop goes on; `stop()`
 // waits for the pass in flight, so the platform can close the database right after.
 
-import type { Logger } from "./logger.js";
+import type { Logger } from "./observability/logger.js";
 
 export interface WorkerOptions<T> {
   /** For the logs: "reservation sweeper", "order recovery". */

@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
-import { TestAuthority } from "../platform/auth-testing.js";
+import { TestAuthority } from "../platform/auth/auth-testing.js";
 import { nodeArgs, processNames } from "../platform/processes.js";
 import { createScratchDatabase, freePort } from "../platform/testing.js";
 import { build } from "./build.js";

@@ -1,7 +1,7 @@
 // Makes Ed25519 signing keys for production (npm run keys [-- service …]): per service its
 // private JWK (that service's AUTH_PRIVATE_KEY, for it alone) and the JWK Set of the public
 // keys (every service's AUTH_PUBLIC_KEYS). Output is .env lines, e.g. for docker compose.
-import { generateSigningKey, isServiceName, signingServices } from "../platform/keys.js";
+import { generateSigningKey, isServiceName, signingServices } from "../platform/auth/keys.js";
 
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((name) => !isServiceName(name));

@@ -6,9 +6,9 @@ import { chmod, mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { serverUser } from "../platform/embedded-postgres.js";
-import { developmentKeys } from "../platform/keys.js";
-import { openSql } from "../platform/postgres-connection.js";
+import { developmentKeys } from "../platform/auth/keys.js";
+import { serverUser } from "../platform/data/embedded-postgres.js";
+import { openSql } from "../platform/data/postgres-connection.js";
 import { freePort, runToExit } from "../platform/testing.js";
 import { type ServiceDatabases, startServiceDatabases } from "./postgres.js";
 

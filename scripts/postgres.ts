@@ -6,9 +6,9 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type postgres from "postgres";
-import { type RunningPostgres, startEmbeddedServer } from "../platform/embedded-postgres.js";
-import { openSql } from "../platform/postgres-connection.js";
-import { ensurePrivateFile, writePrivateFile } from "../platform/private-files.js";
+import { type RunningPostgres, startEmbeddedServer } from "../platform/data/embedded-postgres.js";
+import { openSql } from "../platform/data/postgres-connection.js";
+import { ensurePrivateFile, writePrivateFile } from "../platform/data/private-files.js";
 
 export interface ServiceDatabases {
   server: RunningPostgres;

@@ -37,10 +37,10 @@ describe("README tables", () => {
       ...[account, catalog, order, gateway, web].flatMap((s) => Object.keys(s.entries)),
       ...processNames.map(portVariable), // npm start
       "POSTGRES_PORT", // npm start (scripts/postgres.ts)
-      "NO_COLOR", // platform/logger.ts, scripts/start.ts
+      "NO_COLOR", // platform/observability/logger.ts, scripts/start.ts
       "TEST_DATABASE_URL", // platform/testing.ts, scripts/test-database.ts
       "TEST_LOG_LEVEL", // platform/testing.ts
-      "OTEL_EXPORTER_OTLP_ENDPOINT", // platform/tracing.ts
+      "OTEL_EXPORTER_OTLP_ENDPOINT", // platform/observability/tracing.ts
     ]);
     const listed = new Set<string>();
     for (const row of section("Configuration").split("\n")) {

@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type RunningPostgres, startEmbeddedServer } from "../platform/embedded-postgres.js";
+import { type RunningPostgres, startEmbeddedServer } from "../platform/data/embedded-postgres.js";
 import { freePort } from "../platform/testing.js";
 
 export default async function setup(): Promise<(() => Promise<void>) | undefined> {

@@ -4,8 +4,8 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import * as v from "valibot";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freeText, validate } from "../platform/http/validation.js";
 import { rejection } from "../platform/testing.js";
-import { freeText, validate } from "../platform/validation.js";
 import {
   adminAuth,
   customer,

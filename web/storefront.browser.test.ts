@@ -14,9 +14,9 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
 import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
-import type { TestAuthority } from "../platform/auth-testing.js";
+import type { TestAuthority } from "../platform/auth/auth-testing.js";
+import { uuidv7 } from "../platform/data/ids.js";
 import type { HostedService } from "../platform/host.js";
-import { uuidv7 } from "../platform/ids.js";
 import { bearer, testAuthority, testDatabaseEnv } from "../platform/testing.js";
 import { haveChromium, launchChromium } from "../platform/testing-browser.js";
 import { loadAccountConfig } from "../services/account/config.js";
@@ -182,7 +182,7 @@ describe.skipIf(!available).each([
     expect(placed.map((o) => o.totalCents)).toEqual([3989n]);
 
     if (mode === "direct") {
-      await mkdir(new URL("./screenshots/latest/", import.meta.url), { recursive: true });
+      await mkdir(new URL("./screenshots/latest", import.meta.url), { recursive: true });
       await page.screenshot({ path: screenshot, fullPage: true });
       console.log(`storefront screenshot: ${screenshot}`);
     }

@@ -3,7 +3,7 @@
 // Apollo Client, graphql-request, a page on another port) sends a preflight first: it is
 // answered here, before GraphQL sees the request.
 import type { Plugin } from "graphql-yoga";
-import { originMatcher } from "../../platform/cors.js";
+import { originMatcher } from "../../platform/http/cors.js";
 
 const allowedMethods = "GET, POST, OPTIONS";
 // What GraphQL clients send: JSON bodies, a bearer token, and our request id.

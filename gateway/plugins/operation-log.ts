@@ -3,7 +3,7 @@
 // line per RPC. Probes, metrics and GraphiQL end before GraphQL, so they are not logged here.
 import type { ExecutionResult } from "graphql";
 import type { Plugin } from "graphql-yoga";
-import type { Logger } from "../../platform/logger.js";
+import type { Logger } from "../../platform/observability/logger.js";
 
 export function operationLog(logger: Logger, requestIdOf: (request: Request) => string): Plugin {
   const seen = new WeakMap<Request, { started: number; operation: string }>();

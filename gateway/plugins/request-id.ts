@@ -1,7 +1,7 @@
 // Every request gets an id: the caller's `x-request-id` when it is sane, else a new one. It is
 // echoed in the response, passed to the services (context.ts) and written in the logs.
 import type { Plugin } from "graphql-yoga";
-import { acceptRequestId } from "../../platform/interceptors.js";
+import { acceptRequestId } from "../../platform/http/interceptors.js";
 
 export interface RequestIds {
   plugin: Plugin;

@@ -6,7 +6,7 @@
 import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
 import { type ExecutionResult, getOperationAST } from "graphql";
 import type { Plugin } from "graphql-yoga";
-import { inSpan, serverParent, tracingOn } from "../../platform/tracing.js";
+import { inSpan, serverParent, tracingOn } from "../../platform/observability/tracing.js";
 
 export function tracing(): Plugin {
   return {

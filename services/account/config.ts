@@ -1,9 +1,9 @@
 // The account service's configuration, from the environment.
 import { fileURLToPath } from "node:url";
 import * as v from "valibot";
+import { secretProblem } from "../../platform/auth/secrets.js";
 import { baseEntries, ConfigError, intVar, parseEnv } from "../../platform/config.js";
 import { processes } from "../../platform/processes.js";
-import { secretProblem } from "../../platform/secrets.js";
 import { email, password } from "./domain.js";
 
 /** The first admin outside production when ADMIN_EMAIL / ADMIN_PASSWORD are unset. */

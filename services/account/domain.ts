@@ -1,12 +1,12 @@
 // The account service's rules, free of I/O: what a valid request is and who may do what.
 import * as v from "valibot";
-import type { Caller } from "../../platform/auth.js";
+import type { Caller } from "../../platform/auth/auth.js";
 import {
   charLength,
   displayName,
   paginationEntries,
   uuidField,
-} from "../../platform/validation.js";
+} from "../../platform/http/validation.js";
 
 export const email = v.pipe(
   v.string(),

@@ -2,7 +2,7 @@
 import { AccountService } from "../../gen/bazaar/account/v1/account_pb.js";
 import { ConfigError } from "../../platform/config.js";
 import { type HostedService, openBase } from "../../platform/host.js";
-import type { Logger } from "../../platform/logger.js";
+import type { Logger } from "../../platform/observability/logger.js";
 import { isEntryPoint, runProcess } from "../../platform/runtime.js";
 import {
   type AccountConfig,

@@ -1,8 +1,8 @@
 // The account service's tables. Only this service's process ever touches them.
 import { sql } from "drizzle-orm";
 import { check, integer, pgTable, text, uniqueIndex, uuid } from "drizzle-orm/pg-core";
-import { roles } from "../../platform/auth.js";
-import { timestamps } from "../../platform/columns.js";
+import { roles } from "../../platform/auth/auth.js";
+import { timestamps } from "../../platform/data/columns.js";
 
 export const accounts = pgTable(
   "accounts",

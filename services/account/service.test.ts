@@ -4,7 +4,7 @@ import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Role } from "../../gen/bazaar/account/v1/account_pb.js";
 import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
-import { TestAuthority } from "../../platform/auth-testing.js";
+import { TestAuthority } from "../../platform/auth/auth-testing.js";
 import { bearer, rejection, testAuthority } from "../../platform/testing.js";
 import { hashPassword } from "./passwords.js";
 import { guessKey } from "./service.js";

@@ -13,11 +13,11 @@ import {
   requireCaller,
   requireService,
   type TokenSigner,
-} from "../../platform/auth.js";
-import { clientAddressOf } from "../../platform/client-address.js";
+} from "../../platform/auth/auth.js";
 import { inRequestOrder } from "../../platform/collections.js";
-import { isUuid } from "../../platform/ids.js";
-import { invalidArgument, validate } from "../../platform/validation.js";
+import { isUuid } from "../../platform/data/ids.js";
+import { clientAddressOf } from "../../platform/http/client-address.js";
+import { invalidArgument, validate } from "../../platform/http/validation.js";
 import {
   batchGetAccountsRequest,
   createAccountRequest,

@@ -1,7 +1,7 @@
 // The store's batched token-version lookup: concurrent questions share a statement, each still
 // gets its own account's answer, and a password change is seen by the very next question.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { uuidv7 } from "../../platform/ids.js";
+import { uuidv7 } from "../../platform/data/ids.js";
 import { type AccountTestbed, openAccountTestbed } from "./testing.js";
 
 describe("AccountStore.tokenVersion", () => {

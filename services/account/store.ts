@@ -1,10 +1,10 @@
 // All SQL of the account service. It speaks in plain records, never protobuf messages.
 import { asc, eq, sql } from "drizzle-orm";
-import type { Role } from "../../platform/auth.js";
-import { batchedByUuid } from "../../platform/batcher.js";
-import type { Database } from "../../platform/database.js";
-import { PG_UNIQUE_VIOLATION, pgArray, pgErrorCode } from "../../platform/database.js";
-import { uuidv7 } from "../../platform/ids.js";
+import type { Role } from "../../platform/auth/auth.js";
+import { batchedByUuid } from "../../platform/data/batcher.js";
+import type { Database } from "../../platform/data/database.js";
+import { PG_UNIQUE_VIOLATION, pgArray, pgErrorCode } from "../../platform/data/database.js";
+import { uuidv7 } from "../../platform/data/ids.js";
 import * as schema from "./schema.js";
 
 export type AccountDb = Database<typeof schema>;

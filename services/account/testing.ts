@@ -2,8 +2,8 @@
 // platform's in-memory router transport and a client. Other services' tests compose it.
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { AccountService } from "../../gen/bazaar/account/v1/account_pb.js";
-import type { TestAuthority } from "../../platform/auth-testing.js";
-import type { DatabaseHandle } from "../../platform/database.js";
+import type { TestAuthority } from "../../platform/auth/auth-testing.js";
+import type { DatabaseHandle } from "../../platform/data/database.js";
 import { openTestDatabase, routerTransport, testAuthority } from "../../platform/testing.js";
 import { migrationsFolder } from "./config.js";
 import * as schema from "./schema.js";

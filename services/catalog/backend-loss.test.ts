@@ -6,9 +6,9 @@
 import { sql } from "drizzle-orm";
 import type postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { executeRows } from "../../platform/database.js";
-import { uuidv7 } from "../../platform/ids.js";
-import { openSql } from "../../platform/postgres-connection.js";
+import { executeRows } from "../../platform/data/database.js";
+import { uuidv7 } from "../../platform/data/ids.js";
+import { openSql } from "../../platform/data/postgres-connection.js";
 import { aProduct, type CatalogTestbed, openCatalogTestbed } from "./testing.js";
 
 describe("the catalog when its backends are terminated", () => {

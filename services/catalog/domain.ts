@@ -2,12 +2,12 @@
 // An order's lines arrive in ReserveStock, so the order limits come from their one owner.
 import * as v from "valibot";
 import {
-  maxBatchCommits,
-  maxBatchReservations,
-  maxItems,
-  maxQuantity,
-} from "../../platform/order-limits.js";
-import { displayName, freeText, paginationEntries, uuidField } from "../../platform/validation.js";
+  displayName,
+  freeText,
+  paginationEntries,
+  uuidField,
+} from "../../platform/http/validation.js";
+import { maxBatchCommits, maxBatchReservations, maxItems, maxQuantity } from "../order/limits.js";
 
 export const maxPriceCents = 100_000_000;
 export const maxStock = 1_000_000;

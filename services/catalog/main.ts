@@ -1,10 +1,10 @@
 // The catalog service's composition root: config → base → parts (store, search, demo data,
 // the reservation sweeper and the search outbox worker) → serve.
 import { CatalogService } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
+import { tokenVersionsFromConfig } from "../../platform/auth/token-versions.js";
 import { type HostedService, openBase } from "../../platform/host.js";
-import type { Logger } from "../../platform/logger.js";
+import type { Logger } from "../../platform/observability/logger.js";
 import { isEntryPoint, runProcess } from "../../platform/runtime.js";
-import { tokenVersionsFromConfig } from "../../platform/token-versions.js";
 import type { Worker } from "../../platform/worker.js";
 import { type CatalogConfig, loadCatalogConfig, migrationsFolder } from "./config.js";
 import { orderOutcomesClient, orderServiceTransport } from "./order-outcomes.js";

@@ -2,7 +2,7 @@
 // and the search outbox each take disjoint batches (FOR UPDATE SKIP LOCKED claims), so every
 // row is handled exactly once and no worker waits on the other.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { uuidv7 } from "../../platform/ids.js";
+import { uuidv7 } from "../../platform/data/ids.js";
 import type { OrderOutcomeName } from "./order-outcomes.js";
 import { drainOutbox } from "./search/outbox.js";
 import { sweepExpiredReservations } from "./sweeper.js";

@@ -13,7 +13,7 @@ import {
   timestamp,
   uuid,
 } from "drizzle-orm/pg-core";
-import { timestamps } from "../../platform/columns.js";
+import { timestamps } from "../../platform/data/columns.js";
 
 const tsvector = customType<{ data: string }>({ dataType: () => "tsvector" });
 

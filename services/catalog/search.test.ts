@@ -2,7 +2,7 @@
 // OpenSearch mapping and query, and the outbox that keeps OpenSearch in step — on each real
 // database. OpenSearch itself is exercised only when OPENSEARCH_URL points at a server.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { uuidv7 } from "../../platform/ids.js";
+import { uuidv7 } from "../../platform/data/ids.js";
 import {
   bulkBody,
   OpenSearchCatalogIndex,

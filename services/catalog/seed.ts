@@ -2,7 +2,7 @@
 // hand with `tsx services/catalog/seed.ts` (npm run seed) against DATABASE_URL.
 import { readFile } from "node:fs/promises";
 import * as v from "valibot";
-import { openDatabase } from "../../platform/database.js";
+import { openDatabase } from "../../platform/data/database.js";
 import { isEntryPoint } from "../../platform/runtime.js";
 import { loadCatalogConfig, migrationsFolder } from "./config.js";
 import { createProductRequest } from "./domain.js";

@@ -14,11 +14,11 @@ import {
 } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import { PreconditionFailureSchema } from "../../gen/google/rpc/error_details_pb.js";
 import type { Status } from "../../gen/google/rpc/status_pb.js";
-import { requireAdmin, requireService } from "../../platform/auth.js";
-import { toStatus } from "../../platform/batch-status.js";
+import { requireAdmin, requireService } from "../../platform/auth/auth.js";
 import { inRequestOrder } from "../../platform/collections.js";
-import { isUuid } from "../../platform/ids.js";
-import { validate } from "../../platform/validation.js";
+import { isUuid } from "../../platform/data/ids.js";
+import { toStatus } from "../../platform/http/batch-status.js";
+import { validate } from "../../platform/http/validation.js";
 import {
   batchCommitReservationsRequest,
   batchGetProductsRequest,

@@ -7,8 +7,8 @@ import {
   BadRequestSchema,
   PreconditionFailureSchema,
 } from "../../gen/google/rpc/error_details_pb.js";
-import { fromStatus } from "../../platform/batch-status.js";
-import { uuidv7 } from "../../platform/ids.js";
+import { uuidv7 } from "../../platform/data/ids.js";
+import { fromStatus } from "../../platform/http/batch-status.js";
 import { bearer } from "../../platform/testing.js";
 import { sweepExpiredReservations } from "./sweeper.js";
 import { aProduct, type CatalogTestbed, openCatalogTestbed, rejection } from "./testing.js";

@@ -5,7 +5,7 @@
 // A timer alone never gives stock back: while the order service cannot answer, the stock stays
 // held, retried with backoff, and /metrics shows how much and for how long.
 import { Gauge, type Registry } from "prom-client";
-import type { Logger } from "../../platform/logger.js";
+import type { Logger } from "../../platform/observability/logger.js";
 import { Loop } from "../../platform/worker.js";
 import type { OrderOutcomes } from "./order-outcomes.js";
 import type { ReservationStore } from "./store.js";

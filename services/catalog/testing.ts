@@ -3,9 +3,9 @@
 // services' tests compose it.
 import { type CallOptions, type Client, createClient, type Transport } from "@connectrpc/connect";
 import { CatalogService } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
-import type { TestAuthority } from "../../platform/auth-testing.js";
-import type { DatabaseHandle } from "../../platform/database.js";
-import { uuidv7 } from "../../platform/ids.js";
+import type { TestAuthority } from "../../platform/auth/auth-testing.js";
+import type { DatabaseHandle } from "../../platform/data/database.js";
+import { uuidv7 } from "../../platform/data/ids.js";
 import {
   bearer,
   openTestDatabase,

@@ -1,9 +1,9 @@
 // The order service's rules, free of I/O: what a valid request is, who may order and read
 // for whom, how repeated products merge, and how a total is priced in exact cents.
 import * as v from "valibot";
-import { type Caller, mayActFor } from "../../platform/auth.js";
-import { maxItems, maxQuantity } from "../../platform/order-limits.js";
-import { uuidField } from "../../platform/validation.js";
+import { type Caller, mayActFor } from "../../platform/auth/auth.js";
+import { uuidField } from "../../platform/http/validation.js";
+import { maxItems, maxQuantity } from "./limits.js";
 
 export const maxBatchAccounts = 1000;
 

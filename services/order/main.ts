@@ -2,11 +2,11 @@
 // worker) → serve.
 import { hostname } from "node:os";
 import { OrderService } from "../../gen/bazaar/order/v1/order_pb.js";
+import { tokenVersionsFromConfig } from "../../platform/auth/token-versions.js";
+import { uuidv7 } from "../../platform/data/ids.js";
 import { type HostedService, openBase } from "../../platform/host.js";
-import { uuidv7 } from "../../platform/ids.js";
-import type { Logger } from "../../platform/logger.js";
+import type { Logger } from "../../platform/observability/logger.js";
 import { isEntryPoint, runProcess } from "../../platform/runtime.js";
-import { tokenVersionsFromConfig } from "../../platform/token-versions.js";
 import { loadOrderConfig, migrationsFolder, type OrderConfig } from "./config.js";
 import { createPeers, httpPeerTransports, type Peers } from "./peers.js";
 import { type RecoveryReport, recoveryWorker } from "./recovery.js";

@@ -4,7 +4,7 @@ import { Code, type Transport } from "@connectrpc/connect";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrderOutcome } from "../../gen/bazaar/order/v1/order_pb.js";
-import { uuidv7 } from "../../platform/ids.js";
+import { uuidv7 } from "../../platform/data/ids.js";
 import { bearer, rejection } from "../../platform/testing.js";
 import { orders } from "./schema.js";
 import { adminAuth, customer, type OrderTestbed, openOrderTestbed, product } from "./testing.js";

@@ -21,12 +21,12 @@ import {
   type ReserveStockResponse,
 } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import type { Status } from "../../gen/google/rpc/status_pb.js";
-import { fromStatus } from "../../platform/batch-status.js";
-import { batched, firstOfEach } from "../../platform/batcher.js";
+import { batched, firstOfEach } from "../../platform/data/batcher.js";
 import { causes } from "../../platform/errors.js";
-import { maxBatchCommits, maxBatchReservations } from "../../platform/order-limits.js";
-import { tracingClientInterceptor } from "../../platform/tracing.js";
+import { fromStatus } from "../../platform/http/batch-status.js";
+import { tracingClientInterceptor } from "../../platform/observability/tracing.js";
 import type { PeerName } from "./domain.js";
+import { maxBatchCommits, maxBatchReservations } from "./limits.js";
 
 export interface Peers {
   account: Client<typeof AccountService>;

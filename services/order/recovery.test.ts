@@ -4,7 +4,7 @@
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReservationState } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
-import { uuidv7 } from "../../platform/ids.js";
+import { uuidv7 } from "../../platform/data/ids.js";
 import { bearer, rejection } from "../../platform/testing.js";
 import { recoverOrders } from "./recovery.js";
 import { OrderStore } from "./store.js";

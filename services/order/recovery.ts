@@ -3,7 +3,7 @@
 // committed; a FAILED order whose release did not reach it is released. Runs at start and then
 // periodically; every step is idempotent, so replicas running it at once do no harm.
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { Logger } from "../../platform/logger.js";
+import type { Logger } from "../../platform/observability/logger.js";
 import { Loop } from "../../platform/worker.js";
 import type { Peers } from "./peers.js";
 import type { OrderStore } from "./store.js";

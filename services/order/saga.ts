@@ -49,8 +49,8 @@
 // reserves once.
 import { type CallOptions, Code, ConnectError } from "@connectrpc/connect";
 import { PreconditionFailureSchema } from "../../gen/google/rpc/error_details_pb.js";
-import { uuidv7 } from "../../platform/ids.js";
-import type { Logger } from "../../platform/logger.js";
+import { uuidv7 } from "../../platform/data/ids.js";
+import type { Logger } from "../../platform/observability/logger.js";
 import {
   firstUnknownProduct,
   type LineItem,

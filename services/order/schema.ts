@@ -12,7 +12,7 @@ import {
   uniqueIndex,
   uuid,
 } from "drizzle-orm/pg-core";
-import { timestamps } from "../../platform/columns.js";
+import { timestamps } from "../../platform/data/columns.js";
 
 /** Where an order is in CreateOrder's saga; see saga.ts for the transitions. */
 export const orderStatuses = ["pending", "confirmed", "failed"] as const;

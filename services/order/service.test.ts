@@ -5,7 +5,7 @@ import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReservationState } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import { PreconditionFailureSchema } from "../../gen/google/rpc/error_details_pb.js";
-import { uuidv7 } from "../../platform/ids.js";
+import { uuidv7 } from "../../platform/data/ids.js";
 import { bearer, rejection } from "../../platform/testing.js";
 import type { OrderFailure } from "./domain.js";
 import { recoverOrders } from "./recovery.js";

@@ -9,12 +9,11 @@ import {
   OrderService,
 } from "../../gen/bazaar/order/v1/order_pb.js";
 import { PreconditionFailureSchema } from "../../gen/google/rpc/error_details_pb.js";
-import { mayActFor, requireCaller, requireService } from "../../platform/auth.js";
-import { isUuid } from "../../platform/ids.js";
-import { kLogger, kRequestId } from "../../platform/interceptors.js";
-import type { Logger } from "../../platform/logger.js";
-import { maxQuantity } from "../../platform/order-limits.js";
-import { invalidArgument, validate } from "../../platform/validation.js";
+import { mayActFor, requireCaller, requireService } from "../../platform/auth/auth.js";
+import { isUuid } from "../../platform/data/ids.js";
+import { kLogger, kRequestId } from "../../platform/http/interceptors.js";
+import { invalidArgument, validate } from "../../platform/http/validation.js";
+import type { Logger } from "../../platform/observability/logger.js";
 import {
   batchListOrdersForAccountsRequest,
   createOrderRequest,
@@ -25,6 +24,7 @@ import {
   type OrderFailure,
   orderingAccount,
 } from "./domain.js";
+import { maxQuantity } from "./limits.js";
 import { type Peers, peerUnavailableText } from "./peers.js";
 import { OrderSaga } from "./saga.js";
 import type { OrderAttempt, OrderRecord, OrderStore } from "./store.js";

@@ -1,6 +1,6 @@
 // The order store's one-statement confirm and its shared settle marks, on each real database.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { uuidv7 } from "../../platform/ids.js";
+import { uuidv7 } from "../../platform/data/ids.js";
 import { type OrderTestbed, openOrderTestbed } from "./testing.js";
 
 describe("OrderStore", () => {

@@ -1,7 +1,7 @@
 // All SQL of the order service. It speaks in plain records, never protobuf messages.
 import { and, asc, desc, eq, inArray, lt, ne, sql } from "drizzle-orm";
-import { batched, firstOfEach } from "../../platform/batcher.js";
-import { type Database, executeRows, pgArray } from "../../platform/database.js";
+import { batched, firstOfEach } from "../../platform/data/batcher.js";
+import { type Database, executeRows, pgArray } from "../../platform/data/database.js";
 import type { OrderFailure, PricedItem } from "./domain.js";
 import {
   type BeginResult,

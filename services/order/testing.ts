@@ -5,9 +5,9 @@ import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import type { AccountService } from "../../gen/bazaar/account/v1/account_pb.js";
 import type { CatalogService } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import { OrderService } from "../../gen/bazaar/order/v1/order_pb.js";
-import type { TestAuthority } from "../../platform/auth-testing.js";
-import type { DatabaseHandle } from "../../platform/database.js";
-import { createLogger } from "../../platform/logger.js";
+import type { TestAuthority } from "../../platform/auth/auth-testing.js";
+import type { DatabaseHandle } from "../../platform/data/database.js";
+import { createLogger } from "../../platform/observability/logger.js";
 import {
   bearer,
   openTestDatabase,

@@ -2,9 +2,9 @@
 // anyone accepts, and each internal RPC takes only the service it names.
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TokenSigner } from "../../platform/auth.js";
-import { TestAuthority } from "../../platform/auth-testing.js";
-import { uuidv7 } from "../../platform/ids.js";
+import { TokenSigner } from "../../platform/auth/auth.js";
+import { TestAuthority } from "../../platform/auth/auth-testing.js";
+import { uuidv7 } from "../../platform/data/ids.js";
 import { bearer, rejection } from "../../platform/testing.js";
 import { adminAuth, customer, type OrderTestbed, openOrderTestbed, product } from "./testing.js";
 

@@ -1,4 +1,4 @@
-// Errors built the way the services send them (platform/validation.ts, the order saga's
+// Errors built the way the services send them (platform/http/validation.ts, the order saga's
 // out-of-stock), read back as the page shows them.
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";

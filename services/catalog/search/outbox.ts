@@ -1,6 +1,6 @@
 // The outbox worker: pushes product changes from search_outbox to the search index, with
 // backoff per row, so an unreachable OpenSearch delays search freshness but loses nothing.
-import type { Logger } from "../../../platform/logger.js";
+import type { Logger } from "../../../platform/observability/logger.js";
 import { Loop } from "../../../platform/worker.js";
 import type { CatalogStore, ProductRecord } from "../store.js";
 

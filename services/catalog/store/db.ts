@@ -4,7 +4,7 @@ import {
   PG_DEADLOCK_DETECTED,
   PG_SERIALIZATION_FAILURE,
   pgErrorCode,
-} from "../../../platform/database.js";
+} from "../../../platform/data/database.js";
 import type * as schema from "../schema.js";
 
 export type CatalogDb = Database<typeof schema>;

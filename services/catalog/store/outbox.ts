@@ -1,7 +1,7 @@
 // The search outbox: product changes waiting to be pushed to the search index. Rows are
 // written in the same transaction as the product change, so the index can lag but never miss.
 import { and, asc, inArray, isNull, lte, sql } from "drizzle-orm";
-import { executeRows } from "../../../platform/database.js";
+import { executeRows } from "../../../platform/data/database.js";
 import { searchOutbox } from "../schema.js";
 import type { CatalogDb, Tx } from "./db.js";
 

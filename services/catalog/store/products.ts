@@ -1,8 +1,8 @@
 // Products: creating, reading, listing, searching (PostgreSQL full-text) and updating them.
 import { asc, eq, sql } from "drizzle-orm";
-import { batched, batchedByUuid } from "../../../platform/batcher.js";
-import { pgArray } from "../../../platform/database.js";
-import { uuidv7 } from "../../../platform/ids.js";
+import { batched, batchedByUuid } from "../../../platform/data/batcher.js";
+import { pgArray } from "../../../platform/data/database.js";
+import { uuidv7 } from "../../../platform/data/ids.js";
 import { productStock, products } from "../schema.js";
 import { type CatalogDb, retryingTransaction } from "./db.js";
 import { enqueueForIndexing } from "./outbox.js";

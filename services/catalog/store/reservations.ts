@@ -1,8 +1,8 @@
 // Stock reservations: taking stock for an order all or nothing, then committing (sold) or
 // releasing (back to stock) it, each exactly once however often it is asked.
 import { and, asc, eq, inArray, lte, sql } from "drizzle-orm";
-import { batched } from "../../../platform/batcher.js";
-import { executeRows, pgArray } from "../../../platform/database.js";
+import { batched } from "../../../platform/data/batcher.js";
+import { executeRows, pgArray } from "../../../platform/data/database.js";
 import { type ItemQuantity, mergeInLockOrder } from "../domain.js";
 import { productStock, products, reservationItems, reservations } from "../schema.js";
 import { type CatalogDb, type Executor, retryingTransaction, type Tx } from "./db.js";

@@ -1,6 +1,6 @@
 // The client's address for per-client limits: X-Forwarded-For only from trusted proxies.
 import { describe, expect, it } from "vitest";
-import { loadCatalogConfig } from "../services/catalog/config.js";
+import { loadCatalogConfig } from "../../services/catalog/config.js";
 import { clientAddress, trustedProxies } from "./client-address.js";
 
 describe("clientAddress", () => {

@@ -1,8 +1,8 @@
 import { Code, createClient } from "@connectrpc/connect";
 import { afterAll, describe, expect, it } from "vitest";
-import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
-import { openSql } from "./postgres-connection.js";
-import { bearer, rejection, routerTransport, testAuthority } from "./testing.js";
+import { CatalogService } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
+import { openSql } from "../data/postgres-connection.js";
+import { bearer, rejection, routerTransport, testAuthority } from "../testing.js";
 
 // Real PostgreSQL errors, raised by the server with the SQLSTATE the case is about, travel
 // through the same interceptors as a service's handlers.

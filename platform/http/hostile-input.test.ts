@@ -10,13 +10,13 @@ import {
   CatalogService,
   file_bazaar_catalog_v1_catalog,
   GetProductRequestSchema,
-} from "../gen/bazaar/catalog/v1/catalog_pb.js";
-import { HealthCheckRequestSchema } from "../gen/grpc/health/v1/health_pb.js";
+} from "../../gen/bazaar/catalog/v1/catalog_pb.js";
+import { HealthCheckRequestSchema } from "../../gen/grpc/health/v1/health_pb.js";
+import { createLogger } from "../observability/logger.js";
+import { createMetrics } from "../observability/metrics.js";
+import { grpcExchange, testAuthority } from "../testing.js";
 import type { ConnectionLimits } from "./connection-limits.js";
-import { createLogger } from "./logger.js";
-import { createMetrics } from "./metrics.js";
 import { type RunningServer, serve } from "./server.js";
-import { grpcExchange, testAuthority } from "./testing.js";
 
 const getProduct = "/bazaar.catalog.v1.CatalogService/GetProduct";
 const watch = "/grpc.health.v1.Health/Watch";

@@ -12,10 +12,10 @@ import {
   AccountService,
   file_bazaar_account_v1_account,
   Role,
-} from "../gen/bazaar/account/v1/account_pb.js";
-import { file_grpc_health_v1_health } from "../gen/grpc/health/v1/health_pb.js";
-import * as v1 from "../gen/grpc/reflection/v1/reflection_pb.js";
-import * as v1alpha from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
+} from "../../gen/bazaar/account/v1/account_pb.js";
+import { file_grpc_health_v1_health } from "../../gen/grpc/health/v1/health_pb.js";
+import * as v1 from "../../gen/grpc/reflection/v1/reflection_pb.js";
+import * as v1alpha from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { reflectionRoutes } from "./reflection.js";
 
 const routes = reflectionRoutes([file_bazaar_account_v1_account, file_grpc_health_v1_health]);
@@ -196,7 +196,7 @@ describe("reflectionRoutes (v1alpha)", () => {
 
 describe("reflection with the buf CLI", () => {
   const run = promisify(execFile);
-  const buf = new URL("../node_modules/.bin/buf", import.meta.url).pathname;
+  const buf = new URL("../../node_modules/.bin/buf", import.meta.url).pathname;
   let server: http2.Http2Server;
   let baseUrl: string;
   // Which services buf actually called, to prove it used the reflection version asked for.

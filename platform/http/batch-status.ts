@@ -4,7 +4,7 @@
 import { create } from "@bufbuild/protobuf";
 import { anyPack } from "@bufbuild/protobuf/wkt";
 import { ConnectError } from "@connectrpc/connect";
-import { type Status, StatusSchema } from "../gen/google/rpc/status_pb.js";
+import { type Status, StatusSchema } from "../../gen/google/rpc/status_pb.js";
 
 /** `error`'s code, caller-facing message and details as a Status. */
 export function toStatus(error: ConnectError): Status {

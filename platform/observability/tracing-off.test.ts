@@ -15,7 +15,7 @@ import { createRequire } from "node:module";
 const here = "file://" + process.cwd() + "/";
 for (const entry of ["services/account/main.ts", "services/catalog/main.ts",
   "services/order/main.ts", "gateway/main.ts"]) await import(new URL(entry, here).href);
-const { startTracing } = await import(new URL("platform/tracing.ts", here).href);
+const { startTracing } = await import(new URL("platform/observability/tracing.ts", here).href);
 const tracing = await startTracing("probe");
 const names = Object.keys(createRequire(import.meta.url).cache)
   .map((file) => /node_modules\\/(@opentelemetry\\/[^/]+)\\//.exec(file)?.[1])

@@ -3,9 +3,9 @@
 import { Code } from "@connectrpc/connect";
 import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
+import { rejection } from "../testing.js";
 import { TestAuthority } from "./auth-testing.js";
 import type { ServiceName } from "./keys.js";
-import { rejection } from "./testing.js";
 
 const authority = new TestAuthority();
 

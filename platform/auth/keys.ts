@@ -10,8 +10,8 @@ import {
 } from "node:crypto";
 import { link, readdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { ConfigError } from "./config.js";
-import { ensurePrivateDir, ensurePrivateFile } from "./private-files.js";
+import { ConfigError } from "../config.js";
+import { ensurePrivateDir, ensurePrivateFile } from "../data/private-files.js";
 
 /** The services that hold a key; a token signed by anyone else is refused. */
 export const signingServices = ["account", "catalog", "order"] as const;

@@ -6,11 +6,11 @@ import { describe, expect, it } from "vitest";
 import {
   AccountService,
   file_bazaar_account_v1_account,
-} from "../gen/bazaar/account/v1/account_pb.js";
-import { createLogger } from "./logger.js";
-import { createMetrics } from "./metrics.js";
+} from "../../gen/bazaar/account/v1/account_pb.js";
+import { createLogger } from "../observability/logger.js";
+import { createMetrics } from "../observability/metrics.js";
+import { testAuthority } from "../testing.js";
 import { serve } from "./server.js";
-import { testAuthority } from "./testing.js";
 
 async function startGatedServer(ready: () => Promise<void> = async () => {}) {
   let entered = 0;

@@ -3,7 +3,7 @@ import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import {
   Health,
   HealthCheckResponse_ServingStatus as ServingStatus,
-} from "../gen/grpc/health/v1/health_pb.js";
+} from "../../gen/grpc/health/v1/health_pb.js";
 
 export { ServingStatus };
 

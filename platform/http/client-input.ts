@@ -10,7 +10,7 @@
 import { base64Decode } from "@bufbuild/protobuf/wire";
 import type { Interceptor } from "@connectrpc/connect";
 import { Code, ConnectError, createContextKey, type HandlerContext } from "@connectrpc/connect";
-import type { RpcMetrics } from "./metrics.js";
+import type { RpcMetrics } from "../observability/metrics.js";
 
 interface CallProgress {
   /** Set once the call reaches our interceptors, i.e. its request was decoded. */

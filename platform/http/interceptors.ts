@@ -2,10 +2,10 @@
 // metrics, masking of unexpected errors) → authentication → the handler.
 import { randomUUID } from "node:crypto";
 import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
-import { kCaller } from "./auth.js";
-import { isDatabaseUnavailable, isTransactionConflict } from "./database.js";
-import type { Logger } from "./logger.js";
-import type { RpcMetrics } from "./metrics.js";
+import { kCaller } from "../auth/auth.js";
+import { isDatabaseUnavailable, isTransactionConflict } from "../data/database.js";
+import type { Logger } from "../observability/logger.js";
+import type { RpcMetrics } from "../observability/metrics.js";
 
 export const kRequestId = createContextKey<string>("", { description: "request id" });
 export const kLogger = createContextKey<Logger | undefined>(undefined, { description: "logger" });

@@ -3,9 +3,9 @@
 // answer for a short window, so a revoked token keeps working elsewhere for at most that long.
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { AccountService } from "../gen/bazaar/account/v1/account_pb.js";
+import { AccountService } from "../../gen/bazaar/account/v1/account_pb.js";
+import { Lru } from "../lru.js";
 import type { TokenSigner, TokenVersionCheck } from "./auth.js";
-import { Lru } from "./lru.js";
 
 export interface TokenVersionOptions {
   /** The account service's base URL. */

@@ -193,7 +193,7 @@ export async function startServer(options: {
  */
 async function writeAccessRules(dataDir: string, user: ServerUser): Promise<void> {
   const rules = [
-    "# Written by Bazaar at every start (platform/embedded-postgres.ts): edits are replaced.",
+    "# Written by Bazaar at every start (platform/data/embedded-postgres.ts): edits are replaced.",
     "local all all scram-sha-256",
     "host all all 127.0.0.1/32 scram-sha-256",
     "host all all ::1/128 scram-sha-256",

@@ -1,6 +1,6 @@
 // Identity: signed, expiring bearer tokens (EdDSA JWTs via jose). Only the account service signs
 // user tokens; each service signs its own short-lived service tokens with its own key; every
-// service verifies with the public keys it trusts (platform/keys.ts).
+// service verifies with the public keys it trusts (platform/auth/keys.ts).
 import {
   Code,
   ConnectError,
@@ -9,9 +9,9 @@ import {
   type Interceptor,
 } from "@connectrpc/connect";
 import { errors, jwtVerify, SignJWT } from "jose";
-import { uuidPattern } from "./ids.js";
+import { uuidPattern } from "../data/ids.js";
+import { Lru } from "../lru.js";
 import type { KeySet, ServiceName, SigningKey } from "./keys.js";
-import { Lru } from "./lru.js";
 
 /** The roles an account can have; the account table's role column takes these values. */
 export const roles = ["customer", "admin"] as const;

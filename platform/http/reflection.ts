@@ -2,8 +2,8 @@
 import { create, createRegistry, type DescFile, type Registry, toBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter } from "@connectrpc/connect";
-import * as v1 from "../gen/grpc/reflection/v1/reflection_pb.js";
-import * as v1alpha from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
+import * as v1 from "../../gen/grpc/reflection/v1/reflection_pb.js";
+import * as v1alpha from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 
 // The reflection protocol reports failures in-band with gRPC status codes, not as RPC errors.
 const NOT_FOUND = 5;

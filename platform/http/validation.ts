@@ -4,8 +4,8 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import * as v from "valibot";
-import { BadRequestSchema } from "../gen/google/rpc/error_details_pb.js";
-import { uuidPattern } from "./ids.js";
+import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { uuidPattern } from "../data/ids.js";
 
 export interface FieldViolation {
   field: string;

@@ -5,11 +5,11 @@ import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import { drizzle } from "drizzle-orm/postgres-js";
 import { migrate } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
-import { ConfigError } from "./config.js";
-import { causes } from "./errors.js";
+import { ConfigError } from "../config.js";
+import { causes } from "../errors.js";
+import { tracingOn } from "../observability/tracing.js";
+import { tracedSql } from "../observability/tracing-sql.js";
 import { connectionOptions } from "./postgres-connection.js";
-import { tracingOn } from "./tracing.js";
-import { tracedSql } from "./tracing-sql.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: drizzle's result kind is the driver's; callers never see it.
 export type Database<S extends Record<string, unknown>> = PgDatabase<PgQueryResultHKT, S, any>;

@@ -1,7 +1,7 @@
 // Tests for the gRPC health service over a real (in-memory) Connect transport.
 import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { Health } from "../gen/grpc/health/v1/health_pb.js";
+import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { HealthState, healthRoutes, ServingStatus } from "./health.js";
 
 function setup() {

@@ -2,10 +2,10 @@
 
 import type http from "node:http";
 import type http2 from "node:http2";
-import { HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
+import { HealthCheckResponse_ServingStatus as ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
+import type { Logger } from "../observability/logger.js";
+import type { RpcMetrics } from "../observability/metrics.js";
 import type { HealthState } from "./health.js";
-import type { Logger } from "./logger.js";
-import type { RpcMetrics } from "./metrics.js";
 
 type ServerRequest = http.IncomingMessage | http2.Http2ServerRequest;
 type ServerResponse = http.ServerResponse | http2.Http2ServerResponse;

@@ -17,8 +17,11 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import {
   file_grpc_health_v1_health,
   HealthCheckResponse_ServingStatus as ServingStatus,
-} from "../gen/grpc/health/v1/health_pb.js";
-import { authInterceptor, type TokenAuthority } from "./auth.js";
+} from "../../gen/grpc/health/v1/health_pb.js";
+import { authInterceptor, type TokenAuthority } from "../auth/auth.js";
+import type { Logger } from "../observability/logger.js";
+import type { RpcMetrics } from "../observability/metrics.js";
+import { tracingServerInterceptor } from "../observability/tracing.js";
 import { clientContextValues } from "./client-address.js";
 import { decodedInterceptor, decodingFailureGate } from "./client-input.js";
 import {
@@ -32,10 +35,7 @@ import { applyCors, originMatcher } from "./cors.js";
 import { plainEndpoints } from "./endpoints.js";
 import { HealthState, healthRoutes } from "./health.js";
 import { observeInterceptor, requestIdInterceptor } from "./interceptors.js";
-import type { Logger } from "./logger.js";
-import type { RpcMetrics } from "./metrics.js";
 import { reflectionRoutes } from "./reflection.js";
-import { tracingServerInterceptor } from "./tracing.js";
 
 export interface ServeOptions {
   routes: (router: ConnectRouter) => void;
