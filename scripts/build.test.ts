@@ -71,7 +71,7 @@ describe("npm run build", () => {
     );
     expect(code).toBe(1);
     expect(output).toContain("account: failed to start: Error: connect ECONNREFUSED");
-    expect(output).toMatch(/platform\/database\.ts:\d+:\d+/);
+    expect(output).toMatch(/platform\/data\/database\.ts:\d+:\d+/);
     expect(output).not.toMatch(/account\.js:\d+/);
   }, 30_000);
 });
