@@ -141,7 +141,7 @@ export function baseEntries(_service: string, defaultPort: number) {
     ),
     AUTH_KEYS_DIR: described(
       v.optional(v.pipe(v.string(), v.minLength(1)), ".data/keys"),
-      "where development keys are made and kept when the two above are unset",
+      "where development keys are made and kept when `AUTH_PRIVATE_KEY` and `AUTH_PUBLIC_KEYS` are unset",
     ),
     CORS_ORIGINS: described(
       optionalVar(v.string()),
