@@ -2,6 +2,7 @@
 // them, and the limits that protect them from expensive queries.
 import * as v from "valibot";
 import {
+  described,
   intVar,
   optionalBoolVar,
   optionalVar,
@@ -13,34 +14,65 @@ import { localUrl, processes } from "../platform/processes.js";
 
 export const schema = v.object({
   ...processEntries(processes.gateway.port),
-  ACCOUNT_URL: peerUrlVar(localUrl("account")),
-  CATALOG_URL: peerUrlVar(localUrl("catalog")),
-  ORDER_URL: peerUrlVar(localUrl("order")),
-  // Browser origins allowed to call /graphql, as on the services (platform/config.ts corsOrigins).
-  CORS_ORIGINS: optionalVar(v.string()),
+  ACCOUNT_URL: described(peerUrlVar(localUrl("account")), "where the account service is"),
+  CATALOG_URL: described(peerUrlVar(localUrl("catalog")), "where the catalog service is"),
+  ORDER_URL: described(peerUrlVar(localUrl("order")), "where the order service is"),
+  // As on the services (platform/config.ts corsOrigins).
+  CORS_ORIGINS: described(
+    optionalVar(v.string()),
+    "comma-separated browser origins allowed to call it, e.g. `https://shop.example.com`",
+    "any `localhost` origin (none in production)",
+  ),
   // Connect over HTTP/1.1 keep-alive measured 1.5× the throughput of gRPC/h2c through the
   // gateway (`npm run bench:gateway`: 1,224 vs 794 req/s); gRPC stays available.
-  BACKEND_PROTOCOL: v.optional(
-    v.picklist(["connect", "grpc"], "must be connect or grpc"),
-    "connect",
+  BACKEND_PROTOCOL: described(
+    v.optional(v.picklist(["connect", "grpc"], "must be connect or grpc"), "connect"),
+    "how it calls the services: `connect` (binary Connect over HTTP/1.1 keep-alive) or `grpc` (h2c)",
   ),
-  BACKEND_TIMEOUT_MS: intVar(5_000, 100, 120_000),
-  // Sockets kept open per service; enough for the gateway's concurrency on a small machine.
-  BACKEND_MAX_SOCKETS: intVar(64, 1, 10_000),
-  // Unset: on outside production, off in production.
-  GRAPHQL_INTROSPECTION: optionalBoolVar(),
-  GRAPHQL_MAX_DEPTH: intVar(10, 1, 100),
-  GRAPHQL_MAX_COST: intVar(50_000, 1, 10_000_000),
+  BACKEND_TIMEOUT_MS: described(
+    intVar(5_000, 100, 120_000),
+    "the budget of one GraphQL request: each call to a service gets the time left as its deadline; a miss is `UNAVAILABLE`",
+  ),
+  // Enough for the gateway's concurrency on a small machine.
+  BACKEND_MAX_SOCKETS: described(intVar(64, 1, 10_000), "keep-alive sockets per service"),
+  GRAPHQL_INTROSPECTION: described(
+    optionalBoolVar(),
+    "schema introspection (GraphiQL's Docs pane needs it)",
+    "on, off in production",
+  ),
+  GRAPHQL_MAX_DEPTH: described(
+    intVar(10, 1, 100),
+    "nesting depth of fields (GraphQL Armor; `__schema` not counted)",
+  ),
+  GRAPHQL_MAX_COST: described(
+    intVar(50_000, 1, 10_000_000),
+    "highest estimated cost accepted (the cost model: [gateway/README.md](../gateway/README.md))",
+  ),
   // Counted while parsing, so a giant document is refused before anything else reads it.
-  GRAPHQL_MAX_TOKENS: intVar(2_000, 100, 1_000_000),
+  GRAPHQL_MAX_TOKENS: described(
+    intVar(2_000, 100, 1_000_000),
+    "tokens in a document, counted while parsing (GraphQL Armor)",
+  ),
   // graphql-js's overlapping-fields validation is quadratic in repeated fields: 300 keep it
   // to milliseconds, and GraphiQL's schema query writes 72.
-  GRAPHQL_MAX_FIELDS: intVar(300, 10, 100_000),
-  GRAPHQL_MAX_ALIASES: intVar(30, 0, 100_000),
-  GRAPHQL_MAX_DIRECTIVES: intVar(20, 0, 100_000),
+  GRAPHQL_MAX_FIELDS: described(intVar(300, 10, 100_000), "fields written in a document"),
+  GRAPHQL_MAX_ALIASES: described(
+    intVar(30, 0, 100_000),
+    "aliases per document, `__typename` ones included (GraphQL Armor)",
+  ),
+  GRAPHQL_MAX_DIRECTIVES: described(
+    intVar(20, 0, 100_000),
+    "directives per document (GraphQL Armor)",
+  ),
   // Each sign-up or login is an argon2 hash (~10 ms of a service's CPU).
-  GRAPHQL_MAX_ROOT_MUTATIONS: intVar(5, 1, 1_000),
-  MAX_BODY_BYTES: intVar(1024 * 1024, 1024, 64 * 1024 * 1024),
+  GRAPHQL_MAX_ROOT_MUTATIONS: described(
+    intVar(5, 1, 1_000),
+    "root mutation fields in one operation, fragments expanded",
+  ),
+  MAX_BODY_BYTES: described(
+    intVar(1024 * 1024, 1024, 64 * 1024 * 1024),
+    "largest request body; larger gets 413",
+  ),
 });
 
 type Parsed = v.InferOutput<typeof schema>;

@@ -1,10 +1,25 @@
 // Configuration from the environment, parsed once at start-up with valibot. A bad value stops
 // the process with a message naming the variable, rather than failing later at first use.
+// Each variable says what it is for (`described`): docs/configuration.md is made from that.
 import { isIP } from "node:net";
 import * as v from "valibot";
 
 export class ConfigError extends Error {
   override name = "ConfigError";
+}
+
+/**
+ * A variable and what it is for, as `npm run docs` writes it into docs/configuration.md: the
+ * schema is the one place a variable is explained. `shownDefault` is for a default that depends
+ * on other variables (NODE_ENV) or is filled in elsewhere; otherwise the docs show what the
+ * schema makes of an unset variable.
+ */
+export function described<S extends v.GenericSchema>(
+  schema: S,
+  description: string,
+  shownDefault?: string,
+) {
+  return v.pipe(schema, v.description(description), v.metadata({ shownDefault }));
 }
 
 /** An integer variable within [min, max], with a default when unset or empty. */
@@ -61,22 +76,45 @@ const postgresUrl = v.pipe(
 /** Variables every Bazaar process reads, the gateway included. */
 export function processEntries(defaultPort: number) {
   return {
-    NODE_ENV: v.optional(
-      v.picklist(["development", "production", "test"], "must be development, production or test"),
-      "development",
+    NODE_ENV: described(
+      v.optional(
+        v.picklist(
+          ["development", "production", "test"],
+          "must be development, production or test",
+        ),
+        "development",
+      ),
+      "`development`, `production` or `test`; production refuses development defaults (admin password, keys) and turns off GraphiQL, demo data and localhost CORS",
     ),
     // Unset, it is filled in by parseEnv: it depends on NODE_ENV, which a field cannot see.
-    HOST: v.pipe(v.string(), v.trim(), v.nonEmpty("must be an address to listen on")),
-    PORT: intVar(defaultPort, 0, 65535),
-    LOG_LEVEL: v.optional(
-      v.picklist(
-        ["fatal", "error", "warn", "info", "debug", "trace", "silent"],
-        "must be one of fatal, error, warn, info, debug, trace, silent",
-      ),
-      "info",
+    HOST: described(
+      v.pipe(v.string(), v.trim(), v.nonEmpty("must be an address to listen on")),
+      "listening address",
+      "`127.0.0.1` (`0.0.0.0` in production)",
     ),
-    LOG_PRETTY: boolVar(false),
-    SHUTDOWN_GRACE_MS: intVar(10_000, 0, 600_000),
+    PORT: described(
+      intVar(defaultPort, 0, 65535),
+      "listening port of a process run alone (`npm start` sets it from the `*_PORT` variables)",
+    ),
+    LOG_LEVEL: described(
+      v.optional(
+        v.picklist(
+          ["fatal", "error", "warn", "info", "debug", "trace", "silent"],
+          "must be one of fatal, error, warn, info, debug, trace, silent",
+        ),
+        "info",
+      ),
+      "`fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`; health and reflection calls log at `debug`",
+    ),
+    LOG_PRETTY: described(
+      boolVar(false),
+      "one coloured line per entry instead of JSON",
+      "`false` (`npm start` at a terminal: `true`)",
+    ),
+    SHUTDOWN_GRACE_MS: described(
+      intVar(10_000, 0, 600_000),
+      "how long in-flight requests may take to finish on SIGTERM",
+    ),
   };
 }
 
@@ -84,26 +122,50 @@ export function processEntries(defaultPort: number) {
 export function baseEntries(_service: string, defaultPort: number) {
   return {
     ...processEntries(defaultPort),
-    DATABASE_URL: optionalVar(postgresUrl),
-    DATABASE_POOL_MAX: intVar(10, 1, 1000),
-    // This service's private Ed25519 JWK, and the JWK Set of the public keys it trusts; both
-    // required in production (platform/keys.ts). Unset elsewhere: the keys under AUTH_KEYS_DIR.
-    AUTH_PRIVATE_KEY: optionalVar(v.string()),
-    AUTH_PUBLIC_KEYS: optionalVar(v.string()),
-    AUTH_KEYS_DIR: v.optional(v.pipe(v.string(), v.minLength(1)), ".data/keys"),
-    CORS_ORIGINS: optionalVar(v.string()),
-    // Proxies whose X-Forwarded-For names the client (addresses or CIDRs, comma-separated),
-    // e.g. the gateway's and an ingress's; from anyone else the header is ignored.
-    TRUSTED_PROXIES: optionalVar(
-      v.pipe(
-        v.string(),
-        v.check(
-          (s) => s.split(",").every((item) => isIpOrCidr(item.trim())),
-          "must be comma-separated IP addresses or CIDR ranges such as 10.0.0.0/8",
+    DATABASE_URL: described(
+      optionalVar(postgresUrl),
+      "`postgres://…`: the service's own database (`?host=/dir` names a Unix socket directory); **required** when run alone",
+      "set by `npm start`",
+    ),
+    DATABASE_POOL_MAX: described(intVar(10, 1, 1000), "connections in the service's pool"),
+    // Both required in production (platform/auth/keys.ts).
+    AUTH_PRIVATE_KEY: described(
+      optionalVar(v.string()),
+      "this service's private Ed25519 JWK; **required in production** (see [security](security.md))",
+      "a key made under `AUTH_KEYS_DIR`",
+    ),
+    AUTH_PUBLIC_KEYS: described(
+      optionalVar(v.string()),
+      "the JWK Set of the public keys it trusts; **required in production**",
+      "the keys under `AUTH_KEYS_DIR`",
+    ),
+    AUTH_KEYS_DIR: described(
+      v.optional(v.pipe(v.string(), v.minLength(1)), ".data/keys"),
+      "where development keys are made and kept when `AUTH_PRIVATE_KEY` and `AUTH_PUBLIC_KEYS` are unset",
+    ),
+    CORS_ORIGINS: described(
+      optionalVar(v.string()),
+      "comma-separated browser origins allowed to call it, e.g. `https://shop.example.com`",
+      "any `localhost` origin (none in production)",
+    ),
+    // From anyone else the header is ignored.
+    TRUSTED_PROXIES: described(
+      optionalVar(
+        v.pipe(
+          v.string(),
+          v.check(
+            (s) => s.split(",").every((item) => isIpOrCidr(item.trim())),
+            "must be comma-separated IP addresses or CIDR ranges such as 10.0.0.0/8",
+          ),
         ),
       ),
+      "addresses or CIDRs (comma-separated) of proxies whose `X-Forwarded-For` names the client (the gateway's, an ingress's)",
+      "none",
     ),
-    MAX_MESSAGE_BYTES: intVar(4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+    MAX_MESSAGE_BYTES: described(
+      intVar(4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+      "largest request message",
+    ),
   };
 }
 
@@ -113,8 +175,11 @@ export function baseEntries(_service: string, defaultPort: number) {
  */
 export function tokenVersionEntries(accountUrl: string) {
   return {
-    ACCOUNT_URL: peerUrlVar(accountUrl),
-    TOKEN_VERSION_CACHE_SECONDS: intVar(30, 0, 3600),
+    ACCOUNT_URL: described(peerUrlVar(accountUrl), "where the account service is"),
+    TOKEN_VERSION_CACHE_SECONDS: described(
+      intVar(30, 0, 3600),
+      "how long a learned token version is trusted: how long a revoked token may still work here",
+    ),
   };
 }
 

@@ -43,7 +43,7 @@ async function loadCompose(env: Record<string, string>): Promise<Loose> {
   return interpolate(parse(text, { merge: true }), env);
 }
 
-// What `npm run keys > .env` and the README's admin password line put into .env.
+// What `npm run keys > .env` and docs/operations.md's admin password line put into .env.
 const keys = new TestAuthority();
 const secrets = {
   ACCOUNT_PRIVATE_KEY: JSON.stringify(keys.keys.account.privateJwk),

@@ -44,7 +44,7 @@ describe.skipIf(!version)(`Kubernetes overlays (kustomize ${version})`, () => {
       expect(mebibytes(gateway.resources.requests.memory)).toBeGreaterThan(280);
     });
 
-    it("lets each process be called only by the processes the README names", () => {
+    it("lets each process be called only by the processes docs/operations.md names", () => {
       const callers = (name: string) => {
         const policy = find(objects, "NetworkPolicy", `${name}-ingress`);
         return policy.spec.ingress.flatMap((rule: K8sObject) =>

@@ -1,12 +1,20 @@
-// npm start's database: one embedded PostgreSQL under .data/postgres, initialised on the first
-// start and reused after, with one database and one login role per service. A role may connect
+// npm start's database: one embedded PostgreSQL under .data/postgres (as root from a folder the
+// postgres user cannot enter, under /var/lib/bazaar: see platform/data/postgres-outside.ts),
+// initialised on the first start and reused after, with one database and one login role per
+// service. A role may connect
 // to its own database only, as if each service had its own server (compose gives it one).
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type postgres from "postgres";
-import { type RunningPostgres, startEmbeddedServer } from "../platform/data/embedded-postgres.js";
+import {
+  type ClusterPlace,
+  clusterPlace,
+  type RunningPostgres,
+  serverUser,
+  startEmbeddedServer,
+} from "../platform/data/embedded-postgres.js";
 import { openSql } from "../platform/data/postgres-connection.js";
 import { ensurePrivateFile, writePrivateFile } from "../platform/data/private-files.js";
 
@@ -31,11 +39,11 @@ export async function startServiceDatabases(options: {
   log?: (line: string) => void;
 }): Promise<ServiceDatabases> {
   const root = resolve(options.root);
-  const dataDir = join(root, "postgres");
   const credentials = await loadCredentials(
     join(root, "postgres-credentials.json"),
-    dataDir,
+    await clusterPlace(root, await serverUser()),
     options.services,
+    options.log,
   );
   const server = await startEmbeddedServer({
     root,
@@ -77,19 +85,26 @@ async function provision(admin: postgres.Sql, name: string, secret: string): Pro
   await admin`grant connect, temporary on database ${admin(name)} to ${admin(name)}`;
 }
 
-// The passwords live beside the cluster (0600), made on the first start. Without them an
-// existing cluster cannot be entered: say how to start afresh.
+// The passwords live in .data (0600), made on the first start. Without them an existing
+// cluster cannot be entered: say how to start afresh. A cluster outside .data whose link is
+// gone too belonged to a .data/ deleted to start afresh (as the docs say to): it goes with it.
 async function loadCredentials(
   file: string,
-  dataDir: string,
+  place: ClusterPlace,
   services: readonly string[],
+  log?: (line: string) => void,
 ): Promise<Credentials> {
+  const { dataDir } = place;
   let stored: Partial<Credentials> = {};
   try {
     stored = JSON.parse(await readFile(file, "utf8")) as Partial<Credentials>;
     await ensurePrivateFile(file);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
+  if (!stored.superuser && place.outside && !place.linked && existsSync(dataDir)) {
+    log?.(`removing the cluster in ${dataDir}: the .data/ it belonged to was deleted`);
+    await rm(dataDir, { recursive: true, force: true });
   }
   if (!stored.superuser && existsSync(join(dataDir, "PG_VERSION"))) {
     throw new Error(

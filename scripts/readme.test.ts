@@ -1,69 +1,130 @@
-// The README tells the truth: its configuration table lists exactly the variables the processes
-// read, its scripts table every npm script, and its shell commands for GraphQL, `npm run token`,
-// curl and `buf curl` run as written against a real `npm start` (on free ports, substituted
-// for the defaults the README shows). Not run here: the compose and Kubernetes commands
-// (no Docker engine or cluster; CI checks those files), and `npm ci`/`npm start` themselves
-// (scripts/e2e.test.ts runs the supervisor).
+// Every shell command in the README and docs/ runs as written: each ```sh block, in page order
+// (README.md first, then docs/ by name), against one real `npm start` on free ports, substituted
+// for the defaults the pages show. A block that cannot run here says why in its fence, from a
+// fixed list (```sh docker: no Docker engine; CI checks those files). The tables and links of
+// the docs are checked by scripts/docs.test.ts.
 import { type ChildProcess, execFile } from "node:child_process";
 import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { schema as gateway } from "../gateway/config.js";
 import { bundleOf, processes, processNames, supervisorBundle } from "../platform/processes.js";
 import { freePort, spawnGathering, waitForOutput } from "../platform/testing.js";
-import { schema as account } from "../services/account/config.js";
-import { schema as catalog } from "../services/catalog/config.js";
-import { schema as order } from "../services/order/config.js";
-import { schema as web } from "../web/config.js";
 import { build } from "./build.js";
+import { documentationFiles } from "./docs.js";
 import { portVariable } from "./start-text.js";
 
 const root = new URL("..", import.meta.url).pathname;
-const readme = await readFile(join(root, "README.md"), "utf8");
 
-/** The text of a `## title` section, up to the next `## `. */
-function section(title: string): string {
-  const start = readme.indexOf(`\n## ${title}\n`);
-  expect(start, `README section "${title}"`).toBeGreaterThan(-1);
-  const end = readme.indexOf("\n## ", start + 1);
-  return readme.slice(start, end === -1 ? undefined : end);
+/** Why a block is not run here, by the word after `sh` in its fence. */
+const notRunHere: Record<string, string> = {
+  start: "`npm ci` and `npm start` themselves: scripts/e2e.test.ts runs the supervisor",
+  docker: "no Docker engine on our machines: CI runs `docker-compose config -q`",
+  kubernetes: "no cluster: scripts/kubernetes.test.ts renders and validates the manifests",
+  bench: "benchmarks take minutes: run on purpose (docs/performance.md)",
+};
+
+interface Block {
+  page: string;
+  index: number;
+  script: string;
 }
 
-describe("README tables", () => {
-  it("lists every variable the processes read, and only those", () => {
-    const read = new Set<string>([
-      ...[account, catalog, order, gateway, web].flatMap((s) => Object.keys(s.entries)),
-      ...processNames.map(portVariable), // npm start
-      "POSTGRES_PORT", // npm start (scripts/postgres.ts)
-      "NO_COLOR", // platform/observability/logger.ts, scripts/start.ts
-      "TEST_DATABASE_URL", // platform/testing.ts, scripts/test-database.ts
-      "TEST_LOG_LEVEL", // platform/testing.ts
-      "OTEL_EXPORTER_OTLP_ENDPOINT", // platform/observability/tracing.ts
-    ]);
-    const listed = new Set<string>();
-    for (const row of section("Configuration").split("\n")) {
-      const first = row.startsWith("| `") ? row.split("|")[1] : undefined;
-      for (const [, name] of first?.matchAll(/`([A-Z][A-Z0-9_]*)`/g) ?? []) listed.add(name ?? "");
+/** Every ```sh block of the README and docs/ that runs here; fails on a fence it cannot read. */
+async function shellBlocks(): Promise<Block[]> {
+  const blocks: Block[] = [];
+  for (const page of await documentationFiles()) {
+    const text = await readFile(join(root, page), "utf8");
+    let index = 0;
+    for (const [, fence = "", body = ""] of text.matchAll(/^ *```([^\n]*)\n([\s\S]*?)^ *```$/gm)) {
+      const [language, tag, ...rest] = fence.trim().split(/\s+/);
+      if (["bash", "shell", "console", "zsh"].includes(language ?? "")) {
+        throw new Error(`${page}: write \`\`\`sh, not \`\`\`${language} (only sh blocks are run)`);
+      }
+      if (language !== "sh") continue;
+      index++;
+      if (tag !== undefined && (!(tag in notRunHere) || rest.length > 0)) {
+        throw new Error(
+          `${page}: \`\`\`sh ${tag}: say why it is not run with one of ${Object.keys(notRunHere).join(", ")}`,
+        );
+      }
+      // Indented blocks (in a list) are indented as a whole.
+      const indent = /^ */.exec(body)?.[0].length ?? 0;
+      const script = body
+        .split("\n")
+        .map((line) => line.slice(indent))
+        .join("\n");
+      if (tag === undefined) blocks.push({ page, index, script });
     }
-    expect([...read].filter((v) => !listed.has(v)).sort(), "read but not in the README").toEqual(
-      [],
-    );
-    expect([...listed].filter((v) => !read.has(v)).sort(), "in the README but not read").toEqual(
-      [],
-    );
-  });
+  }
+  return blocks;
+}
 
-  it("lists every npm script", async () => {
-    const { scripts } = JSON.parse(await readFile(join(root, "package.json"), "utf8")) as {
-      scripts: Record<string, string>;
-    };
-    const table = section("Scripts");
-    const missing = Object.keys(scripts).filter(
-      (name) => !table.includes(`npm ${name}\``) && !new RegExp(`\\b${name}\\b`).test(table),
+const blocks = await shellBlocks();
+
+/**
+ * What particular blocks must print, beyond running cleanly: each names a page and a piece of
+ * its script, and must find its block (so that it cannot silently stop checking anything).
+ */
+const expectations: { page: string; contains: string; check: (out: string) => void }[] = [
+  {
+    page: "README.md",
+    contains: "--list-methods http://localhost:50052",
+    check: (out) => expect(out).toContain("bazaar.catalog.v1.CatalogService/ListProducts"),
+  },
+  {
+    page: "README.md",
+    contains: "ListAccounts",
+    check: (out) => {
+      expect(out).toContain("Gooseneck Electric Kettle");
+      expect(out).toContain('"email":"admin@example.com"');
+    },
+  },
+  {
+    page: "README.md",
+    contains: "try-twice",
+    check: (out) => {
+      const ids = out.trim().split("\n");
+      expect(ids).toHaveLength(2);
+      expect(ids[0]).toMatch(/^[0-9a-f-]{36}$/);
+      expect(ids[1]).toBe(ids[0]);
+    },
+  },
+  {
+    page: "docs/tour.md",
+    contains: "createOrder",
+    check: (out) => {
+      expect(out).toMatch(/"createOrder":\{"id":"[^"]+","totalPrice":/);
+      expect(out).toContain('"role":"ADMIN"');
+    },
+  },
+  {
+    page: "docs/tour.md",
+    contains: "CreateAccount",
+    check: (out) => {
+      expect(out).toContain("bazaar.account.v1.AccountService/Login");
+      expect(out).toContain('"status": "SERVING"');
+      expect(out).toContain("Walnut cutting board");
+    },
+  },
+  {
+    page: "docs/tour.md",
+    contains: "ListOrdersForAccount",
+    check: (out) => {
+      expect(out).toContain('"order": {');
+      expect(out).toContain('"orders": [');
+    },
+  },
+];
+
+describe("the docs' blocks", () => {
+  it("are sh blocks, each run or said why not, and every expectation finds its block", () => {
+    expect(blocks.length).toBeGreaterThan(0);
+    const unmatched = expectations.filter(
+      (e) => !blocks.some((b) => b.page === e.page && b.script.includes(e.contains)),
     );
-    expect(missing).toEqual([]);
+    expect(unmatched.map((e) => `${e.page}: ${e.contains}`)).toEqual([]);
   });
 });
 
@@ -73,7 +134,7 @@ const hasJq = await exec("jq", ["--version"]).then(
   () => false,
 );
 
-describe.skipIf(!hasJq)("README commands against npm start", () => {
+describe.skipIf(!hasJq)("the docs' commands against npm start", () => {
   let supervisor: ChildProcess;
   let cwd: string;
   const ports: Record<string, number> = {};
@@ -111,21 +172,20 @@ describe.skipIf(!hasJq)("README commands against npm start", () => {
     if (cwd) await rm(cwd, { recursive: true, force: true });
   }, 30_000);
 
-  /** The README's ```sh blocks in a section, with this run's ports for the default ones. */
-  const blocks = (title: string) =>
-    [...section(title).matchAll(/```sh\n([\s\S]*?)```/g)].map(([, body]) => {
-      let script = body ?? "";
-      for (const name of processNames) {
-        script = script.replaceAll(
-          `localhost:${processes[name].port}`,
-          `localhost:${ports[portVariable(name)]}`,
-        );
-      }
-      return script;
-    });
+  /** This run's ports for the default ones the pages show. */
+  const withPorts = (script: string) => {
+    let result = script;
+    for (const name of processNames) {
+      result = result.replaceAll(
+        `localhost:${processes[name].port}`,
+        `localhost:${ports[portVariable(name)]}`,
+      );
+    }
+    return result;
+  };
 
   const run = async (script: string) => {
-    const { stdout } = await exec("bash", ["-euo", "pipefail", "-c", script], {
+    const { stdout } = await exec("bash", ["-euo", "pipefail", "-c", withPorts(script)], {
       cwd: root,
       env: { ...process.env, ACCOUNT_PORT: String(ports.ACCOUNT_PORT) },
       maxBuffer: 10 * 1024 * 1024,
@@ -133,24 +193,17 @@ describe.skipIf(!hasJq)("README commands against npm start", () => {
     return stdout;
   };
 
-  it("GraphQL from a shell: search, npm run token, createOrder, me", async () => {
-    const [script] = blocks("Explore the GraphQL API");
-    const out = await run(script ?? "");
-    expect(out).not.toContain('"errors"');
-    expect(out).toMatch(/"createOrder":\{"id":"[^"]+","totalPrice":/);
-    expect(out).toContain('"role":"ADMIN"');
-  }, 60_000);
-
-  it("buf curl and curl against the services, then an order and its history", async () => {
-    const [services, orders] = blocks("Call the services");
-    const out = await run(services ?? "");
-    expect(out).toContain("bazaar.account.v1.AccountService/Login");
-    expect(out).toContain('"status": "SERVING"');
-    expect(out).toContain("Walnut cutting board");
-    const history = await run(orders ?? "");
-    expect(history).toContain('"order": {');
-    expect(history).toContain('"orders": [');
-  }, 120_000);
+  for (const block of blocks) {
+    const first = block.script.split("\n").find((line) => line && !line.startsWith("#")) ?? "";
+    it(`${block.page} block ${block.index}: ${first.slice(0, 60)}`, async () => {
+      const out = await run(block.script);
+      expect(out).not.toContain('"errors"'); // GraphQL
+      expect(out).not.toMatch(/"code": ?"[a-z_]+"/); // a Connect error, which curl -s prints
+      for (const e of expectations) {
+        if (e.page === block.page && block.script.includes(e.contains)) e.check(out);
+      }
+    }, 60_000);
+  }
 
   it("npm run token fails clearly on a wrong password", async () => {
     const failed = await exec("npm", ["run", "-s", "token", "--", "admin@example.com", "wrong"], {

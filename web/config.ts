@@ -4,7 +4,7 @@
 // PAGE_SERVICES=proxy forwards their RPC paths under the storefront's origin, so the *_URL
 // are where this process reaches them (in-cluster addresses) and the page needs no CORS.
 import * as v from "valibot";
-import { parseEnv, peerUrlVar, processEntries } from "../platform/config.js";
+import { described, parseEnv, peerUrlVar, processEntries } from "../platform/config.js";
 import { localUrl, processes } from "../platform/processes.js";
 import type { PageConfig } from "./src/page-config.js";
 
@@ -12,14 +12,27 @@ export const schema = v.object({
   ...processEntries(processes.web.port),
   // Unset or empty: proxy in production (one origin, nothing else exposed), direct elsewhere
   // (so development keeps exercising CORS, as a page on another origin would).
-  PAGE_SERVICES: v.pipe(
-    v.optional(v.string(), ""),
-    v.transform((s) => s.trim()),
-    v.picklist(["direct", "proxy", ""], "must be direct or proxy"),
+  PAGE_SERVICES: described(
+    v.pipe(
+      v.optional(v.string(), ""),
+      v.transform((s) => s.trim()),
+      v.picklist(["direct", "proxy", ""], "must be direct or proxy"),
+    ),
+    "`proxy`: forward the services under the storefront's origin (the `*_URL` are this process's); `direct`: the page calls the `*_URL` itself (CORS)",
+    "`proxy` in production, else `direct`",
   ),
-  ACCOUNT_URL: peerUrlVar(localUrl("account")),
-  CATALOG_URL: peerUrlVar(localUrl("catalog")),
-  ORDER_URL: peerUrlVar(localUrl("order")),
+  ACCOUNT_URL: described(
+    peerUrlVar(localUrl("account")),
+    "where the account service is, as `PAGE_SERVICES` says whose address it is",
+  ),
+  CATALOG_URL: described(
+    peerUrlVar(localUrl("catalog")),
+    "where the catalog service is, as `PAGE_SERVICES` says whose address it is",
+  ),
+  ORDER_URL: described(
+    peerUrlVar(localUrl("order")),
+    "where the order service is, as `PAGE_SERVICES` says whose address it is",
+  ),
 });
 
 export type WebConfig = v.InferOutput<typeof schema>;

