@@ -27,9 +27,11 @@ try {
   const products = await Promise.all(
     Array.from({ length: 20 }, () => product(stack.catalog, admin, 250, initialStock)),
   );
-  const buyers = await Promise.all(
-    Array.from({ length: clients }, () => customer(stack.accounts, stack.authority)),
+  // The account service lets one address sign up ten accounts per window: clients share them.
+  const accounts = await Promise.all(
+    Array.from({ length: 10 }, () => customer(stack.accounts, stack.authority)),
   );
+  const buyers = Array.from({ length: clients }, (_, i) => accounts[i % accounts.length]);
 
   /** Each client runs `step` back to back until it answers false; latencies in ms. */
   async function run(step: (client: number, i: number) => Promise<boolean>) {
