@@ -177,9 +177,9 @@ export function firstUnknownProduct(
 export type Fulfilment = "placed" | "shipped" | "cancelled";
 
 /** A status change asked of a placed order. */
-export type Transition = "cancel" | "ship";
+export type OrderAction = "cancel" | "ship";
 
-const endsIn: Record<Transition, Fulfilment> = { cancel: "cancelled", ship: "shipped" };
+const endsIn: Record<OrderAction, Fulfilment> = { cancel: "cancelled", ship: "shipped" };
 
 /**
  * What a cancel or ship answers when it found the order no longer PLACED: the order as it is
@@ -187,7 +187,7 @@ const endsIn: Record<Transition, Fulfilment> = { cancel: "cancelled", ship: "shi
  * ended instead (cancelling a shipped order, shipping a cancelled one).
  */
 export function unchangedAnswer(
-  asked: Transition,
+  asked: OrderAction,
   now: Fulfilment,
 ): { unchanged: true } | { refused: Fulfilment } {
   return now === endsIn[asked] ? { unchanged: true } : { refused: now };

@@ -18,7 +18,7 @@
 import { type CallOptions, Code, ConnectError } from "@connectrpc/connect";
 import { type Caller, mayActFor } from "../../platform/auth/auth.js";
 import type { Logger } from "../../platform/observability/logger.js";
-import { type Fulfilment, type Transition, unchangedAnswer } from "./domain.js";
+import { type Fulfilment, type OrderAction, unchangedAnswer } from "./domain.js";
 import type { Peers } from "./peers.js";
 import type { OrderRecord, OrderStore } from "./store.js";
 
@@ -78,7 +78,7 @@ export class OrderLifecycle {
 }
 
 /** A cancel or ship that changed nothing: the order unchanged, or the refusal. */
-function settledAnswer(asked: Transition, order: OrderRecord): TransitionOutcome {
+function settledAnswer(asked: OrderAction, order: OrderRecord): TransitionOutcome {
   const answer = unchangedAnswer(asked, order.fulfilment);
   return "refused" in answer ? answer : { order };
 }

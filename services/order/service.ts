@@ -31,10 +31,10 @@ import {
   listOrdersForAccountRequest,
   listOrdersRequest,
   mergeLines,
+  type OrderAction,
   type OrderFailure,
   orderingAccount,
   shipOrderRequest,
-  type Transition,
 } from "./domain.js";
 import { OrderLifecycle, type TransitionOutcome } from "./lifecycle.js";
 import { maxQuantity } from "./limits.js";
@@ -207,7 +207,7 @@ const fulfilmentOf: Record<Exclude<OrderStatus, OrderStatus.UNSPECIFIED>, Fulfil
 const statusName = (fulfilment: Fulfilment) => fulfilment.toUpperCase();
 
 /** The order a cancel or ship answers with, or its refusal as the caller's error. */
-function transitioned(outcome: TransitionOutcome, id: string, asked: Transition): OrderRecord {
+function transitioned(outcome: TransitionOutcome, id: string, asked: OrderAction): OrderRecord {
   if ("order" in outcome) return outcome.order;
   // Someone else's order is "not found" as well, so the answer never tells that it exists.
   if ("notFound" in outcome) throw new ConnectError(`order ${id} not found`, Code.NotFound);
