@@ -342,9 +342,22 @@ async function startUp(): Promise<void> {
   }
 }
 
+async function cancellations(): Promise<void> {
+  const out = await script("bench/cancellations.ts", []);
+  const creates = num(out, /= (\d+) orders\/s/);
+  row(
+    "cancellations/s (32 clients)",
+    num(out, /= (\d+) cancellations\/s/).toFixed(0),
+    `CreateOrder ${creates.toFixed(0)}/s`,
+    "",
+  );
+  row("stock after cancelling every order", /EXACT/.test(out) ? "EXACT" : "MISMATCH", "", "EXACT");
+}
+
 const began = new Date();
 const sections = [
   ["orders", orders],
+  ["cancellations", cancellations],
   ["search", search],
   ["gateway", gateway],
   ["start-up", startUp],

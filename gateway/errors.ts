@@ -14,6 +14,7 @@ export type ErrorCode =
   | "NOT_FOUND"
   | "ALREADY_EXISTS"
   | "OUT_OF_STOCK"
+  | "FAILED_PRECONDITION"
   | "RATE_LIMITED"
   | "UNAVAILABLE"
   | "INTERNAL_SERVER_ERROR";
@@ -97,9 +98,10 @@ function nodeErrorCode(layer: object): string | undefined {
   return typeof code === "string" && /^(E[A-Z]+|ERR_[A-Z0-9_]+)$/.test(code) ? code : undefined;
 }
 
+/** The short product a stock violation names (typed STOCK, or untyped from older services). */
 function stockProductId(error: ConnectError): string | undefined {
   for (const failure of error.findDetails(PreconditionFailureSchema)) {
-    const stock = failure.violations.find((v) => v.type === "STOCK") ?? failure.violations[0];
+    const stock = failure.violations.find((v) => v.type === "STOCK" || v.type === "");
     if (stock?.subject) return stock.subject;
   }
   return undefined;
@@ -124,9 +126,14 @@ export function graphqlError(error: unknown, names?: ArgumentNames): unknown {
   }
   if (code === "OUT_OF_STOCK") {
     const productId = stockProductId(error);
-    // FAILED_PRECONDITION without a stock violation is some other broken precondition.
-    if (productId === undefined) return error;
-    return new GraphQLError(error.rawMessage, { extensions: { code, productId } });
+    if (productId !== undefined) {
+      return new GraphQLError(error.rawMessage, { extensions: { code, productId } });
+    }
+    // Any other broken precondition: the thing's state does not allow it (cancelling a shipped
+    // order), in the service's words, which name the state.
+    return new GraphQLError(error.rawMessage, {
+      extensions: { code: "FAILED_PRECONDITION", reason: error.rawMessage },
+    });
   }
   // The transport's message names internal hosts and ports: say what the caller can do.
   if (code === "UNAVAILABLE") {

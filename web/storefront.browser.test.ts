@@ -13,7 +13,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
-import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
+import { OrderService, OrderStatus } from "../gen/bazaar/order/v1/order_pb.js";
 import type { TestAuthority } from "../platform/auth/auth-testing.js";
 import { uuidv7 } from "../platform/data/ids.js";
 import type { HostedService } from "../platform/host.js";
@@ -30,6 +30,8 @@ import { type StorefrontServer, startStorefront } from "./server.js";
 
 const available = haveChromium("the storefront browser test");
 const screenshot = new URL("./screenshots/latest/storefront.png", import.meta.url).pathname;
+const cancelledShot = new URL("./screenshots/latest/storefront-cancelled.png", import.meta.url)
+  .pathname;
 
 describe.skipIf(!available).each([
   ["direct", false],
@@ -185,6 +187,55 @@ describe.skipIf(!available).each([
       await mkdir(new URL("./screenshots/latest", import.meta.url), { recursive: true });
       await page.screenshot({ path: screenshot, fullPage: true });
       console.log(`storefront screenshot: ${screenshot}`);
+    }
+  });
+
+  it("shows the order PLACED, cancels it after a confirmation, and its stock comes back", async () => {
+    const orders = createClient(
+      OrderService,
+      createConnectTransport({ baseUrl: order.server.url, httpVersion: "1.1" }),
+    );
+    const mine = page.locator("article.order").first();
+    await expect.poll(() => mine.locator(".status-label").textContent()).toBe("Placed");
+    const [teapot, cups] = [ids.teapot ?? "", ids.cups ?? ""];
+    const stocks = async () =>
+      Promise.all(
+        [teapot, cups].map(async (id) => (await catalog.getProduct({ id })).product?.stock),
+      );
+    expect(await stocks()).toEqual([4, 8]);
+
+    // Asked first; "Keep order" changes nothing.
+    await mine.getByRole("button", { name: "Cancel order" }).click();
+    const confirm = mine.getByRole("group", { name: "Confirm cancelling this order" });
+    await confirm.getByRole("button", { name: "Keep order" }).click();
+    expect(await confirm.count()).toBe(0);
+    expect(await mine.locator(".status-label").textContent()).toBe("Placed");
+    expect(await stocks()).toEqual([4, 8]);
+
+    await mine.getByRole("button", { name: "Cancel order" }).click();
+    await confirm.getByRole("button", { name: "Yes, cancel order" }).click();
+    await expect.poll(() => mine.locator(".status-label").textContent()).toBe("Cancelled");
+    expect(await mine.getByRole("button", { name: "Cancel order" }).count()).toBe(0);
+    expect(await mine.locator("tfoot .total").textContent()).toBe("$39.89");
+    expect(await stocks()).toEqual([5, 10]);
+    const accountId = await page.evaluate(
+      () =>
+        (JSON.parse(sessionStorage.getItem("bazaar.session") ?? "{}") as { accountId: string })
+          .accountId,
+    );
+    const { orders: listed } = await orders.listOrdersForAccount({ accountId }, admin);
+    expect(listed.map((o) => o.status)).toEqual([OrderStatus.CANCELLED]);
+
+    // Still so after a reload.
+    await page.reload();
+    await page.getByRole("button", { name: "My orders" }).click();
+    await expect
+      .poll(() => page.locator("article.order").first().locator(".status-label").textContent())
+      .toBe("Cancelled");
+    if (mode === "direct") {
+      await mkdir(new URL("./screenshots/latest", import.meta.url), { recursive: true });
+      await page.screenshot({ path: cancelledShot, fullPage: true });
+      console.log(`storefront screenshot: ${cancelledShot}`);
     }
   });
 

@@ -59,6 +59,8 @@ export type AuthPayload = {
 
 export type Mutation = {
   __typename?: 'Mutation';
+  /** Cancel a PLACED order (its owner or an admin); its stock goes back to the catalog. Cancelling it again answers it unchanged; a SHIPPED order is FAILED_PRECONDITION. reason: at most 500 characters. */
+  cancelOrder: Order;
   /** Sign up as a customer. */
   createAccount: Account;
   /** Place an order: checks the account, reserves the stock, totals the prices. OUT_OF_STOCK names the product in extensions.productId. */
@@ -67,10 +69,18 @@ export type Mutation = {
   createProduct: Product;
   /** A token for the Authorization header. A wrong email and a wrong password give the same UNAUTHENTICATED error. */
   login: AuthPayload;
+  /** Mark a PLACED order shipped (admin only). Shipping it again answers it unchanged; a CANCELLED order is FAILED_PRECONDITION. */
+  shipOrder: Order;
   /** Change a name or a password: one's own account, or any as an admin. */
   updateAccount: Account;
   /** Change a product, e.g. restock it (admin only). */
   updateProduct: Product;
+};
+
+
+export type MutationCancelOrderArgs = {
+  id: Scalars['ID']['input'];
+  reason?: InputMaybe<Scalars['String']['input']>;
 };
 
 
@@ -95,6 +105,11 @@ export type MutationLoginArgs = {
 };
 
 
+export type MutationShipOrderArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
 export type MutationUpdateAccountArgs = {
   id: Scalars['ID']['input'];
   patch: AccountPatch;
@@ -111,11 +126,16 @@ export type Order = {
   __typename?: 'Order';
   /** Who ordered. */
   account: Account;
+  /** Why it was cancelled, when the canceller said; null otherwise. */
+  cancelReason?: Maybe<Scalars['String']['output']>;
   createdAt: Scalars['DateTime']['output'];
   id: Scalars['ID']['output'];
   products: Array<OrderedProduct>;
+  status: OrderStatus;
   /** Exact: computed in cents on the server from catalog prices, never taken from the client. */
   totalPrice: Scalars['Float']['output'];
+  /** When it last changed: placed, shipped or cancelled. */
+  updatedAt: Scalars['DateTime']['output'];
 };
 
 /** A new order: 1 to 100 lines; the same product twice is merged. */
@@ -134,6 +154,12 @@ export type OrderProductInput = {
   /** 1 to 1,000. */
   quantity: Scalars['Int']['input'];
 };
+
+/** Where an order is: PLACED, then SHIPPED (by an admin) or CANCELLED (by its owner or an admin, its stock given back). */
+export type OrderStatus =
+  | 'CANCELLED'
+  | 'PLACED'
+  | 'SHIPPED';
 
 /** One line of an order, as it was ordered. */
 export type OrderedProduct = {
@@ -193,6 +219,8 @@ export type Query = {
   accounts: Array<Account>;
   /** The account of the caller's token; null without one. */
   me?: Maybe<Account>;
+  /** Every account's orders, newest first, optionally of one status (admin only); with `id`, that one order if it is the caller's own or the caller is an admin ([] otherwise: never whether someone else's exists). */
+  orders: Array<Order>;
   /** The catalog, oldest first; with `query`, a full-text search over name and description, best match first; with `id`, that one product ([] if not found). Needs no sign-in. */
   products: Array<Product>;
 };
@@ -201,6 +229,13 @@ export type Query = {
 export type QueryAccountsArgs = {
   id?: InputMaybe<Scalars['ID']['input']>;
   pagination?: InputMaybe<PaginationInput>;
+};
+
+
+export type QueryOrdersArgs = {
+  id?: InputMaybe<Scalars['ID']['input']>;
+  pagination?: InputMaybe<PaginationInput>;
+  status?: InputMaybe<OrderStatus>;
 };
 
 
@@ -301,6 +336,7 @@ export type ResolversTypes = {
   Order: ResolverTypeWrapper<OrderMessage>;
   OrderInput: OrderInput;
   OrderProductInput: OrderProductInput;
+  OrderStatus: OrderStatus;
   OrderedProduct: ResolverTypeWrapper<OrderedProductSource>;
   PaginationInput: PaginationInput;
   Product: ResolverTypeWrapper<ProductMessage>;
@@ -355,20 +391,25 @@ export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversT
 }
 
 export type MutationResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
+  cancelOrder?: Resolver<ResolversTypes['Order'], ParentType, ContextType, RequireFields<MutationCancelOrderArgs, 'id'>>;
   createAccount?: Resolver<ResolversTypes['Account'], ParentType, ContextType, RequireFields<MutationCreateAccountArgs, 'account'>>;
   createOrder?: Resolver<ResolversTypes['Order'], ParentType, ContextType, RequireFields<MutationCreateOrderArgs, 'order'>>;
   createProduct?: Resolver<ResolversTypes['Product'], ParentType, ContextType, RequireFields<MutationCreateProductArgs, 'product'>>;
   login?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationLoginArgs, 'email' | 'password'>>;
+  shipOrder?: Resolver<ResolversTypes['Order'], ParentType, ContextType, RequireFields<MutationShipOrderArgs, 'id'>>;
   updateAccount?: Resolver<ResolversTypes['Account'], ParentType, ContextType, RequireFields<MutationUpdateAccountArgs, 'id' | 'patch'>>;
   updateProduct?: Resolver<ResolversTypes['Product'], ParentType, ContextType, RequireFields<MutationUpdateProductArgs, 'id' | 'patch'>>;
 };
 
 export type OrderResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Order'] = ResolversParentTypes['Order']> = {
   account?: Resolver<ResolversTypes['Account'], ParentType, ContextType>;
+  cancelReason?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   products?: Resolver<Array<ResolversTypes['OrderedProduct']>, ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['OrderStatus'], ParentType, ContextType>;
   totalPrice?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
 };
 
 export type OrderedProductResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['OrderedProduct'] = ResolversParentTypes['OrderedProduct']> = {
@@ -392,6 +433,7 @@ export type ProductResolvers<ContextType = GatewayContext, ParentType extends Re
 export type QueryResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
   accounts?: Resolver<Array<ResolversTypes['Account']>, ParentType, ContextType, Partial<QueryAccountsArgs>>;
   me?: Resolver<Maybe<ResolversTypes['Account']>, ParentType, ContextType>;
+  orders?: Resolver<Array<ResolversTypes['Order']>, ParentType, ContextType, Partial<QueryOrdersArgs>>;
   products?: Resolver<Array<ResolversTypes['Product']>, ParentType, ContextType, Partial<QueryProductsArgs>>;
 };
 

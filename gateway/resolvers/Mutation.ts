@@ -97,4 +97,16 @@ export const Mutation: MutationResolvers = {
     );
     return present(res.order, "order");
   },
+
+  async cancelOrder(_, args, ctx) {
+    const res = await fromBackend(
+      ctx.backends.order.cancelOrder({ id: args.id, reason: args.reason ?? "" }, ctx.call),
+    );
+    return present(res.order, "order");
+  },
+
+  async shipOrder(_, args, ctx) {
+    const res = await fromBackend(ctx.backends.order.shipOrder({ id: args.id }, ctx.call));
+    return present(res.order, "order");
+  },
 };

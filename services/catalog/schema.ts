@@ -61,7 +61,9 @@ export const reservations = pgTable(
   {
     // The caller's order id: the primary key is what makes a reservation idempotent.
     orderId: uuid("order_id").primaryKey(),
-    state: text("state", { enum: ["pending", "committed", "released"] })
+    // pending → committed (sold) or released (back to stock); committed → returned when its
+    // order is cancelled (back to stock, once).
+    state: text("state", { enum: ["pending", "committed", "released", "returned"] })
       .notNull()
       .default("pending"),
     createTime: timestamp("create_time", { withTimezone: true, mode: "date" })
@@ -77,7 +79,10 @@ export const reservations = pgTable(
     index("reservations_pending_expire_idx")
       .on(table.expireTime)
       .where(sql`${table.state} = 'pending'`),
-    check("reservations_state_check", sql`${table.state} in ('pending', 'committed', 'released')`),
+    check(
+      "reservations_state_check",
+      sql`${table.state} in ('pending', 'committed', 'released', 'returned')`,
+    ),
   ],
 );
 

@@ -148,6 +148,12 @@ export function catalogService(deps: CatalogServiceDeps): ServiceImpl<typeof Cat
       requireService(ctx, "order");
       return answer(orderId, await reservations.releaseStock(orderId));
     },
+
+    async returnStock(req, ctx) {
+      const { orderId } = validate(orderIdRequest, req);
+      requireService(ctx, "order");
+      return answer(orderId, await reservations.returnStock(orderId));
+    },
   };
 }
 
@@ -175,6 +181,7 @@ const states = {
   pending: ReservationState.PENDING,
   committed: ReservationState.COMMITTED,
   released: ReservationState.RELEASED,
+  returned: ReservationState.RETURNED,
 } as const;
 
 export function toReservation(record: ReservationRecord): Reservation {
@@ -257,7 +264,9 @@ function refusalError(orderId: string, refusal: ReservationRefusal): ConnectErro
       return new ConnectError(`no reservation for order ${orderId}`, Code.NotFound);
     case "wrong-state":
       return new ConnectError(
-        `the reservation for order ${orderId} is already ${refusal.state}`,
+        refusal.state === "pending"
+          ? `the reservation for order ${orderId} is still pending, not committed`
+          : `the reservation for order ${orderId} is already ${refusal.state}`,
         Code.FailedPrecondition,
       );
   }

@@ -265,6 +265,87 @@ describe("CatalogService stock", () => {
     });
   });
 
+  describe("ReturnStock", () => {
+    const commit = (orderId: string) => bed.client.commitReservation({ orderId }, bed.as.service);
+    const giveBack = (orderId: string) => bed.client.returnStock({ orderId }, bed.as.service);
+
+    it("puts back exactly a committed reservation's items, once, under concurrent duplicates", async () => {
+      const a = await aProduct(bed.store, { stock: 10 });
+      const b = await aProduct(bed.store, { stock: 4 });
+      const orderId = uuidv7();
+      await reserve(orderId, [
+        { productId: a.id, quantity: 3 },
+        { productId: b.id, quantity: 4 },
+      ]);
+      await commit(orderId);
+      // Someone else's sale in between: the return adds back, it does not restore a snapshot.
+      const other = uuidv7();
+      await reserve(other, [{ productId: a.id, quantity: 2 }]);
+      await commit(other);
+      expect([await stockOf(a.id), await stockOf(b.id)]).toEqual([5, 0]);
+      const answers = await Promise.all(Array.from({ length: 8 }, () => giveBack(orderId)));
+      for (const { reservation } of answers) {
+        expect(reservation?.state).toBe(ReservationState.RETURNED);
+        expect(reservation?.items.map((i) => [i.productId, i.quantity])).toEqual(
+          [
+            [a.id, 3],
+            [b.id, 4],
+          ].sort(),
+        );
+      }
+      expect([await stockOf(a.id), await stockOf(b.id)]).toEqual([8, 4]);
+      const again = await giveBack(orderId);
+      expect(again).toEqual(answers[0]);
+      expect([await stockOf(a.id), await stockOf(b.id)]).toEqual([8, 4]);
+    });
+
+    it("a committed-then-returned reservation: commit answers it, release is refused", async () => {
+      const product = await aProduct(bed.store, { stock: 5 });
+      const orderId = uuidv7();
+      await reserve(orderId, [{ productId: product.id, quantity: 2 }]);
+      await commit(orderId);
+      await giveBack(orderId);
+      expect((await commit(orderId)).reservation?.state).toBe(ReservationState.RETURNED);
+      const error = await rejection(bed.client.releaseStock({ orderId }, bed.as.service));
+      expect(error.code).toBe(Code.FailedPrecondition);
+      expect(error.rawMessage).toContain("already returned");
+      expect(await stockOf(product.id)).toBe(5);
+    });
+
+    it("refuses a pending or released reservation and an unknown one, changing nothing", async () => {
+      const product = await aProduct(bed.store, { stock: 5 });
+      const pending = uuidv7();
+      await reserve(pending, [{ productId: product.id, quantity: 1 }]);
+      const notCommitted = await rejection(giveBack(pending));
+      expect(notCommitted.code).toBe(Code.FailedPrecondition);
+      expect(notCommitted.rawMessage).toContain("still pending");
+      const released = uuidv7();
+      await reserve(released, [{ productId: product.id, quantity: 2 }]);
+      await bed.client.releaseStock({ orderId: released }, bed.as.service);
+      const afterRelease = await rejection(giveBack(released));
+      expect(afterRelease.code).toBe(Code.FailedPrecondition);
+      expect(afterRelease.rawMessage).toContain("already released");
+      expect((await rejection(giveBack(uuidv7()))).code).toBe(Code.NotFound);
+      expect((await rejection(giveBack("nope"))).code).toBe(Code.InvalidArgument);
+      expect(await stockOf(product.id)).toBe(4);
+      const state = await bed.client.commitReservation({ orderId: pending }, bed.as.service);
+      expect(state.reservation?.state).toBe(ReservationState.COMMITTED);
+    });
+
+    it("is for the order service only", async () => {
+      const orderId = uuidv7();
+      expect((await rejection(bed.client.returnStock({ orderId }))).code).toBe(
+        Code.Unauthenticated,
+      );
+      const catalogItself = bearer(await bed.authority.issueServiceToken("catalog"));
+      for (const who of [bed.as.customer, bed.as.admin, catalogItself]) {
+        expect((await rejection(bed.client.returnStock({ orderId }, who))).code).toBe(
+          Code.PermissionDenied,
+        );
+      }
+    });
+  });
+
   describe("BatchReserveStock and BatchCommitReservations", () => {
     it("answers each order as its single call would, in request order", async () => {
       const plenty = await aProduct(bed.store, { stock: 10, priceCents: 250 });

@@ -1,8 +1,15 @@
-// The order rules without I/O: merging, pricing in exact cents, who orders for whom, config.
+// The order rules without I/O: merging, pricing in exact cents, who orders for whom, which
+// status changes a placed order allows, config.
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../platform/config.js";
 import { loadOrderConfig } from "./config.js";
-import { mergeLines, orderingAccount, type PricedProduct, priceOrder } from "./domain.js";
+import {
+  mergeLines,
+  orderingAccount,
+  type PricedProduct,
+  priceOrder,
+  unchangedAnswer,
+} from "./domain.js";
 
 const a = "0190a000-0000-7000-8000-00000000000a";
 const b = "0190a000-0000-7000-8000-00000000000b";
@@ -108,5 +115,14 @@ describe("loadOrderConfig", () => {
         expect(message).toContain(name);
       }
     }
+  });
+});
+
+describe("unchangedAnswer", () => {
+  it("answers a repeat unchanged and refuses the other ending, naming it", () => {
+    expect(unchangedAnswer("cancel", "cancelled")).toEqual({ unchanged: true });
+    expect(unchangedAnswer("ship", "shipped")).toEqual({ unchanged: true });
+    expect(unchangedAnswer("cancel", "shipped")).toEqual({ refused: "shipped" });
+    expect(unchangedAnswer("ship", "cancelled")).toEqual({ refused: "cancelled" });
   });
 });

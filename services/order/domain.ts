@@ -1,8 +1,9 @@
 // The order service's rules, free of I/O: what a valid request is, who may order and read
-// for whom, how repeated products merge, and how a total is priced in exact cents.
+// for whom, how repeated products merge, how a total is priced in exact cents, and which
+// status changes a placed order allows.
 import * as v from "valibot";
 import { type Caller, mayActFor } from "../../platform/auth/auth.js";
-import { uuidField } from "../../platform/http/validation.js";
+import { charLength, paginationEntries, uuidField } from "../../platform/http/validation.js";
 import { maxItems, maxQuantity } from "./limits.js";
 
 export const maxBatchAccounts = 1000;
@@ -40,6 +41,22 @@ export const getOrderRequest = v.object({ id: uuidField });
 export const getOrderOutcomeRequest = v.object({ orderId: uuidField });
 
 export const listOrdersForAccountRequest = v.object({ accountId: uuidField });
+
+export const maxCancelReason = 500;
+
+export const cancelOrderRequest = v.object({
+  id: uuidField,
+  // Optional; control characters are refused for every string by validate().
+  reason: v.pipe(v.string(), v.trim(), charLength(0, maxCancelReason)),
+});
+
+export const shipOrderRequest = v.object({ id: uuidField });
+
+/** ListOrders: a status as the proto's OrderStatus number (0: every status) and a page. */
+export const listOrdersRequest = v.object({
+  status: v.picklist([0, 1, 2, 3], "must be a known order status"),
+  ...paginationEntries,
+});
 
 export const batchListOrdersForAccountsRequest = v.object({
   accountIds: v.pipe(
@@ -154,4 +171,24 @@ export function firstUnknownProduct(
   known: ReadonlyMap<string, unknown>,
 ): string | undefined {
   return items.find((item) => !known.has(item.productId))?.productId;
+}
+
+/** A placed order's status after checkout, as the store keeps it (the API's OrderStatus). */
+export type Fulfilment = "placed" | "shipped" | "cancelled";
+
+/** A status change asked of a placed order. */
+export type OrderAction = "cancel" | "ship";
+
+const endsIn: Record<OrderAction, Fulfilment> = { cancel: "cancelled", ship: "shipped" };
+
+/**
+ * What a cancel or ship answers when it found the order no longer PLACED: the order as it is
+ * when it already ended the way asked (both are idempotent), else a refusal naming where it
+ * ended instead (cancelling a shipped order, shipping a cancelled one).
+ */
+export function unchangedAnswer(
+  asked: OrderAction,
+  now: Fulfilment,
+): { unchanged: true } | { refused: Fulfilment } {
+  return now === endsIn[asked] ? { unchanged: true } : { refused: now };
 }

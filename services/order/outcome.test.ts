@@ -41,7 +41,7 @@ describe("GetOrderOutcome", () => {
       .where(eq(orders.status, "failed"));
     expect(await outcome(failed?.id ?? "")).toBe(OrderOutcome.FAILED);
 
-    const begun = await bed.store.begin({
+    const begun = await bed.store.attempts.begin({
       id: uuidv7(),
       accountId: buyer.id,
       idempotencyKey: undefined,

@@ -279,8 +279,8 @@ export function httpPeerTransports(config: {
 
 /**
  * The peer calls that may be repeated: reads, and the stock calls keyed by an order id that the
- * catalog applies at most once (ReserveStock, CommitReservation, ReleaseStock, and their
- * batches, each entry on its own). Nothing else is
+ * catalog applies at most once (ReserveStock, CommitReservation, ReleaseStock, ReturnStock,
+ * and their batches, each entry on its own). Nothing else is
  * retried, so a call added later is not retried until someone decides it may be.
  */
 const idempotentMethods = new Set([
@@ -291,6 +291,7 @@ const idempotentMethods = new Set([
   "ReserveStock",
   "CommitReservation",
   "ReleaseStock",
+  "ReturnStock",
   "BatchReserveStock",
   "BatchCommitReservations",
 ]);

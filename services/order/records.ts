@@ -1,10 +1,11 @@
 // The order service's records: attempts and confirmed orders as the store hands them out, and
 // how a failure's reason is kept in its row.
-import type { OrderFailure, PeerName, PricedItem } from "./domain.js";
+import type { Fulfilment, OrderFailure, PeerName, PricedItem } from "./domain.js";
 import type * as schema from "./schema.js";
 
 export type OrderRow = typeof schema.orders.$inferSelect;
 export type OrderStatus = OrderRow["status"];
+export type { Fulfilment };
 
 /** One attempt at an order, whatever its status, without its items. */
 export type OrderAttempt = Omit<
@@ -15,13 +16,18 @@ export type OrderAttempt = Omit<
   failure: OrderFailure | undefined;
 };
 
-/** A confirmed order with its items, as it was placed. */
+/** A confirmed order with its items as they were placed, and where it is now. */
 export interface OrderRecord {
   id: string;
   accountId: string;
   totalCents: bigint;
   createTime: Date;
   items: PricedItem[];
+  /** The API's status: placed, shipped or cancelled. */
+  fulfilment: Fulfilment;
+  /** When it last changed: placed, shipped or cancelled. */
+  updateTime: Date;
+  cancelReason: string | null;
 }
 
 export type BeginResult =

@@ -44,7 +44,7 @@ describe("order recovery", () => {
     const restarted = store("host-a:50053", "boot-2");
     const key = `key-${uuidv7()}`;
     const begin = async (s: OrderStore, idempotencyKey?: string) => {
-      const begun = await s.begin({ id: uuidv7(), accountId: buyer.id, idempotencyKey });
+      const begun = await s.attempts.begin({ id: uuidv7(), accountId: buyer.id, idempotencyKey });
       if (!begun.created) throw new Error("not created");
       return begun.attempt.id;
     };
@@ -54,24 +54,24 @@ describe("order recovery", () => {
 
     const report = await recover(restarted);
     expect(report.failed).toBe(1);
-    expect((await bed.store.findAttempt(orphan))?.status).toBe("failed");
-    expect((await bed.store.findAttempt(live))?.status).toBe("pending");
-    expect((await bed.store.findAttempt(own))?.status).toBe("pending");
+    expect((await bed.store.attempts.findAttempt(orphan))?.status).toBe("failed");
+    expect((await bed.store.attempts.findAttempt(live))?.status).toBe("pending");
+    expect((await bed.store.attempts.findAttempt(own))?.status).toBe("pending");
     // The client's retry with the same key starts a fresh attempt at once.
-    const retried = await restarted.begin({
+    const retried = await restarted.attempts.begin({
       id: uuidv7(),
       accountId: buyer.id,
       idempotencyKey: key,
     });
     expect(retried.created).toBe(true);
     // A store without an owner (older rows, tests) judges no one.
-    expect(await bed.store.failPredecessors(100)).toEqual([]);
+    expect(await bed.store.attempts.failPredecessors(100)).toEqual([]);
   });
 
   it("does not take NOT_FOUND from the catalog as settled while a reserve may still land", async () => {
     const buyer = await customer(bed.accounts, bed.authority);
     const productId = await product(bed.catalog, await adminAuth(bed.authority), 100, 10);
-    const begun = await bed.store.begin({
+    const begun = await bed.store.attempts.begin({
       id: uuidv7(),
       accountId: buyer.id,
       idempotencyKey: undefined,
@@ -79,7 +79,7 @@ describe("order recovery", () => {
     if (!begun.created) throw new Error("not created");
     const orderId = begun.attempt.id;
     // The saga timed out on ReserveStock and failed the order, unsettled.
-    await bed.store.fail(
+    await bed.store.attempts.fail(
       orderId,
       { reason: "peer-unavailable", peer: "catalog", timedOut: true },
       false,
@@ -87,7 +87,7 @@ describe("order recovery", () => {
 
     const first = await recover(bed.store, 60_000);
     expect(first.remaining).toBeGreaterThanOrEqual(1);
-    expect((await bed.store.findAttempt(orderId))?.settled).toBe(false);
+    expect((await bed.store.attempts.findAttempt(orderId))?.settled).toBe(false);
 
     // The late reserve lands in the catalog now.
     const service = bearer(await bed.authority.issueServiceToken("order"));
@@ -95,7 +95,7 @@ describe("order recovery", () => {
     expect(await stockOf(bed.catalog, productId)).toBe(6);
 
     await recover(bed.store, 60_000);
-    expect((await bed.store.findAttempt(orderId))?.settled).toBe(true);
+    expect((await bed.store.attempts.findAttempt(orderId))?.settled).toBe(true);
     expect(await stockOf(bed.catalog, productId)).toBe(10);
     const again = await rejection(bed.catalog.commitReservation({ orderId }, service));
     expect(again.code).toBe(Code.FailedPrecondition);

@@ -1,10 +1,13 @@
 // Finishing what a saga left half done (see saga.ts): a PENDING order whose process died is
 // failed and its stock released; a CONFIRMED order whose commit did not reach the catalog is
-// committed; a FAILED order whose release did not reach it is released. Runs at start and then
-// periodically; every step is idempotent, so replicas running it at once do no harm.
+// committed; a FAILED order whose release did not reach it is released. And what a cancel left
+// half done (lifecycle.ts): a cancelled order whose stock the catalog has not taken back gets
+// it returned. Runs at start and then periodically; every step is idempotent, so replicas
+// running it at once do no harm.
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "../../platform/observability/logger.js";
 import { Loop } from "../../platform/worker.js";
+import { returnStock } from "./lifecycle.js";
 import type { Peers } from "./peers.js";
 import type { OrderStore } from "./store.js";
 
@@ -32,6 +35,8 @@ export interface RecoveryReport {
   released: number;
   /** Reservations of CONFIRMED orders committed. */
   committed: number;
+  /** Stock of cancelled orders returned. */
+  returned: number;
   /** Orders still unsettled (the catalog did not answer); the next run tries again. */
   remaining: number;
 }
@@ -40,12 +45,18 @@ const batch = 100;
 
 export async function recoverOrders(deps: RecoveryDeps): Promise<RecoveryReport> {
   const { store, peers, logger } = deps;
-  const report: RecoveryReport = { failed: 0, released: 0, committed: 0, remaining: 0 };
+  const report: RecoveryReport = {
+    failed: 0,
+    released: 0,
+    committed: 0,
+    returned: 0,
+    remaining: 0,
+  };
   for (;;) {
     // A predecessor's attempts at once; anyone else's only once surely abandoned.
     const abandoned = [
-      ...(await store.failPredecessors(batch)),
-      ...(await store.failAbandoned(deps.abandonedAfterMs, batch)),
+      ...(await store.attempts.failPredecessors(batch)),
+      ...(await store.attempts.failAbandoned(deps.abandonedAfterMs, batch)),
     ];
     report.failed += abandoned.length;
     for (const order of abandoned) {
@@ -55,7 +66,7 @@ export async function recoverOrders(deps: RecoveryDeps): Promise<RecoveryReport>
   }
   const seen = new Set<string>();
   for (;;) {
-    const unsettled = (await store.unsettled(deps.settleAfterMs, batch)).filter(
+    const unsettled = (await store.attempts.unsettled(deps.settleAfterMs, batch)).filter(
       (order) => !seen.has(order.id),
     );
     if (unsettled.length === 0) break;
@@ -73,7 +84,7 @@ export async function recoverOrders(deps: RecoveryDeps): Promise<RecoveryReport>
           }
           report.released++;
         }
-        await store.markSettled(order.id);
+        await store.attempts.markSettled(order.id);
       } catch (error) {
         report.remaining++;
         const unavailable = ConnectError.from(error).code === Code.Unavailable;
@@ -84,10 +95,37 @@ export async function recoverOrders(deps: RecoveryDeps): Promise<RecoveryReport>
       }
     }
   }
-  if (report.failed + report.released + report.committed + report.remaining > 0) {
+  await returnCancelled(deps, report);
+  if (report.failed + report.released + report.committed + report.returned + report.remaining > 0) {
     logger.info(report, "order recovery");
   }
   return report;
+}
+
+/** Cancelled orders whose stock is not back yet: returned, each at most once per pass. */
+async function returnCancelled(deps: RecoveryDeps, report: RecoveryReport): Promise<void> {
+  const { store, peers, logger } = deps;
+  const seen = new Set<string>();
+  for (;;) {
+    const pending = (await store.fulfilment.pendingReturns(deps.settleAfterMs, batch)).filter(
+      (order) => !seen.has(order.id),
+    );
+    if (pending.length === 0) break;
+    for (const order of pending) {
+      seen.add(order.id);
+      try {
+        await returnStock(deps, order, peers.callOptions(""), logger);
+        report.returned++;
+      } catch (error) {
+        report.remaining++;
+        const unavailable = ConnectError.from(error).code === Code.Unavailable;
+        logger[unavailable ? "warn" : "error"](
+          { err: error, orderId: order.id },
+          "could not return a cancelled order's stock; will retry",
+        );
+      }
+    }
+  }
 }
 
 async function commit(peers: Peers, orderId: string, logger: Logger): Promise<void> {

@@ -96,7 +96,7 @@ export class OrderSaga {
       (exists): OrderFailure | undefined => (exists ? undefined : { reason: "account-not-found" }),
       (error: unknown) => peerFailure("account", error, {}),
     );
-    const begun = await store.begin({
+    const begun = await store.attempts.begin({
       id: uuidv7(),
       accountId: input.accountId,
       idempotencyKey: input.idempotencyKey,
@@ -158,11 +158,11 @@ export class OrderSaga {
     // Step 5: the order is written, or the reservation goes back.
     let order: OrderRecord | undefined;
     try {
-      order = await store.confirm(orderId, priceOrder(input.items, products));
+      order = await store.attempts.confirm(orderId, priceOrder(input.items, products));
     } catch (error) {
       // The COMMIT may have landed though we saw an error (the connection died after it): only
       // a row still PENDING, and moved to FAILED by us first, may give its stock back.
-      order = await store.findConfirmed(orderId).catch(() => undefined);
+      order = await store.orders.find(orderId).catch(() => undefined);
       if (!order) {
         log.error({ err: error, orderId }, "could not write a reserved order; releasing its stock");
         return this.#failThenRelease(orderId, { reason: "internal", cause: error }, call, log);
@@ -177,7 +177,7 @@ export class OrderSaga {
     // Step 6: commit. The order stands either way; recovery retries a commit that failed.
     try {
       await this.deps.peers.commitReservation(orderId, call);
-      await store.markSettled(orderId);
+      await store.attempts.markSettled(orderId);
     } catch (error) {
       log.warn({ err: error, orderId }, "reservation not committed yet; recovery will retry");
     }
@@ -195,12 +195,14 @@ export class OrderSaga {
     call: CallOptions,
     log: Logger,
   ): Promise<PlaceOutcome> {
-    const failed = await this.deps.store.fail(orderId, failure, false).catch((error: unknown) => {
-      log.error({ err: error, orderId }, "could not mark an order failed");
-      return false;
-    });
+    const failed = await this.deps.store.attempts
+      .fail(orderId, failure, false)
+      .catch((error: unknown) => {
+        log.error({ err: error, orderId }, "could not mark an order failed");
+        return false;
+      });
     if (failed && (await this.#release(orderId, call, log))) {
-      await this.deps.store.markSettled(orderId).catch(() => {});
+      await this.deps.store.attempts.markSettled(orderId).catch(() => {});
     }
     return { failure };
   }
@@ -240,7 +242,7 @@ export class OrderSaga {
     log: Logger,
   ): Promise<PlaceOutcome> {
     try {
-      await this.deps.store.fail(orderId, failure, settled);
+      await this.deps.store.attempts.fail(orderId, failure, settled);
     } catch (error) {
       // The row stays PENDING: recovery fails it later and releases whatever it holds.
       log.error({ err: error, orderId }, "could not mark an order failed");
@@ -255,10 +257,10 @@ export class OrderSaga {
     for (let pause = 10; attempt?.status === "pending"; pause = Math.min(pause * 2, 100)) {
       if (Date.now() >= deadline) return { failure: { reason: "still-placing" } };
       await new Promise((resolve) => setTimeout(resolve, pause));
-      attempt = await this.deps.store.findAttempt(first.id);
+      attempt = await this.deps.store.attempts.findAttempt(first.id);
     }
     if (attempt?.status === "confirmed") {
-      const order = await this.deps.store.findConfirmed(first.id);
+      const order = await this.deps.store.orders.find(first.id);
       if (order) return { order };
     }
     return { failure: attempt?.failure ?? { reason: "internal" } };

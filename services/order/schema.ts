@@ -17,6 +17,14 @@ import { timestamps } from "../../platform/data/columns.js";
 /** Where an order is in CreateOrder's saga; see saga.ts for the transitions. */
 export const orderStatuses = ["pending", "confirmed", "failed"] as const;
 
+/**
+ * Where a confirmed order is in its life after checkout, what the API calls its status
+ * (ORDER_STATUS_*): placed, then shipped or cancelled (lifecycle.ts). A column of its own, not
+ * more values of `status`: the saga's outcome (what the catalog's reservation became) stays
+ * CONFIRMED whatever happens to the order afterwards.
+ */
+export const fulfilments = ["placed", "shipped", "cancelled"] as const;
+
 export const orders = pgTable(
   "orders",
   {
@@ -41,6 +49,15 @@ export const orders = pgTable(
     // instance fails its predecessor's pending attempts at once instead of after
     // RECOVERY_AFTER_MS. Null on rows from before it was recorded.
     owner: text("owner"),
+    // Meaningful once confirmed; confirmed orders from before it are placed.
+    fulfilment: text("fulfilment", { enum: fulfilments }).notNull().default("placed"),
+    // What the canceller said, when cancelled with a reason.
+    cancelReason: text("cancel_reason"),
+    // Set in the transaction that cancels the order, cleared once the catalog has put its
+    // stock back (ReturnStock): true means recovery has a return to finish.
+    returnPending: boolean("return_pending").notNull().default(false),
+    // create_time, and update_time: when the order last changed as its owner sees it (placed,
+    // shipped, cancelled); the catalog learning of it (settled, return_pending) does not count.
     ...timestamps,
   },
   (table) => [
@@ -51,7 +68,17 @@ export const orders = pgTable(
     index("orders_account_confirmed").on(table.accountId, table.createTime.desc(), table.id.desc()),
     // Recovery scans only what is unfinished.
     index("orders_unsettled").on(table.status, table.updateTime).where(sql`not ${table.settled}`),
+    // ListOrders: every placed order, newest first.
+    index("orders_confirmed_newest")
+      .on(table.createTime.desc(), table.id.desc())
+      .where(sql`${table.status} = 'confirmed'`),
+    // Recovery finds cancelled orders whose stock is not back yet.
+    index("orders_return_pending").on(table.updateTime).where(sql`${table.returnPending}`),
     check("orders_status_check", sql`${table.status} in ('pending', 'confirmed', 'failed')`),
+    check(
+      "orders_fulfilment_check",
+      sql`${table.fulfilment} in ('placed', 'shipped', 'cancelled')`,
+    ),
   ],
 );
 

@@ -153,7 +153,7 @@ describe("order, account and catalog servers", () => {
     // The state a process killed between ReserveStock and writing the order leaves.
     const store = new OrderStore(order.database.db);
     const id = uuidv7();
-    await store.begin({ id, accountId: ada.id, idempotencyKey: "crash" });
+    await store.attempts.begin({ id, accountId: ada.id, idempotencyKey: "crash" });
     await catalog.reserveStock({ orderId: id, items: [{ productId: p, quantity: 6 }] }, service);
     expect(await stockOf(catalog, p)).toBe(4);
     await order.stop();

@@ -10,6 +10,7 @@ import { bearer, rejection } from "../../platform/testing.js";
 import type { OrderFailure } from "./domain.js";
 import { recoverOrders } from "./recovery.js";
 import { orders } from "./schema.js";
+import { AttemptStore } from "./store/attempts.js";
 import { OrderStore } from "./store.js";
 import {
   adminAuth,
@@ -364,10 +365,13 @@ describe("order service", () => {
     it("releases the reservation when the order store fails after reserving", async () => {
       const ada = await customer(h.accounts, h.authority);
       const p = await product(h.catalog, admin, 100, 10);
-      class FailingStore extends OrderStore {
+      class FailingAttempts extends AttemptStore {
         override async confirm(): Promise<never> {
           throw new Error("disk on fire");
         }
+      }
+      class FailingStore extends OrderStore {
+        override readonly attempts = new FailingAttempts(h.database.db);
       }
       const orders = h.ordersWith({ store: new FailingStore(h.database.db) });
       const error = await rejection(
@@ -379,7 +383,7 @@ describe("order service", () => {
       const list = await h.orders.listOrdersForAccount({ accountId: ada.id }, ada.auth);
       expect(list.orders).toEqual([]);
       // Nothing left for recovery: the failure was settled on the spot.
-      const unsettled = await h.store.unsettled(0, 100);
+      const unsettled = await h.store.attempts.unsettled(0, 100);
       expect(unsettled.filter((o) => o.accountId === ada.id)).toEqual([]);
     });
 
@@ -540,13 +544,13 @@ describe("order service", () => {
         [{ reason: "internal", cause: new Error("disk on fire") }, { reason: "internal" }],
       ];
       for (const [failure, remembered] of cases) {
-        const { attempt } = (await h.store.begin({
+        const { attempt } = (await h.store.attempts.begin({
           id: uuidv7(),
           accountId: ada.id,
           idempotencyKey: undefined,
         })) as { attempt: { id: string } };
-        expect(await h.store.fail(attempt.id, failure, true)).toBe(true);
-        const read = await h.store.findAttempt(attempt.id);
+        expect(await h.store.attempts.fail(attempt.id, failure, true)).toBe(true);
+        const read = await h.store.attempts.findAttempt(attempt.id);
         expect(read?.failure, failure.reason).toEqual(remembered);
         // Not Connect codes or caller-facing words: the handler chooses those.
         const [row] = await h.database.db.select().from(orders).where(eq(orders.id, attempt.id));
@@ -562,7 +566,7 @@ describe("order service", () => {
       const p = await product(h.catalog, admin, 100, 10);
       const service = bearer(await h.authority.issueServiceToken("order"));
       // What a process killed between ReserveStock and writing the order leaves behind.
-      const { attempt } = (await h.store.begin({
+      const { attempt } = (await h.store.attempts.begin({
         id: uuidv7(),
         accountId: ada.id,
         idempotencyKey: "killed",
@@ -572,7 +576,7 @@ describe("order service", () => {
         service,
       );
       // And one killed before it reserved anything.
-      const { attempt: early } = (await h.store.begin({
+      const { attempt: early } = (await h.store.attempts.begin({
         id: uuidv7(),
         accountId: ada.id,
         idempotencyKey: undefined,
@@ -589,8 +593,8 @@ describe("order service", () => {
       expect(report.failed).toBeGreaterThanOrEqual(2);
       expect(report.remaining).toBe(0);
       expect(await stockOf(h.catalog, p)).toBe(10);
-      expect((await h.store.findAttempt(attempt.id))?.status).toBe("failed");
-      expect(await h.store.findAttempt(early.id)).toMatchObject({
+      expect((await h.store.attempts.findAttempt(attempt.id))?.status).toBe("failed");
+      expect(await h.store.attempts.findAttempt(early.id)).toMatchObject({
         status: "failed",
         settled: true,
       });
@@ -608,7 +612,7 @@ describe("order service", () => {
 
     it("leaves young pending orders alone", async () => {
       const ada = await customer(h.accounts, h.authority);
-      const { attempt } = (await h.store.begin({
+      const { attempt } = (await h.store.attempts.begin({
         id: uuidv7(),
         accountId: ada.id,
         idempotencyKey: undefined,
@@ -620,7 +624,7 @@ describe("order service", () => {
         abandonedAfterMs: 60_000,
         settleAfterMs: 0,
       });
-      expect((await h.store.findAttempt(attempt.id))?.status).toBe("pending");
+      expect((await h.store.attempts.findAttempt(attempt.id))?.status).toBe("pending");
     });
   });
 

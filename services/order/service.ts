@@ -1,4 +1,5 @@
-// The OrderService handlers: validate, check who may do it, run the saga or read the store.
+// The OrderService handlers: validate, check who may do it, run the saga or the lifecycle, or
+// read the store.
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ConnectRouter, type ServiceImpl } from "@connectrpc/connect";
@@ -7,23 +8,35 @@ import {
   OrderOutcome,
   OrderSchema,
   OrderService,
+  OrderStatus,
 } from "../../gen/bazaar/order/v1/order_pb.js";
 import { PreconditionFailureSchema } from "../../gen/google/rpc/error_details_pb.js";
-import { mayActFor, requireCaller, requireService } from "../../platform/auth/auth.js";
+import {
+  mayActFor,
+  requireAdmin,
+  requireCaller,
+  requireService,
+} from "../../platform/auth/auth.js";
 import { isUuid } from "../../platform/data/ids.js";
 import { kLogger, kRequestId } from "../../platform/http/interceptors.js";
 import { invalidArgument, validate } from "../../platform/http/validation.js";
 import type { Logger } from "../../platform/observability/logger.js";
 import {
   batchListOrdersForAccountsRequest,
+  cancelOrderRequest,
   createOrderRequest,
+  type Fulfilment,
   getOrderOutcomeRequest,
   getOrderRequest,
   listOrdersForAccountRequest,
+  listOrdersRequest,
   mergeLines,
+  type OrderAction,
   type OrderFailure,
   orderingAccount,
+  shipOrderRequest,
 } from "./domain.js";
+import { OrderLifecycle, type TransitionOutcome } from "./lifecycle.js";
 import { maxQuantity } from "./limits.js";
 import { type Peers, peerUnavailableText } from "./peers.js";
 import { OrderSaga } from "./saga.js";
@@ -44,6 +57,7 @@ export function orderRoutes(deps: OrderServiceDeps) {
 export function orderService(deps: OrderServiceDeps): ServiceImpl<typeof OrderService> {
   const { store } = deps;
   const saga = new OrderSaga(deps);
+  const lifecycle = new OrderLifecycle(deps);
   return {
     async createOrder(req, ctx) {
       const input = validate(createOrderRequest, req);
@@ -79,7 +93,7 @@ export function orderService(deps: OrderServiceDeps): ServiceImpl<typeof OrderSe
     async getOrder(req, ctx) {
       const { id } = validate(getOrderRequest, req);
       const caller = requireCaller(ctx);
-      const order = await store.findConfirmed(id);
+      const order = await store.orders.find(id);
       // Someone else's order is "not found" as well, so the answer never tells that it exists.
       if (!order || !mayActFor(caller, order.accountId)) {
         throw new ConnectError(`order ${id} not found`, Code.NotFound);
@@ -93,7 +107,7 @@ export function orderService(deps: OrderServiceDeps): ServiceImpl<typeof OrderSe
       if (!mayActFor(caller, accountId)) {
         throw new ConnectError("you may list only your own orders", Code.PermissionDenied);
       }
-      const byAccount = await store.listConfirmedForAccounts([accountId]);
+      const byAccount = await store.orders.listForAccounts([accountId]);
       return { orders: (byAccount.get(accountId) ?? []).map(toOrder) };
     },
 
@@ -109,9 +123,7 @@ export function orderService(deps: OrderServiceDeps): ServiceImpl<typeof OrderSe
           Code.PermissionDenied,
         );
       }
-      const byAccount = await store.listConfirmedForAccounts([
-        ...new Set(requested.filter(isUuid)),
-      ]);
+      const byAccount = await store.orders.listForAccounts([...new Set(requested.filter(isUuid))]);
       return {
         accountOrders: requested.map((accountId) => ({
           accountId,
@@ -120,11 +132,37 @@ export function orderService(deps: OrderServiceDeps): ServiceImpl<typeof OrderSe
       };
     },
 
+    async cancelOrder(req, ctx) {
+      const { id, reason } = validate(cancelOrderRequest, req);
+      const caller = requireCaller(ctx);
+      const outcome = await lifecycle.cancel({
+        id,
+        reason: reason === "" ? null : reason,
+        caller,
+        call: deps.peers.callOptions(ctx.values.get(kRequestId), deadlineOf(ctx.timeoutMs())),
+        logger: ctx.values.get(kLogger),
+      });
+      return { order: toOrder(transitioned(outcome, id, "cancel")) };
+    },
+
+    async shipOrder(req, ctx) {
+      const { id } = validate(shipOrderRequest, req);
+      requireAdmin(ctx);
+      return { order: toOrder(transitioned(await lifecycle.ship(id), id, "ship")) };
+    },
+
+    async listOrders(req, ctx) {
+      const { status, skip, take } = validate(listOrdersRequest, req);
+      requireAdmin(ctx);
+      const fulfilment = status === OrderStatus.UNSPECIFIED ? undefined : fulfilmentOf[status];
+      return { orders: (await store.orders.list({ fulfilment, skip, take })).map(toOrder) };
+    },
+
     async getOrderOutcome(req, ctx) {
       // Only the catalog asks, before it settles an expired reservation.
       requireService(ctx, "catalog");
       const { orderId } = validate(getOrderOutcomeRequest, req);
-      return { outcome: outcomeOf(await store.findAttempt(orderId)) };
+      return { outcome: outcomeOf(await store.attempts.findAttempt(orderId)) };
     },
   };
 }
@@ -136,7 +174,9 @@ function deadlineOf(timeoutMs: number | undefined): number | undefined {
 
 /**
  * An attempt's outcome for the catalog. Final once CONFIRMED or FAILED (an attempt never leaves
- * those); no row at all is final too, since the saga writes the row before it reserves.
+ * those); no row at all is final too, since the saga writes the row before it reserves. A
+ * cancelled order stays CONFIRMED: its reservation is to be committed and then returned
+ * (lifecycle.ts), never released by the sweeper as well.
  */
 function outcomeOf(attempt: OrderAttempt | undefined): OrderOutcome {
   switch (attempt?.status) {
@@ -151,10 +191,52 @@ function outcomeOf(attempt: OrderAttempt | undefined): OrderOutcome {
   }
 }
 
+const statusOf: Record<Fulfilment, OrderStatus> = {
+  placed: OrderStatus.PLACED,
+  shipped: OrderStatus.SHIPPED,
+  cancelled: OrderStatus.CANCELLED,
+};
+
+const fulfilmentOf: Record<Exclude<OrderStatus, OrderStatus.UNSPECIFIED>, Fulfilment> = {
+  [OrderStatus.PLACED]: "placed",
+  [OrderStatus.SHIPPED]: "shipped",
+  [OrderStatus.CANCELLED]: "cancelled",
+};
+
+/** A status as callers read it: SHIPPED, CANCELLED… */
+const statusName = (fulfilment: Fulfilment) => fulfilment.toUpperCase();
+
+/** The order a cancel or ship answers with, or its refusal as the caller's error. */
+function transitioned(outcome: TransitionOutcome, id: string, asked: OrderAction): OrderRecord {
+  if ("order" in outcome) return outcome.order;
+  // Someone else's order is "not found" as well, so the answer never tells that it exists.
+  if ("notFound" in outcome) throw new ConnectError(`order ${id} not found`, Code.NotFound);
+  const now = statusName(outcome.refused);
+  return failedPrecondition(
+    `order ${id} is ${now}; only a PLACED order can be ${asked === "cancel" ? "cancelled" : "shipped"}`,
+    { type: "ORDER_STATUS", subject: id, description: now },
+  );
+}
+
+function failedPrecondition(
+  message: string,
+  violation: { type: string; subject: string; description: string },
+): never {
+  throw new ConnectError(message, Code.FailedPrecondition, undefined, [
+    {
+      desc: PreconditionFailureSchema,
+      value: create(PreconditionFailureSchema, { violations: [violation] }),
+    },
+  ]);
+}
+
 export function toOrder(record: OrderRecord): Order {
   return create(OrderSchema, {
     id: record.id,
     accountId: record.accountId,
+    status: statusOf[record.fulfilment],
+    updateTime: timestampFromDate(record.updateTime),
+    cancelReason: record.cancelReason ?? "",
     items: record.items.map((item) => ({
       productId: item.productId,
       name: item.name,

@@ -12,7 +12,11 @@ describe("OrderStore", () => {
 
   const accountId = uuidv7();
   const begin = async () => {
-    const begun = await bed.store.begin({ id: uuidv7(), accountId, idempotencyKey: undefined });
+    const begun = await bed.store.attempts.begin({
+      id: uuidv7(),
+      accountId,
+      idempotencyKey: undefined,
+    });
     if (!begun.created) throw new Error("not created");
     return begun.attempt.id;
   };
@@ -27,31 +31,37 @@ describe("OrderStore", () => {
   it("confirms a pending attempt with its items and total, exactly as given", async () => {
     const id = await begin();
     const items = [item("a", 9_007_199_254_740_993n, 1), item("b, c", 0n, 1000)];
-    const order = await bed.store.confirm(id, { items, totalCents: 9_007_199_254_740_993n });
+    const order = await bed.store.attempts.confirm(id, {
+      items,
+      totalCents: 9_007_199_254_740_993n,
+    });
     expect(order).toMatchObject({ id, accountId, totalCents: 9_007_199_254_740_993n, items });
-    expect(await bed.store.findConfirmed(id)).toEqual(order);
+    expect(await bed.store.orders.find(id)).toEqual(order);
   });
 
   it("confirms nothing, and writes no item, once the attempt is no longer pending", async () => {
     const id = await begin();
-    await bed.store.fail(id, { reason: "abandoned" }, false);
-    const order = await bed.store.confirm(id, { items: [item("x", 5n, 2)], totalCents: 10n });
+    await bed.store.attempts.fail(id, { reason: "abandoned" }, false);
+    const order = await bed.store.attempts.confirm(id, {
+      items: [item("x", 5n, 2)],
+      totalCents: 10n,
+    });
     expect(order).toBeUndefined();
-    expect(await bed.store.findConfirmed(id)).toBeUndefined();
-    expect((await bed.store.findAttempt(id))?.status).toBe("failed");
+    expect(await bed.store.orders.find(id)).toBeUndefined();
+    expect((await bed.store.attempts.findAttempt(id))?.status).toBe("failed");
   });
 
   it("an invalid item rolls the whole confirm back: the attempt stays pending", async () => {
     const id = await begin();
     await expect(
-      bed.store.confirm(id, { items: [item("y", -1n, 1)], totalCents: -1n }),
+      bed.store.attempts.confirm(id, { items: [item("y", -1n, 1)], totalCents: -1n }),
     ).rejects.toThrow();
-    expect((await bed.store.findAttempt(id))?.status).toBe("pending");
+    expect((await bed.store.attempts.findAttempt(id))?.status).toBe("pending");
   });
 
   it("lists each account's confirmed orders newest first, items in order", async () => {
     const place = async (account: string, names: string[]) => {
-      const begun = await bed.store.begin({
+      const begun = await bed.store.attempts.begin({
         id: uuidv7(),
         accountId: account,
         idempotencyKey: undefined,
@@ -60,31 +70,32 @@ describe("OrderStore", () => {
       const items = names.map((name, i) =>
         item(name, BigInt(i + 1) * 9_007_199_254_740_993n, i + 1),
       );
-      return bed.store.confirm(begun.attempt.id, { items, totalCents: 1n });
+      return bed.store.attempts.confirm(begun.attempt.id, { items, totalCents: 1n });
     };
     const [ann, bob, nobody] = [uuidv7(), uuidv7(), uuidv7()];
     const first = await place(ann, ["a1", "a2", "a3"]);
     const second = await place(ann, ["b1"]);
     const bobs = await place(bob, ["c1", "c2"]);
     // Neither a pending nor a failed attempt is listed.
-    await bed.store.begin({ id: uuidv7(), accountId: ann, idempotencyKey: undefined });
-    const failed = await bed.store.begin({
+    await bed.store.attempts.begin({ id: uuidv7(), accountId: ann, idempotencyKey: undefined });
+    const failed = await bed.store.attempts.begin({
       id: uuidv7(),
       accountId: bob,
       idempotencyKey: undefined,
     });
-    if (failed.created) await bed.store.fail(failed.attempt.id, { reason: "abandoned" }, true);
-    const listed = await bed.store.listConfirmedForAccounts([ann, bob, nobody]);
+    if (failed.created)
+      await bed.store.attempts.fail(failed.attempt.id, { reason: "abandoned" }, true);
+    const listed = await bed.store.orders.listForAccounts([ann, bob, nobody]);
     expect([...listed.keys()]).toEqual([ann, bob, nobody]);
     expect(listed.get(ann)).toEqual([second, first]);
     expect(listed.get(bob)).toEqual([bobs]);
     expect(listed.get(nobody)).toEqual([]);
-    expect(await bed.store.listConfirmedForAccounts([])).toEqual(new Map());
+    expect(await bed.store.orders.listForAccounts([])).toEqual(new Map());
   });
 
   it("settle marks asked for together each land", async () => {
     const ids = await Promise.all(Array.from({ length: 5 }, begin));
-    await Promise.all(ids.map((id) => bed.store.markSettled(id)));
-    for (const id of ids) expect((await bed.store.findAttempt(id))?.settled).toBe(true);
+    await Promise.all(ids.map((id) => bed.store.attempts.markSettled(id)));
+    for (const id of ids) expect((await bed.store.attempts.findAttempt(id))?.settled).toBe(true);
   });
 });

@@ -1,13 +1,25 @@
 // Order history, newest first, with names and prices as they were when ordered (the order
-// keeps its own copy; today's catalog may differ).
+// keeps its own copy; today's catalog may differ), each order's status, and cancelling an
+// order that has not shipped yet, after the shopper confirms it.
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { skipToken, useQuery } from "@connectrpc/connect-query";
-import { OrderService } from "../../gen/bazaar/order/v1/order_pb.js";
+import { createConnectQueryKey, skipToken, useMutation, useQuery } from "@connectrpc/connect-query";
+import { useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
+import { type Order, OrderService, OrderStatus } from "../../gen/bazaar/order/v1/order_pb.js";
+import { describeError } from "./errors.js";
 import { LoadError } from "./LoadError.js";
 import { formatCents } from "./money.js";
 import { useSession } from "./session.js";
 
 const dateTime = new Intl.DateTimeFormat("en-GB", { dateStyle: "medium", timeStyle: "short" });
+
+const statusLabels: Record<OrderStatus, string> = {
+  // An order service from before statuses knew only placed orders.
+  [OrderStatus.UNSPECIFIED]: "Placed",
+  [OrderStatus.PLACED]: "Placed",
+  [OrderStatus.SHIPPED]: "Shipped",
+  [OrderStatus.CANCELLED]: "Cancelled",
+};
 
 export function Orders() {
   const session = useSession();
@@ -26,6 +38,7 @@ export function Orders() {
           <h3>
             Order of {order.createTime ? dateTime.format(timestampDate(order.createTime)) : "—"}
           </h3>
+          <OrderState order={order} />
           <table className="lines">
             <tbody>
               {order.items.map((item) => (
@@ -52,5 +65,61 @@ export function Orders() {
         </article>
       ))}
     </section>
+  );
+}
+
+/** The order's status, and while it is PLACED a "Cancel order" that asks before it acts. */
+function OrderState({ order }: { order: Order }) {
+  const queryClient = useQueryClient();
+  const [confirming, setConfirming] = useState(false);
+  const [problem, setProblem] = useState<string | null>(null);
+  const cancelOrder = useMutation(OrderService.method.cancelOrder, {
+    onSuccess: () =>
+      queryClient.invalidateQueries({
+        queryKey: createConnectQueryKey({
+          schema: OrderService.method.listOrdersForAccount,
+          cardinality: undefined,
+        }),
+      }),
+  });
+  const cancel = async () => {
+    setProblem(null);
+    try {
+      await cancelOrder.mutateAsync({ id: order.id, reason: "" });
+      setConfirming(false);
+    } catch (error) {
+      setProblem(describeError(error).message);
+    }
+  };
+  const since = order.updateTime ? dateTime.format(timestampDate(order.updateTime)) : undefined;
+  const label = statusLabels[order.status];
+  return (
+    <div className="order-state">
+      <p className={`status status-${label.toLowerCase()}`}>
+        <span className="status-label">{label}</span>
+        {order.status !== OrderStatus.PLACED && since && ` on ${since}`}
+      </p>
+      {order.status === OrderStatus.PLACED && !confirming && (
+        <button type="button" className="link" onClick={() => setConfirming(true)}>
+          Cancel order
+        </button>
+      )}
+      {order.status === OrderStatus.PLACED && confirming && (
+        <fieldset aria-label="Confirm cancelling this order" className="confirm">
+          <p>Cancel this order? Its items go back on sale.</p>
+          <button type="button" onClick={() => void cancel()} disabled={cancelOrder.isPending}>
+            Yes, cancel order
+          </button>{" "}
+          <button type="button" className="link" onClick={() => setConfirming(false)}>
+            Keep order
+          </button>
+        </fieldset>
+      )}
+      {problem && (
+        <p role="alert" className="error">
+          {problem}
+        </p>
+      )}
+    </div>
   );
 }

@@ -193,9 +193,11 @@ export class ReservationStore {
         // The row was read as of the statement's start: a commit or release that landed since
         // is only visible to a fresh read.
         const record = await readReservation(this.db, row.order_id);
+        // A returned reservation was committed before its order was cancelled: a late commit
+        // (a retry, recovery) finds it past commit, which is what it asked for.
         outcomes.set(
           row.order_id,
-          record?.state === "committed"
+          record && (record.state === "committed" || record.state === "returned")
             ? { reservation: record }
             : { refused: { reason: "wrong-state", state: record?.state ?? row.state } },
         );
@@ -229,7 +231,7 @@ export class ReservationStore {
       const record = await readReservation(tx, orderId);
       if (!record) return { refused: { reason: "no-reservation" } };
       if (changed.length === 0) {
-        if (record.state === "committed") {
+        if (record.state === "committed" || record.state === "returned") {
           return { refused: { reason: "wrong-state", state: record.state } };
         }
         return { reservation: record };
@@ -241,6 +243,40 @@ export class ReservationStore {
           .set({ stock: sql`${productStock.stock} + ${quantity}` })
           .where(eq(productStock.productId, productId));
       }
+      return { reservation: record };
+    });
+  }
+
+  /**
+   * Committed → returned, putting back exactly the reservation's items, once, in one
+   * transaction with the state change: the order service calls it when it cancels the order.
+   * Returning again (or a concurrent duplicate, which waits on the reservation's row lock)
+   * answers the returned reservation and changes nothing. A pending reservation is refused
+   * (the order service commits it first), as is a released one (its stock went back already).
+   */
+  async returnStock(orderId: string): Promise<ReservationOutcome> {
+    return this.#transaction(async (tx) => {
+      const changed = await tx
+        .update(reservations)
+        .set({ state: "returned", updateTime: sql`now()` })
+        .where(and(eq(reservations.orderId, orderId), eq(reservations.state, "committed")))
+        .returning({ orderId: reservations.orderId });
+      const record = await readReservation(tx, orderId);
+      if (!record) return { refused: { reason: "no-reservation" } };
+      if (changed.length === 0) {
+        if (record.state === "returned") return { reservation: record };
+        return { refused: { reason: "wrong-state", state: record.state } };
+      }
+      // The stock rows are locked in product-id order, the same order as reserve's.
+      await tx.execute(sql`with locked as (
+          select s.product_id from product_stock s
+          join reservation_items i on i.product_id = s.product_id and i.order_id = ${orderId}
+          order by s.product_id for update of s
+        )
+        update product_stock s set stock = s.stock + i.quantity
+        from reservation_items i join locked l using (product_id)
+        where i.order_id = ${orderId} and s.product_id = i.product_id`);
+      // ← the StockChanged events (+quantity, this order id) join this transaction here.
       return { reservation: record };
     });
   }

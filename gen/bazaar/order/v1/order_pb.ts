@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file bazaar/order/v1/order.proto.
  */
 export const file_bazaar_order_v1_order: GenFile = /*@__PURE__*/
-  fileDesc("ChtiYXphYXIvb3JkZXIvdjEvb3JkZXIucHJvdG8SD2JhemFhci5vcmRlci52MSJuCglPcmRlckl0ZW0SEgoKcHJvZHVjdF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEhgKEHVuaXRfcHJpY2VfY2VudHMYBCABKAMSEAoIcXVhbnRpdHkYBSABKAUimAEKBU9yZGVyEgoKAmlkGAEgASgJEhIKCmFjY291bnRfaWQYAiABKAkSKQoFaXRlbXMYAyADKAsyGi5iYXphYXIub3JkZXIudjEuT3JkZXJJdGVtEhMKC3RvdGFsX2NlbnRzGAQgASgDEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIwCghMaW5lSXRlbRISCgpwcm9kdWN0X2lkGAEgASgJEhAKCHF1YW50aXR5GAIgASgFImsKEkNyZWF0ZU9yZGVyUmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJEigKBWl0ZW1zGAIgAygLMhkuYmF6YWFyLm9yZGVyLnYxLkxpbmVJdGVtEhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCSI8ChNDcmVhdGVPcmRlclJlc3BvbnNlEiUKBW9yZGVyGAEgASgLMhYuYmF6YWFyLm9yZGVyLnYxLk9yZGVyIh0KD0dldE9yZGVyUmVxdWVzdBIKCgJpZBgBIAEoCSI5ChBHZXRPcmRlclJlc3BvbnNlEiUKBW9yZGVyGAEgASgLMhYuYmF6YWFyLm9yZGVyLnYxLk9yZGVyIjEKG0xpc3RPcmRlcnNGb3JBY2NvdW50UmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJIkYKHExpc3RPcmRlcnNGb3JBY2NvdW50UmVzcG9uc2USJgoGb3JkZXJzGAEgAygLMhYuYmF6YWFyLm9yZGVyLnYxLk9yZGVyIjgKIUJhdGNoTGlzdE9yZGVyc0ZvckFjY291bnRzUmVxdWVzdBITCgthY2NvdW50X2lkcxgBIAMoCSJLCg1BY2NvdW50T3JkZXJzEhIKCmFjY291bnRfaWQYASABKAkSJgoGb3JkZXJzGAIgAygLMhYuYmF6YWFyLm9yZGVyLnYxLk9yZGVyIlwKIkJhdGNoTGlzdE9yZGVyc0ZvckFjY291bnRzUmVzcG9uc2USNgoOYWNjb3VudF9vcmRlcnMYASADKAsyHi5iYXphYXIub3JkZXIudjEuQWNjb3VudE9yZGVycyIqChZHZXRPcmRlck91dGNvbWVSZXF1ZXN0EhAKCG9yZGVyX2lkGAEgASgJIkkKF0dldE9yZGVyT3V0Y29tZVJlc3BvbnNlEi4KB291dGNvbWUYASABKA4yHS5iYXphYXIub3JkZXIudjEuT3JkZXJPdXRjb21lKpoBCgxPcmRlck91dGNvbWUSHQoZT1JERVJfT1VUQ09NRV9VTlNQRUNJRklFRBAAEhkKFU9SREVSX09VVENPTUVfUEVORElORxABEhsKF09SREVSX09VVENPTUVfQ09ORklSTUVEEAISGAoUT1JERVJfT1VUQ09NRV9GQUlMRUQQAxIZChVPUkRFUl9PVVRDT01FX1VOS05PV04QBDKwBAoMT3JkZXJTZXJ2aWNlElgKC0NyZWF0ZU9yZGVyEiMuYmF6YWFyLm9yZGVyLnYxLkNyZWF0ZU9yZGVyUmVxdWVzdBokLmJhemFhci5vcmRlci52MS5DcmVhdGVPcmRlclJlc3BvbnNlElQKCEdldE9yZGVyEiAuYmF6YWFyLm9yZGVyLnYxLkdldE9yZGVyUmVxdWVzdBohLmJhemFhci5vcmRlci52MS5HZXRPcmRlclJlc3BvbnNlIgOQAgESeAoUTGlzdE9yZGVyc0ZvckFjY291bnQSLC5iYXphYXIub3JkZXIudjEuTGlzdE9yZGVyc0ZvckFjY291bnRSZXF1ZXN0Gi0uYmF6YWFyLm9yZGVyLnYxLkxpc3RPcmRlcnNGb3JBY2NvdW50UmVzcG9uc2UiA5ACARKKAQoaQmF0Y2hMaXN0T3JkZXJzRm9yQWNjb3VudHMSMi5iYXphYXIub3JkZXIudjEuQmF0Y2hMaXN0T3JkZXJzRm9yQWNjb3VudHNSZXF1ZXN0GjMuYmF6YWFyLm9yZGVyLnYxLkJhdGNoTGlzdE9yZGVyc0ZvckFjY291bnRzUmVzcG9uc2UiA5ACARJpCg9HZXRPcmRlck91dGNvbWUSJy5iYXphYXIub3JkZXIudjEuR2V0T3JkZXJPdXRjb21lUmVxdWVzdBooLmJhemFhci5vcmRlci52MS5HZXRPcmRlck91dGNvbWVSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChtiYXphYXIvb3JkZXIvdjEvb3JkZXIucHJvdG8SD2JhemFhci5vcmRlci52MSJuCglPcmRlckl0ZW0SEgoKcHJvZHVjdF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEhgKEHVuaXRfcHJpY2VfY2VudHMYBCABKAMSEAoIcXVhbnRpdHkYBSABKAUijgIKBU9yZGVyEgoKAmlkGAEgASgJEhIKCmFjY291bnRfaWQYAiABKAkSKQoFaXRlbXMYAyADKAsyGi5iYXphYXIub3JkZXIudjEuT3JkZXJJdGVtEhMKC3RvdGFsX2NlbnRzGAQgASgDEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCgZzdGF0dXMYBiABKA4yHC5iYXphYXIub3JkZXIudjEuT3JkZXJTdGF0dXMSLwoLdXBkYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDWNhbmNlbF9yZWFzb24YCCABKAkiMAoITGluZUl0ZW0SEgoKcHJvZHVjdF9pZBgBIAEoCRIQCghxdWFudGl0eRgCIAEoBSJrChJDcmVhdGVPcmRlclJlcXVlc3QSEgoKYWNjb3VudF9pZBgBIAEoCRIoCgVpdGVtcxgCIAMoCzIZLmJhemFhci5vcmRlci52MS5MaW5lSXRlbRIXCg9pZGVtcG90ZW5jeV9rZXkYAyABKAkiPAoTQ3JlYXRlT3JkZXJSZXNwb25zZRIlCgVvcmRlchgBIAEoCzIWLmJhemFhci5vcmRlci52MS5PcmRlciIdCg9HZXRPcmRlclJlcXVlc3QSCgoCaWQYASABKAkiOQoQR2V0T3JkZXJSZXNwb25zZRIlCgVvcmRlchgBIAEoCzIWLmJhemFhci5vcmRlci52MS5PcmRlciIxChtMaXN0T3JkZXJzRm9yQWNjb3VudFJlcXVlc3QSEgoKYWNjb3VudF9pZBgBIAEoCSJGChxMaXN0T3JkZXJzRm9yQWNjb3VudFJlc3BvbnNlEiYKBm9yZGVycxgBIAMoCzIWLmJhemFhci5vcmRlci52MS5PcmRlciI4CiFCYXRjaExpc3RPcmRlcnNGb3JBY2NvdW50c1JlcXVlc3QSEwoLYWNjb3VudF9pZHMYASADKAkiSwoNQWNjb3VudE9yZGVycxISCgphY2NvdW50X2lkGAEgASgJEiYKBm9yZGVycxgCIAMoCzIWLmJhemFhci5vcmRlci52MS5PcmRlciJcCiJCYXRjaExpc3RPcmRlcnNGb3JBY2NvdW50c1Jlc3BvbnNlEjYKDmFjY291bnRfb3JkZXJzGAEgAygLMh4uYmF6YWFyLm9yZGVyLnYxLkFjY291bnRPcmRlcnMiKgoWR2V0T3JkZXJPdXRjb21lUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCSJJChdHZXRPcmRlck91dGNvbWVSZXNwb25zZRIuCgdvdXRjb21lGAEgASgOMh0uYmF6YWFyLm9yZGVyLnYxLk9yZGVyT3V0Y29tZSIwChJDYW5jZWxPcmRlclJlcXVlc3QSCgoCaWQYASABKAkSDgoGcmVhc29uGAIgASgJIjwKE0NhbmNlbE9yZGVyUmVzcG9uc2USJQoFb3JkZXIYASABKAsyFi5iYXphYXIub3JkZXIudjEuT3JkZXIiHgoQU2hpcE9yZGVyUmVxdWVzdBIKCgJpZBgBIAEoCSI6ChFTaGlwT3JkZXJSZXNwb25zZRIlCgVvcmRlchgBIAEoCzIWLmJhemFhci5vcmRlci52MS5PcmRlciJdChFMaXN0T3JkZXJzUmVxdWVzdBIsCgZzdGF0dXMYASABKA4yHC5iYXphYXIub3JkZXIudjEuT3JkZXJTdGF0dXMSDAoEc2tpcBgCIAEoBRIMCgR0YWtlGAMgASgFIjwKEkxpc3RPcmRlcnNSZXNwb25zZRImCgZvcmRlcnMYASADKAsyFi5iYXphYXIub3JkZXIudjEuT3JkZXIqegoLT3JkZXJTdGF0dXMSHAoYT1JERVJfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFwoTT1JERVJfU1RBVFVTX1BMQUNFRBABEhgKFE9SREVSX1NUQVRVU19TSElQUEVEEAISGgoWT1JERVJfU1RBVFVTX0NBTkNFTExFRBADKpoBCgxPcmRlck91dGNvbWUSHQoZT1JERVJfT1VUQ09NRV9VTlNQRUNJRklFRBAAEhkKFU9SREVSX09VVENPTUVfUEVORElORxABEhsKF09SREVSX09VVENPTUVfQ09ORklSTUVEEAISGAoUT1JERVJfT1VUQ09NRV9GQUlMRUQQAxIZChVPUkRFUl9PVVRDT01FX1VOS05PV04QBDLEBgoMT3JkZXJTZXJ2aWNlElgKC0NyZWF0ZU9yZGVyEiMuYmF6YWFyLm9yZGVyLnYxLkNyZWF0ZU9yZGVyUmVxdWVzdBokLmJhemFhci5vcmRlci52MS5DcmVhdGVPcmRlclJlc3BvbnNlElQKCEdldE9yZGVyEiAuYmF6YWFyLm9yZGVyLnYxLkdldE9yZGVyUmVxdWVzdBohLmJhemFhci5vcmRlci52MS5HZXRPcmRlclJlc3BvbnNlIgOQAgESeAoUTGlzdE9yZGVyc0ZvckFjY291bnQSLC5iYXphYXIub3JkZXIudjEuTGlzdE9yZGVyc0ZvckFjY291bnRSZXF1ZXN0Gi0uYmF6YWFyLm9yZGVyLnYxLkxpc3RPcmRlcnNGb3JBY2NvdW50UmVzcG9uc2UiA5ACARKKAQoaQmF0Y2hMaXN0T3JkZXJzRm9yQWNjb3VudHMSMi5iYXphYXIub3JkZXIudjEuQmF0Y2hMaXN0T3JkZXJzRm9yQWNjb3VudHNSZXF1ZXN0GjMuYmF6YWFyLm9yZGVyLnYxLkJhdGNoTGlzdE9yZGVyc0ZvckFjY291bnRzUmVzcG9uc2UiA5ACARJpCg9HZXRPcmRlck91dGNvbWUSJy5iYXphYXIub3JkZXIudjEuR2V0T3JkZXJPdXRjb21lUmVxdWVzdBooLmJhemFhci5vcmRlci52MS5HZXRPcmRlck91dGNvbWVSZXNwb25zZSIDkAIBEl0KC0NhbmNlbE9yZGVyEiMuYmF6YWFyLm9yZGVyLnYxLkNhbmNlbE9yZGVyUmVxdWVzdBokLmJhemFhci5vcmRlci52MS5DYW5jZWxPcmRlclJlc3BvbnNlIgOQAgISVwoJU2hpcE9yZGVyEiEuYmF6YWFyLm9yZGVyLnYxLlNoaXBPcmRlclJlcXVlc3QaIi5iYXphYXIub3JkZXIudjEuU2hpcE9yZGVyUmVzcG9uc2UiA5ACAhJaCgpMaXN0T3JkZXJzEiIuYmF6YWFyLm9yZGVyLnYxLkxpc3RPcmRlcnNSZXF1ZXN0GiMuYmF6YWFyLm9yZGVyLnYxLkxpc3RPcmRlcnNSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * OrderItem is one product of an order, as it was when the order was placed.
@@ -85,6 +85,25 @@ export type Order = Message<"bazaar.order.v1.Order"> & {
    * @generated from field: google.protobuf.Timestamp create_time = 5;
    */
   createTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: bazaar.order.v1.OrderStatus status = 6;
+   */
+  status: OrderStatus;
+
+  /**
+   * When the order last changed: placed, shipped or cancelled.
+   *
+   * @generated from field: google.protobuf.Timestamp update_time = 7;
+   */
+  updateTime?: Timestamp | undefined;
+
+  /**
+   * Why it was cancelled, as the canceller said; empty otherwise.
+   *
+   * @generated from field: string cancel_reason = 8;
+   */
+  cancelReason: string;
 };
 
 /**
@@ -339,6 +358,172 @@ export const GetOrderOutcomeResponseSchema: GenMessage<GetOrderOutcomeResponse> 
   messageDesc(file_bazaar_order_v1_order, 13);
 
 /**
+ * @generated from message bazaar.order.v1.CancelOrderRequest
+ */
+export type CancelOrderRequest = Message<"bazaar.order.v1.CancelOrderRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Optional, at most 500 characters.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message bazaar.order.v1.CancelOrderRequest.
+ * Use `create(CancelOrderRequestSchema)` to create a new message.
+ */
+export const CancelOrderRequestSchema: GenMessage<CancelOrderRequest> = /*@__PURE__*/
+  messageDesc(file_bazaar_order_v1_order, 14);
+
+/**
+ * @generated from message bazaar.order.v1.CancelOrderResponse
+ */
+export type CancelOrderResponse = Message<"bazaar.order.v1.CancelOrderResponse"> & {
+  /**
+   * @generated from field: bazaar.order.v1.Order order = 1;
+   */
+  order?: Order | undefined;
+};
+
+/**
+ * Describes the message bazaar.order.v1.CancelOrderResponse.
+ * Use `create(CancelOrderResponseSchema)` to create a new message.
+ */
+export const CancelOrderResponseSchema: GenMessage<CancelOrderResponse> = /*@__PURE__*/
+  messageDesc(file_bazaar_order_v1_order, 15);
+
+/**
+ * @generated from message bazaar.order.v1.ShipOrderRequest
+ */
+export type ShipOrderRequest = Message<"bazaar.order.v1.ShipOrderRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message bazaar.order.v1.ShipOrderRequest.
+ * Use `create(ShipOrderRequestSchema)` to create a new message.
+ */
+export const ShipOrderRequestSchema: GenMessage<ShipOrderRequest> = /*@__PURE__*/
+  messageDesc(file_bazaar_order_v1_order, 16);
+
+/**
+ * @generated from message bazaar.order.v1.ShipOrderResponse
+ */
+export type ShipOrderResponse = Message<"bazaar.order.v1.ShipOrderResponse"> & {
+  /**
+   * @generated from field: bazaar.order.v1.Order order = 1;
+   */
+  order?: Order | undefined;
+};
+
+/**
+ * Describes the message bazaar.order.v1.ShipOrderResponse.
+ * Use `create(ShipOrderResponseSchema)` to create a new message.
+ */
+export const ShipOrderResponseSchema: GenMessage<ShipOrderResponse> = /*@__PURE__*/
+  messageDesc(file_bazaar_order_v1_order, 17);
+
+/**
+ * @generated from message bazaar.order.v1.ListOrdersRequest
+ */
+export type ListOrdersRequest = Message<"bazaar.order.v1.ListOrdersRequest"> & {
+  /**
+   * Unspecified: every status.
+   *
+   * @generated from field: bazaar.order.v1.OrderStatus status = 1;
+   */
+  status: OrderStatus;
+
+  /**
+   * 0 or more.
+   *
+   * @generated from field: int32 skip = 2;
+   */
+  skip: number;
+
+  /**
+   * 1 to 100; 0 means 20.
+   *
+   * @generated from field: int32 take = 3;
+   */
+  take: number;
+};
+
+/**
+ * Describes the message bazaar.order.v1.ListOrdersRequest.
+ * Use `create(ListOrdersRequestSchema)` to create a new message.
+ */
+export const ListOrdersRequestSchema: GenMessage<ListOrdersRequest> = /*@__PURE__*/
+  messageDesc(file_bazaar_order_v1_order, 18);
+
+/**
+ * @generated from message bazaar.order.v1.ListOrdersResponse
+ */
+export type ListOrdersResponse = Message<"bazaar.order.v1.ListOrdersResponse"> & {
+  /**
+   * Newest first.
+   *
+   * @generated from field: repeated bazaar.order.v1.Order orders = 1;
+   */
+  orders: Order[];
+};
+
+/**
+ * Describes the message bazaar.order.v1.ListOrdersResponse.
+ * Use `create(ListOrdersResponseSchema)` to create a new message.
+ */
+export const ListOrdersResponseSchema: GenMessage<ListOrdersResponse> = /*@__PURE__*/
+  messageDesc(file_bazaar_order_v1_order, 19);
+
+/**
+ * OrderStatus is where a placed order is in its life: PLACED, then SHIPPED or CANCELLED.
+ *
+ * @generated from enum bazaar.order.v1.OrderStatus
+ */
+export enum OrderStatus {
+  /**
+   * @generated from enum value: ORDER_STATUS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Placed: its stock is sold; it may still be shipped or cancelled.
+   *
+   * @generated from enum value: ORDER_STATUS_PLACED = 1;
+   */
+  PLACED = 1,
+
+  /**
+   * Shipped by an admin; final.
+   *
+   * @generated from enum value: ORDER_STATUS_SHIPPED = 2;
+   */
+  SHIPPED = 2,
+
+  /**
+   * Cancelled by its owner or an admin; its stock went (or is going) back to the catalog. Final.
+   *
+   * @generated from enum value: ORDER_STATUS_CANCELLED = 3;
+   */
+  CANCELLED = 3,
+}
+
+/**
+ * Describes the enum bazaar.order.v1.OrderStatus.
+ */
+export const OrderStatusSchema: GenEnum<OrderStatus> = /*@__PURE__*/
+  enumDesc(file_bazaar_order_v1_order, 0);
+
+/**
  * OrderOutcome is where an order's saga stands, as the order service decides it.
  *
  * @generated from enum bazaar.order.v1.OrderOutcome
@@ -383,7 +568,7 @@ export enum OrderOutcome {
  * Describes the enum bazaar.order.v1.OrderOutcome.
  */
 export const OrderOutcomeSchema: GenEnum<OrderOutcome> = /*@__PURE__*/
-  enumDesc(file_bazaar_order_v1_order, 0);
+  enumDesc(file_bazaar_order_v1_order, 1);
 
 /**
  * OrderService places orders and keeps their history.
@@ -443,6 +628,39 @@ export const OrderService: GenService<{
     methodKind: "unary";
     input: typeof GetOrderOutcomeRequestSchema;
     output: typeof GetOrderOutcomeResponseSchema;
+  },
+  /**
+   * CancelOrder cancels a PLACED order and gives its stock back to the catalog, exactly once:
+   * its owner or an admin. Cancelling a CANCELLED order answers it unchanged; a SHIPPED one is
+   * FAILED_PRECONDITION.
+   *
+   * @generated from rpc bazaar.order.v1.OrderService.CancelOrder
+   */
+  cancelOrder: {
+    methodKind: "unary";
+    input: typeof CancelOrderRequestSchema;
+    output: typeof CancelOrderResponseSchema;
+  },
+  /**
+   * ShipOrder marks a PLACED order SHIPPED. Admin only. Shipping a SHIPPED order answers it
+   * unchanged; a CANCELLED one is FAILED_PRECONDITION.
+   *
+   * @generated from rpc bazaar.order.v1.OrderService.ShipOrder
+   */
+  shipOrder: {
+    methodKind: "unary";
+    input: typeof ShipOrderRequestSchema;
+    output: typeof ShipOrderResponseSchema;
+  },
+  /**
+   * ListOrders lists every account's orders, newest first, optionally of one status. Admin only.
+   *
+   * @generated from rpc bazaar.order.v1.OrderService.ListOrders
+   */
+  listOrders: {
+    methodKind: "unary";
+    input: typeof ListOrdersRequestSchema;
+    output: typeof ListOrdersResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_bazaar_order_v1_order, 0);

@@ -1,0 +1,2 @@
+ALTER TABLE "reservations" DROP CONSTRAINT "reservations_state_check";--> statement-breakpoint
+ALTER TABLE "reservations" ADD CONSTRAINT "reservations_state_check" CHECK ("reservations"."state" in ('pending', 'committed', 'released', 'returned'));

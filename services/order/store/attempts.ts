@@ -1,0 +1,315 @@
+// The saga's rows (saga.ts, recovery.ts): attempts begun, confirmed with their items or
+// failed, whether the catalog knows their outcome, and the ones recovery must finish.
+import { and, asc, eq, inArray, lt, ne, sql } from "drizzle-orm";
+import { batched, firstOfEach } from "../../../platform/data/batcher.js";
+import { executeRows } from "../../../platform/data/database.js";
+import type { OrderFailure, PricedItem } from "../domain.js";
+import {
+  type BeginResult,
+  failureColumns,
+  type OrderAttempt,
+  type OrderRecord,
+  toAttempt,
+} from "../records.js";
+import * as schema from "../schema.js";
+import { ago, type OrderDb } from "./db.js";
+
+/**
+ * Which process writes the attempts: an instance name that a restart keeps (host and port by
+ * default: one live process at a time can hold them) and an id of this boot.
+ */
+export interface AttemptOwner {
+  instance: string;
+  boot: string;
+}
+
+interface BeginInput {
+  id: string;
+  accountId: string;
+  idempotencyKey: string | undefined;
+}
+
+export class AttemptStore {
+  readonly #owner: string | null;
+  readonly #predecessorPrefix: string | undefined;
+
+  constructor(
+    readonly db: OrderDb,
+    options: { owner?: AttemptOwner | undefined } = {},
+  ) {
+    const { owner } = options;
+    this.#owner = owner ? `${owner.instance}/${owner.boot}` : null;
+    this.#predecessorPrefix = owner ? `${owner.instance}/` : undefined;
+  }
+
+  /**
+   * Writes a pending attempt. With an idempotency key, the partial unique index decides a race
+   * between duplicates: the loser gets the live attempt (pending or confirmed) instead.
+   * Attempts begun in the same turn of the event loop share one INSERT (group commit); their
+   * next steps then also leave together, so their peer calls can share batches.
+   */
+  begin(input: BeginInput): Promise<BeginResult> {
+    return this.#begin(input.id, input);
+  }
+
+  readonly #begin = batched<string, BeginResult, BeginInput>(
+    async (_ids, asked) => {
+      const { orders } = schema;
+      const inputs = firstOfEach(asked);
+      // On a conflict, DO NOTHING also covers two duplicates inside this one statement.
+      const created = await this.db
+        .insert(orders)
+        .values(
+          inputs.map((input) => ({
+            ...input,
+            idempotencyKey: input.idempotencyKey ?? null,
+            status: "pending" as const,
+            owner: this.#owner,
+          })),
+        )
+        .onConflictDoNothing({
+          target: [orders.accountId, orders.idempotencyKey],
+          where: sql`status <> 'failed'`,
+        })
+        .returning();
+      const results = new Map<string, BeginResult>(
+        created.map((row) => [row.id, { created: true, attempt: toAttempt(row) }]),
+      );
+      // Those that lost to a live attempt with their key learn which one, one by one.
+      for (const input of inputs) {
+        if (!results.has(input.id)) results.set(input.id, await this.#beginAlone(input));
+      }
+      return results;
+    },
+    {
+      maxBatch: 200,
+      missing: (id) => {
+        throw new Error(`attempt ${id} was neither begun nor refused`);
+      },
+    },
+  );
+
+  /** `begin` for one attempt whose key another attempt holds: that one's, or a fresh start. */
+  async #beginAlone(input: BeginInput): Promise<BeginResult> {
+    const { orders } = schema;
+    const key = input.idempotencyKey;
+    if (key === undefined) throw new Error("an attempt without a key cannot conflict");
+    // The live attempt may fail (and leave the index) between our insert and our read: try again.
+    for (let round = 0; round < 5; round++) {
+      const [existing] = await this.db
+        .select()
+        .from(orders)
+        .where(
+          and(
+            eq(orders.accountId, input.accountId),
+            eq(orders.idempotencyKey, key),
+            ne(orders.status, "failed"),
+          ),
+        );
+      if (existing) return { created: false, existing: toAttempt(existing) };
+      const [attempt] = await this.db
+        .insert(orders)
+        .values({ ...input, idempotencyKey: key, status: "pending", owner: this.#owner })
+        .onConflictDoNothing({
+          target: [orders.accountId, orders.idempotencyKey],
+          where: sql`status <> 'failed'`,
+        })
+        .returning();
+      if (attempt) return { created: true, attempt: toAttempt(attempt) };
+    }
+    throw new Error("idempotency key kept changing hands");
+  }
+
+  async findAttempt(id: string): Promise<OrderAttempt | undefined> {
+    const [row] = await this.db.select().from(schema.orders).where(eq(schema.orders.id, id));
+    return row && toAttempt(row);
+  }
+
+  /**
+   * Writes the items and the total and marks the attempt confirmed, in one statement (one
+   * round trip, its own transaction): the items are inserted only when the update found the
+   * attempt still pending. Undefined when it was not (recovery gave up on it). Attempts
+   * confirmed in the same turn share the statement; each row's change is its own.
+   */
+  async confirm(
+    id: string,
+    priced: { items: PricedItem[]; totalCents: bigint },
+  ): Promise<OrderRecord | undefined> {
+    const row = await this.#confirm(id, { id, ...priced });
+    if (!row) return undefined;
+    return {
+      id,
+      accountId: row.accountId,
+      totalCents: priced.totalCents,
+      createTime: row.createTime,
+      items: priced.items,
+      fulfilment: "placed",
+      updateTime: row.updateTime,
+      cancelReason: null,
+    };
+  }
+
+  readonly #confirm = batched<
+    string,
+    { accountId: string; createTime: Date; updateTime: Date } | undefined,
+    { id: string; items: PricedItem[]; totalCents: bigint }
+  >(
+    async (_ids, asked) => {
+      // Everything travels as one JSON parameter: names and descriptions are free text, and
+      // prices and totals as strings, since JSON numbers would round past 2^53.
+      const attempts = JSON.stringify(
+        firstOfEach(asked).map((priced) => ({
+          id: priced.id,
+          total_cents: String(priced.totalCents),
+          items: priced.items.map((item, position) => ({
+            position,
+            product_id: item.productId,
+            name: item.name,
+            description: item.description,
+            unit_price_cents: String(item.unitPriceCents),
+            quantity: item.quantity,
+          })),
+        })),
+      );
+      const rows = await executeRows<{
+        id: string;
+        account_id: string;
+        create_time: string | Date;
+        update_time: string | Date;
+      }>(
+        this.db,
+        sql`with attempts as (
+          select * from json_to_recordset(${attempts}::json)
+            as a(id uuid, total_cents bigint, items json)
+        ), confirmed as (
+          update orders o set status = 'confirmed', total_cents = a.total_cents,
+            update_time = now()
+          from attempts a
+          where o.id = a.id and o.status = 'pending'
+          returning o.id, o.account_id, o.create_time, o.update_time
+        ), items as (
+          insert into order_items
+            (order_id, position, product_id, name, description, unit_price_cents, quantity)
+          select c.id, i.position, i.product_id, i.name, i.description, i.unit_price_cents,
+            i.quantity
+          from confirmed c join attempts a using (id),
+            json_to_recordset(a.items) as i(position int, product_id uuid, name text,
+              description text, unit_price_cents bigint, quantity int)
+        )
+        select id, account_id, create_time, update_time from confirmed`,
+      );
+      return new Map(
+        rows.map((row) => [
+          row.id,
+          {
+            accountId: row.account_id,
+            createTime: new Date(row.create_time),
+            updateTime: new Date(row.update_time),
+          },
+        ]),
+      );
+    },
+    // An order carries up to 100 items with their names and descriptions (up to ~5 KB each):
+    // 32 orders keep one statement's JSON under ~16 MB, where 200 could reach 100 MB and stall
+    // the event loop while it is built.
+    { maxBatch: 32, missing: () => undefined },
+  );
+
+  /**
+   * Marks a pending attempt failed for `failure`; `settled` when no reservation can exist.
+   * False when it was not pending any more.
+   */
+  async fail(id: string, failure: OrderFailure, settled: boolean): Promise<boolean> {
+    const { orders } = schema;
+    const rows = await this.db
+      .update(orders)
+      .set({ status: "failed", ...failureColumns(failure), settled, updateTime: sql`now()` })
+      .where(and(eq(orders.id, id), eq(orders.status, "pending")))
+      .returning({ id: orders.id });
+    return rows.length > 0;
+  }
+
+  /**
+   * The catalog now knows the attempt's outcome (reservation committed or released). Marks
+   * asked for at the same moment share one statement. update_time stays: it says when the
+   * order last changed for its owner, and recovery looks only at rows not yet settled.
+   */
+  markSettled(id: string): Promise<void> {
+    return this.#markSettled(id);
+  }
+
+  readonly #markSettled = batched<string, void>(
+    async (ids) => {
+      await this.db
+        .update(schema.orders)
+        .set({ settled: true })
+        .where(inArray(schema.orders.id, [...ids]));
+      return new Map();
+    },
+    { maxBatch: 500, missing: () => undefined },
+  );
+
+  /**
+   * Gives up on attempts pending for longer than `olderThanMs` (their process died or hung):
+   * marks them failed and unsettled, so their reservations get released. Returns them.
+   */
+  async failAbandoned(olderThanMs: number, limit: number): Promise<OrderAttempt[]> {
+    const { orders } = schema;
+    return this.#failPending(lt(orders.createTime, ago(olderThanMs)), limit);
+  }
+
+  /**
+   * Gives up on the pending attempts of this instance's earlier boots, whatever their age: the
+   * process that was placing them is gone, since this one holds the instance now.
+   */
+  async failPredecessors(limit: number): Promise<OrderAttempt[]> {
+    const prefix = this.#predecessorPrefix;
+    if (prefix === undefined || this.#owner === null) return [];
+    const { orders } = schema;
+    return this.#failPending(
+      and(
+        sql`left(${orders.owner}, ${prefix.length}::int) = ${prefix}`,
+        ne(orders.owner, this.#owner),
+      ),
+      limit,
+    );
+  }
+
+  async #failPending(condition: ReturnType<typeof and>, limit: number): Promise<OrderAttempt[]> {
+    const { orders } = schema;
+    const stale = this.db
+      .select({ id: orders.id })
+      .from(orders)
+      .where(and(eq(orders.status, "pending"), condition))
+      .limit(limit);
+    const rows = await this.db
+      .update(orders)
+      .set({
+        status: "failed",
+        ...failureColumns({ reason: "abandoned" }),
+        settled: false,
+        updateTime: sql`now()`,
+      })
+      .where(and(inArray(orders.id, stale), eq(orders.status, "pending")))
+      .returning();
+    return rows.map(toAttempt);
+  }
+
+  /** Confirmed or failed attempts whose reservation the catalog has not yet been told about. */
+  async unsettled(olderThanMs: number, limit: number): Promise<OrderAttempt[]> {
+    const { orders } = schema;
+    const rows = await this.db
+      .select()
+      .from(orders)
+      .where(
+        and(
+          eq(orders.settled, false),
+          ne(orders.status, "pending"),
+          lt(orders.updateTime, ago(olderThanMs)),
+        ),
+      )
+      .orderBy(asc(orders.updateTime))
+      .limit(limit);
+    return rows.map(toAttempt);
+  }
+}
