@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file bazaar/order/v1/order.proto.
  */
 export const file_bazaar_order_v1_order: GenFile = /*@__PURE__*/
-  fileDesc("ChtiYXphYXIvb3JkZXIvdjEvb3JkZXIucHJvdG8SD2JhemFhci5vcmRlci52MSJuCglPcmRlckl0ZW0SEgoKcHJvZHVjdF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEhgKEHVuaXRfcHJpY2VfY2VudHMYBCABKAMSEAoIcXVhbnRpdHkYBSABKAUimAEKBU9yZGVyEgoKAmlkGAEgASgJEhIKCmFjY291bnRfaWQYAiABKAkSKQoFaXRlbXMYAyADKAsyGi5iYXphYXIub3JkZXIudjEuT3JkZXJJdGVtEhMKC3RvdGFsX2NlbnRzGAQgASgDEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIwCghMaW5lSXRlbRISCgpwcm9kdWN0X2lkGAEgASgJEhAKCHF1YW50aXR5GAIgASgFImsKEkNyZWF0ZU9yZGVyUmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJEigKBWl0ZW1zGAIgAygLMhkuYmF6YWFyLm9yZGVyLnYxLkxpbmVJdGVtEhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCSI8ChNDcmVhdGVPcmRlclJlc3BvbnNlEiUKBW9yZGVyGAEgASgLMhYuYmF6YWFyLm9yZGVyLnYxLk9yZGVyIh0KD0dldE9yZGVyUmVxdWVzdBIKCgJpZBgBIAEoCSI5ChBHZXRPcmRlclJlc3BvbnNlEiUKBW9yZGVyGAEgASgLMhYuYmF6YWFyLm9yZGVyLnYxLk9yZGVyIjEKG0xpc3RPcmRlcnNGb3JBY2NvdW50UmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJIkYKHExpc3RPcmRlcnNGb3JBY2NvdW50UmVzcG9uc2USJgoGb3JkZXJzGAEgAygLMhYuYmF6YWFyLm9yZGVyLnYxLk9yZGVyIjgKIUJhdGNoTGlzdE9yZGVyc0ZvckFjY291bnRzUmVxdWVzdBITCgthY2NvdW50X2lkcxgBIAMoCSJLCg1BY2NvdW50T3JkZXJzEhIKCmFjY291bnRfaWQYASABKAkSJgoGb3JkZXJzGAIgAygLMhYuYmF6YWFyLm9yZGVyLnYxLk9yZGVyIlwKIkJhdGNoTGlzdE9yZGVyc0ZvckFjY291bnRzUmVzcG9uc2USNgoOYWNjb3VudF9vcmRlcnMYASADKAsyHi5iYXphYXIub3JkZXIudjEuQWNjb3VudE9yZGVycyIqChZHZXRPcmRlck91dGNvbWVSZXF1ZXN0EhAKCG9yZGVyX2lkGAEgASgJIkkKF0dldE9yZGVyT3V0Y29tZVJlc3BvbnNlEi4KB291dGNvbWUYASABKA4yHS5iYXphYXIub3JkZXIudjEuT3JkZXJPdXRjb21lKpoBCgxPcmRlck91dGNvbWUSHQoZT1JERVJfT1VUQ09NRV9VTlNQRUNJRklFRBAAEhkKFU9SREVSX09VVENPTUVfUEVORElORxABEhsKF09SREVSX09VVENPTUVfQ09ORklSTUVEEAISGAoUT1JERVJfT1VUQ09NRV9GQUlMRUQQAxIZChVPUkRFUl9PVVRDT01FX1VOS05PV04QBDKwBAoMT3JkZXJTZXJ2aWNlElgKC0NyZWF0ZU9yZGVyEiMuYmF6YWFyLm9yZGVyLnYxLkNyZWF0ZU9yZGVyUmVxdWVzdBokLmJhemFhci5vcmRlci52MS5DcmVhdGVPcmRlclJlc3BvbnNlElQKCEdldE9yZGVyEiAuYmF6YWFyLm9yZGVyLnYxLkdldE9yZGVyUmVxdWVzdBohLmJhemFhci5vcmRlci52MS5HZXRPcmRlclJlc3BvbnNlIgOQAgESeAoUTGlzdE9yZGVyc0ZvckFjY291bnQSLC5iYXphYXIub3JkZXIudjEuTGlzdE9yZGVyc0ZvckFjY291bnRSZXF1ZXN0Gi0uYmF6YWFyLm9yZGVyLnYxLkxpc3RPcmRlcnNGb3JBY2NvdW50UmVzcG9uc2UiA5ACARKKAQoaQmF0Y2hMaXN0T3JkZXJzRm9yQWNjb3VudHMSMi5iYXphYXIub3JkZXIudjEuQmF0Y2hMaXN0T3JkZXJzRm9yQWNjb3VudHNSZXF1ZXN0GjMuYmF6YWFyLm9yZGVyLnYxLkJhdGNoTGlzdE9yZGVyc0ZvckFjY291bnRzUmVzcG9uc2UiA5ACARJpCg9HZXRPcmRlck91dGNvbWUSJy5iYXphYXIub3JkZXIudjEuR2V0T3JkZXJPdXRjb21lUmVxdWVzdBooLmJhemFhci5vcmRlci52MS5HZXRPcmRlck91dGNvbWVSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChtiYXphYXIvb3JkZXIvdjEvb3JkZXIucHJvdG8SD2JhemFhci5vcmRlci52MSJuCglPcmRlckl0ZW0SEgoKcHJvZHVjdF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEhgKEHVuaXRfcHJpY2VfY2VudHMYBCABKAMSEAoIcXVhbnRpdHkYBSABKAUimAEKBU9yZGVyEgoKAmlkGAEgASgJEhIKCmFjY291bnRfaWQYAiABKAkSKQoFaXRlbXMYAyADKAsyGi5iYXphYXIub3JkZXIudjEuT3JkZXJJdGVtEhMKC3RvdGFsX2NlbnRzGAQgASgDEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIwCghMaW5lSXRlbRISCgpwcm9kdWN0X2lkGAEgASgJEhAKCHF1YW50aXR5GAIgASgFImsKEkNyZWF0ZU9yZGVyUmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJEigKBWl0ZW1zGAIgAygLMhkuYmF6YWFyLm9yZGVyLnYxLkxpbmVJdGVtEhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCSI8ChNDcmVhdGVPcmRlclJlc3BvbnNlEiUKBW9yZGVyGAEgASgLMhYuYmF6YWFyLm9yZGVyLnYxLk9yZGVyIh0KD0dldE9yZGVyUmVxdWVzdBIKCgJpZBgBIAEoCSI5ChBHZXRPcmRlclJlc3BvbnNlEiUKBW9yZGVyGAEgASgLMhYuYmF6YWFyLm9yZGVyLnYxLk9yZGVyIjEKG0xpc3RPcmRlcnNGb3JBY2NvdW50UmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJIkYKHExpc3RPcmRlcnNGb3JBY2NvdW50UmVzcG9uc2USJgoGb3JkZXJzGAEgAygLMhYuYmF6YWFyLm9yZGVyLnYxLk9yZGVyIjgKIUJhdGNoTGlzdE9yZGVyc0ZvckFjY291bnRzUmVxdWVzdBITCgthY2NvdW50X2lkcxgBIAMoCSJLCg1BY2NvdW50T3JkZXJzEhIKCmFjY291bnRfaWQYASABKAkSJgoGb3JkZXJzGAIgAygLMhYuYmF6YWFyLm9yZGVyLnYxLk9yZGVyIlwKIkJhdGNoTGlzdE9yZGVyc0ZvckFjY291bnRzUmVzcG9uc2USNgoOYWNjb3VudF9vcmRlcnMYASADKAsyHi5iYXphYXIub3JkZXIudjEuQWNjb3VudE9yZGVycyIqChZHZXRPcmRlck91dGNvbWVSZXF1ZXN0EhAKCG9yZGVyX2lkGAEgASgJIkkKF0dldE9yZGVyT3V0Y29tZVJlc3BvbnNlEi4KB291dGNvbWUYASABKA4yHS5iYXphYXIub3JkZXIudjEuT3JkZXJPdXRjb21lIjcKEldhdGNoT3JkZXJzUmVxdWVzdBIRCglvcmRlcl9pZHMYASADKAkSDgoGY3Vyc29yGAIgASgJIkMKE1dhdGNoT3JkZXJzUmVzcG9uc2USLAoGdXBkYXRlGAEgASgLMhwuYmF6YWFyLm9yZGVyLnYxLk9yZGVyVXBkYXRlIkQKC09yZGVyVXBkYXRlEiUKBW9yZGVyGAEgASgLMhYuYmF6YWFyLm9yZGVyLnYxLk9yZGVyEg4KBmN1cnNvchgCIAEoCSqaAQoMT3JkZXJPdXRjb21lEh0KGU9SREVSX09VVENPTUVfVU5TUEVDSUZJRUQQABIZChVPUkRFUl9PVVRDT01FX1BFTkRJTkcQARIbChdPUkRFUl9PVVRDT01FX0NPTkZJUk1FRBACEhgKFE9SREVSX09VVENPTUVfRkFJTEVEEAMSGQoVT1JERVJfT1VUQ09NRV9VTktOT1dOEAQyjAUKDE9yZGVyU2VydmljZRJYCgtDcmVhdGVPcmRlchIjLmJhemFhci5vcmRlci52MS5DcmVhdGVPcmRlclJlcXVlc3QaJC5iYXphYXIub3JkZXIudjEuQ3JlYXRlT3JkZXJSZXNwb25zZRJUCghHZXRPcmRlchIgLmJhemFhci5vcmRlci52MS5HZXRPcmRlclJlcXVlc3QaIS5iYXphYXIub3JkZXIudjEuR2V0T3JkZXJSZXNwb25zZSIDkAIBEngKFExpc3RPcmRlcnNGb3JBY2NvdW50EiwuYmF6YWFyLm9yZGVyLnYxLkxpc3RPcmRlcnNGb3JBY2NvdW50UmVxdWVzdBotLmJhemFhci5vcmRlci52MS5MaXN0T3JkZXJzRm9yQWNjb3VudFJlc3BvbnNlIgOQAgESigEKGkJhdGNoTGlzdE9yZGVyc0ZvckFjY291bnRzEjIuYmF6YWFyLm9yZGVyLnYxLkJhdGNoTGlzdE9yZGVyc0ZvckFjY291bnRzUmVxdWVzdBozLmJhemFhci5vcmRlci52MS5CYXRjaExpc3RPcmRlcnNGb3JBY2NvdW50c1Jlc3BvbnNlIgOQAgESaQoPR2V0T3JkZXJPdXRjb21lEicuYmF6YWFyLm9yZGVyLnYxLkdldE9yZGVyT3V0Y29tZVJlcXVlc3QaKC5iYXphYXIub3JkZXIudjEuR2V0T3JkZXJPdXRjb21lUmVzcG9uc2UiA5ACARJaCgtXYXRjaE9yZGVycxIjLmJhemFhci5vcmRlci52MS5XYXRjaE9yZGVyc1JlcXVlc3QaJC5iYXphYXIub3JkZXIudjEuV2F0Y2hPcmRlcnNSZXNwb25zZTABYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * OrderItem is one product of an order, as it was when the order was placed.
@@ -339,6 +339,79 @@ export const GetOrderOutcomeResponseSchema: GenMessage<GetOrderOutcomeResponse> 
   messageDesc(file_bazaar_order_v1_order, 13);
 
 /**
+ * @generated from message bazaar.order.v1.WatchOrdersRequest
+ */
+export type WatchOrdersRequest = Message<"bazaar.order.v1.WatchOrdersRequest"> & {
+  /**
+   * 1 to 100 order ids; repeats are merged.
+   *
+   * @generated from field: repeated string order_ids = 1;
+   */
+  orderIds: string[];
+
+  /**
+   * The cursor of the last update received, to resume after a reconnect; empty for a fresh
+   * start (each order as it is first).
+   *
+   * @generated from field: string cursor = 2;
+   */
+  cursor: string;
+};
+
+/**
+ * Describes the message bazaar.order.v1.WatchOrdersRequest.
+ * Use `create(WatchOrdersRequestSchema)` to create a new message.
+ */
+export const WatchOrdersRequestSchema: GenMessage<WatchOrdersRequest> = /*@__PURE__*/
+  messageDesc(file_bazaar_order_v1_order, 14);
+
+/**
+ * WatchOrdersResponse carries one update; a response without one is a heartbeat, sent while
+ * nothing changes so that proxies keep the stream open: skip it.
+ *
+ * @generated from message bazaar.order.v1.WatchOrdersResponse
+ */
+export type WatchOrdersResponse = Message<"bazaar.order.v1.WatchOrdersResponse"> & {
+  /**
+   * @generated from field: bazaar.order.v1.OrderUpdate update = 1;
+   */
+  update?: OrderUpdate | undefined;
+};
+
+/**
+ * Describes the message bazaar.order.v1.WatchOrdersResponse.
+ * Use `create(WatchOrdersResponseSchema)` to create a new message.
+ */
+export const WatchOrdersResponseSchema: GenMessage<WatchOrdersResponse> = /*@__PURE__*/
+  messageDesc(file_bazaar_order_v1_order, 15);
+
+/**
+ * OrderUpdate is one order as it now is.
+ *
+ * @generated from message bazaar.order.v1.OrderUpdate
+ */
+export type OrderUpdate = Message<"bazaar.order.v1.OrderUpdate"> & {
+  /**
+   * @generated from field: bazaar.order.v1.Order order = 1;
+   */
+  order?: Order | undefined;
+
+  /**
+   * Opaque: send it back in WatchOrdersRequest.cursor to resume after this update.
+   *
+   * @generated from field: string cursor = 2;
+   */
+  cursor: string;
+};
+
+/**
+ * Describes the message bazaar.order.v1.OrderUpdate.
+ * Use `create(OrderUpdateSchema)` to create a new message.
+ */
+export const OrderUpdateSchema: GenMessage<OrderUpdate> = /*@__PURE__*/
+  messageDesc(file_bazaar_order_v1_order, 16);
+
+/**
  * OrderOutcome is where an order's saga stands, as the order service decides it.
  *
  * @generated from enum bazaar.order.v1.OrderOutcome
@@ -443,6 +516,18 @@ export const OrderService: GenService<{
     methodKind: "unary";
     input: typeof GetOrderOutcomeRequestSchema;
     output: typeof GetOrderOutcomeResponseSchema;
+  },
+  /**
+   * WatchOrders streams orders as they change: first each order as it is, then every change,
+   * in order per order. The owner of every order asked for, or an admin; an unknown or
+   * foreign id is NOT_FOUND. Resumes from a cursor like CatalogService.WatchStock.
+   *
+   * @generated from rpc bazaar.order.v1.OrderService.WatchOrders
+   */
+  watchOrders: {
+    methodKind: "server_streaming";
+    input: typeof WatchOrdersRequestSchema;
+    output: typeof WatchOrdersResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_bazaar_order_v1_order, 0);
