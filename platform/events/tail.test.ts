@@ -17,7 +17,7 @@ import {
 import { createOutboxTable, insertOutboxRow, recordEvent } from "./tail-testing.js";
 
 const subject = "bazaar.catalog.v1.StockChanged";
-const logger = createLogger({ service: "test", level: "silent" });
+const logger = createLogger({ service: "test", level: "silent", pretty: false });
 let database: DatabaseHandle<typeof schema>;
 let tail: OutboxTail;
 

@@ -99,6 +99,7 @@ export class OutboxTail implements Worker {
   #running: Promise<void> = Promise.resolve();
   #stopped = false;
   #started: Promise<void> | undefined;
+  #lastWarningMs = 0;
   /** For /metrics and the measurements in docs/live.md. */
   readonly stats = { polls: 0, rows: 0, pollSeconds: 0, lastHorizon: 0n };
 
@@ -192,7 +193,8 @@ export class OutboxTail implements Worker {
   /**
    * What a reader resuming from `cursor` missed, below the current horizon: per thing only its
    * newest row (these are states, so the newest is what the reader would end up with), and
-   * only if it is newer than what the reader had. `undefined` when the cursor is older than
+   * only if it is newer than what the reader had (`sequences`: the last the reader saw of
+   * each thing, before these rows). `undefined` when the cursor is older than
    * the outbox keeps (or not one this database handed out): the caller starts afresh.
    */
   async replay(
@@ -224,7 +226,6 @@ export class OutboxTail implements Worker {
       .map(toRow)
       .filter((row) => row.sequence > (sequences.get(row.thingId) ?? 0))
       .sort(comparePositions);
-    for (const row of rows) sequences.set(row.thingId, row.sequence);
     return { rows, sequences };
   }
 
@@ -234,7 +235,11 @@ export class OutboxTail implements Worker {
       this.#running = this.#poll().then(
         (more) => this.#schedule(more ? 0 : this.#options.intervalMs),
         (error: unknown) => {
-          this.#options.logger.warn({ err: error }, "outbox tail poll failed; trying again");
+          // Polls run every few ms: one line a minute says enough about a lasting failure.
+          if (Date.now() - this.#lastWarningMs > 60_000) {
+            this.#lastWarningMs = Date.now();
+            this.#options.logger.warn({ err: error }, "outbox tail poll failed; trying again");
+          }
           this.#schedule(this.#options.intervalMs);
         },
       );

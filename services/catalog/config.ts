@@ -11,6 +11,7 @@ import {
   tokenVersionEntries,
   urlVar,
 } from "../../platform/config.js";
+import { liveEntries } from "../../platform/events/live.js";
 import { localUrl, processes } from "../../platform/processes.js";
 
 /** This service's committed migrations (drizzle-kit writes them); every opener applies them. */
@@ -37,6 +38,8 @@ export const schema = v.object({
     ),
     "bazaar-products",
   ),
+  // WatchStock: the outbox tail's poll, the streams' caps and heartbeat.
+  ...liveEntries(),
   // Default: on in development only; see loadCatalogConfig.
   SEED_DEMO_DATA: boolVar(false),
 });
