@@ -9,6 +9,7 @@ import {
   peerUrlVar,
   tokenVersionEntries,
 } from "../../platform/config.js";
+import { liveEntries } from "../../platform/events/live.js";
 import { localUrl, processes } from "../../platform/processes.js";
 
 /** This service's committed migrations (drizzle-kit writes them); every opener applies them. */
@@ -33,6 +34,8 @@ export const schema = v.object({
   INSTANCE_ID: optionalVar(v.pipe(v.string(), v.minLength(1), v.maxLength(200))),
   // How often recovery looks for abandoned or unsettled orders; 0 runs it only at start.
   RECOVERY_INTERVAL_MS: intVar(15_000, 0, 86_400_000),
+  // WatchOrders: the outbox tail's poll, the streams' caps and heartbeat.
+  ...liveEntries(),
 });
 
 export type OrderConfig = v.InferOutput<typeof schema>;

@@ -2,6 +2,7 @@
 // for whom, how repeated products merge, and how a total is priced in exact cents.
 import * as v from "valibot";
 import { type Caller, mayActFor } from "../../platform/auth/auth.js";
+import { watchCursor, watchIds } from "../../platform/events/watch.js";
 import { uuidField } from "../../platform/http/validation.js";
 import { maxItems, maxQuantity } from "./limits.js";
 
@@ -36,6 +37,8 @@ export const createOrderRequest = v.object({
 });
 
 export const getOrderRequest = v.object({ id: uuidField });
+
+export const watchOrdersRequest = v.object({ orderIds: watchIds, cursor: watchCursor });
 
 export const getOrderOutcomeRequest = v.object({ orderId: uuidField });
 

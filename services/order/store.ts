@@ -50,21 +50,8 @@ export class OrderStore {
     const { owner } = options;
     this.#owner = owner ? `${owner.instance}/${owner.boot}` : null;
     this.#predecessorPrefix = owner ? `${owner.instance}/` : undefined;
-    const { orders, orderItems } = schema;
-    // One row per order with its items as one JSON array in position order (prices as text:
-    // JSON numbers would round past 2^53), instead of one joined row per item.
-    const confirmed = () =>
-      db
-        .select({
-          id: orders.id,
-          accountId: orders.accountId,
-          totalCents: orders.totalCents,
-          createTime: orders.createTime,
-          items: sql<ItemTuple[] | null>`(select json_agg(json_build_array(i.product_id,
-            i.name, i.description, i.unit_price_cents::text, i.quantity) order by i.position)
-            from ${orderItems} i where i.order_id = ${orders.id})`,
-        })
-        .from(orders);
+    const { orders } = schema;
+    const confirmed = () => selectConfirmed(db);
     this.#confirmedById = confirmed()
       .where(and(eq(orders.id, sql.placeholder("id")), eq(orders.status, "confirmed")))
       .prepare("order_confirmed_by_id");
@@ -357,6 +344,39 @@ export class OrderStore {
       .limit(limit);
     return rows.map(toAttempt);
   }
+}
+
+// One row per order with its items as one JSON array in position order (prices as text: JSON
+// numbers would round past 2^53), instead of one joined row per item.
+function selectConfirmed(db: OrderDb) {
+  const { orders, orderItems } = schema;
+  return db
+    .select({
+      id: orders.id,
+      accountId: orders.accountId,
+      totalCents: orders.totalCents,
+      createTime: orders.createTime,
+      items: sql<ItemTuple[] | null>`(select json_agg(json_build_array(i.product_id,
+        i.name, i.description, i.unit_price_cents::text, i.quantity) order by i.position)
+        from ${orderItems} i where i.order_id = ${orders.id})`,
+    })
+    .from(orders);
+}
+
+/**
+ * Confirmed orders by id, read through `db` (WatchOrders reads them inside its snapshot's
+ * transaction, so they agree with the outbox's sequences).
+ */
+export async function findConfirmedOrders(
+  db: OrderDb,
+  ids: readonly string[],
+): Promise<OrderRecord[]> {
+  const { orders } = schema;
+  return toOrderRecords(
+    await selectConfirmed(db).where(
+      and(sql`${orders.id} = any(${pgArray(ids)}::uuid[])`, eq(orders.status, "confirmed")),
+    ),
+  );
 }
 
 /** Orders as the confirmed-order reads return them; one without items (none is) is left out. */
