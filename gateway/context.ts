@@ -62,7 +62,7 @@ export function createContext(deps: ContextDependencies) {
         return Math.max(1, deadline - Date.now());
       },
     };
-    const context: GatewayContext = {
+    return {
       backends: deps.backends,
       loaders: createLoaders(deps.backends, call),
       call,
@@ -71,11 +71,11 @@ export function createContext(deps: ContextDependencies) {
       log: deps.logger,
       maxTake,
       live: deps.live,
-      renew() {
+      // Called as ctx.renew(): Yoga hands resolvers its own merge of this object, so `this`.
+      renew(this: GatewayContext) {
         deadline = Date.now() + deps.config.BACKEND_TIMEOUT_MS;
-        context.loaders = createLoaders(deps.backends, call);
+        this.loaders = createLoaders(deps.backends, call);
       },
     };
-    return context;
   };
 }
