@@ -90,7 +90,7 @@ async function until(check: () => boolean, ms = 10_000): Promise<void> {
 
 describe("live updates across replicas", () => {
   it("delivers every change through either replica to both gateways' subscribers, in order, once", async () => {
-    const [a, b] = replicas[0]?.products as [string, string];
+    const [a, b] = (replicas[0] as LiveCatalog).products as [string, string];
     const subscribers = gateways.flatMap(({ gateway }) => [
       subscribe(gateway, [a, b]),
       subscribe(gateway, [a]),

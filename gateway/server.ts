@@ -3,7 +3,8 @@
 import { readFileSync } from "node:fs";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { useGraphQLSSE } from "@graphql-yoga/plugin-graphql-sse";
+// Renamed: it is a Yoga plugin factory, not a React hook (which the linter takes `use…` for).
+import { useGraphQLSSE as graphqlSseProtocol } from "@graphql-yoga/plugin-graphql-sse";
 import { createSchema, createYoga, type YogaServerInstance } from "graphql-yoga";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
 import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
@@ -103,7 +104,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       bodyLimit(config.MAX_BODY_BYTES),
       // graphql-sse's protocol at /graphql/stream; Yoga itself serves GraphQL over SSE on
       // /graphql (Accept: text/event-stream). Both run the same parse, validation and limits.
-      useGraphQLSSE(),
+      graphqlSseProtocol(),
     ],
     maskedErrors: { maskError: (error, message) => maskError(error, message) },
     logging: log.yoga,

@@ -24,7 +24,7 @@ import { type Live, StreamLimits, watchStates } from "../../platform/events/watc
 import { type RunningServer, serve } from "../../platform/http/server.js";
 import { createLogger } from "../../platform/observability/logger.js";
 import { createMetrics } from "../../platform/observability/metrics.js";
-import { bearer, openTestDatabase, rejection, testAuthority } from "../../platform/testing.js";
+import { bearer, openTestDatabase, testAuthority } from "../../platform/testing.js";
 import { migrationsFolder } from "./config.js";
 import { stockSource, stockSubjects } from "./live.js";
 import { changeStock } from "./live-testing.js";
