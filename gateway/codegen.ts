@@ -30,6 +30,8 @@ const config: CodegenConfig = {
           Product: "../../gen/bazaar/catalog/v1/catalog_pb.js#Product as ProductMessage",
           Order: "../../gen/bazaar/order/v1/order_pb.js#Order as OrderMessage",
           OrderedProduct: "../resolvers/OrderedProduct.js#OrderedProductSource",
+          StockUpdate:
+            "../../gen/bazaar/catalog/v1/catalog_pb.js#StockUpdate as StockUpdateMessage",
         },
       },
     },

@@ -7,6 +7,7 @@ import { maxTake } from "../platform/http/validation.js";
 import type { Logger } from "../platform/observability/logger.js";
 import type { Backends } from "./clients.js";
 import type { GatewayConfig } from "./config.js";
+import type { LiveFeeds } from "./live.js";
 import { createLoaders, type Loaders } from "./loaders.js";
 
 /** The most rows one list field may ask for: the services' own limit. */
@@ -22,6 +23,13 @@ export interface GatewayContext {
   requestId: string;
   log: Logger;
   maxTake: number;
+  /** The process's shared live feeds (subscriptions). */
+  live: LiveFeeds;
+  /**
+   * Fresh loaders and a fresh deadline, for each event of a subscription: it lives far longer
+   * than one request's budget and cache.
+   */
+  renew(): void;
 }
 
 export interface ContextDependencies {
@@ -30,6 +38,7 @@ export interface ContextDependencies {
   logger: Logger;
   /** The id the request-id plugin gave this request. */
   requestIdOf: (request: Request) => string;
+  live: LiveFeeds;
 }
 
 export function createContext(deps: ContextDependencies) {
@@ -46,7 +55,7 @@ export function createContext(deps: ContextDependencies) {
     // BACKEND_TIMEOUT_MS is the whole request's budget: each call (a getter, read as the call
     // starts) gets what is left of it, and the services see that as their deadline, so none
     // works on for a request the gateway has given up on.
-    const deadline = Date.now() + deps.config.BACKEND_TIMEOUT_MS;
+    let deadline = Date.now() + deps.config.BACKEND_TIMEOUT_MS;
     const call: CallOptions = {
       headers,
       get timeoutMs() {
@@ -61,6 +70,12 @@ export function createContext(deps: ContextDependencies) {
       requestId,
       log: deps.logger,
       maxTake,
+      live: deps.live,
+      // Called as ctx.renew(): Yoga hands resolvers its own merge of this object, so `this`.
+      renew(this: GatewayContext) {
+        deadline = Date.now() + deps.config.BACKEND_TIMEOUT_MS;
+        this.loaders = createLoaders(deps.backends, call);
+      },
     };
   };
 }

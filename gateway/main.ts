@@ -82,6 +82,8 @@ export async function startGateway(
   const stop = () => {
     stopping ??= (async () => {
       logger.info("shutting down: finishing in-flight requests");
+      // Subscriptions never finish by themselves: end them first (clients reconnect elsewhere).
+      await gateway.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const grace = new Promise<void>((resolve) =>

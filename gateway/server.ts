@@ -1,7 +1,13 @@
 // The gateway as a fetch handler: Yoga over the schema file and resolvers, with its plugins.
 // main.ts puts it on a port; tests call `gateway.fetch` directly.
 import { readFileSync } from "node:fs";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+// Renamed: it is a Yoga plugin factory, not a React hook (which the linter takes `use…` for).
+import { useGraphQLSSE as graphqlSseProtocol } from "@graphql-yoga/plugin-graphql-sse";
 import { createSchema, createYoga, type YogaServerInstance } from "graphql-yoga";
+import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
+import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
 import { corsOrigins } from "../platform/config.js";
 import type { Logger } from "../platform/observability/logger.js";
 import { type Backends, createBackends, type Transports } from "./clients.js";
@@ -9,6 +15,7 @@ import type { GatewayConfig } from "./config.js";
 import { createContext, type GatewayContext } from "./context.js";
 import { maskError } from "./errors.js";
 import { GraphiQLPage } from "./graphiql.js";
+import { type LiveFeeds, StockFeed } from "./live.js";
 import { createErrorLog } from "./logging.js";
 import { createGatewayMetrics, type GatewayMetrics } from "./observability.js";
 import { badRequests } from "./plugins/bad-requests.js";
@@ -35,6 +42,11 @@ export interface GatewayOptions {
   metrics?: GatewayMetrics;
   /** The services' states for /readyz: a status per service. */
   ready: ReadinessCheck;
+  /**
+   * Transports that carry server streams (WatchStock, WatchOrders). By default gRPC over one
+   * h2c session per service, at the configured URLs: the unary Connect transport cannot.
+   */
+  streamTransports?: Pick<Transports, "catalog" | "order">;
 }
 
 export interface Gateway {
@@ -44,19 +56,33 @@ export interface Gateway {
   metrics: GatewayMetrics;
   /** Undefined where introspection is off (production): GraphiQL cannot work there. */
   graphiql: GraphiQLPage | undefined;
+  /** The shared upstream stock stream of every stockChanged subscriber. */
+  live: LiveFeeds;
+  /** Ends the live feeds (every subscription then ends). */
+  close(): Promise<void>;
 }
 
 export function createGateway(options: GatewayOptions): Gateway {
   const { config, transports, logger, ready } = options;
   const metrics = options.metrics ?? createGatewayMetrics();
+  const streams = options.streamTransports ?? {
+    catalog: createGrpcTransport({ baseUrl: config.CATALOG_URL }),
+    order: createGrpcTransport({ baseUrl: config.ORDER_URL }),
+  };
   const backends = createBackends(transports);
+  const stock = new StockFeed(createClient(CatalogService, streams.catalog), logger);
+  const live = {
+    stock,
+    order: createClient(OrderService, streams.order),
+    closing: stock.closing,
+  };
   const graphiql = config.GRAPHQL_INTROSPECTION ? new GraphiQLPage(graphqlEndpoint) : undefined;
   const ids = requestIds();
   const log = createErrorLog(logger);
 
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({
     schema: createSchema<Record<string, unknown> & GatewayContext>({ typeDefs, resolvers }),
-    context: createContext({ backends, config, logger, requestIdOf: ids.of }),
+    context: createContext({ backends, config, logger, requestIdOf: ids.of, live }),
     plugins: [
       ids.plugin,
       cors(corsOrigins(config)),
@@ -76,6 +102,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       tracing(),
       // Last, as Yoga places its own: it wraps whichever request parser the others chose.
       bodyLimit(config.MAX_BODY_BYTES),
+      // graphql-sse's protocol at /graphql/stream; Yoga itself serves GraphQL over SSE on
+      // /graphql (Accept: text/event-stream). Both run the same parse, validation and limits.
+      graphqlSseProtocol(),
     ],
     maskedErrors: { maskError: (error, message) => maskError(error, message) },
     logging: log.yoga,
@@ -99,5 +128,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     backends,
     metrics,
     graphiql,
+    live,
+    close: () => live.stock.close(),
   };
 }

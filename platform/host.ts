@@ -33,6 +33,8 @@ export interface ServiceParts {
   routes: (router: ConnectRouter) => void;
   /** Started once the server listens; stopped after it drained, before the database closes. */
   workers?: readonly Worker[];
+  /** Open streaming calls per process, over every kind (Watch streams have their own caps too). */
+  maxOpenStreams?: number;
   /** Clients the parts opened (peers, a search index); closed after the workers stopped. */
   resources?: readonly { close(): Promise<void> }[];
 }
@@ -126,6 +128,7 @@ async function serveParts<S extends Record<string, unknown>>(
     maxMessageBytes: config.MAX_MESSAGE_BYTES,
     host: config.HOST,
     port: config.PORT,
+    ...(parts.maxOpenStreams ? { limits: { maxOpenStreams: parts.maxOpenStreams } } : {}),
   }).catch(async (error: unknown) => {
     await closeParts();
     throw error;

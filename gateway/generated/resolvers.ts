@@ -2,7 +2,7 @@
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import type { Account as AccountMessage, LoginResponse } from '../../gen/bazaar/account/v1/account_pb.js';
-import type { Product as ProductMessage } from '../../gen/bazaar/catalog/v1/catalog_pb.js';
+import type { Product as ProductMessage, StockUpdate as StockUpdateMessage } from '../../gen/bazaar/catalog/v1/catalog_pb.js';
 import type { Order as OrderMessage } from '../../gen/bazaar/order/v1/order_pb.js';
 import type { OrderedProductSource } from '../resolvers/OrderedProduct.js';
 import type { GatewayContext } from '../context.js';
@@ -250,6 +250,36 @@ export type Role =
   | 'ADMIN'
   | 'CUSTOMER';
 
+/** A product's stock as it now is: sent first for each product watched, then on every change. */
+export type StockUpdate = {
+  __typename?: 'StockUpdate';
+  /** The product as the catalog has it now; null if it no longer exists. */
+  product?: Maybe<Product>;
+  productId: Scalars['ID']['output'];
+  stock: Scalars['Int']['output'];
+};
+
+/** Live updates over Server-Sent Events on /graphql (GraphQL over SSE, and graphql-sse's protocol). */
+export type Subscription = {
+  __typename?: 'Subscription';
+  /** First each order as it is, then each change: the caller's own (all of them without ids), any for an admin. */
+  orderUpdated: Order;
+  /** 1 to 100 product ids: first the current stock of each, then each change. Needs no sign-in. */
+  stockChanged: StockUpdate;
+};
+
+
+/** Live updates over Server-Sent Events on /graphql (GraphQL over SSE, and graphql-sse's protocol). */
+export type SubscriptionOrderUpdatedArgs = {
+  ids?: InputMaybe<Array<Scalars['ID']['input']>>;
+};
+
+
+/** Live updates over Server-Sent Events on /graphql (GraphQL over SSE, and graphql-sse's protocol). */
+export type SubscriptionStockChangedArgs = {
+  productIds: Array<Scalars['ID']['input']>;
+};
+
 
 
 export type ResolverTypeWrapper<T> = Promise<T> | T;
@@ -344,7 +374,9 @@ export type ResolversTypes = {
   ProductPatch: ProductPatch;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Role: Role;
+  StockUpdate: ResolverTypeWrapper<StockUpdateMessage>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
 };
 
 /** Mapping between all available schema types and the resolvers parents */
@@ -368,7 +400,9 @@ export type ResolversParentTypes = {
   ProductInput: ProductInput;
   ProductPatch: ProductPatch;
   Query: Record<PropertyKey, never>;
+  StockUpdate: StockUpdateMessage;
   String: Scalars['String']['output'];
+  Subscription: Record<PropertyKey, never>;
 };
 
 export type AccountResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Account'] = ResolversParentTypes['Account']> = {
@@ -437,6 +471,17 @@ export type QueryResolvers<ContextType = GatewayContext, ParentType extends Reso
   products?: Resolver<Array<ResolversTypes['Product']>, ParentType, ContextType, Partial<QueryProductsArgs>>;
 };
 
+export type StockUpdateResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['StockUpdate'] = ResolversParentTypes['StockUpdate']> = {
+  product?: Resolver<Maybe<ResolversTypes['Product']>, ParentType, ContextType>;
+  productId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  stock?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+};
+
+export type SubscriptionResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = {
+  orderUpdated?: SubscriptionResolver<ResolversTypes['Order'], "orderUpdated", ParentType, ContextType, Partial<SubscriptionOrderUpdatedArgs>>;
+  stockChanged?: SubscriptionResolver<ResolversTypes['StockUpdate'], "stockChanged", ParentType, ContextType, RequireFields<SubscriptionStockChangedArgs, 'productIds'>>;
+};
+
 export type Resolvers<ContextType = GatewayContext> = {
   Account?: AccountResolvers<ContextType>;
   AuthPayload?: AuthPayloadResolvers<ContextType>;
@@ -446,5 +491,7 @@ export type Resolvers<ContextType = GatewayContext> = {
   OrderedProduct?: OrderedProductResolvers<ContextType>;
   Product?: ProductResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  StockUpdate?: StockUpdateResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
 };
 

@@ -9,10 +9,14 @@ import { Order } from "./Order.js";
 import { OrderedProduct } from "./OrderedProduct.js";
 import { Product } from "./Product.js";
 import { Query } from "./Query.js";
+import { StockUpdate } from "./StockUpdate.js";
+import { Subscription } from "./Subscription.js";
 
 export const resolvers: Resolvers = {
   Query,
   Mutation,
+  Subscription,
+  StockUpdate,
   Account,
   AuthPayload,
   Product,

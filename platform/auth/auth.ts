@@ -8,7 +8,7 @@ import {
   type HandlerContext,
   type Interceptor,
 } from "@connectrpc/connect";
-import { errors, jwtVerify, SignJWT } from "jose";
+import { decodeJwt, errors, jwtVerify, SignJWT } from "jose";
 import { uuidPattern } from "../data/ids.js";
 import { Lru } from "../lru.js";
 import type { KeySet, ServiceName, SigningKey } from "./keys.js";
@@ -23,6 +23,11 @@ export type Caller =
   | { kind: "service"; service: ServiceName };
 
 export const kCaller = createContextKey<Caller>({ kind: "anonymous" }, { description: "caller" });
+
+/** When the call's token expires (ms since the epoch); undefined without a token. A stream ends then. */
+export const kTokenExpiresAt = createContextKey<number | undefined>(undefined, {
+  description: "token expiry",
+});
 
 const issuer = "bazaar";
 const audience = "bazaar";
@@ -208,6 +213,9 @@ export function authInterceptor(authority: TokenAuthority): Interceptor {
         );
       }
       req.contextValues.set(kCaller, await authority.verify(match[1]));
+      // Verified just above, so its `exp` can be read without checking the signature again.
+      const { exp } = decodeJwt(match[1]);
+      if (typeof exp === "number") req.contextValues.set(kTokenExpiresAt, exp * 1000);
     }
     return next(req);
   };

@@ -22,6 +22,7 @@ import { authInterceptor, type TokenAuthority } from "../auth/auth.js";
 import type { Logger } from "../observability/logger.js";
 import type { RpcMetrics } from "../observability/metrics.js";
 import { tracingServerInterceptor } from "../observability/tracing.js";
+import { connectionKey, kConnection, kDraining } from "./call-context.js";
 import { clientContextValues } from "./client-address.js";
 import { decodedInterceptor, decodingFailureGate } from "./client-input.js";
 import {
@@ -88,8 +89,13 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const health = new HealthState();
   const limits = { ...defaultConnectionLimits, ...options.limits };
   const shutdown = new AbortController();
-  // Every call in flight listens on this signal: many at once is normal, not a leak.
+  // Aborted when close() begins, before the grace period: streams end at once (their clients
+  // resume elsewhere from their cursor) instead of holding the drain until it runs out.
+  const draining = new AbortController();
+  // Every call in flight listens on these signals: many at once is normal, not a leak.
   setMaxListeners(0, shutdown.signal);
+  setMaxListeners(0, draining.signal);
+  const clientValues = clientContextValues(options.trustedProxies ?? new BlockList());
   const rpc = connectNodeAdapter({
     routes: (router) => {
       options.routes(router);
@@ -108,7 +114,12 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     readMaxBytes: options.maxMessageBytes,
     jsonOptions: strictUtf8Json,
     shutdownSignal: shutdown.signal,
-    contextValues: clientContextValues(options.trustedProxies ?? new BlockList()),
+    contextValues: (req) => {
+      const values = clientValues(req);
+      values.set(kConnection, connectionKey(req as { socket?: object | null }));
+      values.set(kDraining, draining.signal);
+      return values;
+    },
     fallback: (req, res) => void plainEndpoints(req, res as ServerResponse, options, health),
   });
   const allowOrigin = originMatcher(options.corsOrigins);
@@ -202,6 +213,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     close: (graceMs = 10_000) => {
       closing ??= (async () => {
         health.shutdown();
+        draining.abort();
         const stopped = new Promise<void>((resolve) => listener.close(() => resolve()));
         // In-flight calls get the grace period to finish; what still runs after it (a
         // long stream) is cancelled through its context signal before sockets close.

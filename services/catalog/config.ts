@@ -12,6 +12,7 @@ import {
   tokenVersionEntries,
   urlVar,
 } from "../../platform/config.js";
+import { liveEntries } from "../../platform/events/live.js";
 import { localUrl, processes } from "../../platform/processes.js";
 
 /** This service's committed migrations (drizzle-kit writes them); every opener applies them. */
@@ -51,6 +52,8 @@ export const schema = v.object({
     ),
     "the OpenSearch index",
   ),
+  // WatchStock: the outbox tail's poll, the streams' caps and heartbeat.
+  ...liveEntries(),
   // Default: on in development only; see loadCatalogConfig.
   SEED_DEMO_DATA: described(
     boolVar(false),

@@ -1,6 +1,7 @@
 // The catalog's rules, free of I/O: what a valid request is, and how reservation items merge.
 // An order's lines arrive in ReserveStock, so the order limits come from their one owner.
 import * as v from "valibot";
+import { watchCursor, watchIds } from "../../platform/events/watch.js";
 import {
   displayName,
   freeText,
@@ -33,6 +34,11 @@ export const getProductRequest = v.object({ id: uuidField });
 
 export const batchGetProductsRequest = v.object({
   ids: v.pipe(v.array(v.string()), v.maxLength(1000, "must hold at most 1000 ids")),
+});
+
+export const watchStockRequest = v.object({
+  productIds: watchIds,
+  cursor: watchCursor,
 });
 
 export const listProductsRequest = v.object({

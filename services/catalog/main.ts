@@ -2,11 +2,14 @@
 // the reservation sweeper and the search outbox worker) → serve.
 import { CatalogService } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import { tokenVersionsFromConfig } from "../../platform/auth/token-versions.js";
+import { liveParts } from "../../platform/events/live.js";
 import { type HostedService, openBase } from "../../platform/host.js";
+import { defaultConnectionLimits } from "../../platform/http/connection-limits.js";
 import type { Logger } from "../../platform/observability/logger.js";
 import { isEntryPoint, runProcess } from "../../platform/runtime.js";
 import type { Worker } from "../../platform/worker.js";
 import { type CatalogConfig, loadCatalogConfig, migrationsFolder } from "./config.js";
+import { stockSource, stockSubjects } from "./live.js";
 import { orderOutcomesClient, orderServiceTransport } from "./order-outcomes.js";
 import * as schema from "./schema.js";
 import { OpenSearchCatalogIndex } from "./search/opensearch.js";
@@ -54,14 +57,18 @@ export async function startCatalogService(
     logger,
     registry: base.metrics.registry,
   });
+  const live = liveParts(config, base.database.db, stockSubjects, logger);
   return base.serve({
     services: [CatalogService],
     routes: catalogRoutes({
       store,
       reservationTtlSeconds: config.RESERVATION_TTL_SECONDS,
+      // Integrator: stockSource's second argument is the StockChanged decoder (see live.ts).
+      live: { ...live, source: stockSource(live.tail) },
       ...(openSearch ? { search: openSearch.search } : {}),
     }),
-    workers: [sweeper, ...(openSearch ? [openSearch.worker] : [])],
+    maxOpenStreams: defaultConnectionLimits.maxOpenStreams + config.LIVE_MAX_STREAMS,
+    workers: [sweeper, live.tail, ...(openSearch ? [openSearch.worker] : [])],
     resources: [orderService, ...(openSearch ? [openSearch.index] : [])],
   });
 }

@@ -17,6 +17,7 @@ import type { Status } from "../../gen/google/rpc/status_pb.js";
 import { requireAdmin, requireService } from "../../platform/auth/auth.js";
 import { inRequestOrder } from "../../platform/collections.js";
 import { isUuid } from "../../platform/data/ids.js";
+import { capped, type Live } from "../../platform/events/watch.js";
 import { toStatus } from "../../platform/http/batch-status.js";
 import { validate } from "../../platform/http/validation.js";
 import {
@@ -31,6 +32,7 @@ import {
   reserveStockRequest,
   shortageText,
   updateProductRequest,
+  watchStockRequest,
 } from "./domain.js";
 import { type ProductSearch, postgresSearch } from "./search/search.js";
 import type {
@@ -48,6 +50,8 @@ export interface CatalogServiceDeps {
   /** How queries are answered; PostgreSQL full-text search when not given. */
   search?: ProductSearch;
   reservationTtlSeconds: number;
+  /** WatchStock's outbox tail, caps and heartbeat; the method is UNIMPLEMENTED without it. */
+  live?: Live<number>;
 }
 
 export function catalogRoutes(deps: CatalogServiceDeps) {
@@ -141,6 +145,16 @@ export function catalogService(deps: CatalogServiceDeps): ServiceImpl<typeof Cat
           entry(() => answer(orderIds[i] ?? "", outcome), "committed"),
         ),
       };
+    },
+
+    async *watchStock(req, ctx) {
+      const { productIds, cursor } = validate(watchStockRequest, req);
+      if (!deps.live) throw new ConnectError("WatchStock is not served here", Code.Unimplemented);
+      for await (const update of capped(deps.live, productIds, cursor, ctx)) {
+        yield update
+          ? { update: { productId: update.thingId, stock: update.state, cursor: update.cursor } }
+          : {};
+      }
     },
 
     async releaseStock(req, ctx) {

@@ -10,6 +10,7 @@ import {
   peerUrlVar,
   tokenVersionEntries,
 } from "../../platform/config.js";
+import { liveEntries } from "../../platform/events/live.js";
 import { localUrl, processes } from "../../platform/processes.js";
 
 /** This service's committed migrations (drizzle-kit writes them); every opener applies them. */
@@ -44,6 +45,8 @@ export const schema = v.object({
     intVar(15_000, 0, 86_400_000),
     "how often recovery looks for abandoned or unsettled orders; `0`: only at start",
   ),
+  // WatchOrders: the outbox tail\'s poll, the streams\' caps and heartbeat.
+  ...liveEntries(),
 });
 
 export type OrderConfig = v.InferOutput<typeof schema>;

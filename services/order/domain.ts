@@ -3,6 +3,7 @@
 // status changes a placed order allows.
 import * as v from "valibot";
 import { type Caller, mayActFor } from "../../platform/auth/auth.js";
+import { watchCursor, watchIds } from "../../platform/events/watch.js";
 import { charLength, paginationEntries, uuidField } from "../../platform/http/validation.js";
 import { maxItems, maxQuantity } from "./limits.js";
 
@@ -37,6 +38,8 @@ export const createOrderRequest = v.object({
 });
 
 export const getOrderRequest = v.object({ id: uuidField });
+
+export const watchOrdersRequest = v.object({ orderIds: watchIds, cursor: watchCursor });
 
 export const getOrderOutcomeRequest = v.object({ orderId: uuidField });
 

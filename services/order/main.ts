@@ -4,10 +4,13 @@ import { hostname } from "node:os";
 import { OrderService } from "../../gen/bazaar/order/v1/order_pb.js";
 import { tokenVersionsFromConfig } from "../../platform/auth/token-versions.js";
 import { uuidv7 } from "../../platform/data/ids.js";
+import { liveParts } from "../../platform/events/live.js";
 import { type HostedService, openBase } from "../../platform/host.js";
+import { defaultConnectionLimits } from "../../platform/http/connection-limits.js";
 import type { Logger } from "../../platform/observability/logger.js";
 import { isEntryPoint, runProcess } from "../../platform/runtime.js";
 import { loadOrderConfig, migrationsFolder, type OrderConfig } from "./config.js";
+import { orderSubjects } from "./live.js";
 import { createPeers, httpPeerTransports, type Peers } from "./peers.js";
 import { type RecoveryReport, recoveryWorker } from "./recovery.js";
 import * as schema from "./schema.js";
@@ -59,6 +62,8 @@ export async function startOrderService(
     },
     config.RECOVERY_INTERVAL_MS,
   );
+  // Integrator: add `decode` (the order events' decoder, see live.ts) next to liveParts.
+  const live = liveParts(config, base.database.db, orderSubjects, logger);
   const hosted = await base.serve({
     services: [OrderService],
     routes: orderRoutes({
@@ -67,8 +72,10 @@ export async function startOrderService(
       logger,
       // A duplicate waits about as long as a whole saga may take.
       duplicateWaitMs: 4 * config.PEER_TIMEOUT_MS + 5_000,
+      live,
     }),
-    workers: [recovery],
+    maxOpenStreams: defaultConnectionLimits.maxOpenStreams + config.LIVE_MAX_STREAMS,
+    workers: [recovery, live.tail],
     // Peers handed in belong to the caller; only close what we opened.
     resources: options.peers ? [] : [peers],
   });

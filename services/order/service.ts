@@ -18,6 +18,8 @@ import {
   requireService,
 } from "../../platform/auth/auth.js";
 import { isUuid } from "../../platform/data/ids.js";
+import type { LiveParts } from "../../platform/events/live.js";
+import { capped } from "../../platform/events/watch.js";
 import { kLogger, kRequestId } from "../../platform/http/interceptors.js";
 import { invalidArgument, validate } from "../../platform/http/validation.js";
 import type { Logger } from "../../platform/observability/logger.js";
@@ -35,9 +37,11 @@ import {
   type OrderFailure,
   orderingAccount,
   shipOrderRequest,
+  watchOrdersRequest,
 } from "./domain.js";
 import { OrderLifecycle, type TransitionOutcome } from "./lifecycle.js";
 import { maxQuantity } from "./limits.js";
+import { type OrderEventDecoder, orderSource } from "./live.js";
 import { type Peers, peerUnavailableText } from "./peers.js";
 import { OrderSaga } from "./saga.js";
 import type { OrderAttempt, OrderRecord, OrderStore } from "./store.js";
@@ -48,6 +52,8 @@ export interface OrderServiceDeps {
   logger: Logger;
   /** How long a duplicate request waits for the first attempt with its idempotency key. */
   duplicateWaitMs: number;
+  /** WatchOrders' outbox tail, caps and heartbeat; the method is UNIMPLEMENTED without it. */
+  live?: LiveParts & { decode?: OrderEventDecoder };
 }
 
 export function orderRoutes(deps: OrderServiceDeps) {
@@ -109,6 +115,17 @@ export function orderService(deps: OrderServiceDeps): ServiceImpl<typeof OrderSe
       }
       const byAccount = await store.orders.listForAccounts([accountId]);
       return { orders: (byAccount.get(accountId) ?? []).map(toOrder) };
+    },
+
+    async *watchOrders(req, ctx) {
+      const { orderIds, cursor } = validate(watchOrdersRequest, req);
+      const caller = requireCaller(ctx);
+      const { live } = deps;
+      if (!live) throw new ConnectError("WatchOrders is not served here", Code.Unimplemented);
+      const source = orderSource(live.tail, caller, live.decode);
+      for await (const update of capped({ ...live, source }, orderIds, cursor, ctx)) {
+        yield update ? { update: { order: update.state, cursor: update.cursor } } : {};
+      }
     },
 
     async batchListOrdersForAccounts(req, ctx) {

@@ -16,7 +16,7 @@ export type {
 export type { AttemptOwner, AttemptStore } from "./store/attempts.js";
 export type { OrderDb } from "./store/db.js";
 export type { FulfilmentStore, PendingReturn, Transition } from "./store/fulfilment.js";
-export type { OrderReads } from "./store/orders.js";
+export { type OrderReads, readOrders } from "./store/orders.js";
 
 export class OrderStore {
   readonly attempts: AttemptStore;

@@ -36,6 +36,18 @@ export async function readOrder(db: Executor, id: string): Promise<OrderRecord |
   return toOrderRecords(rows)[0];
 }
 
+/**
+ * The placed orders among `ids` as `db` sees them (WatchOrders reads them inside its snapshot's
+ * transaction, so that they agree with the outbox's sequences).
+ */
+export async function readOrders(db: Executor, ids: readonly string[]): Promise<OrderRecord[]> {
+  return toOrderRecords(
+    await selectOrders(db).where(
+      and(sql`${orders.id} = any(${pgArray(ids)}::uuid[])`, eq(orders.status, "confirmed")),
+    ),
+  );
+}
+
 export class OrderReads {
   // Built once: drizzle then only fills in the parameters on each call, and postgres.js keeps
   // them as prepared statements on each connection.

@@ -1,0 +1,187 @@
+// GraphQL subscriptions over SSE against a real catalog server: every subscriber of a gateway
+// shares one upstream WatchStock; a catalog restart costs subscribers neither a gap nor an
+// error; graphql-sse's protocol works too; bad ids are refused like in queries.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createLogger } from "../platform/observability/logger.js";
+import {
+  changeStock,
+  type LiveCatalog,
+  startLiveCatalog,
+} from "../services/catalog/live-testing.js";
+import { createTransports } from "./clients.js";
+import { loadGatewayConfig } from "./config.js";
+import { createGateway, type Gateway } from "./server.js";
+
+const silent = createLogger({ service: "test", level: "silent", pretty: false });
+let catalog: LiveCatalog;
+let gateway: Gateway;
+let closeTransports: () => void;
+
+beforeAll(async () => {
+  catalog = await startLiveCatalog([10, 20, 30]);
+  const config = loadGatewayConfig({
+    PORT: "0",
+    LOG_LEVEL: "silent",
+    CATALOG_URL: catalog.url,
+    ACCOUNT_URL: "http://127.0.0.1:1",
+    ORDER_URL: "http://127.0.0.1:1",
+  });
+  const made = createTransports(config);
+  closeTransports = made.close;
+  gateway = createGateway({
+    config,
+    transports: made.transports,
+    logger: silent,
+    ready: async () => ({}) as never,
+  });
+});
+
+afterAll(async () => {
+  await gateway?.close();
+  closeTransports?.();
+  await catalog?.close();
+});
+
+interface Subscriber {
+  events: {
+    data?: { stockChanged: { productId: string; stock: number } } | null;
+    errors?: unknown[];
+  }[];
+  stop(): void;
+  done: Promise<void>;
+}
+
+/** A GraphQL-over-SSE subscriber (Yoga's own protocol, or graphql-sse's at /graphql/stream). */
+function subscribe(query: string, variables: object, path = "/graphql"): Subscriber {
+  const abort = new AbortController();
+  const events: Subscriber["events"] = [];
+  let body: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  const done = (async () => {
+    const res = await gateway.fetch(`http://gateway${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "text/event-stream" },
+      body: JSON.stringify({ query, variables }),
+      signal: abort.signal,
+    });
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    body = reader;
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const { value, done: ended } = await reader.read();
+      if (ended) return;
+      buffer += decoder.decode(value, { stream: true });
+      for (let cut = buffer.indexOf("\n\n"); cut !== -1; cut = buffer.indexOf("\n\n")) {
+        const block = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 2);
+        const data = block
+          .split("\n")
+          .filter((line) => line.startsWith("data:"))
+          .map((line) => line.slice(5).trim())
+          .join("\n");
+        if (/^event: ?next/m.test(block) && data) events.push(JSON.parse(data));
+      }
+    }
+  })().catch((error: unknown) => {
+    if (!abort.signal.aborted) throw error;
+  });
+  // In memory there is no socket to close: going away is cancelling the response body.
+  const stop = () => {
+    abort.abort();
+    void body?.cancel().catch(() => {});
+  };
+  return { events, stop, done };
+}
+
+const stockQuery = `subscription ($ids: [ID!]!) {
+  stockChanged(productIds: $ids) { productId stock product { name stock } }
+}`;
+
+async function until(check: () => boolean, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+const stocks = (s: Subscriber, id: string) =>
+  s.events
+    .map((e) => e.data?.stockChanged)
+    .filter((u) => u?.productId === id)
+    .map((u) => u?.stock);
+
+describe("GraphQL subscriptions", () => {
+  it("shares one upstream stream among subscribers, each getting the current stock, then changes", async () => {
+    const [a, b, c] = catalog.products as [string, string, string];
+    const opened = gateway.live.stock.upstreamsOpened;
+    const first = subscribe(stockQuery, { ids: [a, b] });
+    const second = subscribe(stockQuery, { ids: [b, c] });
+    await until(() => first.events.length === 2 && second.events.length === 2);
+    expect(first.events[0]?.data?.stockChanged).toMatchObject({
+      productId: a,
+      stock: 10,
+    });
+    expect(first.events[0]?.data?.stockChanged).toHaveProperty("product.name", "Live product 0");
+    await until(() => gateway.live.stock.watching.length === 3);
+    // One upstream stream for the union (opened at most once per change of the set).
+    expect(gateway.live.stock.upstreamsOpened - opened).toBeLessThanOrEqual(2);
+    await changeStock(catalog.database.db, b, 19);
+    await changeStock(catalog.database.db, a, 9);
+    await until(() => stocks(first, a).at(-1) === 9 && stocks(second, b).at(-1) === 19);
+    expect(stocks(first, b)).toEqual([20, 19]);
+    expect(stocks(second, b)).toEqual([20, 19]);
+    expect(stocks(second, a)).toEqual([]);
+    // product resolves fresh for each event, not from the first event's loader cache.
+    const last = first.events.at(-1)?.data?.stockChanged as unknown as {
+      product: { stock: number };
+    };
+    expect(last.product.stock).toBe(9);
+    first.stop();
+    second.stop();
+    await until(
+      () => gateway.live.stock.subscribers === 0 && gateway.live.stock.watching.length === 0,
+    );
+  });
+
+  it("resumes from its cursor when the catalog restarts: no gap, no error", async () => {
+    const [, , c] = catalog.products as [string, string, string];
+    const sub = subscribe(stockQuery, { ids: [c] });
+    await until(() => sub.events.length === 1);
+    await catalog.stopServer();
+    // Changes made while the gateway cannot reach the catalog (another replica, say).
+    await changeStock(catalog.database.db, c, 31);
+    await changeStock(catalog.database.db, c, 32);
+    await catalog.start();
+    await until(() => stocks(sub, c).at(-1) === 32, 10_000);
+    expect(sub.events.every((e) => e.errors === undefined)).toBe(true);
+    await changeStock(catalog.database.db, c, 33);
+    await until(() => stocks(sub, c).at(-1) === 33);
+    sub.stop();
+  });
+
+  it("speaks graphql-sse's protocol at /graphql/stream", async () => {
+    const [a] = catalog.products as [string];
+    const sub = subscribe(stockQuery, { ids: [a] }, "/graphql/stream");
+    await until(() => sub.events.length === 1);
+    await changeStock(catalog.database.db, a, 8);
+    await until(() => stocks(sub, a).at(-1) === 8);
+    sub.stop();
+  });
+
+  it("refuses unknown products and bad id lists as queries would", async () => {
+    const res = await gateway.fetch("http://gateway/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/graphql-response+json" },
+      body: JSON.stringify({
+        query: stockQuery,
+        variables: { ids: ["01900000-0000-7000-8000-000000000000"] },
+      }),
+    });
+    const text = await res.text();
+    expect(text).toContain("NOT_FOUND");
+    const bad = subscribe(stockQuery, { ids: [] });
+    await bad.done;
+    expect(JSON.stringify(bad.events)).toContain("BAD_USER_INPUT");
+  });
+});
