@@ -104,6 +104,32 @@ export function baseEntries(_service: string, defaultPort: number) {
       ),
     ),
     MAX_MESSAGE_BYTES: intVar(4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+    ...eventEntries(),
+  };
+}
+
+/**
+ * Domain events (platform/events): every service records them in its outbox; with NATS_URL
+ * set its relay publishes them to JetStream. Published rows (all rows, without NATS_URL) are
+ * pruned after OUTBOX_RETENTION_HOURS.
+ */
+export function eventEntries() {
+  return {
+    NATS_URL: optionalVar(
+      v.pipe(
+        v.string(),
+        v.check(
+          (s) =>
+            s
+              .split(",")
+              .every((url) => /^(nats|tls):\/\/\S+$/.test(url.trim()) && URL.canParse(url.trim())),
+          "must be nats:// URLs (comma-separated for several servers) such as nats://localhost:4222",
+        ),
+      ),
+    ),
+    OUTBOX_RETENTION_HOURS: intVar(24, 1, 24 * 365),
+    // How often the relay looks for new events when the outbox is drained.
+    OUTBOX_RELAY_INTERVAL_MS: intVar(200, 10, 60_000),
   };
 }
 

@@ -13,6 +13,7 @@ import {
   uuid,
 } from "drizzle-orm/pg-core";
 import { timestamps } from "../../platform/data/columns.js";
+import { eventSeqColumn, outboxTable } from "../../platform/events/table.js";
 
 /** Where an order is in CreateOrder's saga; see saga.ts for the transitions. */
 export const orderStatuses = ["pending", "confirmed", "failed"] as const;
@@ -41,6 +42,7 @@ export const orders = pgTable(
     // instance fails its predecessor's pending attempts at once instead of after
     // RECOVERY_AFTER_MS. Null on rows from before it was recorded.
     owner: text("owner"),
+    eventSeq: eventSeqColumn(),
     ...timestamps,
   },
   (table) => [
@@ -75,3 +77,6 @@ export const orderItems = pgTable(
     check("order_items_price_check", sql`${table.unitPriceCents} >= 0`),
   ],
 );
+
+/** Domain events waiting for JetStream (platform/events). */
+export const outbox = outboxTable();

@@ -3,7 +3,13 @@
 import { and, asc, eq, inArray, lte, sql } from "drizzle-orm";
 import { batched } from "../../../platform/data/batcher.js";
 import { executeRows, pgArray } from "../../../platform/data/database.js";
+import {
+  type EventRecord,
+  outboxInsertSql,
+  recordEvents,
+} from "../../../platform/events/record.js";
 import { type ItemQuantity, mergeInLockOrder } from "../domain.js";
+import { stockChangeDraft, stockChanged, stockField } from "../events.js";
 import { productStock, products, reservationItems, reservations } from "../schema.js";
 import { type CatalogDb, type Executor, retryingTransaction, type Tx } from "./db.js";
 import {
@@ -43,7 +49,8 @@ export class ReservationStore {
    * enough does it insert the reservation, decrement the stock and record the items with
    * their unit prices. The reservation's primary key makes a second call with the same order
    * id wait for the first, then insert nothing; the CHECK (stock >= 0) makes an oversell an
-   * error that rolls the whole statement back.
+   * error that rolls the whole statement back. Each product's StockChanged event is written
+   * by the same statement, numbered from the stock row it updates.
    */
   async reserve(
     orderId: string,
@@ -53,6 +60,10 @@ export class ReservationStore {
     const wanted = mergeInLockOrder(items);
     const ids = pgArray(wanted.map((w) => w.productId));
     const quantities = pgArray(wanted.map((w) => w.quantity));
+    // StockChanged per product, recorded by the statement only if the stock is taken.
+    const drafts = wanted.map((w) =>
+      stockChangeDraft({ productId: w.productId, delta: -w.quantity, orderId }),
+    );
     const rows = await executeRows<ReserveRow>(
       this.db,
       sql`with wanted as (
@@ -69,8 +80,16 @@ export class ReservationStore {
         on conflict do nothing
         returning create_time, expire_time
       ), taken as (
-        update product_stock s set stock = s.stock - w.quantity
+        update product_stock s set stock = s.stock - w.quantity, event_seq = s.event_seq + 1
         from wanted w where s.product_id = w.product_id and exists (select from inserted)
+        returning s.product_id, s.stock, s.event_seq
+      ), events as (
+        ${outboxInsertSql(drafts, {
+          relation: "taken",
+          thingColumn: "product_id",
+          sequenceColumn: "event_seq",
+          fields: [{ number: stockField, column: "stock" }],
+        })}
       ), recorded as (
         insert into reservation_items (order_id, product_id, quantity, unit_price_cents)
         select ${orderId}, w.product_id, w.quantity, p.price_cents
@@ -221,6 +240,17 @@ export class ReservationStore {
    */
   async releaseStock(orderId: string): Promise<ReservationOutcome> {
     return this.#transaction(async (tx) => {
+      // The stock rows first, in product-id order, as reserve takes them: a reserve retried
+      // for the same order holds them while its insert waits for this reservation's row, so
+      // taking the reservation's row first would deadlock with it.
+      const held = (await readReservation(tx, orderId))?.items ?? [];
+      if (held.length > 0) {
+        await tx.execute(
+          sql`select from product_stock
+            where product_id = any(${pgArray(held.map((item) => item.productId))}::uuid[])
+            order by product_id for update`,
+        );
+      }
       const changed = await tx
         .update(reservations)
         .set({ state: "released", updateTime: sql`now()` })
@@ -235,12 +265,23 @@ export class ReservationStore {
         return { reservation: record };
       }
       // Items come back sorted by product id: the same lock order as reserve.
+      const events: EventRecord[] = [];
       for (const { productId, quantity } of record.items) {
-        await tx
+        const [row] = await tx
           .update(productStock)
-          .set({ stock: sql`${productStock.stock} + ${quantity}` })
-          .where(eq(productStock.productId, productId));
+          .set({
+            stock: sql`${productStock.stock} + ${quantity}`,
+            eventSeq: sql`${productStock.eventSeq} + 1`,
+          })
+          .where(eq(productStock.productId, productId))
+          .returning({ stock: productStock.stock, eventSeq: productStock.eventSeq });
+        if (row) {
+          events.push(
+            stockChanged({ productId, stock: row.stock, delta: quantity, orderId }, row.eventSeq),
+          );
+        }
       }
+      await recordEvents(tx, events);
       return { reservation: record };
     });
   }
