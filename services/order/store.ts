@@ -2,7 +2,9 @@
 import { and, asc, desc, eq, inArray, lt, ne, sql } from "drizzle-orm";
 import { batched, firstOfEach } from "../../platform/data/batcher.js";
 import { type Database, executeRows, pgArray } from "../../platform/data/database.js";
+import { type EventDraft, outboxInsertSql } from "../../platform/events/record.js";
 import type { OrderFailure, PricedItem } from "./domain.js";
+import { orderPlacedDraft } from "./events.js";
 import {
   type BeginResult,
   failureColumns,
@@ -167,13 +169,16 @@ export class OrderStore {
    * Writes the items and the total and marks the attempt confirmed, in one statement (one
    * round trip, its own transaction): the items are inserted only when the update found the
    * attempt still pending. Undefined when it was not (recovery gave up on it). Attempts
-   * confirmed in the same turn share the statement; each row's change is its own.
+   * confirmed in the same turn share the statement; each row's change is its own. The same
+   * statement records each order's OrderPlaced event.
    */
   async confirm(
-    id: string,
+    attempt: Pick<OrderAttempt, "id" | "accountId" | "createTime">,
     priced: { items: PricedItem[]; totalCents: bigint },
   ): Promise<OrderRecord | undefined> {
-    const row = await this.#confirm(id, { id, ...priced });
+    const { id } = attempt;
+    const placed: OrderRecord = { ...attempt, ...priced };
+    const row = await this.#confirm(id, { id, ...priced, event: orderPlacedDraft(placed) });
     if (!row) return undefined;
     return {
       id,
@@ -187,9 +192,10 @@ export class OrderStore {
   readonly #confirm = batched<
     string,
     { accountId: string; createTime: Date } | undefined,
-    { id: string; items: PricedItem[]; totalCents: bigint }
+    { id: string; items: PricedItem[]; totalCents: bigint; event: EventDraft }
   >(
     async (_ids, asked) => {
+      const events = firstOfEach(asked).map((priced) => priced.event);
       // Everything travels as one JSON parameter: names and descriptions are free text, and
       // prices and totals as strings, since JSON numbers would round past 2^53.
       const attempts = JSON.stringify(
@@ -217,10 +223,16 @@ export class OrderStore {
             as a(id uuid, total_cents bigint, items json)
         ), confirmed as (
           update orders o set status = 'confirmed', total_cents = a.total_cents,
-            update_time = now()
+            update_time = now(), event_seq = o.event_seq + 1
           from attempts a
           where o.id = a.id and o.status = 'pending'
-          returning o.id, o.account_id, o.create_time
+          returning o.id, o.account_id, o.create_time, o.event_seq
+        ), events as (
+          ${outboxInsertSql(events, {
+            relation: "confirmed",
+            thingColumn: "id",
+            sequenceColumn: "event_seq",
+          })}
         ), items as (
           insert into order_items
             (order_id, position, product_id, name, description, unit_price_cents, quantity)
