@@ -15,8 +15,9 @@ import { connectNats, ensureStream, streamName } from "../platform/events/nats.j
 import { natsServerMissing, TestNatsServer } from "../platform/events/testing.js";
 import { benchOptions } from "./options.js";
 
-const { seconds, pairs } = benchOptions("bench/events.ts", {
+const { seconds, pairs, clients } = benchOptions("bench/events.ts", {
   seconds: { default: 15, help: "seconds of placing orders per run" },
+  clients: { default: 64, help: "concurrent clients of each order run" },
   pairs: { default: 2, help: "runs without and with NATS_URL, alternating" },
 });
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -24,19 +25,25 @@ const tsx = join(root, "node_modules/.bin/tsx");
 
 function ordersRun(natsUrl: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(tsx, [join(root, "bench/orders.ts"), "--seconds", String(seconds)], {
-      cwd: root,
-      env: { ...process.env, NATS_URL: natsUrl },
-      stdio: ["ignore", "pipe", "inherit"],
-    });
+    const child = spawn(
+      tsx,
+      [join(root, "bench/orders.ts"), "--seconds", String(seconds), "--clients", String(clients)],
+      {
+        cwd: root,
+        env: { ...process.env, NATS_URL: natsUrl },
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    );
     let out = "";
     child.stdout.on("data", (chunk: Buffer) => {
       out += chunk;
     });
     child.on("exit", (code) => {
       const rate = Number(out.match(/= (\d+) orders\/s/)?.[1] ?? Number.NaN);
-      if (code === 0 && Number.isFinite(rate)) resolve(rate);
-      else reject(new Error(`bench/orders.ts exited with ${code}\n${out}`));
+      if (!Number.isFinite(rate)) reject(new Error(`bench/orders.ts exited with ${code}\n${out}`));
+      // A run that placed orders but did not reconcile still measured its rate: say so, go on.
+      if (code !== 0) process.stdout.write(`bench/orders.ts exited with ${code}:\n${out}`);
+      resolve(rate);
     });
   });
 }
