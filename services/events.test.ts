@@ -12,6 +12,7 @@ import { type DatabaseHandle, executeRows, openDatabase } from "../platform/data
 import { uuidv7 } from "../platform/data/ids.js";
 import { decodeEvent } from "../platform/events/catalog.js";
 import { connectNats, streamName } from "../platform/events/nats.js";
+import { pruneOutbox } from "../platform/events/prune.js";
 import { varintField } from "../platform/events/record.js";
 import { OutboxRelay, pendingEvents } from "../platform/events/relay.js";
 import { natsServerMissing, readStream, TestNatsServer } from "../platform/events/testing.js";
@@ -178,6 +179,34 @@ describe("recording events with the change", () => {
         ["createTime", "email", "id", "name", "role"].sort(),
       );
     }
+  });
+  it("prunes after the retention window: published rows, or all without NATS; never unread ones", async () => {
+    const db = bed.peerDatabases.catalog.db;
+    const count = async () =>
+      (await executeRows<{ n: number }>(db, sql`select count(*)::int as n from outbox`))[0]?.n;
+    const later = new Date(Date.now() + 48 * 3_600_000);
+    const total = await count();
+    expect(total).toBeGreaterThan(1);
+    const [first] = await executeRows<{ id: number }>(
+      db,
+      sql`select min(id)::int as id from outbox`,
+    );
+    await executeRows(db, sql`update outbox set published_time = now() where id = ${first?.id}`);
+    // Published with NATS: only the one published row goes.
+    expect(await pruneOutbox(db, { retentionHours: 24, publishing: true, now: later })).toBe(1);
+    // A reader whose cursor is behind keeps every row it has not passed.
+    await executeRows(
+      db,
+      sql`insert into outbox_cursors (consumer, txid, id) values ('test', '1'::xid8, 0)`,
+    );
+    expect(await pruneOutbox(db, { retentionHours: 24, publishing: false, now: later })).toBe(0);
+    await executeRows(db, sql`delete from outbox_cursors where consumer = 'test'`);
+    // Nothing is younger than the window: nothing goes.
+    expect(await pruneOutbox(db, { retentionHours: 24, publishing: false })).toBe(0);
+    // Without NATS, everything past the window goes.
+    expect(await pruneOutbox(db, { retentionHours: 24, publishing: false, now: later })).toBe(
+      (total ?? 0) - 1,
+    );
   });
 });
 
