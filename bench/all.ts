@@ -24,6 +24,7 @@ import { benchOptions } from "./options.js";
 
 const options = benchOptions("bench", {
   "orders-seconds": { default: 30, help: "seconds of placing orders" },
+  "events-seconds": { default: 15, help: "seconds per order run with and without NATS_URL" },
   "gateway-seconds": { default: 5, help: "seconds per gateway scenario" },
   "search-products": { default: 20_000, help: "products the search benchmark loads" },
   soak: { default: false, help: "also the 60 s soak (bench/soak.ts), as its own section" },
@@ -354,10 +355,20 @@ async function cancellations(): Promise<void> {
   row("stock after cancelling every order", /EXACT/.test(out) ? "EXACT" : "MISMATCH", "", "EXACT");
 }
 
+/** Domain events' cost (bench/events.ts): orders/s with NATS_URL against without, relay lag. */
+async function events(): Promise<void> {
+  const out = await script("bench/events.ts", ["--seconds", String(options["events-seconds"])]);
+  const rows = JSON.parse(out.match(/^ROWS (.*)$/m)?.[1] ?? "[]") as string[][];
+  for (const [figure = "", value = "", reference = "", target = ""] of rows) {
+    row(figure, value, reference, target);
+  }
+}
+
 const began = new Date();
 const sections = [
   ["orders", orders],
   ["cancellations", cancellations],
+  ["events", events],
   ["search", search],
   ["gateway", gateway],
   ["start-up", startUp],

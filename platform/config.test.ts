@@ -176,3 +176,19 @@ describe("configuration", () => {
     ).toEqual(["https://shop.example", "https://admin.example"]);
   });
 });
+
+describe("NATS_URL and the outbox settings", () => {
+  it("takes one or several nats:// URLs, and refuses anything else, naming the variable", () => {
+    expect(loadAccountConfig({ NATS_URL: "nats://a:4222, nats://b:4222" }).NATS_URL).toBe(
+      "nats://a:4222, nats://b:4222",
+    );
+    expect(loadAccountConfig({}).NATS_URL).toBeUndefined();
+    expect(loadAccountConfig({}).OUTBOX_RETENTION_HOURS).toBe(24);
+    expect(() => loadAccountConfig({ NATS_URL: "http://localhost:4222" })).toThrow(
+      /NATS_URL must be nats:\/\/ URLs/,
+    );
+    expect(() => loadAccountConfig({ OUTBOX_RETENTION_HOURS: "0" })).toThrow(
+      /OUTBOX_RETENTION_HOURS must be at least 1/,
+    );
+  });
+});

@@ -166,6 +166,43 @@ export function baseEntries(_service: string, defaultPort: number) {
       intVar(4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
       "largest request message",
     ),
+    ...eventEntries(),
+  };
+}
+
+/**
+ * Domain events (platform/events): every service records them in its outbox; with NATS_URL
+ * set its relay publishes them to JetStream. Published rows (all rows, without NATS_URL) are
+ * pruned after OUTBOX_RETENTION_HOURS.
+ */
+export function eventEntries() {
+  return {
+    NATS_URL: described(
+      optionalVar(
+        v.pipe(
+          v.string(),
+          v.check(
+            (s) =>
+              s
+                .split(",")
+                .every(
+                  (url) => /^(nats|tls):\/\/\S+$/.test(url.trim()) && URL.canParse(url.trim()),
+                ),
+            "must be nats:// URLs (comma-separated for several servers) such as nats://localhost:4222",
+          ),
+        ),
+      ),
+      "NATS server(s) whose JetStream receives this service's domain events (see [events](events.md)); unset: events are recorded in the outbox, not published",
+      "unset",
+    ),
+    OUTBOX_RETENTION_HOURS: described(
+      intVar(24, 1, 24 * 365),
+      "how long outbox rows are kept: published ones (all of them without `NATS_URL`); Watch cursors resume within it",
+    ),
+    OUTBOX_RELAY_INTERVAL_MS: described(
+      intVar(200, 10, 60_000),
+      "how often the relay looks for new events once the outbox is drained",
+    ),
   };
 }
 

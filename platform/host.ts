@@ -7,6 +7,7 @@ import { TokenSigner, TokenVerifier, type TokenVersionCheck } from "./auth/auth.
 import { resolveKeys, type ServiceName } from "./auth/keys.js";
 import { type BaseConfig, corsOrigins } from "./config.js";
 import { type DatabaseHandle, openDatabase } from "./data/database.js";
+import { eventWorkers } from "./events/workers.js";
 import { trustedProxies } from "./http/client-address.js";
 import { type RunningServer, serve } from "./http/server.js";
 import { createLogger, type Logger } from "./observability/logger.js";
@@ -104,13 +105,23 @@ export async function openBase<S extends Record<string, unknown>>(
 
 async function serveParts<S extends Record<string, unknown>>(
   config: BaseConfig,
-  name: string,
+  name: ServiceName,
   base: Omit<HostedService<S>, "server" | "stop">,
   parts: ServiceParts,
   tracing: Tracing | undefined,
 ): Promise<HostedService<S>> {
   const { logger, database } = base;
-  const workers = parts.workers ?? [];
+  // The outbox relay and pruning run in every service (platform/events).
+  const workers = [
+    ...(parts.workers ?? []),
+    ...eventWorkers({
+      service: name,
+      db: database.db,
+      config,
+      logger,
+      registry: base.metrics.registry,
+    }),
+  ];
   const closeParts = async () => {
     await Promise.all(workers.map((worker) => worker.stop()));
     await Promise.all((parts.resources ?? []).map((resource) => resource.close()));

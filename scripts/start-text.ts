@@ -57,6 +57,9 @@ export function banner({ ports, env, seconds, paint }: BannerOptions): string {
     ),
     `  gateway       ${url("gateway")}  (/graphql, /readyz, /metrics)`,
     `  admin login   ${admin} / ${password}`,
+    env.NATS_URL?.trim()
+      ? `  events        to JetStream at ${env.NATS_URL.trim()} (watch: NATS_URL=${env.NATS_URL.trim()} npm run events)`
+      : "  events        recorded, not published (set NATS_URL)",
     "  data          .data/ (delete it to start afresh)",
     "",
     "Try:",

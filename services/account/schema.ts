@@ -3,6 +3,7 @@ import { sql } from "drizzle-orm";
 import { check, integer, pgTable, text, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 import { roles } from "../../platform/auth/auth.js";
 import { timestamps } from "../../platform/data/columns.js";
+import { eventSeqColumn, outboxTable } from "../../platform/events/table.js";
 
 export const accounts = pgTable(
   "accounts",
@@ -15,6 +16,7 @@ export const accounts = pgTable(
     passwordHash: text("password_hash").notNull(),
     // Bumped by every password change; a token carrying an older one (`ver`) is refused.
     tokenVersion: integer("token_version").notNull().default(0),
+    eventSeq: eventSeqColumn(),
     ...timestamps,
   },
   (table) => [
@@ -22,3 +24,6 @@ export const accounts = pgTable(
     check("accounts_role_check", sql`${table.role} in ('customer', 'admin')`),
   ],
 );
+
+/** Domain events waiting for JetStream (platform/events). */
+export const outbox = outboxTable();

@@ -5,6 +5,8 @@ import { batchedByUuid } from "../../platform/data/batcher.js";
 import type { Database } from "../../platform/data/database.js";
 import { PG_UNIQUE_VIOLATION, pgArray, pgErrorCode } from "../../platform/data/database.js";
 import { uuidv7 } from "../../platform/data/ids.js";
+import { recordEvents } from "../../platform/events/record.js";
+import { accountCreated, accountUpdated } from "./events.js";
 import * as schema from "./schema.js";
 
 export type AccountDb = Database<typeof schema>;
@@ -60,7 +62,10 @@ export class AccountStore {
       .prepare("account_token_versions");
   }
 
-  /** Inserts an account; the unique index, not a prior read, decides a race for one email. */
+  /**
+   * Inserts an account and records AccountCreated; the unique index, not a prior read,
+   * decides a race for one email.
+   */
   async create(input: {
     name: string;
     email: string;
@@ -68,12 +73,16 @@ export class AccountStore {
     passwordHash: string;
   }): Promise<AccountRecord> {
     try {
-      const [row] = await this.db
-        .insert(schema.accounts)
-        .values({ id: uuidv7(), ...input })
-        .returning();
-      if (!row) throw new Error("insert returned no row");
-      return row;
+      return await this.db.transaction(async (tx) => {
+        // AccountCreated is the account's event 1.
+        const [row] = await tx
+          .insert(schema.accounts)
+          .values({ id: uuidv7(), ...input, eventSeq: 1 })
+          .returning();
+        if (!row) throw new Error("insert returned no row");
+        await recordEvents(tx, [accountCreated(row, 1)]);
+        return row;
+      });
     } catch (error) {
       if (pgErrorCode(error) === PG_UNIQUE_VIOLATION)
         throw new EmailTakenError(input.email, { cause: error });
@@ -88,12 +97,15 @@ export class AccountStore {
     role: Role;
     passwordHash: string;
   }): Promise<boolean> {
-    const rows = await this.db
-      .insert(schema.accounts)
-      .values({ id: uuidv7(), ...input })
-      .onConflictDoNothing()
-      .returning({ id: schema.accounts.id });
-    return rows.length > 0;
+    return this.db.transaction(async (tx) => {
+      const [row] = await tx
+        .insert(schema.accounts)
+        .values({ id: uuidv7(), ...input, eventSeq: 1 })
+        .onConflictDoNothing()
+        .returning();
+      if (row) await recordEvents(tx, [accountCreated(row, 1)]);
+      return row !== undefined;
+    });
   }
 
   async findById(id: string): Promise<AccountRecord | undefined> {
@@ -143,7 +155,10 @@ export class AccountStore {
     return this.#page.execute({ skip, take });
   }
 
-  /** A new password hash also bumps the token version, revoking every token issued before. */
+  /**
+   * A new password hash also bumps the token version, revoking every token issued before.
+   * Records AccountUpdated with the account's next sequence number.
+   */
   async update(
     id: string,
     changes: { name?: string; passwordHash?: string },
@@ -152,11 +167,19 @@ export class AccountStore {
       changes.passwordHash === undefined
         ? {}
         : { tokenVersion: sql`${schema.accounts.tokenVersion} + 1` };
-    const [row] = await this.db
-      .update(schema.accounts)
-      .set({ ...changes, ...revoke, updateTime: sql`now()` })
-      .where(eq(schema.accounts.id, id))
-      .returning();
-    return row;
+    return this.db.transaction(async (tx) => {
+      const [row] = await tx
+        .update(schema.accounts)
+        .set({
+          ...changes,
+          ...revoke,
+          eventSeq: sql`${schema.accounts.eventSeq} + 1`,
+          updateTime: sql`now()`,
+        })
+        .where(eq(schema.accounts.id, id))
+        .returning();
+      if (row) await recordEvents(tx, [accountUpdated(row, row.eventSeq)]);
+      return row;
+    });
   }
 }

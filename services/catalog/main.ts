@@ -1,5 +1,5 @@
 // The catalog service's composition root: config → base → parts (store, search, demo data,
-// the reservation sweeper and the search outbox worker) → serve.
+// the reservation sweeper and the search indexer) → serve. The event relay comes with the base.
 import { CatalogService } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import { tokenVersionsFromConfig } from "../../platform/auth/token-versions.js";
 import { liveParts } from "../../platform/events/live.js";
@@ -32,7 +32,7 @@ export async function startCatalogService(
     tokenVersions: tokenVersionsFromConfig(config, config.PEER_TIMEOUT_MS),
   });
   const { logger } = base;
-  const store = new CatalogStore(base.database.db, { outbox: config.OPENSEARCH_URL !== undefined });
+  const store = new CatalogStore(base.database.db);
   const openSearch = config.OPENSEARCH_URL
     ? await openSearchParts(config.OPENSEARCH_URL, config.OPENSEARCH_INDEX, store, logger)
     : undefined;
@@ -86,8 +86,8 @@ async function openSearchParts(
   const index = await OpenSearchCatalogIndex.open(url, indexName);
   const prepare = async () => {
     if (await index.ensureIndex()) {
-      const queued = await store.outbox.enqueueAllProducts();
-      logger.info({ index: index.index, queued }, "created the search index");
+      await store.outbox.restart();
+      logger.info({ index: index.index }, "created the search index; indexing every product");
     }
   };
   const ready = await prepare().then(

@@ -2,7 +2,6 @@
 import { type SQL, sql } from "drizzle-orm";
 import {
   bigint,
-  bigserial,
   check,
   customType,
   index,
@@ -14,6 +13,7 @@ import {
   uuid,
 } from "drizzle-orm/pg-core";
 import { timestamps } from "../../platform/data/columns.js";
+import { eventSeqColumn, outboxCursorTable, outboxTable } from "../../platform/events/table.js";
 
 const tsvector = customType<{ data: string }>({ dataType: () => "tsvector" });
 
@@ -52,6 +52,9 @@ export const productStock = pgTable(
       .primaryKey()
       .references(() => products.id),
     stock: integer("stock").notNull(),
+    // The product's event counter (platform/events): here, since every stock change locks and
+    // rewrites this row anyway; product edits bump it too.
+    eventSeq: eventSeqColumn(),
   },
   (table) => [check("product_stock_stock_check", sql`${table.stock} >= 0`)],
 );
@@ -106,28 +109,10 @@ export const reservationItems = pgTable(
 );
 
 /**
- * Products waiting to be pushed to OpenSearch. A row commits with its product write, so a
- * change can never be lost between PostgreSQL and the index; the worker sends the product's
- * current state, which makes re-sending harmless.
+ * The catalog's domain events (platform/events): published to JetStream by the relay, and read
+ * by the search indexer (search/outbox.ts) to keep OpenSearch in step.
  */
-export const searchOutbox = pgTable(
-  "search_outbox",
-  {
-    id: bigserial("id", { mode: "number" }).primaryKey(),
-    productId: uuid("product_id").notNull(),
-    createTime: timestamp("create_time", { withTimezone: true, mode: "date" })
-      .notNull()
-      .defaultNow(),
-    attempts: integer("attempts").notNull().default(0),
-    nextAttemptTime: timestamp("next_attempt_time", { withTimezone: true, mode: "date" })
-      .notNull()
-      .defaultNow(),
-    lastError: text("last_error"),
-    doneTime: timestamp("done_time", { withTimezone: true, mode: "date" }),
-  },
-  (table) => [
-    index("search_outbox_pending_idx")
-      .on(table.nextAttemptTime, table.id)
-      .where(sql`${table.doneTime} is null`),
-  ],
-);
+export const outbox = outboxTable();
+
+/** How far each reader of the outbox has come (the search indexer). */
+export const outboxCursors = outboxCursorTable();

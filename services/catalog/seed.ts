@@ -43,7 +43,7 @@ if (isEntryPoint(import.meta.url)) {
     migrationsFolder,
   });
   try {
-    const store = new CatalogStore(database.db, { outbox: config.OPENSEARCH_URL !== undefined });
+    const store = new CatalogStore(database.db);
     const seeded = await seedIfEmpty(store);
     process.stdout.write(
       seeded > 0

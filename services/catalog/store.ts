@@ -1,13 +1,13 @@
 // The catalog's data access, one store per thing it owns, all SQL under store/: products
-// (store/products.ts), stock reservations (store/reservations.ts) and the outbox feeding the
-// search index (store/outbox.ts). They speak in plain records, never protobuf messages.
+// (store/products.ts), stock reservations (store/reservations.ts) and the search indexer's
+// reading of the event outbox (store/outbox.ts). They speak in plain records, never protobuf messages.
 import type { CatalogDb } from "./store/db.js";
 import { SearchOutboxStore } from "./store/outbox.js";
 import { ProductStore } from "./store/products.js";
 import { ReservationStore } from "./store/reservations.js";
 
 export type { CatalogDb } from "./store/db.js";
-export type { OutboxEntry, SearchOutboxStore } from "./store/outbox.js";
+export type { SearchChanges, SearchOutboxStore } from "./store/outbox.js";
 export type { NewProduct, ProductRecord, ProductStore } from "./store/products.js";
 export type {
   ReservationOutcome,
@@ -20,18 +20,13 @@ export type {
 } from "./store/reservation-records.js";
 export type { ReservationStore } from "./store/reservations.js";
 
-export interface CatalogStoreOptions {
-  /** Write a search_outbox row with every product write (OpenSearch is configured). */
-  outbox?: boolean;
-}
-
 export class CatalogStore {
   readonly products: ProductStore;
   readonly reservations: ReservationStore;
   readonly outbox: SearchOutboxStore;
 
-  constructor(db: CatalogDb, options: CatalogStoreOptions = {}) {
-    this.products = new ProductStore(db, options.outbox ?? false);
+  constructor(db: CatalogDb) {
+    this.products = new ProductStore(db);
     this.reservations = new ReservationStore(db);
     this.outbox = new SearchOutboxStore(db);
   }

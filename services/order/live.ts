@@ -6,7 +6,7 @@ import { type Order, OrderSchema } from "../../gen/bazaar/order/v1/order_pb.js";
 import { type Caller, mayActFor } from "../../platform/auth/auth.js";
 import type { OutboxRow, OutboxTail } from "../../platform/events/tail.js";
 import type { StateSource } from "../../platform/events/watch.js";
-import { toOrder } from "./service.js";
+import { toOrder } from "./messages.js";
 import { type OrderDb, readOrders } from "./store.js";
 
 /** The outbox subjects WatchOrders shows. */

@@ -158,7 +158,7 @@ export class OrderSaga {
     // Step 5: the order is written, or the reservation goes back.
     let order: OrderRecord | undefined;
     try {
-      order = await store.attempts.confirm(orderId, priceOrder(input.items, products));
+      order = await store.attempts.confirm(begun.attempt, priceOrder(input.items, products));
     } catch (error) {
       // The COMMIT may have landed though we saw an error (the connection died after it): only
       // a row still PENDING, and moved to FAILED by us first, may give its stock back.

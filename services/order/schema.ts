@@ -13,6 +13,7 @@ import {
   uuid,
 } from "drizzle-orm/pg-core";
 import { timestamps } from "../../platform/data/columns.js";
+import { eventSeqColumn, outboxTable } from "../../platform/events/table.js";
 
 /** Where an order is in CreateOrder's saga; see saga.ts for the transitions. */
 export const orderStatuses = ["pending", "confirmed", "failed"] as const;
@@ -58,6 +59,7 @@ export const orders = pgTable(
     returnPending: boolean("return_pending").notNull().default(false),
     // create_time, and update_time: when the order last changed as its owner sees it (placed,
     // shipped, cancelled); the catalog learning of it (settled, return_pending) does not count.
+    eventSeq: eventSeqColumn(),
     ...timestamps,
   },
   (table) => [
@@ -102,3 +104,6 @@ export const orderItems = pgTable(
     check("order_items_price_check", sql`${table.unitPriceCents} >= 0`),
   ],
 );
+
+/** Domain events waiting for JetStream (platform/events). */
+export const outbox = outboxTable();

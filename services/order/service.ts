@@ -42,6 +42,7 @@ import {
 import { OrderLifecycle, type TransitionOutcome } from "./lifecycle.js";
 import { maxQuantity } from "./limits.js";
 import { type OrderEventDecoder, orderSource } from "./live.js";
+import { fulfilmentOf, toOrder } from "./messages.js";
 import { type Peers, peerUnavailableText } from "./peers.js";
 import { OrderSaga } from "./saga.js";
 import type { OrderAttempt, OrderRecord, OrderStore } from "./store.js";
@@ -208,18 +209,6 @@ function outcomeOf(attempt: OrderAttempt | undefined): OrderOutcome {
   }
 }
 
-const statusOf: Record<Fulfilment, OrderStatus> = {
-  placed: OrderStatus.PLACED,
-  shipped: OrderStatus.SHIPPED,
-  cancelled: OrderStatus.CANCELLED,
-};
-
-const fulfilmentOf: Record<Exclude<OrderStatus, OrderStatus.UNSPECIFIED>, Fulfilment> = {
-  [OrderStatus.PLACED]: "placed",
-  [OrderStatus.SHIPPED]: "shipped",
-  [OrderStatus.CANCELLED]: "cancelled",
-};
-
 /** A status as callers read it: SHIPPED, CANCELLED… */
 const statusName = (fulfilment: Fulfilment) => fulfilment.toUpperCase();
 
@@ -245,25 +234,6 @@ function failedPrecondition(
       value: create(PreconditionFailureSchema, { violations: [violation] }),
     },
   ]);
-}
-
-export function toOrder(record: OrderRecord): Order {
-  return create(OrderSchema, {
-    id: record.id,
-    accountId: record.accountId,
-    status: statusOf[record.fulfilment],
-    updateTime: timestampFromDate(record.updateTime),
-    cancelReason: record.cancelReason ?? "",
-    items: record.items.map((item) => ({
-      productId: item.productId,
-      name: item.name,
-      description: item.description,
-      unitPriceCents: item.unitPriceCents,
-      quantity: item.quantity,
-    })),
-    totalCents: record.totalCents,
-    createTime: timestampFromDate(record.createTime),
-  });
 }
 
 /** Why an order failed, in the code and words our caller (and the gateway) act on. */

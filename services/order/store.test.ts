@@ -18,7 +18,7 @@ describe("OrderStore", () => {
       idempotencyKey: undefined,
     });
     if (!begun.created) throw new Error("not created");
-    return begun.attempt.id;
+    return begun.attempt;
   };
   const item = (name: string, unitPriceCents: bigint, quantity: number) => ({
     productId: uuidv7(),
@@ -29,9 +29,10 @@ describe("OrderStore", () => {
   });
 
   it("confirms a pending attempt with its items and total, exactly as given", async () => {
-    const id = await begin();
+    const attempt = await begin();
+    const { id } = attempt;
     const items = [item("a", 9_007_199_254_740_993n, 1), item("b, c", 0n, 1000)];
-    const order = await bed.store.attempts.confirm(id, {
+    const order = await bed.store.attempts.confirm(attempt, {
       items,
       totalCents: 9_007_199_254_740_993n,
     });
@@ -40,9 +41,10 @@ describe("OrderStore", () => {
   });
 
   it("confirms nothing, and writes no item, once the attempt is no longer pending", async () => {
-    const id = await begin();
+    const attempt = await begin();
+    const { id } = attempt;
     await bed.store.attempts.fail(id, { reason: "abandoned" }, false);
-    const order = await bed.store.attempts.confirm(id, {
+    const order = await bed.store.attempts.confirm(attempt, {
       items: [item("x", 5n, 2)],
       totalCents: 10n,
     });
@@ -52,9 +54,10 @@ describe("OrderStore", () => {
   });
 
   it("an invalid item rolls the whole confirm back: the attempt stays pending", async () => {
-    const id = await begin();
+    const attempt = await begin();
+    const { id } = attempt;
     await expect(
-      bed.store.attempts.confirm(id, { items: [item("y", -1n, 1)], totalCents: -1n }),
+      bed.store.attempts.confirm(attempt, { items: [item("y", -1n, 1)], totalCents: -1n }),
     ).rejects.toThrow();
     expect((await bed.store.attempts.findAttempt(id))?.status).toBe("pending");
   });
@@ -70,7 +73,7 @@ describe("OrderStore", () => {
       const items = names.map((name, i) =>
         item(name, BigInt(i + 1) * 9_007_199_254_740_993n, i + 1),
       );
-      return bed.store.attempts.confirm(begun.attempt.id, { items, totalCents: 1n });
+      return bed.store.attempts.confirm(begun.attempt, { items, totalCents: 1n });
     };
     const [ann, bob, nobody] = [uuidv7(), uuidv7(), uuidv7()];
     const first = await place(ann, ["a1", "a2", "a3"]);
@@ -94,7 +97,7 @@ describe("OrderStore", () => {
   });
 
   it("settle marks asked for together each land", async () => {
-    const ids = await Promise.all(Array.from({ length: 5 }, begin));
+    const ids = (await Promise.all(Array.from({ length: 5 }, begin))).map((a) => a.id);
     await Promise.all(ids.map((id) => bed.store.attempts.markSettled(id)));
     for (const id of ids) expect((await bed.store.attempts.findAttempt(id))?.settled).toBe(true);
   });

@@ -27,6 +27,11 @@ export const silentLogger = createLogger({ service: "order-test", level: "silent
 export interface OrderTestbed {
   authority: TestAuthority;
   database: DatabaseHandle<typeof schema>;
+  /** The peers' own databases (their event outboxes, for the event tests). */
+  peerDatabases: {
+    account: DatabaseHandle<Record<string, unknown>>;
+    catalog: DatabaseHandle<Record<string, unknown>>;
+  };
   store: OrderStore;
   peers: Peers;
   accounts: Client<typeof AccountService>;
@@ -71,6 +76,7 @@ export async function openOrderTestbed(): Promise<OrderTestbed> {
   return {
     authority,
     database,
+    peerDatabases: { account: account.database, catalog: catalog.database },
     store,
     peers,
     accounts: account.client,

@@ -1,5 +1,5 @@
-// The outbox worker: pushes product changes from search_outbox to the search index, with
-// backoff per row, so an unreachable OpenSearch delays search freshness but loses nothing.
+// The search indexer: follows the catalog's event outbox and pushes changed products to the
+// search index, so an unreachable OpenSearch delays search freshness but loses nothing.
 import type { Logger } from "../../../platform/observability/logger.js";
 import { Loop } from "../../../platform/worker.js";
 import type { CatalogStore, ProductRecord } from "../store.js";
@@ -10,47 +10,39 @@ export type SearchIndexer = (batch: {
   remove: readonly string[];
 }) => Promise<void>;
 
-// Longer than any push takes; a row whose worker died is pushed again after this.
-const claimLeaseSeconds = 60;
-
-export interface DrainResult {
-  pushed: number;
-  failed: number;
-}
+// Outbox rows a step reads at most; products per push when re-indexing everything.
+const stepRows = 1_000;
+const reindexPage = 200;
 
 /**
- * One pass: takes the due outbox rows, sends the products' current rows in one batch, and
- * marks them done, or counts the failure and schedules a retry. Sending current state makes
- * every push idempotent, so two workers or a retry after a crash do no harm.
+ * One step: the products changed since the indexer's cursor (every product when it has none)
+ * are sent in their current state, which makes every push idempotent: a step repeated after a
+ * crash or a failed push does no harm. Returns the outbox rows read; undefined when another
+ * replica is indexing.
  */
 export async function drainOutbox(
   store: CatalogStore,
   indexer: SearchIndexer,
-  options: { batchSize?: number; now?: Date } = {},
-): Promise<DrainResult> {
-  // Claimed, not just read: replicas draining at once push disjoint rows.
-  const due = await store.outbox.claim(options.batchSize ?? 200, claimLeaseSeconds, options.now);
-  if (due.length === 0) return { pushed: 0, failed: 0 };
-  const ids = [...new Set(due.map((row) => row.productId))];
-  const found = await store.products.findByIds(ids);
-  const foundIds = new Set(found.map((p) => p.id));
-  try {
-    await indexer({ upsert: found, remove: ids.filter((id) => !foundIds.has(id)) });
-  } catch (error) {
-    await store.outbox.fail(
-      due.map((row) => row.id),
-      error instanceof Error ? error.message : String(error),
-    );
-    return { pushed: 0, failed: due.length };
-  }
-  await store.outbox.complete(due.map((row) => row.id));
-  return { pushed: due.length, failed: 0 };
+  options: { limit?: number } = {},
+): Promise<number | undefined> {
+  return store.outbox.drain(options.limit ?? stepRows, async (changes) => {
+    if ("all" in changes) {
+      for (let skip = 0; ; skip += reindexPage) {
+        const page = await store.products.list(skip, reindexPage);
+        if (page.length > 0) await indexer({ upsert: page, remove: [] });
+        if (page.length < reindexPage) return;
+      }
+    }
+    const found = await store.products.findByIds(changes.productIds);
+    const foundIds = new Set(found.map((p) => p.id));
+    await indexer({ upsert: found, remove: changes.productIds.filter((id) => !foundIds.has(id)) });
+  });
 }
 
 /**
- * Drains the outbox in the background. `prepare` (creating the index) runs before the first
- * push and again after each failure of it, so a search server that is not up yet when the
- * catalog starts only delays indexing.
+ * Follows the outbox in the background, backing off (up to a minute) while pushes fail.
+ * `prepare` (creating the index) runs before the first push and again after each failure of
+ * it, so a search server that is not up yet when the catalog starts only delays indexing.
  */
 export function outboxWorker(
   store: CatalogStore,
@@ -58,22 +50,29 @@ export function outboxWorker(
   logger: Logger,
   options: { intervalMs?: number; prepare?: () => Promise<void> } = {},
 ): Loop<number> {
-  let passes = 0;
   let prepared = options.prepare === undefined;
+  let failures = 0;
+  let retryAt = 0;
   return new Loop({
-    name: "search outbox",
+    name: "search indexer",
     intervalMs: options.intervalMs ?? 1_000,
     logger,
     pass: async () => {
-      if (!prepared) {
-        await options.prepare?.();
-        prepared = true;
+      if (Date.now() < retryAt) return 0;
+      try {
+        if (!prepared) {
+          await options.prepare?.();
+          prepared = true;
+        }
+        const read = (await drainOutbox(store, indexer)) ?? 0;
+        failures = 0;
+        return read;
+      } catch (error) {
+        retryAt = Date.now() + Math.min(60_000, 1_000 * 2 ** failures++);
+        logger.warn({ err: error }, "search index push failed; will retry");
+        return 0;
       }
-      const { pushed, failed } = await drainOutbox(store, indexer);
-      if (failed > 0) logger.warn({ failed }, "search index push failed; will retry");
-      if (++passes % 600 === 0) await store.outbox.prune();
-      return pushed;
     },
-    more: (pushed) => pushed >= 200,
+    more: (read) => read >= stepRows,
   });
 }

@@ -1,107 +1,91 @@
-// The search outbox: product changes waiting to be pushed to the search index. Rows are
-// written in the same transaction as the product change, so the index can lag but never miss.
-import { and, asc, inArray, isNull, lte, sql } from "drizzle-orm";
+// The search indexer's reading of the catalog's event outbox: which products changed since its
+// cursor. It reads only below the safe horizon (pg_snapshot_xmin of the current snapshot),
+// where every row is final, in (txid, id) order, so a row that commits late is never skipped.
+import { sql } from "drizzle-orm";
+import {
+  ProductCreatedSchema,
+  ProductUpdatedSchema,
+} from "../../../gen/bazaar/catalog/v1/events_pb.js";
 import { executeRows } from "../../../platform/data/database.js";
-import { searchOutbox } from "../schema.js";
-import type { CatalogDb, Tx } from "./db.js";
+import type { CatalogDb } from "./db.js";
 
-export interface OutboxEntry {
-  id: number;
-  productId: string;
-  attempts: number;
-}
+/** The indexer's name in outbox_cursors. */
+export const searchConsumer = "search";
 
-/** Queues `productIds` for indexing inside the product write's transaction. */
-export async function enqueueForIndexing(tx: Tx, productIds: readonly string[]): Promise<void> {
-  // One statement per 1000 rows keeps far below PostgreSQL's 65,535 parameters.
-  for (let i = 0; i < productIds.length; i += 1000) {
-    await tx
-      .insert(searchOutbox)
-      .values(productIds.slice(i, i + 1000).map((productId) => ({ productId })));
-  }
-}
+// One indexer at a time across replicas; a pass elsewhere makes this one skip.
+const searchLockKey = 7_305_722_111;
+
+// Events that change what the index holds; StockChanged does not (stock is read from
+// PostgreSQL at search time).
+const indexedSubjects: readonly string[] = [
+  ProductCreatedSchema.typeName,
+  ProductUpdatedSchema.typeName,
+];
+
+/** What changed: some products, or everything (no cursor yet: a new index or an upgrade). */
+export type SearchChanges = { productIds: string[] } | { all: true };
 
 export class SearchOutboxStore {
   constructor(private readonly db: CatalogDb) {}
 
-  /** Outbox rows due at `now`, oldest first. */
-  async due(limit: number, now: Date = new Date()): Promise<OutboxEntry[]> {
-    return this.db
-      .select({
-        id: searchOutbox.id,
-        productId: searchOutbox.productId,
-        attempts: searchOutbox.attempts,
-      })
-      .from(searchOutbox)
-      .where(and(isNull(searchOutbox.doneTime), lte(searchOutbox.nextAttemptTime, now)))
-      .orderBy(asc(searchOutbox.id))
-      .limit(limit);
-  }
-
   /**
-   * Claims up to `limit` rows due at `now` for one worker's push: their next attempt moves
-   * `leaseSeconds` ahead, so another worker (another replica) skips them, and a worker that dies
-   * mid-push only delays them. SKIP LOCKED keeps workers claiming at once from waiting on each
-   * other or taking the same rows.
+   * One step of the indexer, as one transaction under its lock: hands `push` what changed
+   * after the cursor (up to `limit` outbox rows), and moves the cursor past them once `push`
+   * resolves; if it throws, nothing moves. Returns the outbox rows read, or undefined when
+   * another replica holds the lock.
    */
-  async claim(limit: number, leaseSeconds: number, now: Date = new Date()): Promise<OutboxEntry[]> {
-    const due = this.db
-      .select({ id: searchOutbox.id })
-      .from(searchOutbox)
-      .where(and(isNull(searchOutbox.doneTime), lte(searchOutbox.nextAttemptTime, now)))
-      .orderBy(asc(searchOutbox.id))
-      .limit(limit)
-      .for("update", { skipLocked: true });
-    const rows = await this.db
-      .update(searchOutbox)
-      .set({
-        nextAttemptTime: sql`${now.toISOString()}::timestamptz + ${leaseSeconds}::int * interval '1 second'`,
-      })
-      .where(and(inArray(searchOutbox.id, due), isNull(searchOutbox.doneTime)))
-      .returning({
-        id: searchOutbox.id,
-        productId: searchOutbox.productId,
-        attempts: searchOutbox.attempts,
-      });
-    return rows.sort((a, b) => a.id - b.id);
+  async drain(
+    limit: number,
+    push: (changes: SearchChanges) => Promise<void>,
+  ): Promise<number | undefined> {
+    return this.db.transaction(async (tx) => {
+      const [lock] = await executeRows<{ locked: boolean }>(
+        tx,
+        sql`select pg_try_advisory_xact_lock(${searchLockKey}) as locked`,
+      );
+      if (!lock?.locked) return undefined;
+      const [cursor] = await executeRows<{ txid: string; id: number }>(
+        tx,
+        sql`select txid::text, id from outbox_cursors where consumer = ${searchConsumer}`,
+      );
+      if (!cursor) {
+        // Everything committed below the horizon is in the products the push reads next;
+        // anything later is in the outbox from here.
+        await tx.execute(
+          sql`insert into outbox_cursors (consumer, txid, id)
+            values (${searchConsumer}, pg_snapshot_xmin(pg_current_snapshot()), 0)`,
+        );
+        await push({ all: true });
+        return 0;
+      }
+      const rows = await executeRows<{
+        id: string;
+        txid: string;
+        subject: string;
+        thing_id: string;
+      }>(
+        tx,
+        sql`select id, txid::text, subject, thing_id from outbox
+          where (txid, id) > (${cursor.txid}::xid8, ${cursor.id}::bigint)
+            and txid < pg_snapshot_xmin(pg_current_snapshot())
+          order by txid, id limit ${limit}`,
+      );
+      const last = rows.at(-1);
+      if (!last) return 0;
+      const productIds = [
+        ...new Set(rows.filter((r) => indexedSubjects.includes(r.subject)).map((r) => r.thing_id)),
+      ];
+      if (productIds.length > 0) await push({ productIds });
+      await tx.execute(
+        sql`update outbox_cursors set txid = ${last.txid}::xid8, id = ${last.id}::bigint,
+          update_time = now() where consumer = ${searchConsumer}`,
+      );
+      return rows.length;
+    });
   }
 
-  async complete(ids: readonly number[]): Promise<void> {
-    if (ids.length === 0) return;
-    await this.db
-      .update(searchOutbox)
-      .set({ doneTime: sql`now()` })
-      .where(inArray(searchOutbox.id, [...ids]));
-  }
-
-  /** Counts a failed push and backs off: 2^attempts seconds, at most 5 minutes. */
-  async fail(ids: readonly number[], error: string): Promise<void> {
-    if (ids.length === 0) return;
-    await this.db
-      .update(searchOutbox)
-      .set({
-        attempts: sql`${searchOutbox.attempts} + 1`,
-        lastError: error.slice(0, 2000),
-        nextAttemptTime: sql`now() + least(power(2, ${searchOutbox.attempts}), 300) * interval '1 second'`,
-      })
-      .where(inArray(searchOutbox.id, [...ids]));
-  }
-
-  /** Forgets outbox rows pushed more than a day ago. */
-  async prune(): Promise<void> {
-    await this.db
-      .delete(searchOutbox)
-      .where(sql`${searchOutbox.doneTime} < now() - interval '1 day'`);
-  }
-
-  /** Queues every product for indexing, e.g. when the search index was just created. */
-  async enqueueAllProducts(): Promise<number> {
-    const rows = await executeRows<{ id: number }>(
-      this.db,
-      sql`insert into search_outbox (product_id)
-          select id from products order by create_time, id
-          returning id`,
-    );
-    return rows.length;
+  /** Forgets the cursor: the next step pushes every product (the index was just created). */
+  async restart(): Promise<void> {
+    await this.db.execute(sql`delete from outbox_cursors where consumer = ${searchConsumer}`);
   }
 }

@@ -3,9 +3,10 @@ import { asc, eq, sql } from "drizzle-orm";
 import { batched, batchedByUuid } from "../../../platform/data/batcher.js";
 import { pgArray } from "../../../platform/data/database.js";
 import { uuidv7 } from "../../../platform/data/ids.js";
+import { type EventRecord, recordEvents } from "../../../platform/events/record.js";
+import { productCreated, productUpdated, stockChanged } from "../events.js";
 import { productStock, products } from "../schema.js";
 import { type CatalogDb, retryingTransaction } from "./db.js";
-import { enqueueForIndexing } from "./outbox.js";
 
 /** A product as the store hands it out: every column but the search vector. */
 export interface ProductRecord {
@@ -48,11 +49,7 @@ export class ProductStore {
   readonly #byIds;
   readonly #page;
 
-  constructor(
-    private readonly db: CatalogDb,
-    /** Write a search_outbox row with every product write (OpenSearch is configured). */
-    private readonly outbox: boolean,
-  ) {
+  constructor(private readonly db: CatalogDb) {
     const withStockFrom = () =>
       db.select(productColumns).from(products).innerJoin(productStock, withStock);
     this.#byId = withStockFrom()
@@ -110,18 +107,17 @@ export class ProductStore {
             priceCents: products.priceCents,
             createTime: products.createTime,
           });
+        // ProductCreated is each product's event 1.
         await tx
           .insert(productStock)
-          .values(batch.map(({ id, stock }) => ({ productId: id, stock })));
+          .values(batch.map(({ id, stock }) => ({ productId: id, stock, eventSeq: 1 })));
         const stockOf = new Map(batch.map(({ id, stock }) => [id, stock]));
         created.push(...rows.map((row) => ({ ...row, stock: stockOf.get(row.id) ?? 0 })));
       }
-      if (this.outbox) {
-        await enqueueForIndexing(
-          tx,
-          created.map((p) => p.id),
-        );
-      }
+      await recordEvents(
+        tx,
+        created.map((product) => productCreated(product, 1)),
+      );
       // RETURNING keeps no promise about order; the caller gave one.
       return created.sort(compareCreation);
     });
@@ -196,24 +192,40 @@ export class ProductStore {
     return row?.count ?? 0;
   }
 
+  /**
+   * Applies `changes` and records ProductUpdated, and StockChanged when the stock moved, with
+   * the product's next sequence numbers (its stock row is locked first, as a reservation
+   * would lock it).
+   */
   async update(id: string, changes: Partial<NewProduct>): Promise<ProductRecord | undefined> {
     const { stock, ...productChanges } = changes;
     return retryingTransaction(this.db, async (tx) => {
-      const [changed] = await tx
+      const [before] = await tx
+        .select({ stock: productStock.stock, eventSeq: productStock.eventSeq })
+        .from(productStock)
+        .where(eq(productStock.productId, id))
+        .for("update");
+      if (!before) return undefined;
+      const delta = stock === undefined ? 0 : stock - before.stock;
+      await tx
         .update(products)
         .set({ ...productChanges, updateTime: sql`now()` })
-        .where(eq(products.id, id))
-        .returning({ id: products.id });
-      if (!changed) return undefined;
-      if (stock !== undefined) {
-        await tx.update(productStock).set({ stock }).where(eq(productStock.productId, id));
-      }
-      if (this.outbox) await enqueueForIndexing(tx, [id]);
+        .where(eq(products.id, id));
+      await tx
+        .update(productStock)
+        .set({ stock: stock ?? before.stock, eventSeq: before.eventSeq + (delta === 0 ? 1 : 2) })
+        .where(eq(productStock.productId, id));
       const [row] = await tx
         .select(productColumns)
         .from(products)
         .innerJoin(productStock, withStock)
         .where(eq(products.id, id));
+      if (!row) return undefined;
+      const events: EventRecord[] = [productUpdated(row, before.eventSeq + 1)];
+      if (delta !== 0) {
+        events.push(stockChanged({ productId: id, stock: row.stock, delta }, before.eventSeq + 2));
+      }
+      await recordEvents(tx, events);
       return row;
     });
   }

@@ -3,7 +3,13 @@
 import { and, asc, eq, inArray, lte, sql } from "drizzle-orm";
 import { batched } from "../../../platform/data/batcher.js";
 import { executeRows, pgArray } from "../../../platform/data/database.js";
+import {
+  type EventRecord,
+  outboxInsertSql,
+  recordEvents,
+} from "../../../platform/events/record.js";
 import { type ItemQuantity, mergeInLockOrder } from "../domain.js";
+import { stockChangeDraft, stockChanged, stockField } from "../events.js";
 import { productStock, products, reservationItems, reservations } from "../schema.js";
 import { type CatalogDb, type Executor, retryingTransaction, type Tx } from "./db.js";
 import {
@@ -43,7 +49,8 @@ export class ReservationStore {
    * enough does it insert the reservation, decrement the stock and record the items with
    * their unit prices. The reservation's primary key makes a second call with the same order
    * id wait for the first, then insert nothing; the CHECK (stock >= 0) makes an oversell an
-   * error that rolls the whole statement back.
+   * error that rolls the whole statement back. Each product's StockChanged event is written
+   * by the same statement, numbered from the stock row it updates.
    */
   async reserve(
     orderId: string,
@@ -53,6 +60,10 @@ export class ReservationStore {
     const wanted = mergeInLockOrder(items);
     const ids = pgArray(wanted.map((w) => w.productId));
     const quantities = pgArray(wanted.map((w) => w.quantity));
+    // StockChanged per product, recorded by the statement only if the stock is taken.
+    const drafts = wanted.map((w) =>
+      stockChangeDraft({ productId: w.productId, delta: -w.quantity, orderId }),
+    );
     const rows = await executeRows<ReserveRow>(
       this.db,
       sql`with wanted as (
@@ -69,8 +80,16 @@ export class ReservationStore {
         on conflict do nothing
         returning create_time, expire_time
       ), taken as (
-        update product_stock s set stock = s.stock - w.quantity
+        update product_stock s set stock = s.stock - w.quantity, event_seq = s.event_seq + 1
         from wanted w where s.product_id = w.product_id and exists (select from inserted)
+        returning s.product_id, s.stock, s.event_seq
+      ), events as (
+        ${outboxInsertSql(drafts, {
+          relation: "taken",
+          thingColumn: "product_id",
+          sequenceColumn: "event_seq",
+          fields: [{ number: stockField, column: "stock" }],
+        })}
       ), recorded as (
         insert into reservation_items (order_id, product_id, quantity, unit_price_cents)
         select ${orderId}, w.product_id, w.quantity, p.price_cents
@@ -223,6 +242,17 @@ export class ReservationStore {
    */
   async releaseStock(orderId: string): Promise<ReservationOutcome> {
     return this.#transaction(async (tx) => {
+      // The stock rows first, in product-id order, as reserve takes them: a reserve retried
+      // for the same order holds them while its insert waits for this reservation's row, so
+      // taking the reservation's row first would deadlock with it.
+      const held = (await readReservation(tx, orderId))?.items ?? [];
+      if (held.length > 0) {
+        await tx.execute(
+          sql`select from product_stock
+            where product_id = any(${pgArray(held.map((item) => item.productId))}::uuid[])
+            order by product_id for update`,
+        );
+      }
       const changed = await tx
         .update(reservations)
         .set({ state: "released", updateTime: sql`now()` })
@@ -237,12 +267,23 @@ export class ReservationStore {
         return { reservation: record };
       }
       // Items come back sorted by product id: the same lock order as reserve.
+      const events: EventRecord[] = [];
       for (const { productId, quantity } of record.items) {
-        await tx
+        const [row] = await tx
           .update(productStock)
-          .set({ stock: sql`${productStock.stock} + ${quantity}` })
-          .where(eq(productStock.productId, productId));
+          .set({
+            stock: sql`${productStock.stock} + ${quantity}`,
+            eventSeq: sql`${productStock.eventSeq} + 1`,
+          })
+          .where(eq(productStock.productId, productId))
+          .returning({ stock: productStock.stock, eventSeq: productStock.eventSeq });
+        if (row) {
+          events.push(
+            stockChanged({ productId, stock: row.stock, delta: quantity, orderId }, row.eventSeq),
+          );
+        }
       }
+      await recordEvents(tx, events);
       return { reservation: record };
     });
   }
@@ -256,6 +297,16 @@ export class ReservationStore {
    */
   async returnStock(orderId: string): Promise<ReservationOutcome> {
     return this.#transaction(async (tx) => {
+      // The stock rows first, in product-id order, as reserve and release take them (taking
+      // the reservation's row first would deadlock with a reserve retried for this order).
+      const held = (await readReservation(tx, orderId))?.items ?? [];
+      if (held.length > 0) {
+        await tx.execute(
+          sql`select from product_stock
+            where product_id = any(${pgArray(held.map((item) => item.productId))}::uuid[])
+            order by product_id for update`,
+        );
+      }
       const changed = await tx
         .update(reservations)
         .set({ state: "returned", updateTime: sql`now()` })
@@ -267,16 +318,29 @@ export class ReservationStore {
         if (record.state === "returned") return { reservation: record };
         return { refused: { reason: "wrong-state", state: record.state } };
       }
-      // The stock rows are locked in product-id order, the same order as reserve's.
-      await tx.execute(sql`with locked as (
-          select s.product_id from product_stock s
-          join reservation_items i on i.product_id = s.product_id and i.order_id = ${orderId}
-          order by s.product_id for update of s
-        )
-        update product_stock s set stock = s.stock + i.quantity
-        from reservation_items i join locked l using (product_id)
-        where i.order_id = ${orderId} and s.product_id = i.product_id`);
-      // ← the StockChanged events (+quantity, this order id) join this transaction here.
+      // Every item back in one statement; each product's StockChanged (+quantity, this order).
+      const rows = await executeRows<{
+        product_id: string;
+        stock: number;
+        event_seq: string | number;
+        quantity: number;
+      }>(
+        tx,
+        sql`update product_stock s
+          set stock = s.stock + i.quantity, event_seq = s.event_seq + 1
+          from reservation_items i
+          where i.order_id = ${orderId} and s.product_id = i.product_id
+          returning s.product_id, s.stock, s.event_seq, i.quantity`,
+      );
+      await recordEvents(
+        tx,
+        rows.map((row) =>
+          stockChanged(
+            { productId: row.product_id, stock: row.stock, delta: row.quantity, orderId },
+            Number(row.event_seq),
+          ),
+        ),
+      );
       return { reservation: record };
     });
   }

@@ -3,7 +3,9 @@
 import { and, asc, eq, inArray, lt, ne, sql } from "drizzle-orm";
 import { batched, firstOfEach } from "../../../platform/data/batcher.js";
 import { executeRows } from "../../../platform/data/database.js";
+import { type EventDraft, outboxInsertSql } from "../../../platform/events/record.js";
 import type { OrderFailure, PricedItem } from "../domain.js";
+import { orderPlacedDraft } from "../events.js";
 import {
   type BeginResult,
   failureColumns,
@@ -132,35 +134,41 @@ export class AttemptStore {
    * confirmed in the same turn share the statement; each row's change is its own.
    */
   async confirm(
-    id: string,
+    attempt: Pick<OrderAttempt, "id" | "accountId" | "createTime">,
     priced: { items: PricedItem[]; totalCents: bigint },
   ): Promise<OrderRecord | undefined> {
-    const row = await this.#confirm(id, { id, ...priced });
-    if (!row) return undefined;
-    return {
-      id,
-      accountId: row.accountId,
-      totalCents: priced.totalCents,
-      createTime: row.createTime,
-      items: priced.items,
+    const { id } = attempt;
+    // The time of the change is chosen here, so that the row and its OrderPlaced event agree.
+    const placed: OrderRecord = {
+      ...attempt,
+      ...priced,
       fulfilment: "placed",
-      updateTime: row.updateTime,
+      updateTime: new Date(),
       cancelReason: null,
     };
+    const confirmed = await this.#confirm(id, {
+      id,
+      ...priced,
+      updateTime: placed.updateTime,
+      event: orderPlacedDraft(placed),
+    });
+    return confirmed ? placed : undefined;
   }
 
   readonly #confirm = batched<
     string,
-    { accountId: string; createTime: Date; updateTime: Date } | undefined,
-    { id: string; items: PricedItem[]; totalCents: bigint }
+    true | undefined,
+    { id: string; items: PricedItem[]; totalCents: bigint; updateTime: Date; event: EventDraft }
   >(
     async (_ids, asked) => {
+      const events = firstOfEach(asked).map((priced) => priced.event);
       // Everything travels as one JSON parameter: names and descriptions are free text, and
       // prices and totals as strings, since JSON numbers would round past 2^53.
       const attempts = JSON.stringify(
         firstOfEach(asked).map((priced) => ({
           id: priced.id,
           total_cents: String(priced.totalCents),
+          update_time: priced.updateTime.toISOString(),
           items: priced.items.map((item, position) => ({
             position,
             product_id: item.productId,
@@ -171,22 +179,23 @@ export class AttemptStore {
           })),
         })),
       );
-      const rows = await executeRows<{
-        id: string;
-        account_id: string;
-        create_time: string | Date;
-        update_time: string | Date;
-      }>(
+      const rows = await executeRows<{ id: string }>(
         this.db,
         sql`with attempts as (
           select * from json_to_recordset(${attempts}::json)
-            as a(id uuid, total_cents bigint, items json)
+            as a(id uuid, total_cents bigint, update_time timestamptz, items json)
         ), confirmed as (
           update orders o set status = 'confirmed', total_cents = a.total_cents,
-            update_time = now()
+            update_time = a.update_time, event_seq = o.event_seq + 1
           from attempts a
           where o.id = a.id and o.status = 'pending'
-          returning o.id, o.account_id, o.create_time, o.update_time
+          returning o.id, o.event_seq
+        ), events as (
+          ${outboxInsertSql(events, {
+            relation: "confirmed",
+            thingColumn: "id",
+            sequenceColumn: "event_seq",
+          })}
         ), items as (
           insert into order_items
             (order_id, position, product_id, name, description, unit_price_cents, quantity)
@@ -196,18 +205,9 @@ export class AttemptStore {
             json_to_recordset(a.items) as i(position int, product_id uuid, name text,
               description text, unit_price_cents bigint, quantity int)
         )
-        select id, account_id, create_time, update_time from confirmed`,
+        select id from confirmed`,
       );
-      return new Map(
-        rows.map((row) => [
-          row.id,
-          {
-            accountId: row.account_id,
-            createTime: new Date(row.create_time),
-            updateTime: new Date(row.update_time),
-          },
-        ]),
-      );
+      return new Map(rows.map((row) => [row.id, true as const]));
     },
     // An order carries up to 100 items with their names and descriptions (up to ~5 KB each):
     // 32 orders keep one statement's JSON under ~16 MB, where 200 could reach 100 MB and stall

@@ -1,6 +1,9 @@
 // A placed order's life after checkout: shipping and cancelling it, each one transaction, and
-// the marker of a cancelled order whose stock the catalog has not yet taken back.
+// the marker of a cancelled order whose stock the catalog has not yet taken back. Each change
+// records its event (OrderCancelled, OrderShipped) in its own transaction.
 import { and, asc, eq, lt, sql } from "drizzle-orm";
+import { recordEvents } from "../../../platform/events/record.js";
+import { transitionEvent } from "../events.js";
 import type { OrderRecord } from "../records.js";
 import { orders } from "../schema.js";
 import { ago, type OrderDb, type Tx } from "./db.js";
@@ -12,7 +15,7 @@ import { readOrder } from "./orders.js";
  * order's reservation commit had reached the catalog (orders.settled).
  */
 export type Transition =
-  | { order: OrderRecord; changed: true; settled: boolean }
+  | { order: OrderRecord; changed: true; settled: boolean; sequence: number }
   | { order: OrderRecord; changed: false };
 
 /** A cancelled order whose stock is still to go back to the catalog. */
@@ -40,9 +43,7 @@ export class FulfilmentStore {
         { fulfilment: "cancelled", cancelReason: options.reason, returnPending: true },
         options.ownerId,
       );
-      // ← When transition.changed: the OrderCancelled event (transition.order) joins this
-      // transaction here, written through `tx`.
-      return transition;
+      return recorded(tx, transition);
     });
   }
 
@@ -50,9 +51,7 @@ export class FulfilmentStore {
   ship(id: string): Promise<Transition | undefined> {
     return this.db.transaction(async (tx) => {
       const transition = await change(tx, id, { fulfilment: "shipped" }, undefined);
-      // ← When transition.changed: the OrderShipped event (transition.order) joins this
-      // transaction here, written through `tx`.
-      return transition;
+      return recorded(tx, transition);
     });
   }
 
@@ -75,6 +74,14 @@ export class FulfilmentStore {
   }
 }
 
+/** The transition, its event written through `tx` when it changed the order. */
+async function recorded(tx: Tx, transition: Transition | undefined) {
+  if (transition?.changed) {
+    await recordEvents(tx, [transitionEvent(transition.order, transition.sequence)]);
+  }
+  return transition;
+}
+
 /**
  * Moves a PLACED order to `set` and reads it back. The update's condition decides a race
  * between a ship and a cancel (or two of either): PostgreSQL re-checks `fulfilment = 'placed'`
@@ -89,7 +96,7 @@ async function change(
 ): Promise<Transition | undefined> {
   const [row] = await tx
     .update(orders)
-    .set({ ...set, updateTime: sql`now()` })
+    .set({ ...set, updateTime: sql`now()`, eventSeq: sql`${orders.eventSeq} + 1` })
     .where(
       and(
         eq(orders.id, id),
@@ -98,9 +105,9 @@ async function change(
         ownerId === undefined ? undefined : eq(orders.accountId, ownerId),
       ),
     )
-    .returning({ settled: orders.settled });
+    .returning({ settled: orders.settled, sequence: orders.eventSeq });
   const order = await readOrder(tx, id);
   if (!order) return undefined;
-  if (row) return { order, changed: true, settled: row.settled };
+  if (row) return { order, changed: true, settled: row.settled, sequence: Number(row.sequence) };
   return { order, changed: false };
 }

@@ -1,0 +1,165 @@
+// Recording domain events in the outbox, inside the transaction (or the very statement) that
+// makes the change. Two ways, one table:
+// - `recordEvents(tx, events)`: the change already returned the thing's new event_seq, so each
+//   event is complete (rare writes: products, accounts).
+// - `outboxInsertSql(...)`: a CTE body for a hot statement that bumps event_seq itself; the
+//   payload is encoded before the statement and the statement appends the fields only it knows
+//   (the sequence, a new stock) as protobuf fields, which a decoder merges into the message.
+import {
+  create,
+  type DescMessage,
+  type MessageInitShape,
+  type MessageShape,
+  toBinary,
+} from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { type SQL, sql } from "drizzle-orm";
+import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import { uuidv7 } from "../data/ids.js";
+
+/** Field 3 of every event message (proto/bazaar/<service>/v1/events.proto). */
+export const sequenceField = 3;
+
+/** An event encoded but not yet numbered: its payload lacks the sequence. */
+export interface EventDraft {
+  eventId: string;
+  /** bazaar.<service>.v1.<Event>: the message's full name. */
+  subject: string;
+  thingId: string;
+  payload: Uint8Array;
+  occurTime: Date;
+}
+
+/** An event ready for the outbox. */
+export interface EventRecord extends EventDraft {
+  sequence: number;
+}
+
+/** The fields every event message shares; the rest is the event's own. */
+type OwnFields<Desc extends DescMessage> = Omit<
+  MessageInitShape<Desc>,
+  "eventId" | "occurTime" | "sequence" | "$typeName"
+>;
+
+/**
+ * Encodes one event about `thingId`: a fresh event id, `now` as its occur_time, and `sequence`
+ * when the caller knows it (else the statement appends it: see outboxInsertSql).
+ */
+export function draftEvent<Desc extends DescMessage>(
+  schema: Desc,
+  thingId: string,
+  fields: OwnFields<Desc>,
+  options: { sequence?: number; now?: Date } = {},
+): EventDraft {
+  const occurTime = options.now ?? new Date();
+  const eventId = uuidv7(occurTime.getTime());
+  const message = create(schema, {
+    ...fields,
+    eventId,
+    occurTime: timestampFromDate(occurTime),
+    ...(options.sequence === undefined ? {} : { sequence: BigInt(options.sequence) }),
+  } as unknown as MessageInitShape<Desc>) as MessageShape<Desc>;
+  return {
+    eventId,
+    subject: schema.typeName,
+    thingId,
+    payload: toBinary(schema, message),
+    occurTime,
+  };
+}
+
+/** `draftEvent` with the sequence known: ready for `recordEvents`. */
+export function newEvent<Desc extends DescMessage>(
+  schema: Desc,
+  thingId: string,
+  sequence: number,
+  fields: OwnFields<Desc>,
+  now?: Date,
+): EventRecord {
+  return {
+    ...draftEvent(schema, thingId, fields, { sequence, ...(now ? { now } : {}) }),
+    sequence,
+  };
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: any service's database or transaction will do.
+type Executor = PgDatabase<PgQueryResultHKT, any, any>;
+
+/** Writes complete events into the outbox, as part of `tx` (the change's transaction). */
+export async function recordEvents(tx: Executor, events: readonly EventRecord[]): Promise<void> {
+  if (events.length === 0) return;
+  await tx.execute(
+    sql`insert into outbox (event_id, subject, thing_id, sequence, payload, occur_time)
+      select e.event_id, e.subject, e.thing_id, e.sequence, decode(e.payload, 'base64'),
+        e.occur_time
+      from json_to_recordset(${eventsJson(events)}::json)
+        as e(event_id uuid, subject text, thing_id uuid, sequence bigint, payload text,
+          occur_time timestamptz)`,
+  );
+}
+
+/**
+ * The body of a CTE (`events as (…)`) inserting `drafts` into the outbox, at most one per
+ * thing, numbered by `numbered`: a relation of the same statement (a CTE that has just run
+ * `event_seq = event_seq + 1 … returning`) whose `thingColumn` is the thing's id and
+ * `sequenceColumn` its new event_seq. A draft whose thing is not in `numbered` (the change did
+ * not happen) is not recorded. `fields` appends more of the relation's non-negative integer
+ * columns to the payload, as protobuf fields of those numbers.
+ */
+export function outboxInsertSql(
+  drafts: readonly EventDraft[],
+  numbered: {
+    relation: string;
+    thingColumn: string;
+    sequenceColumn: string;
+    fields?: readonly { number: number; column: string }[];
+  },
+): SQL {
+  const n = (column: string) => `n.${identifier(column)}`;
+  const appended = [
+    varintField(sequenceField, n(numbered.sequenceColumn)),
+    ...(numbered.fields ?? []).map((f) => varintField(f.number, n(f.column))),
+  ].join(" || ");
+  return sql`insert into outbox (event_id, subject, thing_id, sequence, payload, occur_time)
+    select e.event_id, e.subject, e.thing_id, ${sql.raw(n(numbered.sequenceColumn))},
+      decode(e.payload, 'base64') || ${sql.raw(appended)}, e.occur_time
+    from json_to_recordset(${eventsJson(drafts)}::json)
+      as e(event_id uuid, subject text, thing_id uuid, payload text, occur_time timestamptz)
+      join ${sql.raw(identifier(numbered.relation))} n
+        on ${sql.raw(n(numbered.thingColumn))} = e.thing_id`;
+}
+
+/** Events as one JSON parameter (payloads in base64): one parameter however many events. */
+function eventsJson(events: readonly (EventDraft & { sequence?: number })[]): string {
+  return JSON.stringify(
+    events.map((e) => ({
+      event_id: e.eventId,
+      subject: e.subject,
+      thing_id: e.thingId,
+      ...(e.sequence === undefined ? {} : { sequence: e.sequence }),
+      payload: Buffer.from(e.payload).toString("base64"),
+      occur_time: e.occurTime.toISOString(),
+    })),
+  );
+}
+
+/**
+ * SQL for a protobuf varint field `number` holding the non-negative bigint `value`: the tag
+ * byte, then 7 bits a byte, low bits first, the high bit saying another byte follows.
+ */
+export function varintField(number: number, value: string): string {
+  if (!Number.isInteger(number) || number < 1 || number > 15) {
+    throw new Error(`field ${number}: only fields 1–15 have a one-byte tag`);
+  }
+  const tag = (number << 3).toString(16).padStart(2, "0");
+  const v = `(${value})::bigint`;
+  return `(select '\\x${tag}'::bytea || string_agg(set_byte('\\x00'::bytea, 0,
+      ((${v} >> (7 * i)) & 127)::int | case when ${v} >> (7 * (i + 1)) > 0 then 128 else 0 end),
+      ''::bytea order by i)
+    from generate_series(0, 8) i where i = 0 or ${v} >> (7 * i) > 0)`;
+}
+
+function identifier(name: string): string {
+  if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`not a plain SQL identifier: ${name}`);
+  return name;
+}

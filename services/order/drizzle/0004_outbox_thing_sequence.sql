@@ -1,0 +1,1 @@
+CREATE UNIQUE INDEX "outbox_thing_sequence_idx" ON "outbox" USING btree ("thing_id","sequence");
