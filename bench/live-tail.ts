@@ -1,10 +1,11 @@
 // Measures the outbox tail (docs/live.md): the cost of one poll with a retained outbox of
 // `--rows` rows, and the latency from a change's commit to its delivery to a listener.
 // Usage: TEST_DATABASE_URL=postgres://… npx tsx bench/live-tail.ts [--rows 100000] [--interval 50]
+import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import { sql } from "drizzle-orm";
 import { OutboxTail } from "../platform/events/tail.js";
-import { createOutboxTable, recordEvent } from "../platform/events/tail-testing.js";
+import { recordEvent } from "../platform/events/tail-testing.js";
 import { createLogger } from "../platform/observability/logger.js";
 import { openTestDatabase } from "../platform/testing.js";
 import { migrationsFolder } from "../services/catalog/config.js";
@@ -21,10 +22,9 @@ const intervalMs = Number(values.interval);
 const subject = "bazaar.catalog.v1.StockChanged";
 const database = await openTestDatabase({ schema, migrationsFolder });
 try {
-  await createOutboxTable(database.db);
   // A day's retained events, already read: what every poll has to skip past.
-  await database.db.execute(sql`insert into outbox (event_id, subject, thing_id, sequence, payload)
-    select gen_random_uuid(), ${subject}, 'old-' || (g % 1000), g, '\\x00'::bytea
+  await database.db.execute(sql`insert into outbox (event_id, subject, thing_id, sequence, payload, occur_time)
+    select gen_random_uuid(), ${subject}, md5('old-' || (g % 1000))::uuid, g, '\\x00'::bytea, now()
     from generate_series(1, ${rows}) g`);
   await database.db.execute(sql`analyze outbox`);
   const tail = new OutboxTail({
@@ -42,15 +42,13 @@ try {
   const pollMs = ((tail.stats.pollSeconds - idle.pollSeconds) / polls) * 1000;
   const committed = new Map<string, number>();
   const latencies: number[] = [];
-  const stop = tail.watch(
-    Array.from({ length: 20 }, (_, i) => `p${i}`),
-    (row) => {
-      const at = committed.get(`${row.thingId}:${row.sequence}`);
-      if (at !== undefined) latencies.push(performance.now() - at);
-    },
-  );
+  const things = Array.from({ length: 20 }, () => randomUUID());
+  const stop = tail.watch(things, (row) => {
+    const at = committed.get(`${row.thingId}:${row.sequence}`);
+    if (at !== undefined) latencies.push(performance.now() - at);
+  });
   for (let i = 0; i < 400; i++) {
-    const thingId = `p${i % 20}`;
+    const thingId = things[i % 20] as string;
     const sequence = await recordEvent(database.db, {
       subject,
       thingId,

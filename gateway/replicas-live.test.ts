@@ -3,11 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../platform/observability/logger.js";
 import { testAuthority } from "../platform/testing.js";
-import {
-  changeStock,
-  type LiveCatalog,
-  startLiveCatalog,
-} from "../services/catalog/live-testing.js";
+import { type LiveCatalog, startLiveCatalog } from "../services/catalog/live-testing.js";
 import { createTransports } from "./clients.js";
 import { loadGatewayConfig } from "./config.js";
 import { createGateway, type Gateway } from "./server.js";
@@ -106,7 +102,7 @@ describe("live updates across replicas", () => {
       const product = i % 3 === 0 ? b : a;
       const stock = (expected[product]?.at(-1) ?? 0) - 1;
       expected[product]?.push(stock);
-      await changeStock(replica.database.db, product, stock);
+      await replica.setStock(product, stock);
       await new Promise((resolve) => setTimeout(resolve, 150));
     }
     await until(() =>

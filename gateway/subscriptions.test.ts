@@ -3,11 +3,7 @@
 // error; graphql-sse's protocol works too; bad ids are refused like in queries.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../platform/observability/logger.js";
-import {
-  changeStock,
-  type LiveCatalog,
-  startLiveCatalog,
-} from "../services/catalog/live-testing.js";
+import { type LiveCatalog, startLiveCatalog } from "../services/catalog/live-testing.js";
 import { createTransports } from "./clients.js";
 import { loadGatewayConfig } from "./config.js";
 import { createGateway, type Gateway } from "./server.js";
@@ -126,8 +122,8 @@ describe("GraphQL subscriptions", () => {
     await until(() => gateway.live.stock.watching.length === 3);
     // One upstream stream for the union (opened at most once per change of the set).
     expect(gateway.live.stock.upstreamsOpened - opened).toBeLessThanOrEqual(2);
-    await changeStock(catalog.database.db, b, 19);
-    await changeStock(catalog.database.db, a, 9);
+    await catalog.setStock(b, 19);
+    await catalog.setStock(a, 9);
     await until(() => stocks(first, a).at(-1) === 9 && stocks(second, b).at(-1) === 19);
     expect(stocks(first, b)).toEqual([20, 19]);
     expect(stocks(second, b)).toEqual([20, 19]);
@@ -148,14 +144,19 @@ describe("GraphQL subscriptions", () => {
     const [, , c] = catalog.products as [string, string, string];
     const sub = subscribe(stockQuery, { ids: [c] });
     await until(() => sub.events.length === 1);
+    // Changes made while the gateway cannot reach its catalog: through another replica.
+    const other = await startLiveCatalog([], { database: catalog.database });
     await catalog.stopServer();
-    // Changes made while the gateway cannot reach the catalog (another replica, say).
-    await changeStock(catalog.database.db, c, 31);
-    await changeStock(catalog.database.db, c, 32);
+    try {
+      await other.setStock(c, 31);
+      await other.setStock(c, 32);
+    } finally {
+      await other.close();
+    }
     await catalog.start();
     await until(() => stocks(sub, c).at(-1) === 32, 10_000);
     expect(sub.events.every((e) => e.errors === undefined)).toBe(true);
-    await changeStock(catalog.database.db, c, 33);
+    await catalog.setStock(c, 33);
     await until(() => stocks(sub, c).at(-1) === 33);
     sub.stop();
   });
@@ -164,7 +165,7 @@ describe("GraphQL subscriptions", () => {
     const [a] = catalog.products as [string];
     const sub = subscribe(stockQuery, { ids: [a] }, "/graphql/stream");
     await until(() => sub.events.length === 1);
-    await changeStock(catalog.database.db, a, 8);
+    await catalog.setStock(a, 8);
     await until(() => stocks(sub, a).at(-1) === 8);
     sub.stop();
   });

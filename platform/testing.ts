@@ -2,7 +2,7 @@
 // server: the embedded one vitest's global setup starts for the run, or TEST_DATABASE_URL's.
 import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import type http2 from "node:http2";
+import http2 from "node:http2";
 import net from "node:net";
 import {
   ConnectError,
@@ -220,7 +220,9 @@ export interface GrpcAnswer {
 
 /**
  * One gRPC call of raw, already framed bytes on `session`, for tests that must send what no
- * client would; fails when nothing answers within `timeoutMs`.
+ * client would; fails when nothing answers within `timeoutMs`. A server stream (`streaming`)
+ * may never end: its first whole message is then the answer (status "0"), and the call is
+ * cancelled.
  */
 export function grpcExchange(
   session: http2.ClientHttp2Session,
@@ -228,6 +230,7 @@ export function grpcExchange(
   body: Uint8Array,
   headers: Record<string, string> = {},
   timeoutMs = 10_000,
+  streaming = false,
 ): Promise<GrpcAnswer> {
   return new Promise((resolve, reject) => {
     const stream = session.request({
@@ -250,10 +253,21 @@ export function grpcExchange(
     };
     stream.on("response", note);
     stream.on("trailers", note);
-    stream.on("data", () => {});
+    let received = Buffer.alloc(0);
+    stream.on("data", (chunk: Buffer) => {
+      if (!streaming || answer.status !== undefined) return;
+      received = Buffer.concat([received, chunk]);
+      // A frame: 1 flag byte, a 4-byte big-endian length, the message.
+      if (received.length >= 5 && received.length >= 5 + received.readUInt32BE(1)) {
+        answer.status = "0";
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+      }
+    });
     stream.on("error", (error) => {
       clearTimeout(timer);
-      reject(error);
+      // Cancelling a stream that had answered is not a failure of the call.
+      if (streaming && answer.status === "0") resolve(answer);
+      else reject(error);
     });
     stream.on("close", () => {
       clearTimeout(timer);

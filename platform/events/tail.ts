@@ -193,14 +193,15 @@ export class OutboxTail implements Worker {
   /**
    * What a reader resuming from `cursor` missed, below the current horizon: per thing only its
    * newest row (these are states, so the newest is what the reader would end up with), and
-   * only if it is newer than what the reader had (`sequences`: the last the reader saw of
-   * each thing, before these rows). `undefined` when the cursor is older than
+   * only if it is newer than what the reader had. `seen` is what the reader had: each thing's
+   * last sequence at the cursor, *before* these rows (a reader seeds its running maximum with it
+   * and then takes the rows, which are all above it). `undefined` when the cursor is older than
    * the outbox keeps (or not one this database handed out): the caller starts afresh.
    */
   async replay(
     thingIds: readonly string[],
     cursor: Cursor,
-  ): Promise<{ rows: OutboxRow[]; sequences: Map<string, number> } | undefined> {
+  ): Promise<{ rows: OutboxRow[]; seen: Map<string, number> } | undefined> {
     if (Date.now() - cursor.timeMs > this.#options.retentionMs) return undefined;
     const horizon = await this.horizon();
     if (cursor.txid > horizon) return undefined;
@@ -208,25 +209,25 @@ export class OutboxTail implements Worker {
     const subjects = list(this.#options.subjects);
     // Rows at or before the cursor are final (below a horizon seen earlier): the reader's
     // last sequences, exactly as its stream had them.
-    const seen = await select<{ thing_id: string; seq: string }>(
+    const atCursor = await select<{ thing_id: string; seq: string }>(
       this.#options.db,
       sql`select thing_id, max(sequence)::text as seq from outbox
           where thing_id in ${list(thingIds)} and subject in ${subjects} and (txid, id) <= ${from}
           group by thing_id`,
     );
-    const sequences = new Map(seen.map((row) => [row.thing_id, Number(row.seq)] as const));
+    const seen = new Map(atCursor.map((row) => [row.thing_id, Number(row.seq)] as const));
     const newest = await select<RawRow>(
       this.#options.db,
       sql`select distinct on (thing_id) ${rowColumns} from outbox
           where thing_id in ${list(thingIds)} and subject in ${subjects}
             and (txid, id) > ${from} and txid < ${horizon.toString()}::xid8
-          order by thing_id, sequence desc`,
+          order by outbox.thing_id, outbox.sequence desc`,
     );
     const rows = newest
       .map(toRow)
-      .filter((row) => row.sequence > (sequences.get(row.thingId) ?? 0))
+      .filter((row) => row.sequence > (seen.get(row.thingId) ?? 0))
       .sort(comparePositions);
-    return { rows, sequences };
+    return { rows, seen };
   }
 
   #schedule(delayMs: number): void {
@@ -260,7 +261,7 @@ export class OutboxTail implements Worker {
             select ${rowColumns} from outbox
             where (txid, id) > (${after.txid.toString()}::xid8, ${after.id.toString()}::bigint)
               and txid < h.horizon and subject in ${list(subjects)}
-            order by txid, id limit ${batchSize}) o on true`,
+            order by outbox.txid, outbox.id limit ${batchSize}) o on true`,
     );
     const horizon = BigInt(result[0]?.horizon ?? "0");
     const rows = result.filter((raw) => raw.id !== null).map(toRow);
@@ -289,6 +290,8 @@ interface RawRow {
   txid: string;
 }
 
+// Read as text (values pass 2^53), under the columns' own names: so an ORDER BY of a query that
+// selects these must name `outbox.<column>`, or it would sort the text ("9" after "11").
 const rowColumns = sql.raw(
   "id::text as id, subject, thing_id, sequence::text as sequence, payload, txid::text as txid",
 );

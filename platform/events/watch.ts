@@ -126,7 +126,7 @@ export async function* watchStates<T>(
       // Resuming: only ids the caller may see, then what it missed.
       const known = await tail.snapshot(ids, (tx) => source.read(tx, ids));
       refuseMissing(source, ids, known.state);
-      for (const [id, sequence] of replay.sequences) lastSequence.set(id, sequence);
+      for (const [id, sequence] of replay.seen) lastSequence.set(id, sequence);
       for (const row of replay.rows) consider(row);
     } else {
       const snapshot = await tail.snapshot(ids, (tx) => source.read(tx, ids));

@@ -1,63 +1,35 @@
-// Test support for WatchStock until the catalog writes StockChanged itself: a stock change and
-// its outbox row in one transaction, as the service will write them; and a catalog serving
-// WatchStock on a real server.
-import { create, toBinary } from "@bufbuild/protobuf";
-import { eq, sql } from "drizzle-orm";
-import { CatalogService, StockUpdateSchema } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
-import type { TokenAuthority } from "../../platform/auth/auth.js";
-import type { Database, DatabaseHandle } from "../../platform/data/database.js";
+// Test support for WatchStock: a catalog serving it on a real one-port server over a scratch
+// database, whose stock changes go through its own RPCs (UpdateProduct as an admin), so the
+// catalog writes its StockChanged events itself.
+import { type Client, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { CatalogService } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
+import type { TestAuthority } from "../../platform/auth/auth-testing.js";
+import type { DatabaseHandle } from "../../platform/data/database.js";
+import { uuidv7 } from "../../platform/data/ids.js";
 import { OutboxTail } from "../../platform/events/tail.js";
-import { createOutboxTable, insertOutboxRow } from "../../platform/events/tail-testing.js";
 import { StreamLimits } from "../../platform/events/watch.js";
 import { type RunningServer, serve } from "../../platform/http/server.js";
 import { createLogger } from "../../platform/observability/logger.js";
 import { createMetrics } from "../../platform/observability/metrics.js";
-import { openTestDatabase, testAuthority } from "../../platform/testing.js";
+import { bearer, openTestDatabase, testAuthority } from "../../platform/testing.js";
 import { migrationsFolder } from "./config.js";
 import { stockSource, stockSubjects } from "./live.js";
 import * as catalogSchema from "./schema.js";
-import { productStock } from "./schema.js";
 import { catalogRoutes } from "./service.js";
 import { CatalogStore } from "./store.js";
 
 type schema = typeof catalogSchema;
 
-/** Sets a product's stock and records its StockChanged; resolves with the event's sequence. */
-export function changeStock(
-  db: Database<schema>,
+/** Sets a product's stock through `client`'s UpdateProduct as an admin (a restock). */
+export async function setStock(
+  client: Client<typeof CatalogService>,
+  authority: TestAuthority,
   productId: string,
   stock: number,
-): Promise<number> {
-  return db.transaction(async (tx) => {
-    await tx.update(productStock).set({ stock }).where(eq(productStock.productId, productId));
-    return insertOutboxRow(tx as never, {
-      subject: stockSubjects[0],
-      thingId: productId,
-      payload: toBinary(StockUpdateSchema, create(StockUpdateSchema, { productId, stock })),
-    });
-  });
-}
-
-/** Takes `quantity` of a product's stock (an order), recording the change; the new stock. */
-export function takeStock(
-  db: Database<schema>,
-  productId: string,
-  quantity: number,
-): Promise<number> {
-  return db.transaction(async (tx) => {
-    const [row] = await tx
-      .update(productStock)
-      .set({ stock: sql`${productStock.stock} - ${quantity}` })
-      .where(eq(productStock.productId, productId))
-      .returning({ stock: productStock.stock });
-    const stock = row?.stock ?? 0;
-    await insertOutboxRow(tx as never, {
-      subject: stockSubjects[0],
-      thingId: productId,
-      payload: toBinary(StockUpdateSchema, create(StockUpdateSchema, { productId, stock })),
-    });
-    return stock;
-  });
+): Promise<void> {
+  const { token } = await authority.issueUserToken(uuidv7(), "admin", 600);
+  await client.updateProduct({ id: productId, stock }, bearer(token));
 }
 
 /** A catalog serving WatchStock on a real one-port server over a scratch database. */
@@ -67,6 +39,8 @@ export interface LiveCatalog {
   products: string[];
   server: RunningServer;
   url: string;
+  /** Sets a product's stock through this replica's UpdateProduct, as an admin. */
+  setStock(productId: string, stock: number): Promise<void>;
   /** Stops the server (a restart: `start()` serves again on the same port). */
   stopServer(): Promise<void>;
   start(): Promise<void>;
@@ -76,11 +50,10 @@ export interface LiveCatalog {
 /** Opens a database with `stocks.length` products (their stock as given) and serves it. */
 export async function startLiveCatalog(
   stocks: readonly number[],
-  options: { authority?: TokenAuthority; database?: DatabaseHandle<schema> } = {},
+  options: { authority?: TestAuthority; database?: DatabaseHandle<schema> } = {},
 ): Promise<LiveCatalog> {
   const database =
     options.database ?? (await openTestDatabase({ schema: catalogSchema, migrationsFolder }));
-  await createOutboxTable(database.db);
   const store = new CatalogStore(database.db);
   const products: string[] = [];
   if (!options.database) {
@@ -133,6 +106,16 @@ export async function startLiveCatalog(
     products,
     server: await serveOnce(),
     url: "",
+    setStock: (productId, stock) =>
+      setStock(
+        createClient(
+          CatalogService,
+          createConnectTransport({ baseUrl: live.url, httpVersion: "1.1" }),
+        ),
+        authority,
+        productId,
+        stock,
+      ),
     stopServer: () => live.server.close(200),
     start: async () => {
       live.server = await serveOnce();

@@ -3,33 +3,19 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { inArray } from "drizzle-orm";
-import { StockUpdateSchema } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
+import { StockChangedSchema } from "../../gen/bazaar/catalog/v1/events_pb.js";
 import type { OutboxTail } from "../../platform/events/tail.js";
 import type { StateSource } from "../../platform/events/watch.js";
 import { productStock } from "./schema.js";
 
 /** The outbox subjects WatchStock shows. */
-export const stockSubjects = ["bazaar.catalog.v1.StockChanged"] as const;
+export const stockSubjects = [StockChangedSchema.typeName] as const;
 
-/** What WatchStock needs of a StockChanged event: the product's new stock. */
-export type StockEventDecoder = (payload: Uint8Array) => { productId: string; stock: number };
-
-/**
- * Until events.proto lands, a StockChanged row's payload is read as a StockUpdate (the same
- * field numbers would not be: the integrator swaps this for
- * `(payload) => fromBinary(StockChangedSchema, payload)` from gen/bazaar/catalog/v1/events_pb.js,
- * whose product_id and stock are what is read here).
- */
-export const decodeStockChanged: StockEventDecoder = (payload) =>
-  fromBinary(StockUpdateSchema, payload);
-
-export function stockSource(
-  tail: OutboxTail,
-  decode: StockEventDecoder = decodeStockChanged,
-): StateSource<number> {
+export function stockSource(tail: OutboxTail): StateSource<number> {
   return {
     tail,
-    fromEvent: (row) => decode(row.payload).stock,
+    // The tail reads StockChanged rows only; the stock is the product's after the change.
+    fromEvent: (row) => fromBinary(StockChangedSchema, row.payload).stock,
     read: async (tx, ids) => {
       const rows = await tx
         .select()

@@ -63,7 +63,6 @@ export async function startCatalogService(
     routes: catalogRoutes({
       store,
       reservationTtlSeconds: config.RESERVATION_TTL_SECONDS,
-      // Integrator: stockSource's second argument is the StockChanged decoder (see live.ts).
       live: { ...live, source: stockSource(live.tail) },
       ...(openSearch ? { search: openSearch.search } : {}),
     }),

@@ -1,6 +1,7 @@
 // WatchStock on a real server (the one-port server on port 0, real PostgreSQL): over gRPC/h2c,
 // Connect/HTTP 1.1 and gRPC-Web; snapshot then changes, resume by cursor, caps, heartbeat, the
-// ends (shutdown, token expiry), and 1,000 clients that vanish leaving nothing behind.
+// ends (shutdown, token expiry), and 1,000 clients that vanish leaving nothing behind. Every
+// change goes through UpdateProduct, so the catalog writes its own StockChanged events.
 import {
   type Client,
   Code,
@@ -19,7 +20,6 @@ import { kTokenExpiresAt } from "../../platform/auth/auth.js";
 import type { DatabaseHandle } from "../../platform/data/database.js";
 import { uuidv7 } from "../../platform/data/ids.js";
 import { OutboxTail } from "../../platform/events/tail.js";
-import { createOutboxTable } from "../../platform/events/tail-testing.js";
 import { type Live, StreamLimits, watchStates } from "../../platform/events/watch.js";
 import { type RunningServer, serve } from "../../platform/http/server.js";
 import { createLogger } from "../../platform/observability/logger.js";
@@ -27,7 +27,7 @@ import { createMetrics } from "../../platform/observability/metrics.js";
 import { bearer, openTestDatabase, testAuthority } from "../../platform/testing.js";
 import { migrationsFolder } from "./config.js";
 import { stockSource, stockSubjects } from "./live.js";
-import { changeStock } from "./live-testing.js";
+import { setStock } from "./live-testing.js";
 import * as schema from "./schema.js";
 import { catalogRoutes } from "./service.js";
 import { CatalogStore } from "./store.js";
@@ -65,7 +65,6 @@ async function startServerAt(caps = { perProcess: 5_000, perCaller: 2_000, perCo
 
 beforeAll(async () => {
   database = await openTestDatabase({ schema, migrationsFolder, poolMax: 20 });
-  await createOutboxTable(database.db);
   const store = new CatalogStore(database.db);
   for (const [i, stock] of [10, 20, 30].entries()) {
     const product = await store.products.create({
@@ -122,6 +121,16 @@ function reader(client: Client<typeof CatalogService>, ids: string[], cursor = "
   return { seen, done, abort: () => abort.abort(), heartbeats: () => heartbeats };
 }
 
+/** A stock change through UpdateProduct on the server under test: the catalog records it. */
+let adminClient: Client<typeof CatalogService> | undefined;
+function changeStock(productId: string, stock: number): Promise<void> {
+  adminClient ??= createClient(
+    CatalogService,
+    createConnectTransport({ baseUrl: server.url, httpVersion: "1.1" }),
+  );
+  return setStock(adminClient, authority, productId, stock);
+}
+
 async function until(check: () => boolean, ms = 5_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!check()) {
@@ -131,7 +140,7 @@ async function until(check: () => boolean, ms = 5_000): Promise<void> {
 }
 
 describe("WatchStock", () => {
-  for (const [name, transport] of Object.entries(transports)) {
+  for (const [round, [name, transport]] of Object.entries(transports).entries()) {
     it(`streams the current stock, then each change, over ${name}`, async () => {
       const [a, b] = products as [string, string];
       const client = createClient(CatalogService, transport());
@@ -139,20 +148,26 @@ describe("WatchStock", () => {
       await until(() => stream.seen.length === 2);
       const start = new Map(stream.seen.map((u) => [u.productId, u.stock]));
       expect([...start.keys()]).toEqual([a, b]);
-      await changeStock(database.db, a, 7);
-      await changeStock(database.db, b, 8);
-      await changeStock(database.db, a, 6);
-      await until(() => stream.seen.at(-1)?.stock === 6);
+      // New stocks each round: setting a product's stock to what it is changes nothing.
+      const [first, second, third] = [7, 8, 6].map((n) => n + 10 * round) as [
+        number,
+        number,
+        number,
+      ];
+      await changeStock(a, first);
+      await changeStock(b, second);
+      await changeStock(a, third);
+      await until(() => stream.seen.at(-1)?.stock === third);
       stream.abort();
       expect(await stream.done).toBeUndefined();
       const ofA = stream.seen.filter((u) => u.productId === a).map((u) => u.stock);
-      expect(ofA.slice(1)).toEqual([7, 6]);
+      expect(ofA.slice(1)).toEqual([first, third]);
       expect(
         stream.seen
           .filter((u) => u.productId === b)
           .map((u) => u.stock)
           .slice(1),
-      ).toEqual([8]);
+      ).toEqual([second]);
       // Cursors only rise (they are positions in the outbox).
       const cursors = stream.seen.map((u) => u.cursor);
       expect(cursors.every((c) => c.startsWith("1."))).toBe(true);
@@ -164,15 +179,20 @@ describe("WatchStock", () => {
     const client = createClient(CatalogService, transports["gRPC over h2c"]?.() as Transport);
     const first = reader(client, [a, b, c]);
     await until(() => first.seen.length === 3);
-    await changeStock(database.db, a, 100);
+    await changeStock(a, 100);
     await until(() => first.seen.length === 4);
     const last = first.seen.at(-1)?.cursor as string;
     first.abort();
     await first.done;
-    // Missed while away: two changes of b, one of c; a unchanged.
-    await changeStock(database.db, b, 201);
-    await changeStock(database.db, b, 202);
-    await changeStock(database.db, c, 301);
+    // Missed while away: two changes of b, one of c; a unchanged. A reader that stays shows
+    // when they are below the horizon (another suite's open transaction on this PostgreSQL can
+    // hold it back): only then can a resume replay them rather than see them arrive live.
+    const stayed = reader(client, [b, c]);
+    await changeStock(b, 201);
+    await changeStock(b, 202);
+    await changeStock(c, 301);
+    await until(() => stayed.seen.at(-1)?.stock === 301, 30_000);
+    stayed.abort();
     const resumed = reader(client, [a, b, c], last);
     await until(() => resumed.seen.length === 2);
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -180,7 +200,7 @@ describe("WatchStock", () => {
       [b, 202],
       [c, 301],
     ]);
-    await changeStock(database.db, a, 101);
+    await changeStock(a, 101);
     await until(() => resumed.seen.length === 3);
     expect(resumed.seen.at(-1)).toMatchObject({ productId: a, stock: 101 });
     resumed.abort();
@@ -238,8 +258,8 @@ describe("WatchStock", () => {
     expect(firsts.map((u) => u?.thingId)).toEqual([a, b]);
     // The reader takes nothing while 100 changes land.
     for (let i = 1; i <= 50; i++) {
-      await changeStock(database.db, a, 1000 + i);
-      await changeStock(database.db, b, 2000 + i);
+      await changeStock(a, 1000 + i);
+      await changeStock(b, 2000 + i);
     }
     await new Promise((resolve) => setTimeout(resolve, 300));
     const rest: { thingId: string; state: number }[] = [];
@@ -281,7 +301,7 @@ describe("WatchStock", () => {
     for (const stream of streams) stream.abort();
     await until(() => live.limits.open === before && tail.watchedThings === 0, 10_000);
     // A change after they left reaches nobody and breaks nothing.
-    await changeStock(database.db, products[0] as string, 5);
+    await changeStock(products[0] as string, 5);
   }, 60_000);
 
   it("refuses streams past the caps with RESOURCE_EXHAUSTED", async () => {

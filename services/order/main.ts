@@ -62,7 +62,6 @@ export async function startOrderService(
     },
     config.RECOVERY_INTERVAL_MS,
   );
-  // Integrator: add `decode` (the order events' decoder, see live.ts) next to liveParts.
   const live = liveParts(config, base.database.db, orderSubjects, logger);
   const hosted = await base.serve({
     services: [OrderService],

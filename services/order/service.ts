@@ -1,15 +1,8 @@
 // The OrderService handlers: validate, check who may do it, run the saga or the lifecycle, or
 // read the store.
 import { create } from "@bufbuild/protobuf";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ConnectRouter, type ServiceImpl } from "@connectrpc/connect";
-import {
-  type Order,
-  OrderOutcome,
-  OrderSchema,
-  OrderService,
-  OrderStatus,
-} from "../../gen/bazaar/order/v1/order_pb.js";
+import { OrderOutcome, OrderService, OrderStatus } from "../../gen/bazaar/order/v1/order_pb.js";
 import { PreconditionFailureSchema } from "../../gen/google/rpc/error_details_pb.js";
 import {
   mayActFor,
@@ -41,7 +34,7 @@ import {
 } from "./domain.js";
 import { OrderLifecycle, type TransitionOutcome } from "./lifecycle.js";
 import { maxQuantity } from "./limits.js";
-import { type OrderEventDecoder, orderSource } from "./live.js";
+import { orderSource } from "./live.js";
 import { fulfilmentOf, toOrder } from "./messages.js";
 import { type Peers, peerUnavailableText } from "./peers.js";
 import { OrderSaga } from "./saga.js";
@@ -54,7 +47,7 @@ export interface OrderServiceDeps {
   /** How long a duplicate request waits for the first attempt with its idempotency key. */
   duplicateWaitMs: number;
   /** WatchOrders' outbox tail, caps and heartbeat; the method is UNIMPLEMENTED without it. */
-  live?: LiveParts & { decode?: OrderEventDecoder };
+  live?: LiveParts;
 }
 
 export function orderRoutes(deps: OrderServiceDeps) {
@@ -123,7 +116,7 @@ export function orderService(deps: OrderServiceDeps): ServiceImpl<typeof OrderSe
       const caller = requireCaller(ctx);
       const { live } = deps;
       if (!live) throw new ConnectError("WatchOrders is not served here", Code.Unimplemented);
-      const source = orderSource(live.tail, caller, live.decode);
+      const source = orderSource(live.tail, caller);
       for await (const update of capped({ ...live, source }, orderIds, cursor, ctx)) {
         yield update ? { update: { order: update.state, cursor: update.cursor } } : {};
       }

@@ -1,15 +1,14 @@
-// WatchOrders: the owner of every order (or an admin) gets each order as it is, then each of
-// its events; anyone else, and unknown ids, get NOT_FOUND without learning which exist.
+// WatchOrders: the owner of every order (or an admin) gets each order as it is, then each change
+// the service makes (ShipOrder, CancelOrder: it records OrderShipped / OrderCancelled itself);
+// anyone else, and unknown ids, get NOT_FOUND without learning which exist.
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Order, OrderService } from "../../gen/bazaar/order/v1/order_pb.js";
+import { type Order, OrderService, OrderStatus } from "../../gen/bazaar/order/v1/order_pb.js";
 import { uuidv7 } from "../../platform/data/ids.js";
 import { OutboxTail } from "../../platform/events/tail.js";
-import { createOutboxTable } from "../../platform/events/tail-testing.js";
 import { StreamLimits } from "../../platform/events/watch.js";
 import { routerTransport } from "../../platform/testing.js";
 import { orderSubjects } from "./live.js";
-import { recordOrderEvent } from "./live-testing.js";
 import { orderRoutes } from "./service.js";
 import {
   adminAuth,
@@ -26,7 +25,6 @@ let watching: ReturnType<typeof createClient<typeof OrderService>>;
 
 beforeAll(async () => {
   bed = await openOrderTestbed();
-  await createOutboxTable(bed.database.db);
   tail = new OutboxTail({
     db: bed.database.db,
     subjects: orderSubjects,
@@ -95,15 +93,27 @@ describe("WatchOrders", () => {
     await until(() => stream.seen.length === 2);
     expect(stream.seen.map((o) => o.id)).toEqual([first.id, second.id]);
     expect(stream.seen[0]?.totalCents).toBe(500n);
-    // Its events, as the service records them (placed, then a later state of the order).
-    await recordOrderEvent(bed.database.db, "OrderPlaced", first);
-    await recordOrderEvent(bed.database.db, "OrderShipped", { ...second, totalCents: 501n });
+    // The changes, through the service: the admin ships one, the buyer cancels the other.
+    await bed.orders.shipOrder({ id: first.id }, admin);
+    await bed.orders.cancelOrder({ id: second.id, reason: "changed my mind" }, buyer.auth);
     await until(() => stream.seen.length === 4);
     stream.abort();
-    expect(stream.seen.slice(2).map((o) => [o.id, o.totalCents])).toEqual([
-      [first.id, 500n],
-      [second.id, 501n],
+    expect(stream.seen.map((o) => [o.id, o.status])).toEqual([
+      [first.id, OrderStatus.PLACED],
+      [second.id, OrderStatus.PLACED],
+      [first.id, OrderStatus.SHIPPED],
+      [second.id, OrderStatus.CANCELLED],
     ]);
+    // The order as it now is, whole: its items, total and reason.
+    expect(stream.seen[3]).toMatchObject({ totalCents: 500n, cancelReason: "changed my mind" });
+    expect(stream.seen[3]?.items.map((item) => item.productId)).toEqual([productId]);
+    // A repeated ship changes nothing and so sends nothing.
+    const again = reader([first.id], buyer.auth);
+    await until(() => again.seen.length === 1);
+    await bed.orders.shipOrder({ id: first.id }, admin);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    again.abort();
+    expect(again.seen.map((o) => o.status)).toEqual([OrderStatus.SHIPPED]);
 
     // An admin may watch any order; another customer none of them.
     const asAdmin = reader([first.id], admin);
