@@ -2,8 +2,10 @@
 // directly (development) and once through the storefront's forwarding (production): the three
 // real services on free ports, the built page served as `npm start` serves it, and a shopper who searches, signs up (after a
 // refused password), buys two products with one double-clicked "Place order", and finds the
-// order with its exact total; then an out-of-stock product and a stopped order service, each
-// explained on the page. No request may leave this machine, and when forwarding none may leave
+// order with its exact total; the stock falling live when another shopper (a second browser
+// context) orders, and an order shipped by an admin changing on the shopper's page, neither
+// with a reload; then an out-of-stock product and a stopped order service, each explained on
+// the page. No request may leave this machine, and when forwarding none may leave
 // the storefront's origin. The direct run's last orders page is saved as
 // web/screenshots/latest/storefront.png (ignored by git; web/screenshots/storefront.png is a committed copy).
 import { randomBytes } from "node:crypto";
@@ -32,6 +34,19 @@ const available = haveChromium("the storefront browser test");
 const screenshot = new URL("./screenshots/latest/storefront.png", import.meta.url).pathname;
 const cancelledShot = new URL("./screenshots/latest/storefront-cancelled.png", import.meta.url)
   .pathname;
+
+/** The URLs `page` requests from now until `stop()`. */
+function askedFor(page: Page): { stop(): string[] } {
+  const urls: string[] = [];
+  const note = (request: { url(): string }) => urls.push(request.url());
+  page.on("request", note);
+  return {
+    stop: () => {
+      page.off("request", note);
+      return urls;
+    },
+  };
+}
 
 describe.skipIf(!available).each([
   ["direct", false],
@@ -237,6 +252,74 @@ describe.skipIf(!available).each([
       await page.screenshot({ path: cancelledShot, fullPage: true });
       console.log(`storefront screenshot: ${cancelledShot}`);
     }
+  });
+
+  it("shows the stock fall live when another shopper orders, without a reload", async () => {
+    await page.getByRole("button", { name: "Products" }).click();
+    await page.getByRole("searchbox", { name: "Search products" }).fill(tag);
+    await page.getByRole("button", { name: "Search" }).click();
+    const stockOf = (p: Page, name: string) =>
+      p.locator(".product", { has: p.getByRole("heading", { name }) }).locator(".stock");
+    await expect.poll(() => stockOf(page, "Stoneware teapot").textContent()).toBe("5 in stock");
+    // Gone if the page reloads.
+    await page.evaluate(() => Object.assign(window, { bazaarSamePage: true }));
+    const asked = askedFor(page);
+
+    // Another shopper, in a browser context of its own, buys two teapots.
+    const other = await browser.newContext({ viewport: { width: 1100, height: 800 } });
+    try {
+      const shopper = await other.newPage();
+      shopper.on("request", (request) => requests.push(request.url()));
+      await shopper.goto(storefront.url);
+      await shopper.getByRole("searchbox", { name: "Search products" }).fill(tag);
+      await shopper.getByRole("button", { name: "Search" }).click();
+      const add = shopper.getByRole("button", { name: "Add Stoneware teapot to basket" });
+      await add.click();
+      await add.click();
+      await shopper.getByRole("button", { name: "Basket (2)" }).click();
+      await shopper.getByRole("button", { name: "Sign in to order" }).click();
+      const signUp = shopper.getByRole("form", { name: "Create an account" });
+      await signUp.getByLabel("Name").fill("Bea Shopper");
+      await signUp.getByLabel("Email").fill(`bea-${tag}@example.com`);
+      await signUp.getByLabel("Password").fill("another-long-password");
+      await signUp.getByRole("button", { name: "Sign up" }).click();
+      await shopper.getByRole("button", { name: "Place order" }).click();
+      await shopper.getByRole("heading", { name: "My orders" }).waitFor();
+    } finally {
+      await other.close();
+    }
+
+    await expect.poll(() => stockOf(page, "Stoneware teapot").textContent()).toBe("3 in stock");
+    expect(await page.evaluate(() => "bazaarSamePage" in window)).toBe(true);
+    // An admin's restock shows too.
+    await catalog.updateProduct({ id: ids.teapot ?? "", stock: 7 }, admin);
+    await expect.poll(() => stockOf(page, "Stoneware teapot").textContent()).toBe("7 in stock");
+    expect(await page.evaluate(() => "bazaarSamePage" in window)).toBe(true);
+    // From the stream, not from reading the list again.
+    expect(asked.stop().filter((url) => url.includes("/ListProducts"))).toEqual([]);
+  });
+
+  it("shows an order shipped by an admin on the shopper's page, without a reload", async () => {
+    await page.getByRole("button", { name: "Add Tea cups to basket" }).click();
+    await page.getByRole("button", { name: "Basket (1)" }).click();
+    await page.getByRole("button", { name: "Place order" }).click();
+    await page.getByRole("heading", { name: "My orders" }).waitFor();
+    const newest = page.locator("article.order").first();
+    await expect.poll(() => newest.locator(".status-label").textContent()).toBe("Placed");
+    await expect.poll(() => page.locator("article.order").count()).toBe(2);
+    const orderId = ((await newest.getAttribute("aria-label")) ?? "").replace("Order ", "");
+    await page.evaluate(() => Object.assign(window, { bazaarSamePage: true }));
+    const asked = askedFor(page);
+
+    const orders = createClient(
+      OrderService,
+      createConnectTransport({ baseUrl: order.server.url, httpVersion: "1.1" }),
+    );
+    await orders.shipOrder({ id: orderId }, admin);
+    await expect.poll(() => newest.locator(".status-label").textContent()).toBe("Shipped");
+    expect(await newest.getByRole("button", { name: "Cancel order" }).count()).toBe(0);
+    expect(await page.evaluate(() => "bazaarSamePage" in window)).toBe(true);
+    expect(asked.stop().filter((url) => url.includes("/ListOrders"))).toEqual([]);
   });
 
   it("names the product that ran out, and says to try again when the order service is down", async () => {

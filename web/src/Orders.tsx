@@ -1,6 +1,7 @@
 // Order history, newest first, with names and prices as they were when ordered (the order
 // keeps its own copy; today's catalog may differ), each order's status, and cancelling an
-// order that has not shipped yet, after the shopper confirms it.
+// order that has not shipped yet, after the shopper confirms it. Statuses stay live (WatchOrders):
+// an order shipped or cancelled elsewhere changes here without a reload.
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { createConnectQueryKey, skipToken, useMutation, useQuery } from "@connectrpc/connect-query";
 import { useQueryClient } from "@tanstack/react-query";
@@ -8,6 +9,7 @@ import { useState } from "react";
 import { type Order, OrderService, OrderStatus } from "../../gen/bazaar/order/v1/order_pb.js";
 import { describeError } from "./errors.js";
 import { LoadError } from "./LoadError.js";
+import { useLiveOrders } from "./live.js";
 import { formatCents } from "./money.js";
 import { useSession } from "./session.js";
 
@@ -27,6 +29,7 @@ export function Orders() {
     OrderService.method.listOrdersForAccount,
     session ? { accountId: session.accountId } : skipToken,
   );
+  useLiveOrders(data?.orders.map((order) => order.id) ?? []);
   if (!session) return <p>Sign in to see your orders.</p>;
   return (
     <section aria-labelledby="orders-title">

@@ -1,9 +1,11 @@
-// The catalog: search (full text, best match first) or browse, a page at a time.
+// The catalog: search (full text, best match first) or browse, a page at a time; the stock of
+// the products shown stays live (WatchStock).
 import { useQuery } from "@connectrpc/connect-query";
 import { keepPreviousData } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { CatalogService, type Product } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import { LoadError } from "./LoadError.js";
+import { useLiveStock } from "./live.js";
 import { formatCents } from "./money.js";
 
 const pageSize = 12;
@@ -20,6 +22,7 @@ export function Products({ onAdd }: { onAdd: (product: Product) => void }) {
   );
   const products = data?.products.slice(0, pageSize) ?? [];
   const hasNext = (data?.products.length ?? 0) > pageSize;
+  useLiveStock(products.map((p) => p.id));
 
   const search = (event: FormEvent) => {
     event.preventDefault();
