@@ -61,6 +61,11 @@ interface Pending<T> {
   thingId: string;
   state: T;
   position: Position;
+  /**
+   * False for a snapshot's states but its last: they share one position, so a reader that
+   * resumed after the first would never get the others. Their cursor is empty (a fresh start).
+   */
+  resumable: boolean;
 }
 
 /**
@@ -103,7 +108,7 @@ export async function* watchStates<T>(
     lastSequence.set(row.thingId, row.sequence);
     const state = source.fromEvent(row);
     if (state === undefined) return;
-    pending.push({ thingId: row.thingId, state, position: row });
+    pending.push({ thingId: row.thingId, state, position: row, resumable: true });
     if (pending.length > bound) pending = coalesced(pending);
     wake?.();
   };
@@ -133,9 +138,10 @@ export async function* watchStates<T>(
       refuseMissing(source, ids, snapshot.state);
       for (const [id, sequence] of snapshot.sequences) lastSequence.set(id, sequence);
       const position = { txid: snapshot.horizon, id: 0n };
-      for (const id of ids) {
+      for (const [i, id] of ids.entries()) {
         const state = snapshot.state.get(id);
-        if (state !== undefined) pending.push({ thingId: id, state, position });
+        const resumable = i === ids.length - 1;
+        if (state !== undefined) pending.push({ thingId: id, state, position, resumable });
       }
     }
     const early = buffered;
@@ -155,8 +161,9 @@ export async function* watchStates<T>(
       }
       const next = pending.shift();
       if (next) {
-        const { thingId, state, position } = next;
-        yield { thingId, state, cursor: encodeCursor({ ...position, timeMs: Date.now() }) };
+        const { thingId, state, position, resumable } = next;
+        const cursor = resumable ? encodeCursor({ ...position, timeMs: Date.now() }) : "";
+        yield { thingId, state, cursor };
         continue;
       }
       const changed = await new Promise<boolean>((resolve) => {

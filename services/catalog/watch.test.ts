@@ -168,9 +168,11 @@ describe("WatchStock", () => {
           .map((u) => u.stock)
           .slice(1),
       ).toEqual([second]);
-      // Cursors only rise (they are positions in the outbox).
+      // A cursor is a position in the outbox; the snapshot's states share one, so only its
+      // last state's cursor resumes (an empty one starts afresh).
       const cursors = stream.seen.map((u) => u.cursor);
-      expect(cursors.every((c) => c.startsWith("1."))).toBe(true);
+      expect(cursors[0]).toBe("");
+      expect(cursors.slice(1).every((c) => c.startsWith("1."))).toBe(true);
     });
   }
 
@@ -209,6 +211,25 @@ describe("WatchStock", () => {
     await until(() => fresh.seen.length === 3);
     expect(fresh.seen.map((u) => u.stock)).toEqual([101, 202, 301]);
     fresh.abort();
+  });
+
+  it("resumes a reader that left after the first of the snapshot's states without losing the rest", async () => {
+    const [a, b, c] = products as [string, string, string];
+    const client = createClient(CatalogService, transports["gRPC over h2c"]?.() as Transport);
+    const first = reader(client, [a, b, c]);
+    await until(() => first.seen.length === 3);
+    first.abort();
+    // What a reader that kept only the first state would send back: it starts afresh.
+    const resumed = reader(client, [a, b, c], first.seen[0]?.cursor);
+    await until(() => resumed.seen.length === 3);
+    resumed.abort();
+    expect(resumed.seen.map((u) => u.productId)).toEqual([a, b, c]);
+    // The last state's cursor resumes with nothing missed.
+    const after = reader(client, [a, b, c], first.seen[2]?.cursor);
+    await changeStock(b, (first.seen[1]?.stock ?? 0) + 1);
+    await until(() => after.seen.length === 1);
+    after.abort();
+    expect(after.seen[0]).toMatchObject({ productId: b, stock: (first.seen[1]?.stock ?? 0) + 1 });
   });
 
   it("shows the stock an order's reservation takes and its release gives back", async () => {
