@@ -9,6 +9,7 @@ import type { Backends } from "./clients.js";
 import type { GatewayConfig } from "./config.js";
 import type { LiveFeeds } from "./live.js";
 import { createLoaders, type Loaders } from "./loaders.js";
+import { lastEventIdOf } from "./plugins/sse-resume.js";
 
 /** The most rows one list field may ask for: the services' own limit. */
 export { maxTake };
@@ -25,6 +26,8 @@ export interface GatewayContext {
   maxTake: number;
   /** The process's shared live feeds (subscriptions). */
   live: LiveFeeds;
+  /** SSE's Last-Event-ID: the cursor a reconnecting subscriber resumes from ("" for none). */
+  lastEventId: string;
   /**
    * Fresh loaders and a fresh deadline, for each event of a subscription: it lives far longer
    * than one request's budget and cache.
@@ -71,6 +74,7 @@ export function createContext(deps: ContextDependencies) {
       log: deps.logger,
       maxTake,
       live: deps.live,
+      lastEventId: lastEventIdOf(request),
       // Called as ctx.renew(): Yoga hands resolvers its own merge of this object, so `this`.
       renew(this: GatewayContext) {
         deadline = Date.now() + deps.config.BACKEND_TIMEOUT_MS;

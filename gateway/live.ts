@@ -3,10 +3,21 @@
 // and re-subscribed when that set grows or shrinks; resumed from its last cursor when the
 // catalog restarts, so subscribers see neither a gap nor an error. Orders: WatchOrders with each
 // subscriber's own token (the gateway holds no identity of its own to watch for others).
+//
+// Resuming (SSE's Last-Event-ID): each event may carry a cursor of the service's outbox from
+// which a reconnecting client, at any gateway, misses nothing. For orders it is the upstream
+// update's own cursor (one stream per subscriber, in order). For stock, one upstream serves
+// many subscribers and coalesces per subscriber, so an event carries a cursor only when its
+// subscriber has been sent everything the feed has: then the feed's own position is safe. A
+// resumed stock subscriber is sent only states newer than its cursor: exactly what it missed
+// for products whose changes this feed has followed; for states this feed has only from a
+// snapshot (it started watching them after the cursor), the snapshot's horizon is all it can
+// compare, so such states may be sent again (never a gap).
 import { type CallOptions, type Client, Code, ConnectError } from "@connectrpc/connect";
 import { Repeater } from "graphql-yoga";
 import type { CatalogService, StockUpdate } from "../gen/bazaar/catalog/v1/catalog_pb.js";
 import type { Order, OrderService } from "../gen/bazaar/order/v1/order_pb.js";
+import { comparePositions, decodeCursor, type Position } from "../platform/events/tail.js";
 import type { Logger } from "../platform/observability/logger.js";
 
 /** What subscriptions read: the shared stock feed, and a streaming client for orders. */
@@ -26,17 +37,45 @@ export interface FeedOptions {
   settleMs?: number;
 }
 
+/** A stockChanged event: the stock, and the cursor to resume from once the client has it. */
+export interface StockEvent {
+  update: StockUpdate;
+  resumeCursor: string | undefined;
+}
+
+/** An update as the feed hands it on: with its position in the catalog's outbox, if it has one. */
+interface Offered {
+  update: StockUpdate;
+  position: Position | undefined;
+  /**
+   * On the last update of what one upstream message brought (a change, or a whole snapshot):
+   * the feed's safe cursor once it is offered. A subscriber sent it, with nothing else
+   * waiting, has everything up to there.
+   */
+  safeAfter: string | undefined;
+}
+
 interface StockSubscriber {
   ids: ReadonlySet<string>;
-  offer(update: StockUpdate): void;
+  /** Its ids are all among the upstreams' (false from joining until the next re-subscription). */
+  covered: boolean;
+  offer(offered: Offered): void;
+}
+
+/** One upstream stream's progress: every change at or before `cursor` has been offered. */
+interface Chunk {
+  cursor: string | undefined;
+  position: Position | undefined;
 }
 
 /** Multiplexes every stockChanged subscriber of the process onto shared upstream streams. */
 export class StockFeed {
   readonly #subscribers = new Set<StockSubscriber>();
   /** The latest stock per watched product, for subscribers that join later. */
-  readonly #latest = new Map<string, StockUpdate>();
-  #upstream: { ids: string[]; abort: AbortController } | undefined;
+  readonly #latest = new Map<string, Offered>();
+  #upstream: { ids: string[]; abort: AbortController; chunks: Chunk[] } | undefined;
+  /** The oldest chunk cursor, once every chunk has one: all offered up to there. */
+  #safe: string | undefined;
   #timer: NodeJS.Timeout | undefined;
   readonly #closing = new AbortController();
   readonly #settleMs: number;
@@ -63,31 +102,39 @@ export class StockFeed {
   /**
    * Each product's current stock, then its changes, for as long as the iterator is read;
    * a slow reader gets the latest stock per product (coalesced). Returning the iterator (the
-   * client went away) ends it at once, even while it waits.
+   * client went away) ends it at once, even while it waits. `resumeFrom` (an event's cursor)
+   * leaves out the states the client had at that cursor.
    */
-  subscribe(productIds: readonly string[]): AsyncIterableIterator<StockUpdate> {
-    return new Repeater<StockUpdate>(async (push, stop) => {
-      const pending = new Map<string, StockUpdate>();
+  subscribe(productIds: readonly string[], resumeFrom = ""): AsyncIterableIterator<StockEvent> {
+    const resumed = resumeFrom === "" ? undefined : decodeCursor(resumeFrom);
+    return new Repeater<StockEvent>(async (push, stop) => {
+      const pending = new Map<string, Offered>();
       const sent = new Map<string, number>();
       let draining = false;
       const drain = async () => {
         if (draining) return;
         draining = true;
         for (let next = first(pending); next; next = first(pending)) {
-          pending.delete(next.productId);
+          const { update, position } = next;
+          pending.delete(update.productId);
+          // What the client had before it reconnected.
+          if (resumed && position && comparePositions(position, resumed) <= 0) continue;
           // A re-subscription's snapshot repeats what the subscriber has: only changes go out.
-          if (sent.get(next.productId) === next.stock) continue;
-          sent.set(next.productId, next.stock);
+          if (sent.get(update.productId) === update.stock) continue;
+          sent.set(update.productId, update.stock);
+          // Caught up with the feed: everything up to its safe cursor has been sent.
+          const caughtUp = pending.size === 0 && subscriber.covered;
           // Resolves when the reader takes it: meanwhile newer stock replaces what waits.
-          await push(next);
+          await push({ update, resumeCursor: caughtUp ? next.safeAfter : undefined });
         }
         draining = false;
       };
       const subscriber: StockSubscriber = {
         ids: new Set(productIds),
-        offer: (update) => {
-          pending.delete(update.productId);
-          pending.set(update.productId, update);
+        covered: false,
+        offer: (offered) => {
+          pending.delete(offered.update.productId);
+          pending.set(offered.update.productId, offered);
           void drain();
         },
       };
@@ -128,7 +175,10 @@ export class StockFeed {
   #resubscribe(): void {
     if (this.#closing.signal.aborted) return;
     const wanted = new Set<string>();
-    for (const subscriber of this.#subscribers) for (const id of subscriber.ids) wanted.add(id);
+    for (const subscriber of this.#subscribers) {
+      for (const id of subscriber.ids) wanted.add(id);
+      subscriber.covered = true;
+    }
     const ids = [...wanted].sort();
     const current = this.#upstream?.ids ?? [];
     if (ids.length === current.length && ids.every((id, i) => id === current[i])) return;
@@ -139,29 +189,41 @@ export class StockFeed {
       return;
     }
     const abort = new AbortController();
-    this.#upstream = { ids, abort };
+    const chunks: Chunk[] = [];
+    this.#upstream = { ids, abort, chunks };
+    this.#safe = undefined;
     for (let i = 0; i < ids.length; i += maxIdsPerStream) {
-      void this.#run(ids.slice(i, i + maxIdsPerStream), abort.signal);
+      const chunk: Chunk = { cursor: undefined, position: undefined };
+      chunks.push(chunk);
+      void this.#run(ids.slice(i, i + maxIdsPerStream), chunk, abort.signal);
     }
   }
 
   /** One upstream stream for `ids`, resumed from its last cursor after any failure. */
-  async #run(ids: string[], signal: AbortSignal): Promise<void> {
-    // A new set of ids starts from a snapshot (the new ids need their current stock).
-    let cursor = "";
+  async #run(ids: string[], chunk: Chunk, signal: AbortSignal): Promise<void> {
     let delayMs = retryMinMs;
     while (!signal.aborted) {
       try {
         this.upstreamsOpened++;
+        // A new set of ids starts from a snapshot (the new ids need their current stock).
+        const cursor = chunk.cursor ?? "";
+        // A snapshot's states but its last have no cursor; they are held until the last one
+        // says where the snapshot stands (they come together), so every state has a position.
+        const held: StockUpdate[] = [];
         for await (const res of this.catalog.watchStock({ productIds: ids, cursor }, { signal })) {
           const update = res.update;
           delayMs = retryMinMs;
           if (!update) continue; // a heartbeat
-          cursor = update.cursor;
-          this.#latest.set(update.productId, update);
-          for (const subscriber of this.#subscribers) {
-            if (subscriber.ids.has(update.productId)) subscriber.offer(update);
+          if (update.cursor === "") {
+            held.push(update);
+            continue;
           }
+          const position = decodeCursor(update.cursor);
+          if (position) this.#advance(chunk, update.cursor, position);
+          for (const each of held.splice(0)) {
+            this.#offer({ update: each, position, safeAfter: undefined });
+          }
+          this.#offer({ update, position, safeAfter: this.#safe });
         }
       } catch (error) {
         if (signal.aborted) return;
@@ -178,6 +240,35 @@ export class StockFeed {
       delayMs = Math.min(retryMaxMs, delayMs * 2);
     }
   }
+
+  #offer(offered: Offered): void {
+    this.#latest.set(offered.update.productId, offered);
+    for (const subscriber of this.#subscribers) {
+      if (subscriber.ids.has(offered.update.productId)) subscriber.offer(offered);
+    }
+  }
+
+  /** The chunk has offered everything up to `cursor`: the feed's safe cursor may move on. */
+  #advance(chunk: Chunk, cursor: string, position: Position): void {
+    chunk.cursor = cursor;
+    chunk.position = position;
+    const chunks = this.#upstream?.chunks ?? [];
+    let oldest: Chunk | undefined;
+    for (const each of chunks) {
+      if (!each.position) {
+        this.#safe = undefined;
+        return;
+      }
+      if (!oldest?.position || comparePositions(each.position, oldest.position) < 0) oldest = each;
+    }
+    this.#safe = oldest?.cursor;
+  }
+}
+
+/** An orderUpdated event: the order, and the cursor to resume from once the client has it. */
+export interface OrderEvent {
+  order: Order;
+  resumeCursor: string | undefined;
 }
 
 /**
@@ -191,15 +282,16 @@ export function watchOrders(
   call: () => CallOptions,
   logger: Logger,
   closing: AbortSignal,
-): AsyncIterableIterator<Order> {
-  return new Repeater<Order>(async (push, stop) => {
+  resumeFrom = "",
+): AsyncIterableIterator<OrderEvent> {
+  return new Repeater<OrderEvent>(async (push, stop) => {
     const abort = new AbortController();
     void stop.then(() => abort.abort());
     const onClose = () => stop();
     closing.addEventListener("abort", onClose);
     void stop.then(() => closing.removeEventListener("abort", onClose));
     if (closing.aborted) stop();
-    let cursor = "";
+    let cursor = resumeFrom;
     let delayMs = retryMinMs;
     while (!abort.signal.aborted) {
       try {
@@ -207,8 +299,9 @@ export function watchOrders(
         for await (const res of order.watchOrders({ orderIds: [...ids], cursor }, options)) {
           delayMs = retryMinMs;
           if (!res.update?.order) continue; // a heartbeat
-          cursor = res.update.cursor;
-          await push(res.update.order);
+          // Only the last of a snapshot's states has a cursor; the others start afresh.
+          if (res.update.cursor !== "") cursor = res.update.cursor;
+          await push({ order: res.update.order, resumeCursor: res.update.cursor || undefined });
         }
       } catch (error) {
         if (abort.signal.aborted) break;

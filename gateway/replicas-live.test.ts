@@ -46,14 +46,22 @@ afterAll(async () => {
   for (const replica of [...replicas].reverse()) await replica.close();
 });
 
-/** Reads stockChanged events from one gateway into `seen` (as [productId, stock]). */
-function subscribe(gateway: Gateway, ids: string[]) {
+/**
+ * Reads stockChanged events from one gateway into `seen` (as [productId, stock]), and the last
+ * SSE event id into `lastId`; `lastEventId` resumes.
+ */
+function subscribe(gateway: Gateway, ids: string[], lastEventId?: string) {
   const seen: [string, number][] = [];
+  const state = { lastId: undefined as string | undefined };
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   void (async () => {
     const res = await gateway.fetch("http://gateway/graphql", {
       method: "POST",
-      headers: { "content-type": "application/json", accept: "text/event-stream" },
+      headers: {
+        "content-type": "application/json",
+        accept: "text/event-stream",
+        ...(lastEventId ? { "last-event-id": lastEventId } : {}),
+      },
       body: JSON.stringify({
         query: "subscription ($ids: [ID!]!) { stockChanged(productIds: $ids) { productId stock } }",
         variables: { ids },
@@ -66,14 +74,21 @@ function subscribe(gateway: Gateway, ids: string[]) {
       const { value, done } = await reader.read();
       if (done) return;
       buffer += decoder.decode(value, { stream: true });
-      for (const match of buffer.matchAll(/^data: (.*)$/gm)) {
-        const update = JSON.parse(match[1] as string).data?.stockChanged;
+      const complete = buffer.slice(0, buffer.lastIndexOf("\n\n") + 2);
+      buffer = buffer.slice(complete.length);
+      for (const block of complete.split("\n\n")) {
+        const data = /^data: (.*)$/m.exec(block)?.[1];
+        const update = data ? JSON.parse(data).data?.stockChanged : undefined;
         if (update) seen.push([update.productId, update.stock]);
+        state.lastId = /^id: (.*)$/m.exec(block)?.[1] ?? state.lastId;
       }
-      buffer = buffer.slice(buffer.lastIndexOf("\n\n") + 2);
     }
   })().catch(() => {});
-  return { seen, stop: () => void reader?.cancel().catch(() => {}) };
+  return {
+    seen,
+    lastId: () => state.lastId,
+    stop: () => void reader?.cancel().catch(() => {}),
+  };
 }
 
 async function until(check: () => boolean, ms = 10_000): Promise<void> {
@@ -119,5 +134,28 @@ describe("live updates across replicas", () => {
         expect(s.seen.filter(([id]) => id === b).map(([, n]) => n)).toEqual(expected[b]);
     }
     for (const s of subscribers) s.stop();
+  }, 30_000);
+
+  it("resumes a subscriber that moves to the other gateway from its Last-Event-ID", async () => {
+    const [a, b] = (replicas[0] as LiveCatalog).products as [string, string];
+    const [one, two] = gateways.map(({ gateway }) => gateway) as [Gateway, Gateway];
+    // The other gateway already follows these products (it serves other subscribers).
+    // The first test's subscribers are gone (a cancelled body is noticed at the next ping).
+    await until(() => one.live.stock.subscribers === 0 && two.live.stock.subscribers === 0);
+    const there = subscribe(two, [a, b]);
+    const here = subscribe(one, [a, b]);
+    await until(() => here.seen.length === 2 && there.seen.length === 2);
+    await (replicas[0] as LiveCatalog).setStock(a, 500);
+    await until(() => here.seen.at(-1)?.[1] === 500 && here.lastId() !== undefined);
+    // This gateway goes away for the subscriber; b changes meanwhile.
+    here.stop();
+    await until(() => one.live.stock.subscribers === 0);
+    await (replicas[1] as LiveCatalog).setStock(b, 600);
+    await until(() => there.seen.at(-1)?.[1] === 600);
+    const moved = subscribe(two, [a, b], here.lastId());
+    await until(() => moved.seen.length >= 1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(moved.seen).toEqual([[b, 600]]);
+    for (const s of [there, moved]) s.stop();
   }, 30_000);
 });

@@ -28,6 +28,7 @@ import { metricsPlugin } from "./plugins/metrics.js";
 import { operationLog } from "./plugins/operation-log.js";
 import { requestIds } from "./plugins/request-id.js";
 import { routes } from "./plugins/routes.js";
+import { sseResume } from "./plugins/sse-resume.js";
 import { tracing } from "./plugins/tracing.js";
 import type { ReadinessCheck } from "./readiness.js";
 import { resolvers } from "./resolvers/index.js";
@@ -105,6 +106,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       // graphql-sse's protocol at /graphql/stream; Yoga itself serves GraphQL over SSE on
       // /graphql (Accept: text/event-stream). Both run the same parse, validation and limits.
       graphqlSseProtocol(),
+      // Events' resume cursors: `extensions.cursor` on both, the SSE `id:` on Yoga's.
+      sseResume(),
     ],
     maskedErrors: { maskError: (error, message) => maskError(error, message) },
     logging: log.yoga,

@@ -42,20 +42,29 @@ interface Subscriber {
   events: {
     data?: { stockChanged: { productId: string; stock: number } } | null;
     errors?: unknown[];
+    extensions?: { cursor?: string };
   }[];
+  /** The SSE `id:` of each event (undefined where it had none), in step with `events`. */
+  ids: (string | undefined)[];
   stop(): void;
   done: Promise<void>;
 }
 
 /** A GraphQL-over-SSE subscriber (Yoga's own protocol, or graphql-sse's at /graphql/stream). */
-function subscribe(query: string, variables: object, path = "/graphql"): Subscriber {
+function subscribe(
+  query: string,
+  variables: object,
+  path = "/graphql",
+  headers: Record<string, string> = {},
+): Subscriber {
   const abort = new AbortController();
   const events: Subscriber["events"] = [];
+  const ids: Subscriber["ids"] = [];
   let body: ReadableStreamDefaultReader<Uint8Array> | undefined;
   const done = (async () => {
     const res = await gateway.fetch(`http://gateway${path}`, {
       method: "POST",
-      headers: { "content-type": "application/json", accept: "text/event-stream" },
+      headers: { "content-type": "application/json", accept: "text/event-stream", ...headers },
       body: JSON.stringify({ query, variables }),
       signal: abort.signal,
     });
@@ -75,7 +84,10 @@ function subscribe(query: string, variables: object, path = "/graphql"): Subscri
           .filter((line) => line.startsWith("data:"))
           .map((line) => line.slice(5).trim())
           .join("\n");
-        if (/^event: ?next/m.test(block) && data) events.push(JSON.parse(data));
+        if (/^event: ?next/m.test(block) && data) {
+          events.push(JSON.parse(data));
+          ids.push(/^id: ?(.*)$/m.exec(block)?.[1]);
+        }
       }
     }
   })().catch((error: unknown) => {
@@ -86,7 +98,7 @@ function subscribe(query: string, variables: object, path = "/graphql"): Subscri
     abort.abort();
     void body?.cancel().catch(() => {});
   };
-  return { events, stop, done };
+  return { events, ids, stop, done };
 }
 
 const stockQuery = `subscription ($ids: [ID!]!) {
@@ -168,6 +180,70 @@ describe("GraphQL subscriptions", () => {
     await catalog.setStock(a, 8);
     await until(() => stocks(sub, a).at(-1) === 8);
     sub.stop();
+  });
+
+  it("resumes a reconnecting subscriber from its Last-Event-ID with only what it missed", async () => {
+    const [a, b, c] = catalog.products as [string, string, string];
+    // Earlier tests' subscribers are gone (a cancelled body is noticed at the next ping).
+    await until(() => gateway.live.stock.subscribers === 0);
+    // Another subscriber stays: this gateway's feed follows the three products throughout.
+    const stays = subscribe(stockQuery, { ids: [a, b, c] });
+    const first = subscribe(stockQuery, { ids: [a, b, c] });
+    await until(() => first.events.length === 3 && stays.events.length === 3);
+    await catalog.setStock(a, 41);
+    await until(() => stocks(first, a).at(-1) === 41);
+    // Once the subscriber has everything the feed has, its events carry a cursor as their id.
+    const last = first.ids.at(-1) as string;
+    expect(last).toMatch(/^1\./);
+    expect(first.events.at(-1)?.extensions?.cursor).toBe(last);
+    first.stop();
+    await until(() => gateway.live.stock.subscribers === 1);
+    // Missed while away: b twice. a and c did not change.
+    await catalog.setStock(b, 42);
+    await catalog.setStock(b, 43);
+    await until(() => stocks(stays, b).at(-1) === 43);
+    const resumed = subscribe(stockQuery, { ids: [a, b, c] }, "/graphql", {
+      "last-event-id": last,
+    });
+    await until(() => resumed.events.length >= 1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(resumed.events.map((e) => e.data?.stockChanged?.productId)).toEqual([b]);
+    expect(stocks(resumed, b)).toEqual([43]);
+    await catalog.setStock(c, 44);
+    await until(() => stocks(resumed, c).at(-1) === 44);
+    resumed.stop();
+    // A cursor that is not one (or a stale one): every current state again, never a gap.
+    const fresh = subscribe(stockQuery, { ids: [a, b, c] }, "/graphql", {
+      "last-event-id": "not a cursor",
+    });
+    await until(() => fresh.events.length === 3);
+    fresh.stop();
+    stays.stop();
+  });
+
+  it("gives graphql-sse's events their cursor, and resumes there from Last-Event-ID too", async () => {
+    const [a, b] = catalog.products as [string, string];
+    await until(() => gateway.live.stock.subscribers === 0);
+    const stays = subscribe(stockQuery, { ids: [a, b] });
+    const first = subscribe(stockQuery, { ids: [a, b] }, "/graphql/stream");
+    await until(() => first.events.length === 2 && stays.events.length === 2);
+    await catalog.setStock(a, 51);
+    await until(() => stocks(first, a).at(-1) === 51);
+    const cursor = first.events.at(-1)?.extensions?.cursor as string;
+    expect(cursor).toMatch(/^1\./);
+    first.stop();
+    await catalog.setStock(b, 52);
+    await until(() => stocks(stays, b).at(-1) === 52);
+    const resumed = subscribe(stockQuery, { ids: [a, b] }, "/graphql/stream", {
+      "last-event-id": cursor,
+    });
+    await until(() => resumed.events.length >= 1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(resumed.events.map((e) => e.data?.stockChanged)).toMatchObject([
+      { productId: b, stock: 52 },
+    ]);
+    resumed.stop();
+    stays.stop();
   });
 
   it("refuses unknown products and bad id lists as queries would", async () => {

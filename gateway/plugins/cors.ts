@@ -6,8 +6,9 @@ import type { Plugin } from "graphql-yoga";
 import { originMatcher } from "../../platform/http/cors.js";
 
 const allowedMethods = "GET, POST, OPTIONS";
-// What GraphQL clients send: JSON bodies, a bearer token, and our request id.
-const allowedHeaders = "Content-Type, Accept, Authorization, X-Request-Id";
+// What GraphQL clients send: JSON bodies, a bearer token, our request id, and a subscription's
+// resume cursor.
+const allowedHeaders = "Content-Type, Accept, Authorization, X-Request-Id, Last-Event-ID";
 const exposedHeaders = "X-Request-Id";
 
 export function cors(origins: readonly (string | RegExp)[]): Plugin {

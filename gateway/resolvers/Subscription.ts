@@ -1,15 +1,14 @@
 // Live updates: stockChanged from the process's shared stock feed (gateway/live.ts), orderUpdated
-// from the order service with the subscriber's own token.
+// from the order service with the subscriber's own token. Both resume from SSE's Last-Event-ID.
 import { GraphQLError } from "graphql";
 import { decodeJwt } from "jose";
-import type { StockUpdate as StockUpdateMessage } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
-import type { Order } from "../../gen/bazaar/order/v1/order_pb.js";
 import { isUuid } from "../../platform/data/ids.js";
 import { maxWatchedIds } from "../../platform/events/watch.js";
 import type { GatewayContext } from "../context.js";
 import { badUserInput, fromBackend, graphqlError } from "../errors.js";
 import type { SubscriptionResolvers } from "../generated/resolvers.js";
-import { watchOrders } from "../live.js";
+import { type OrderEvent, type StockEvent, watchOrders } from "../live.js";
+import { noteResumeCursor } from "../plugins/sse-resume.js";
 
 /** 1 to 100 well-formed ids, repeats merged, or BAD_USER_INPUT naming the argument. */
 function checkIds(ids: readonly string[], field: string): string[] {
@@ -36,13 +35,14 @@ export const Subscription: SubscriptionResolvers = {
           extensions: { code: "NOT_FOUND" },
         });
       }
-      return ctx.live.stock.subscribe(ids);
+      return ctx.live.stock.subscribe(ids, ctx.lastEventId);
     },
-    resolve: (update: StockUpdateMessage, _args: unknown, ctx: GatewayContext) => {
+    resolve: (event: StockEvent, _args: unknown, ctx: GatewayContext) => {
       // One subscription lives far longer than a request: each event gets fresh loaders and
       // deadline, so `product` is today's, not the first event's cached copy.
       ctx.renew();
-      return update;
+      noteResumeCursor(ctx, event.resumeCursor);
+      return event.update;
     },
   },
 
@@ -75,12 +75,14 @@ export const Subscription: SubscriptionResolvers = {
         () => ({ headers: { authorization, "x-request-id": ctx.requestId } }),
         ctx.log,
         ctx.live.closing,
+        ctx.lastEventId,
       );
       return mapErrors(stream);
     },
-    resolve: (order: Order, _args: unknown, ctx: GatewayContext) => {
+    resolve: (event: OrderEvent, _args: unknown, ctx: GatewayContext) => {
       ctx.renew();
-      return order;
+      noteResumeCursor(ctx, event.resumeCursor);
+      return event.order;
     },
   },
 };
