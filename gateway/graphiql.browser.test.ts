@@ -1,5 +1,6 @@
 // GraphiQL in a real browser (Debian's chromium through playwright-core): it opens, runs a
-// query against the real services and shows the result, and no request leaves localhost.
+// query against the real services and shows the result, and no request leaves localhost; a
+// subscription pasted in (docs/live.md's example) shows stock changes as they happen.
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { haveChromium, launchChromium } from "../platform/testing-browser.js";
@@ -12,11 +13,14 @@ describe.skipIf(!available)("GraphiQL in a browser", () => {
   let stack: Stack;
   let gateway: RunningGateway;
   let browser: Browser;
+  let post: (query: string, token?: string) => Promise<{ data: Record<string, unknown> }>;
+  let adminToken: string | undefined;
+  let lampId: string;
 
   beforeAll(async () => {
     stack = await startStack();
     gateway = await listeningGateway(stack.urls);
-    const post = async (query: string, token?: string) => {
+    post = async (query: string, token?: string) => {
       const res = await fetch(`${gateway.url}/graphql`, {
         method: "POST",
         headers: {
@@ -25,15 +29,17 @@ describe.skipIf(!available)("GraphiQL in a browser", () => {
         },
         body: JSON.stringify({ query }),
       });
-      return (await res.json()) as { data: Record<string, { token?: string }> };
+      return (await res.json()) as { data: Record<string, unknown> };
     };
     const login = await post(
       `mutation { login(email: "${adminEmail}", password: "${adminPassword}") { token } }`,
     );
-    await post(
+    adminToken = (login.data.login as { token: string }).token;
+    const created = await post(
       `mutation { createProduct(product: { name: "Walnut desk lamp", description: "Warm light", price: 89.5, stock: 3 }) { id } }`,
-      login.data.login?.token,
+      adminToken,
     );
+    lampId = (created.data.createProduct as { id: string }).id;
     browser = await launchChromium();
   });
 
@@ -78,6 +84,39 @@ describe.skipIf(!available)("GraphiQL in a browser", () => {
     expect(text).toContain("89.5");
     expect(local).toContain("/graphql");
     expect(outside).toEqual([]);
+    await context.close();
+  });
+
+  it("shows a subscription's events live (docs/live.md's example)", async () => {
+    const context = await browser.newContext();
+    const document = `subscription {
+  stockChanged(productIds: ["${lampId}"]) {
+    productId
+    stock
+    product {
+      name
+      price
+    }
+  }
+}`;
+    // The editor's document as if the user had pasted it: GraphiQL keeps it in localStorage.
+    await context.addInitScript((text) => localStorage.setItem("graphiql:query", text), document);
+    const page = await context.newPage();
+    await page.goto(`${gateway.url}/graphql`, { waitUntil: "load", timeout: 30_000 });
+    const run = page.locator(".graphiql-execute-button");
+    await run.waitFor({ state: "visible", timeout: 30_000 });
+    await run.click();
+    const response = page.locator(".graphiql-response");
+    const shown = async () =>
+      ((await response.textContent()) ?? "").replace(/\u00a0/g, " ").replace(/\s+/g, " ");
+    await expect.poll(shown, { timeout: 20_000 }).toContain('"stock": 3');
+    expect(await shown()).toContain("Walnut desk lamp");
+    // Someone changes the stock: the pane shows it, with nothing run again.
+    await post(
+      `mutation { updateProduct(id: "${lampId}", patch: { stock: 11 }) { id } }`,
+      adminToken,
+    );
+    await expect.poll(shown, { timeout: 20_000 }).toContain('"stock": 11');
     await context.close();
   });
 });
