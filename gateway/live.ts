@@ -13,6 +13,7 @@
 // for products whose changes this feed has followed; for states this feed has only from a
 // snapshot (it started watching them after the cursor), the snapshot's horizon is all it can
 // compare, so such states may be sent again (never a gap).
+import { setMaxListeners } from "node:events";
 import { type CallOptions, type Client, Code, ConnectError } from "@connectrpc/connect";
 import { Repeater } from "graphql-yoga";
 import type { CatalogService, StockUpdate } from "../gen/bazaar/catalog/v1/catalog_pb.js";
@@ -47,19 +48,17 @@ export interface StockEvent {
 interface Offered {
   update: StockUpdate;
   position: Position | undefined;
-  /**
-   * On the last update of what one upstream message brought (a change, or a whole snapshot):
-   * the feed's safe cursor once it is offered. A subscriber sent it, with nothing else
-   * waiting, has everything up to there.
-   */
-  safeAfter: string | undefined;
 }
 
 interface StockSubscriber {
   ids: ReadonlySet<string>;
   /** Its ids are all among the upstreams' (false from joining until the next re-subscription). */
   covered: boolean;
-  offer(offered: Offered): void;
+  /**
+   * The latest state of each product that changed, all at once; `safe`: the feed's cursor
+   * once they are sent (undefined when it cannot say).
+   */
+  offer(offered: readonly Offered[], safe: string | undefined): void;
 }
 
 /** One upstream stream's progress: every change at or before `cursor` has been offered. */
@@ -71,8 +70,17 @@ interface Chunk {
 /** Multiplexes every stockChanged subscriber of the process onto shared upstream streams. */
 export class StockFeed {
   readonly #subscribers = new Set<StockSubscriber>();
+  /** Who watches each product. */
+  readonly #byProduct = new Map<string, Set<StockSubscriber>>();
   /** The latest stock per watched product, for subscribers that join later. */
   readonly #latest = new Map<string, Offered>();
+  /**
+   * Products changed since the last hand-out. Reading the upstream only records (so it keeps
+   * up with the catalog, and states coalesce here rather than in the connection's buffers);
+   * one hand-out per turn of the event loop gives every subscriber its changed products.
+   */
+  readonly #changed = new Set<string>();
+  #handOut: NodeJS.Immediate | undefined;
   #upstream: { ids: string[]; abort: AbortController; chunks: Chunk[] } | undefined;
   /** The oldest chunk cursor, once every chunk has one: all offered up to there. */
   #safe: string | undefined;
@@ -88,6 +96,8 @@ export class StockFeed {
     options: FeedOptions = {},
   ) {
     this.#settleMs = options.settleMs ?? 20;
+    // Every subscription listens for the gateway closing: thousands, by design.
+    setMaxListeners(0, this.#closing.signal);
   }
 
   get subscribers(): number {
@@ -110,6 +120,8 @@ export class StockFeed {
     return new Repeater<StockEvent>(async (push, stop) => {
       const pending = new Map<string, Offered>();
       const sent = new Map<string, number>();
+      // Where the subscriber is once everything offered so far has been sent.
+      let safeOnceSent: string | undefined;
       let draining = false;
       const drain = async () => {
         if (draining) return;
@@ -123,26 +135,33 @@ export class StockFeed {
           if (sent.get(update.productId) === update.stock) continue;
           sent.set(update.productId, update.stock);
           // Caught up with the feed: everything up to its safe cursor has been sent.
-          const caughtUp = pending.size === 0 && subscriber.covered;
+          const resumeCursor = pending.size === 0 ? safeOnceSent : undefined;
           // Resolves when the reader takes it: meanwhile newer stock replaces what waits.
-          await push({ update, resumeCursor: caughtUp ? next.safeAfter : undefined });
+          await push({ update, resumeCursor });
         }
         draining = false;
       };
       const subscriber: StockSubscriber = {
         ids: new Set(productIds),
         covered: false,
-        offer: (offered) => {
-          pending.delete(offered.update.productId);
-          pending.set(offered.update.productId, offered);
+        offer: (offered, safe) => {
+          for (const each of offered) {
+            pending.delete(each.update.productId);
+            pending.set(each.update.productId, each);
+          }
+          safeOnceSent = safe;
           void drain();
         },
       };
       this.#subscribers.add(subscriber);
       for (const id of subscriber.ids) {
-        const known = this.#latest.get(id);
-        if (known) subscriber.offer(known);
+        const watchers = this.#byProduct.get(id) ?? new Set();
+        this.#byProduct.set(id, watchers);
+        watchers.add(subscriber);
       }
+      // Not covered yet: no cursor until the next re-subscription.
+      const known = [...subscriber.ids].flatMap((id) => this.#latest.get(id) ?? []);
+      if (known.length > 0) subscriber.offer(known, undefined);
       this.#resubscribeSoon();
       const onClose = () => stop();
       this.#closing.signal.addEventListener("abort", onClose);
@@ -150,6 +169,11 @@ export class StockFeed {
       await stop;
       this.#closing.signal.removeEventListener("abort", onClose);
       this.#subscribers.delete(subscriber);
+      for (const id of subscriber.ids) {
+        const watchers = this.#byProduct.get(id);
+        watchers?.delete(subscriber);
+        if (watchers?.size === 0) this.#byProduct.delete(id);
+      }
       this.#resubscribeSoon();
     });
   }
@@ -162,6 +186,7 @@ export class StockFeed {
   async close(): Promise<void> {
     this.#closing.abort();
     clearTimeout(this.#timer);
+    if (this.#handOut) clearImmediate(this.#handOut);
     this.#upstream?.abort.abort();
     this.#upstream = undefined;
   }
@@ -220,10 +245,7 @@ export class StockFeed {
           }
           const position = decodeCursor(update.cursor);
           if (position) this.#advance(chunk, update.cursor, position);
-          for (const each of held.splice(0)) {
-            this.#offer({ update: each, position, safeAfter: undefined });
-          }
-          this.#offer({ update, position, safeAfter: this.#safe });
+          for (const each of [...held.splice(0), update]) this.#record({ update: each, position });
         }
       } catch (error) {
         if (signal.aborted) return;
@@ -241,10 +263,30 @@ export class StockFeed {
     }
   }
 
-  #offer(offered: Offered): void {
+  #record(offered: Offered): void {
     this.#latest.set(offered.update.productId, offered);
-    for (const subscriber of this.#subscribers) {
-      if (subscriber.ids.has(offered.update.productId)) subscriber.offer(offered);
+    this.#changed.add(offered.update.productId);
+    this.#handOut ??= setImmediate(() => {
+      this.#handOut = undefined;
+      this.#handOutChanges();
+    });
+  }
+
+  #handOutChanges(): void {
+    const bySubscriber = new Map<StockSubscriber, Offered[]>();
+    for (const id of this.#changed) {
+      const latest = this.#latest.get(id);
+      if (!latest) continue;
+      for (const subscriber of this.#byProduct.get(id) ?? []) {
+        const list = bySubscriber.get(subscriber) ?? [];
+        bySubscriber.set(subscriber, list);
+        list.push(latest);
+      }
+    }
+    this.#changed.clear();
+    // Everything received is in #latest and was handed out: up to the feed's safe cursor.
+    for (const [subscriber, offered] of bySubscriber) {
+      subscriber.offer(offered, subscriber.covered ? this.#safe : undefined);
     }
   }
 

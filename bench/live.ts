@@ -1,0 +1,455 @@
+// Live subscriptions under load: the three services and one gateway as child processes on real
+// PostgreSQL; N SSE subscribers on the gateway to `stockChanged` over the 20 bench products while
+// 64 clients place orders (as bench/orders.ts does), for each N of `--subscribers`, with a run of
+// no subscribers first and last. Per run: orders/s (and its ratio to the runs with none), events
+// delivered per second, event-to-subscriber latency (from the stock change's occur_time in the
+// catalog's outbox to the subscriber reading it), and the gateway's CPU and RSS.
+//
+//   TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench:live -- [--subscribers 10000] [--seconds 10]
+//
+// Its last line, `ROWS [...]`, is what `npm run bench` (bench/all.ts) puts in its table.
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import http from "node:http";
+import { cpus, loadavg } from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { fromBinary } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { AccountService } from "../gen/bazaar/account/v1/account_pb.js";
+import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
+import { StockChangedSchema } from "../gen/bazaar/catalog/v1/events_pb.js";
+import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
+import { TestAuthority } from "../platform/auth/auth-testing.js";
+import { isServiceName } from "../platform/auth/keys.js";
+import { openSql } from "../platform/data/postgres-connection.js";
+import { nodeArgs, type ProcessName } from "../platform/processes.js";
+import { freePort } from "../platform/testing.js";
+import { processCpuSeconds } from "./load.js";
+import { benchOptions } from "./options.js";
+
+const options = benchOptions("bench:live", {
+  subscribers: {
+    default: 10_000,
+    help: "the largest N; a run each at 100, 1,000, 3,000 … up to it",
+  },
+  seconds: { default: 10, help: "seconds of placing orders per run" },
+  clients: { default: 64, help: "concurrent order clients" },
+});
+const counts = [
+  ...new Set([
+    ...[100, 1_000, 3_000, 10_000].filter((n) => n < options.subscribers),
+    options.subscribers,
+  ]),
+];
+const productCount = 20;
+const initialStock = 1_000_000;
+// What "holds" means (issue 19): latency p99 and orders/s against the runs without subscribers.
+const targetP99Ms = 250;
+const targetRatio = 0.9;
+const base = process.env.DATABASE_URL ?? process.env.TEST_DATABASE_URL;
+if (!base) {
+  process.stderr.write("bench:live needs DATABASE_URL or TEST_DATABASE_URL (a postgres:// URL)\n");
+  process.exit(2);
+}
+const root = fileURLToPath(new URL("..", import.meta.url));
+const authority = new TestAuthority();
+const admin = openSql(base, { max: 1 });
+const scratch: string[] = [];
+const children = new Map<string, ChildProcess>();
+
+async function scratchDatabase(service: string): Promise<string> {
+  const name = `bazaar_bench_${service}_${randomBytes(4).toString("hex")}`;
+  await admin.unsafe(`create database ${name}`);
+  scratch.push(name);
+  const url = new URL(base as string);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+async function start(name: ProcessName, env: Record<string, string>): Promise<string> {
+  const port = await freePort();
+  const child = spawn(process.execPath, nodeArgs(name, "sources"), {
+    cwd: root,
+    env: {
+      ...process.env,
+      NODE_ENV: "test",
+      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "warn",
+      ...(isServiceName(name) ? authority.env(name) : {}),
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      ...env,
+    },
+    stdio: ["ignore", process.env.BENCH_LOG_LEVEL ? "inherit" : "ignore", "inherit"],
+  });
+  children.set(name, child);
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(`${url}/readyz`)).ok) return url;
+    } catch {}
+    if (Date.now() > deadline) throw new Error(`${name} did not become ready`);
+    await sleep(100);
+  }
+}
+
+function rssMb(pid: number | undefined): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN) / 1024;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+/** What the subscribers read: product index, stock and when, for the deliveries of one run. */
+class Deliveries {
+  product: number[] = [];
+  stock: number[] = [];
+  atMs: number[] = [];
+  recording = false;
+  add(product: number, stock: number, atMs: number): void {
+    if (!this.recording) return;
+    this.product.push(product);
+    this.stock.push(stock);
+    this.atMs.push(atMs);
+  }
+}
+
+/**
+ * N SSE subscribers, each on its own connection, each to every product; resolves once each has
+ * its first state of every product. Parses only what it measures (no JSON.parse per event).
+ */
+async function openSubscribers(
+  gatewayUrl: string,
+  productIds: string[],
+  n: number,
+  deliveries: Deliveries,
+): Promise<{ close(): void; failed: number }> {
+  const index = new Map(productIds.map((id, i) => [id, i]));
+  const body = JSON.stringify({
+    query: `subscription ($ids: [ID!]!) { stockChanged(productIds: $ids) { productId stock } }`,
+    variables: { ids: productIds },
+  });
+  const url = new URL("/graphql", gatewayUrl);
+  const requests: http.ClientRequest[] = [];
+  let failed = 0;
+  const open = () =>
+    new Promise<void>((resolve) => {
+      const seen = new Set<number>();
+      let settled = false;
+      const settle = () => {
+        if (!settled) {
+          settled = true;
+          resolve();
+        }
+      };
+      const request = http.request(
+        url,
+        {
+          method: "POST",
+          agent: false,
+          headers: { "content-type": "application/json", accept: "text/event-stream" },
+        },
+        (response) => {
+          if (response.statusCode !== 200) {
+            failed++;
+            response.resume();
+            settle();
+            return;
+          }
+          response.setEncoding("utf8");
+          let buffer = "";
+          response.on("data", (chunk: string) => {
+            const at = Date.now();
+            buffer += chunk;
+            const cut = buffer.lastIndexOf("\n\n");
+            if (cut === -1) return;
+            const complete = buffer.slice(0, cut);
+            buffer = buffer.slice(cut + 2);
+            for (const match of complete.matchAll(/"productId":"([^"]+)","stock":(\d+)/g)) {
+              const product = index.get(match[1] as string) ?? -1;
+              deliveries.add(product, Number(match[2]), at);
+              seen.add(product);
+            }
+            if (seen.size === productIds.length) settle();
+          });
+          response.on("error", () => {});
+        },
+      );
+      request.on("error", () => {
+        failed++;
+        settle();
+      });
+      request.end(body);
+      requests.push(request);
+    });
+  // A few hundred connections at a time: a burst of 10,000 SYNs overflows the listen backlog.
+  for (let i = 0; i < n; i += 250) {
+    await Promise.all(Array.from({ length: Math.min(250, n - i) }, open));
+  }
+  return {
+    failed,
+    close: () => {
+      for (const request of requests) request.destroy();
+    },
+  };
+}
+
+async function main(): Promise<string[][]> {
+  const [accountDb, catalogDb, orderDb] = await Promise.all([
+    scratchDatabase("account"),
+    scratchDatabase("catalog"),
+    scratchDatabase("order"),
+  ]);
+  const accountUrl = await start("account", {
+    DATABASE_URL: accountDb,
+    SIGNUP_MAX_PER_CLIENT: "1000000",
+  });
+  const catalogUrl = await start("catalog", {
+    DATABASE_URL: catalogDb,
+    SEED_DEMO_DATA: "false",
+    ACCOUNT_URL: accountUrl,
+  });
+  const orderUrl = await start("order", {
+    DATABASE_URL: orderDb,
+    ACCOUNT_URL: accountUrl,
+    CATALOG_URL: catalogUrl,
+    RECOVERY_INTERVAL_MS: "1000",
+  });
+  // As deployed: production settings (SSE pings every 12 s, no GraphiQL).
+  const gatewayUrl = await start("gateway", {
+    NODE_ENV: "production",
+    ACCOUNT_URL: accountUrl,
+    CATALOG_URL: catalogUrl,
+    ORDER_URL: orderUrl,
+  });
+  const gatewayPid = children.get("gateway")?.pid;
+
+  const transport = (baseUrl: string) =>
+    createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: true });
+  const accounts = createClient(AccountService, transport(accountUrl));
+  const catalog = createClient(CatalogService, transport(catalogUrl));
+  const orders = createClient(OrderService, transport(orderUrl));
+  const adminToken = await authority.issueUserToken(
+    "00000000-0000-7000-8000-000000000001",
+    "admin",
+    3600,
+  );
+  const adminAuth = { headers: { authorization: `Bearer ${adminToken.token}` } };
+  const productIds: string[] = [];
+  for (let i = 0; i < productCount; i++) {
+    const { product } = await catalog.createProduct(
+      {
+        name: `Live bench ${i}`,
+        description: "",
+        priceCents: BigInt(100 + i),
+        stock: initialStock,
+      },
+      adminAuth,
+    );
+    productIds.push(product?.id ?? "");
+  }
+  const customers = await Promise.all(
+    Array.from({ length: options.clients }, async (_, i) => {
+      const { account } = await accounts.createAccount({
+        name: `Live bench ${i}`,
+        email: `live-bench-${i}-${randomBytes(3).toString("hex")}@example.com`,
+        password: "bench-password",
+      });
+      const { token } = await authority.issueUserToken(account?.id ?? "", "customer", 3600);
+      return { headers: { authorization: `Bearer ${token}` } };
+    }),
+  );
+  const catalogSql = openSql(catalogDb, { max: 1 });
+
+  /** 64 clients placing orders for `--seconds`: orders/s. */
+  const placeOrders = async (): Promise<number> => {
+    let placed = 0;
+    const started = performance.now();
+    const stopAt = started + options.seconds * 1000;
+    await Promise.all(
+      customers.map(async (auth) => {
+        while (performance.now() < stopAt) {
+          const lines = 1 + Math.floor(Math.random() * 3);
+          const items = Array.from({ length: lines }, () => ({
+            productId: productIds[Math.floor(Math.random() * productCount)] ?? "",
+            quantity: 1 + Math.floor(Math.random() * 3),
+          }));
+          try {
+            await orders.createOrder(
+              { items, idempotencyKey: randomBytes(8).toString("hex") },
+              auth,
+            );
+            placed++;
+          } catch {}
+        }
+      }),
+    );
+    return placed / ((performance.now() - started) / 1000);
+  };
+
+  /** Each product's stock states since `sinceMs`, with when they occurred. */
+  const occurrences = async (sinceMs: number): Promise<Map<string, number>> => {
+    const rows = await catalogSql<{ payload: Uint8Array; occur_ms: string }[]>`
+      select payload, (extract(epoch from occur_time) * 1000)::text as occur_ms from outbox
+      where subject = ${StockChangedSchema.typeName}
+        and occur_time >= to_timestamp(${sinceMs / 1000 - 1})`;
+    const index = new Map(productIds.map((id, i) => [id, i]));
+    const at = new Map<string, number>();
+    for (const row of rows) {
+      const event = fromBinary(StockChangedSchema, row.payload);
+      const key = `${index.get(event.productId)}:${event.stock}`;
+      if (!at.has(key)) at.set(key, Number(row.occur_ms));
+    }
+    return at;
+  };
+
+  interface Run {
+    n: number;
+    ordersPerS: number;
+    delivered: number;
+    perS: number;
+    p50: number;
+    p99: number;
+    directP50: number;
+    directP99: number;
+    cpuPct: number;
+    rssMb: number;
+    failed: number;
+    load: string;
+  }
+  const runs: Run[] = [];
+  // A reference: one WatchStock stream read straight from the catalog, the gateway's own
+  // upstream path without the gateway, so its share of the latency shows.
+  const direct = new Deliveries();
+  const directAbort = new AbortController();
+  void (async () => {
+    const index = new Map(productIds.map((id, i) => [id, i]));
+    const stream = catalog.watchStock({ productIds }, { signal: directAbort.signal });
+    for await (const res of stream) {
+      if (res.update)
+        direct.add(index.get(res.update.productId) ?? -1, res.update.stock, Date.now());
+    }
+  })().catch(() => {});
+  const measure = async (n: number): Promise<Run> => {
+    const deliveries = new Deliveries();
+    const subscribers =
+      n > 0 ? await openSubscribers(gatewayUrl, productIds, n, deliveries) : undefined;
+    direct.product = [];
+    direct.stock = [];
+    direct.atMs = [];
+    direct.recording = true;
+    const cpu0 = processCpuSeconds(gatewayPid);
+    const startedMs = Date.now();
+    deliveries.recording = true;
+    const ordersPerS = await placeOrders();
+    // What the last orders changed reaches the subscribers within a poll or two.
+    await sleep(1_000);
+    deliveries.recording = false;
+    direct.recording = false;
+    const wallS = (Date.now() - startedMs) / 1000;
+    const cpuPct = ((processCpuSeconds(gatewayPid) - cpu0) / wallS) * 100;
+    const rss = rssMb(gatewayPid);
+    subscribers?.close();
+    const at = await occurrences(startedMs);
+    const latencies: number[] = [];
+    for (let i = 0; i < deliveries.atMs.length; i++) {
+      const occurred = at.get(`${deliveries.product[i]}:${deliveries.stock[i]}`);
+      if (occurred !== undefined) latencies.push((deliveries.atMs[i] as number) - occurred);
+    }
+    latencies.sort((a, b) => a - b);
+    const directLatencies: number[] = [];
+    for (let i = 0; i < direct.atMs.length; i++) {
+      const occurred = at.get(`${direct.product[i]}:${direct.stock[i]}`);
+      if (occurred !== undefined) directLatencies.push((direct.atMs[i] as number) - occurred);
+    }
+    directLatencies.sort((a, b) => a - b);
+    const run = {
+      n,
+      ordersPerS,
+      delivered: deliveries.atMs.length,
+      perS: deliveries.atMs.length / wallS,
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+      directP50: percentile(directLatencies, 50),
+      directP99: percentile(directLatencies, 99),
+      cpuPct,
+      rssMb: rss,
+      failed: subscribers?.failed ?? 0,
+      load: loadavg()
+        .map((l) => l.toFixed(1))
+        .join(" "),
+    };
+    process.stdout.write(
+      `${String(n).padStart(6)} subscribers: ${ordersPerS.toFixed(0)} orders/s, ` +
+        `${run.delivered} events delivered (${run.perS.toFixed(0)}/s), ` +
+        `latency p50 ${run.p50.toFixed(0)} ms p99 ${run.p99.toFixed(0)} ms ` +
+        `(straight from the catalog: p50 ${run.directP50.toFixed(0)} ms p99 ${run.directP99.toFixed(0)} ms), ` +
+        `gateway CPU ${cpuPct.toFixed(0)}% RSS ${rss.toFixed(0)} MB` +
+        `${run.failed ? `, ${run.failed} could not subscribe` : ""}; load average ${run.load}\n`,
+    );
+    // Let the gateway notice the closed connections before the next run.
+    await sleep(2_000);
+    return run;
+  };
+
+  process.stdout.write(
+    `${productCount} products, ${options.clients} order clients, ${options.seconds} s a run, ${cpus().length} cores\n`,
+  );
+  const before = await measure(0);
+  for (const n of counts) runs.push(await measure(n));
+  const after = await measure(0);
+  directAbort.abort();
+  await catalogSql.end();
+
+  const none = (before.ordersPerS + after.ordersPerS) / 2;
+  const holds = (run: Run) =>
+    run.failed === 0 && run.p99 <= targetP99Ms && run.ordersPerS / none >= targetRatio;
+  const largest = runs.filter(holds).reduce((max, run) => Math.max(max, run.n), 0);
+  process.stdout.write(
+    `\nno subscribers: ${before.ordersPerS.toFixed(0)} orders/s before, ${after.ordersPerS.toFixed(0)} after (mean ${none.toFixed(0)})\n`,
+  );
+  process.stdout.write(
+    "| subscribers | orders/s | × none | events/s | latency p50 / p99 | gateway CPU | gateway RSS |\n|---|---|---|---|---|---|---|\n",
+  );
+  for (const run of runs) {
+    process.stdout.write(
+      `| ${run.n} | ${run.ordersPerS.toFixed(0)} | ${(run.ordersPerS / none).toFixed(2)} | ${run.perS.toFixed(0)} | ${run.p50.toFixed(0)} / ${run.p99.toFixed(0)} ms | ${run.cpuPct.toFixed(0)}% | ${run.rssMb.toFixed(0)} MB |\n`,
+    );
+  }
+  process.stdout.write(
+    `largest N that holds (p99 ≤ ${targetP99Ms} ms, orders/s ≥ ${targetRatio} × none): ${largest}\n`,
+  );
+  const top = runs.find((run) => run.n === largest) ?? runs.at(-1);
+  return [
+    [
+      "live: largest N of SSE subscribers that holds",
+      String(largest),
+      top
+        ? `at ${top.n}: p99 ${top.p99.toFixed(0)} ms, ${(top.ordersPerS / none).toFixed(2)} × orders/s, ${top.perS.toFixed(0)} events/s, gateway ${top.cpuPct.toFixed(0)}% CPU ${top.rssMb.toFixed(0)} MB`
+        : "",
+      `10,000 (p99 ≤ ${targetP99Ms} ms, ≥ ${targetRatio} × orders/s)`,
+    ],
+  ];
+}
+
+let rows: string[][] | undefined;
+try {
+  rows = await main();
+} finally {
+  for (const child of children.values()) child.kill("SIGTERM");
+  await Promise.all(
+    [...children.values()].map((child) =>
+      child.exitCode !== null ? undefined : new Promise((resolve) => child.once("exit", resolve)),
+    ),
+  );
+  for (const name of scratch) await admin.unsafe(`drop database if exists ${name} with (force)`);
+  await admin.end();
+}
+process.stdout.write(`ROWS ${JSON.stringify(rows ?? [])}\n`);
+process.exit(rows ? 0 : 1);
