@@ -25,6 +25,7 @@ import { benchOptions } from "./options.js";
 const options = benchOptions("bench", {
   "orders-seconds": { default: 30, help: "seconds of placing orders" },
   "events-seconds": { default: 15, help: "seconds per order run with and without NATS_URL" },
+  "live-subscribers": { default: 1_000, help: "the most SSE subscribers the live section tries" },
   "gateway-seconds": { default: 5, help: "seconds per gateway scenario" },
   "search-products": { default: 20_000, help: "products the search benchmark loads" },
   soak: { default: false, help: "also the 60 s soak (bench/soak.ts), as its own section" },
@@ -364,11 +365,26 @@ async function events(): Promise<void> {
   }
 }
 
+/** Live subscriptions (bench/live.ts): the largest N of SSE subscribers that holds. */
+async function live(): Promise<void> {
+  const out = await script("bench/live.ts", [
+    "--subscribers",
+    String(options["live-subscribers"]),
+    "--seconds",
+    "8",
+  ]);
+  const rows = JSON.parse(out.match(/^ROWS (.*)$/m)?.[1] ?? "[]") as string[][];
+  for (const [figure = "", value = "", reference = "", target = ""] of rows) {
+    row(figure, value, reference, target);
+  }
+}
+
 const began = new Date();
 const sections = [
   ["orders", orders],
   ["cancellations", cancellations],
   ["events", events],
+  ["live", live],
   ["search", search],
   ["gateway", gateway],
   ["start-up", startUp],

@@ -319,6 +319,7 @@ async function main(): Promise<string[][]> {
     directP50: number;
     directP99: number;
     cpuPct: number;
+    clientCpuPct: number;
     rssMb: number;
     failed: number;
     load: string;
@@ -345,6 +346,7 @@ async function main(): Promise<string[][]> {
     direct.atMs = [];
     direct.recording = true;
     const cpu0 = processCpuSeconds(gatewayPid);
+    const clientCpu0 = process.cpuUsage();
     const startedMs = Date.now();
     deliveries.recording = true;
     const ordersPerS = await placeOrders();
@@ -354,6 +356,8 @@ async function main(): Promise<string[][]> {
     direct.recording = false;
     const wallS = (Date.now() - startedMs) / 1000;
     const cpuPct = ((processCpuSeconds(gatewayPid) - cpu0) / wallS) * 100;
+    const clientUsage = process.cpuUsage(clientCpu0);
+    const clientCpuPct = ((clientUsage.user + clientUsage.system) / 1e6 / wallS) * 100;
     const rss = rssMb(gatewayPid);
     subscribers?.close();
     const at = await occurrences(startedMs);
@@ -379,6 +383,7 @@ async function main(): Promise<string[][]> {
       directP50: percentile(directLatencies, 50),
       directP99: percentile(directLatencies, 99),
       cpuPct,
+      clientCpuPct,
       rssMb: rss,
       failed: subscribers?.failed ?? 0,
       load: loadavg()
@@ -390,7 +395,8 @@ async function main(): Promise<string[][]> {
         `${run.delivered} events delivered (${run.perS.toFixed(0)}/s), ` +
         `latency p50 ${run.p50.toFixed(0)} ms p99 ${run.p99.toFixed(0)} ms ` +
         `(straight from the catalog: p50 ${run.directP50.toFixed(0)} ms p99 ${run.directP99.toFixed(0)} ms), ` +
-        `gateway CPU ${cpuPct.toFixed(0)}% RSS ${rss.toFixed(0)} MB` +
+        `gateway CPU ${cpuPct.toFixed(0)}% RSS ${rss.toFixed(0)} MB, ` +
+        `this process (subscribers and order clients) CPU ${clientCpuPct.toFixed(0)}%` +
         `${run.failed ? `, ${run.failed} could not subscribe` : ""}; load average ${run.load}\n`,
     );
     // Let the gateway notice the closed connections before the next run.
@@ -415,11 +421,11 @@ async function main(): Promise<string[][]> {
     `\nno subscribers: ${before.ordersPerS.toFixed(0)} orders/s before, ${after.ordersPerS.toFixed(0)} after (mean ${none.toFixed(0)})\n`,
   );
   process.stdout.write(
-    "| subscribers | orders/s | × none | events/s | latency p50 / p99 | gateway CPU | gateway RSS |\n|---|---|---|---|---|---|---|\n",
+    "| subscribers | orders/s | × none | events/s | latency p50 / p99 | gateway CPU | gateway RSS | subscribers' process CPU |\n|---|---|---|---|---|---|---|---|\n",
   );
   for (const run of runs) {
     process.stdout.write(
-      `| ${run.n} | ${run.ordersPerS.toFixed(0)} | ${(run.ordersPerS / none).toFixed(2)} | ${run.perS.toFixed(0)} | ${run.p50.toFixed(0)} / ${run.p99.toFixed(0)} ms | ${run.cpuPct.toFixed(0)}% | ${run.rssMb.toFixed(0)} MB |\n`,
+      `| ${run.n} | ${run.ordersPerS.toFixed(0)} | ${(run.ordersPerS / none).toFixed(2)} | ${run.perS.toFixed(0)} | ${run.p50.toFixed(0)} / ${run.p99.toFixed(0)} ms | ${run.cpuPct.toFixed(0)}% | ${run.rssMb.toFixed(0)} MB | ${run.clientCpuPct.toFixed(0)}% |\n`,
     );
   }
   process.stdout.write(

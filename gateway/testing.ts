@@ -35,6 +35,8 @@ export interface Stopper {
 export interface Stack {
   authority: TestAuthority;
   urls: { account: string; catalog: string; order: string };
+  /** Each service's DATABASE_URL (a second replica of a service shares its database). */
+  databaseUrls: { account: string; catalog: string; order: string };
   services: Stopper[];
   stop(): Promise<void>;
 }
@@ -79,6 +81,11 @@ export async function startStack(env: Record<string, string> = {}): Promise<Stac
   return {
     authority,
     urls: { account: account.server.url, catalog: catalog.server.url, order: order.server.url },
+    databaseUrls: {
+      account: databases[0]?.url ?? "",
+      catalog: databases[1]?.url ?? "",
+      order: databases[2]?.url ?? "",
+    },
     services,
     stop: async () => {
       for (const service of services) await service.stop();
