@@ -1,12 +1,14 @@
 // GraphQL subscriptions over SSE against a real catalog server: every subscriber of a gateway
 // shares one upstream WatchStock; a catalog restart costs subscribers neither a gap nor an
 // error; graphql-sse's protocol works too; bad ids are refused like in queries.
+import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../platform/observability/logger.js";
 import { type LiveCatalog, startLiveCatalog } from "../services/catalog/live-testing.js";
 import { createTransports } from "./clients.js";
 import { loadGatewayConfig } from "./config.js";
 import { createGateway, type Gateway } from "./server.js";
+import { listeningGateway } from "./testing.js";
 
 const silent = createLogger({ service: "test", level: "silent", pretty: false });
 let catalog: LiveCatalog;
@@ -244,6 +246,48 @@ describe("GraphQL subscriptions", () => {
     ]);
     resumed.stop();
     stays.stop();
+  });
+
+  it("frees every subscriber whose client vanishes from a listening gateway, with nothing changing", async () => {
+    const [a, b] = catalog.products as [string, string];
+    const running = await listeningGateway({
+      account: "http://127.0.0.1:1",
+      catalog: catalog.url,
+      order: "http://127.0.0.1:1",
+    });
+    try {
+      const body = JSON.stringify({ query: stockQuery, variables: { ids: [a, b] } });
+      const requests = await Promise.all(
+        Array.from(
+          { length: 200 },
+          () =>
+            new Promise<http.ClientRequest>((resolve, reject) => {
+              const request = http.request(`${running.url}/graphql`, {
+                method: "POST",
+                agent: false,
+                headers: { "content-type": "application/json", accept: "text/event-stream" },
+              });
+              request.on("response", (response) => {
+                let text = "";
+                response.on("data", (chunk: Buffer) => {
+                  text += chunk;
+                  // Both products' stock: the subscription is in place.
+                  if ((text.match(/event: next/g) ?? []).length >= 2) resolve(request);
+                });
+              });
+              request.on("error", reject);
+              request.end(body);
+            }),
+        ),
+      );
+      const feed = running.gateway.live.stock;
+      expect(feed.subscribers).toBe(200);
+      for (const request of requests) request.destroy();
+      // No stock changes meanwhile: only the closed connections can tell the gateway.
+      await until(() => feed.subscribers === 0 && feed.watching.length === 0, 5_000);
+    } finally {
+      await running.stop();
+    }
   });
 
   it("refuses unknown products and bad id lists as queries would", async () => {
