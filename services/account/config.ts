@@ -23,7 +23,8 @@ export const schema = v.object({
   // current_password per (account, client address).
   LOGIN_MAX_FAILURES: intVar(5, 1, 10_000),
   LOGIN_WINDOW_SECONDS: intVar(900, 1, 86_400),
-  // Failed-attempt entries kept in memory at most (least recently used forgotten first).
+  // Rows kept at most in each of the two limit tables (login_failures, signup_windows) after
+  // each prune, the oldest forgotten first.
   LOGIN_MAX_ENTRIES: intVar(100_000, 100, 10_000_000),
   // Sign-ups allowed per client address in each window.
   SIGNUP_MAX_PER_CLIENT: intVar(20, 1, 1_000_000),
