@@ -77,6 +77,9 @@ export function processEntries(defaultPort: number) {
     ),
     LOG_PRETTY: boolVar(false),
     SHUTDOWN_GRACE_MS: intVar(10_000, 0, 600_000),
+    // On SIGTERM, how long a process still serves while its readiness already fails, so that a
+    // balancer takes it out of rotation before it stops accepting (Kubernetes: 5000).
+    SHUTDOWN_DRAIN_MS: intVar(0, 0, 120_000),
   };
 }
 
