@@ -132,6 +132,8 @@ export async function startReplicaStack(options: ReplicaStackOptions = {}): Prom
         // Seven processes share this machine's cores: a burst must not meet the fault suite's
         // 800 ms peer deadline (made to expire under SIGSTOP), and recovery waits longer.
         PEER_TIMEOUT_MS: "3000",
+        // Six services' pools on one shared PostgreSQL server.
+        DATABASE_POOL_MAX: "4",
         RECOVERY_AFTER_MS: "8000",
         ...options.env?.[replica.service],
       },
