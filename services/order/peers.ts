@@ -24,6 +24,7 @@ import type { Status } from "../../gen/google/rpc/status_pb.js";
 import { batched, firstOfEach } from "../../platform/data/batcher.js";
 import { causes } from "../../platform/errors.js";
 import { fromStatus } from "../../platform/http/batch-status.js";
+import { defaultRetry, type RetryPolicy, withRetries } from "../../platform/http/retry.js";
 import { tracingClientInterceptor } from "../../platform/observability/tracing.js";
 import type { PeerName } from "./domain.js";
 import { maxBatchCommits, maxBatchReservations } from "./limits.js";
@@ -64,15 +65,7 @@ export interface PeerTransports {
   close?: () => Promise<void>;
 }
 
-export interface RetryPolicy {
-  /** Attempts in all, the first included. */
-  attempts: number;
-  /** The first backoff; each next one doubles, with full jitter. */
-  baseDelayMs: number;
-  maxDelayMs: number;
-}
-
-const defaultRetry: RetryPolicy = { attempts: 3, baseDelayMs: 25, maxDelayMs: 250 };
+export type { RetryPolicy };
 
 export function createPeers(
   transports: PeerTransports,
@@ -298,8 +291,8 @@ const idempotentMethods = new Set([
 
 /**
  * `transport` with the service identity on every call, peer failures made UNAVAILABLE, and
- * idempotent calls that got no answer retried with exponential backoff and full jitter,
- * bounded by `retry.attempts` and by the call's own deadline (no retry outlives it).
+ * idempotent calls that got no answer (and any call never sent) retried on another connection
+ * (platform/http/retry.ts), bounded by `retry.attempts` and by the call's own deadline.
  */
 function withPeer(
   transport: Transport,
@@ -313,29 +306,24 @@ function withPeer(
     return headers;
   };
   return {
-    unary: async (method, signal, timeoutMs, header, input, contextValues) => {
-      const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
-      const attempts = idempotentMethods.has(method.name) ? retry.attempts : 1;
-      for (let attempt = 1; ; attempt++) {
-        const left = deadline === undefined ? undefined : deadline - Date.now();
-        try {
-          const headers = await authorized(header);
-          return await transport.unary(method, signal, left, headers, input, contextValues);
-        } catch (error) {
-          const failure = peerError(peer, error);
-          const delay =
-            Math.random() * Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** attempt);
-          const again =
-            attempt < attempts &&
-            failure instanceof PeerUnavailableError &&
-            !failure.timedOut &&
-            !signal?.aborted &&
-            (deadline === undefined || Date.now() + delay < deadline - 1);
-          if (!again) throw failure;
-          await new Promise((resolve) => setTimeout(resolve, delay));
-        }
-      }
-    },
+    unary: (method, signal, timeoutMs, header, input, contextValues) =>
+      withRetries(
+        async (left) => {
+          try {
+            const headers = await authorized(header);
+            return await transport.unary(method, signal, left, headers, input, contextValues);
+          } catch (error) {
+            throw peerError(peer, error);
+          }
+        },
+        {
+          policy: retry,
+          repeatable: idempotentMethods.has(method.name),
+          unanswered: (failure) => failure instanceof PeerUnavailableError && !failure.timedOut,
+          signal,
+          deadline: timeoutMs === undefined ? undefined : Date.now() + timeoutMs,
+        },
+      ),
     stream: async (method, signal, timeoutMs, header, input, contextValues) => {
       try {
         const headers = await authorized(header);
