@@ -23,6 +23,8 @@ export type { ReservationStore } from "./store/reservations.js";
 export interface CatalogStoreOptions {
   /** Write a search_outbox row with every product write (OpenSearch is configured). */
   outbox?: boolean;
+  /** Matches of each tier that search ranks on its first pages (store/products.ts). */
+  searchSample?: number;
 }
 
 export class CatalogStore {
@@ -31,7 +33,7 @@ export class CatalogStore {
   readonly outbox: SearchOutboxStore;
 
   constructor(db: CatalogDb, options: CatalogStoreOptions = {}) {
-    this.products = new ProductStore(db, options.outbox ?? false);
+    this.products = new ProductStore(db, options.outbox ?? false, options.searchSample);
     this.reservations = new ReservationStore(db);
     this.outbox = new SearchOutboxStore(db);
   }
