@@ -87,6 +87,8 @@ export async function startStack(profile: boolean): Promise<Stack> {
     ...common,
     PORT: String(account),
     DATABASE_URL: databases.urls.account as string,
+    // Every bench customer signs up from this one address.
+    SIGNUP_MAX_PER_CLIENT: "1000",
   });
   start("catalog", node("catalog"), {
     ...common,
@@ -182,7 +184,7 @@ export async function startStack(profile: boolean): Promise<Stack> {
   )) as { login: { token: string } };
   const ample = (await gql(
     gw,
-    `mutation { createProduct(product: { name: "Ample", description: "Never runs out", price: 2.5, stock: 2000000000 }) { id } }`,
+    `mutation { createProduct(product: { name: "Ample", description: "Never runs out", price: 2.5, stock: 1000000 }) { id } }`,
     adminToken,
   )) as { createProduct: { id: string } };
 

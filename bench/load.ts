@@ -84,7 +84,8 @@ export function waitReady(url: string, timeoutMs = 60_000): Promise<void> {
 /** A keep-alive loop with `connections` requests in flight, when wrk is not installed. */
 async function runLoop(target: Target, duration: number, connections: number): Promise<Result> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
-  const url = new URL(target.url);
+  // A `call` target has no URL of its own.
+  const url = target.call ? undefined : new URL(target.url);
   const headers = { "content-type": "application/json", ...target.headers };
   let sent = 0;
   const run = randomBytes(6).toString("hex");
@@ -95,7 +96,7 @@ async function runLoop(target: Target, duration: number, connections: number): P
   const once = () =>
     new Promise<number>((resolve, reject) => {
       const req = http.request(
-        url,
+        url as URL,
         { method: target.body || target.bodies ? "POST" : "GET", agent, headers },
         (res) => {
           let body = "";
