@@ -9,6 +9,10 @@
 // DATABASE_URL (or TEST_DATABASE_URL) names the server; its database is used only to create
 // and drop the scratch ones. Settings: `--help` (bench/options.ts); BENCH_LOG_LEVEL shows the
 // services' logs.
+//
+// Over 300 lines (333): it is one run read top to bottom, setup, the alternating rounds, the
+// reconciliation, and the scratch databases and child processes they share; the references it
+// runs are in their own files. Splitting the services' start-up out is next (issue 22, part 5).
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { cpus } from "node:os";
