@@ -2,6 +2,7 @@
 // least CPU from the processes being measured), else a keep-alive loop in this process.
 
 import { execFile, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { join } from "node:path";
@@ -19,7 +20,7 @@ export async function runLoad(
   target: Target,
   options: { seconds: number; connections: number; workDir: string },
 ): Promise<Result> {
-  return haveWrk
+  return haveWrk && !target.call && !target.loop
     ? runWrk(target, options.seconds, options.connections, options.workDir)
     : runLoop(target, options.seconds, options.connections);
 }
@@ -35,6 +36,15 @@ export interface Target {
   body?: string;
   /** Bodies sent in turn instead of `body`, so that requests in flight together differ. */
   bodies?: string[];
+  /** Each `$KEY` in the body becomes a key no other request of the run has (idempotency keys). */
+  freshKey?: boolean;
+  /**
+   * Instead of one HTTP request, this call (true when it succeeded): several RPCs one after the
+   * other, say. Measured by the in-process loop, which cannot be wrk.
+   */
+  call?: () => Promise<boolean>;
+  /** Measured by the in-process loop even when wrk is installed (the same client as a `call`). */
+  loop?: boolean;
   headers?: Record<string, string>;
   /**
    * A GraphQL endpoint: an answer with `errors` counts as an error, though it comes with status
@@ -74,14 +84,19 @@ export function waitReady(url: string, timeoutMs = 60_000): Promise<void> {
 /** A keep-alive loop with `connections` requests in flight, when wrk is not installed. */
 async function runLoop(target: Target, duration: number, connections: number): Promise<Result> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
-  const url = new URL(target.url);
+  // A `call` target has no URL of its own.
+  const url = target.call ? undefined : new URL(target.url);
   const headers = { "content-type": "application/json", ...target.headers };
   let sent = 0;
-  const nextBody = () => target.bodies?.[sent++ % target.bodies.length] ?? target.body;
+  const run = randomBytes(6).toString("hex");
+  const nextBody = () => {
+    const body = target.bodies?.[sent++ % target.bodies.length] ?? target.body;
+    return target.freshKey ? body?.replaceAll("$KEY", `${run}-${sent}`) : body;
+  };
   const once = () =>
     new Promise<number>((resolve, reject) => {
       const req = http.request(
-        url,
+        url as URL,
         { method: target.body || target.bodies ? "POST" : "GET", agent, headers },
         (res) => {
           let body = "";
@@ -101,7 +116,12 @@ async function runLoop(target: Target, duration: number, connections: number): P
       Array.from({ length: connections }, async () => {
         while (performance.now() < until) {
           const started = performance.now();
-          const status = await once().catch(() => 0);
+          const status = target.call
+            ? await target.call().then(
+                (ok) => (ok ? 200 : 0),
+                () => 0,
+              )
+            : await once().catch(() => 0);
           if (status !== 200) errors++;
           latencies.push(performance.now() - started);
         }
@@ -135,7 +155,18 @@ async function runWrk(
     script,
     [
       `wrk.method = "${target.body || target.bodies ? "POST" : "GET"}"`,
-      target.body ? `wrk.body = ${JSON.stringify(target.body)}` : "",
+      target.body && !target.freshKey ? `wrk.body = ${JSON.stringify(target.body)}` : "",
+      ...(target.body && target.freshKey
+        ? [
+            `local body = ${JSON.stringify(target.body)}`,
+            `local run = "${randomBytes(6).toString("hex")}"`,
+            "local sent = 0",
+            "request = function()",
+            "  sent = sent + 1",
+            '  return wrk.format(nil, nil, nil, (body:gsub("%$KEY", run .. "-" .. sent)))',
+            "end",
+          ]
+        : []),
       ...(target.bodies
         ? [
             `local bodies = { ${target.bodies.map((body) => JSON.stringify(body)).join(", ")} }`,

@@ -20,13 +20,18 @@ export type {
 } from "./store/reservation-records.js";
 export type { ReservationStore } from "./store/reservations.js";
 
+export interface CatalogStoreOptions {
+  /** Matches of each tier that search ranks on its first pages (store/products.ts). */
+  searchSample?: number;
+}
+
 export class CatalogStore {
   readonly products: ProductStore;
   readonly reservations: ReservationStore;
   readonly outbox: SearchOutboxStore;
 
-  constructor(db: CatalogDb) {
-    this.products = new ProductStore(db);
+  constructor(db: CatalogDb, options: CatalogStoreOptions = {}) {
+    this.products = new ProductStore(db, options.searchSample);
     this.reservations = new ReservationStore(db);
     this.outbox = new SearchOutboxStore(db);
   }
