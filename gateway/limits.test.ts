@@ -121,17 +121,52 @@ describe("limits", () => {
       });
     const badJson = await post("{ not json");
     expect(badJson.status).toBe(400);
-    // Plain clients (curl, fetch) accept application/json, where Yoga alone would say 200.
-    for (const query of ["{ products { id nope } }", "{ products { id }", "{ __typename(x: 1) }"]) {
-      const plain = await gw.gateway.fetch("http://gateway.test/graphql", {
-        method: "POST",
-        headers: { "content-type": "application/json", accept: "application/json" },
-        body: JSON.stringify({ query }),
-      });
-      expect(plain.status, query).toBe(400);
-      expect(((await plain.json()) as { errors: unknown[] }).errors.length, query).toBeGreaterThan(
-        0,
-      );
+    // A body that is no GraphQL request: a 400 naming the parameter, whatever the client accepts.
+    for (const [body, problem] of [
+      [{ query: 5 }, 'the "query" parameter must be a string, not number'],
+      [{ query: { x: 1 } }, 'the "query" parameter must be a string, not object'],
+      [{ query: ["{ __typename }"] }, 'the "query" parameter must be a string, not array'],
+      [{ query: true }, 'the "query" parameter must be a string, not boolean'],
+      [{ query: "{ __typename }", operationName: 5 }, '"operationName" parameter must be a string'],
+      [{ query: "{ __typename }", variables: [] }, 'the "variables" parameter must be a map'],
+      [{ query: "{ __typename }", extensions: "x" }, 'the "extensions" parameter must be a map'],
+    ] as const) {
+      for (const accept of ["application/json", "application/graphql-response+json"]) {
+        const res = await gw.gateway.fetch("http://gateway.test/graphql", {
+          method: "POST",
+          headers: { "content-type": "application/json", accept },
+          body: JSON.stringify(body),
+        });
+        const answer = (await res.json()) as { errors: { message: string; extensions: unknown }[] };
+        expect(res.status, JSON.stringify(body)).toBe(400);
+        expect(answer.errors[0]?.message).toContain(problem);
+        expect(answer.errors[0]?.extensions).toEqual({ code: "BAD_REQUEST" });
+      }
+    }
+    // A document that does not parse or validate, or variables that do not coerce, is a 400 for
+    // a client that accepts application/graphql-response+json; one that accepts only
+    // application/json gets a 200 with the same errors, as the GraphQL-over-HTTP spec says.
+    for (const [query, variables] of [
+      ["{ products { id nope } }", undefined],
+      ["{ products { id }", undefined],
+      ["{ __typename(x: 1) }", undefined],
+      ["query ($t: Int) { products(pagination: { take: $t }) { id } }", { t: "many" }],
+    ] as const) {
+      const answers: { status: number; body: { errors: unknown[] } }[] = [];
+      for (const accept of ["application/json", "application/graphql-response+json"]) {
+        const res = await gw.gateway.fetch("http://gateway.test/graphql", {
+          method: "POST",
+          headers: { "content-type": "application/json", accept },
+          body: JSON.stringify({ query, variables }),
+        });
+        answers.push({ status: res.status, body: (await res.json()) as { errors: unknown[] } });
+      }
+      expect(
+        answers.map((a) => a.status),
+        query,
+      ).toEqual([200, 400]);
+      expect(answers[0]?.body, query).toEqual(answers[1]?.body);
+      expect(answers[0]?.body.errors.length, query).toBeGreaterThan(0);
     }
     const unknownField = await gw.gql(`{ products { id price_cents } }`);
     expect(unknownField.status).toBe(400);
