@@ -143,21 +143,23 @@ describe("limits", () => {
         expect(answer.errors[0]?.extensions).toEqual({ code: "BAD_REQUEST" });
       }
     }
-    // A document that does not parse or validate, or variables that do not coerce, is a 400 for
-    // a client that accepts application/graphql-response+json; one that accepts only
-    // application/json gets a 200 with the same errors, as the GraphQL-over-HTTP spec says.
-    for (const [query, variables] of [
+    // A document that does not parse or validate, variables that do not coerce, or an operation
+    // name the document does not define is a 400 for a client that accepts
+    // application/graphql-response+json; one that accepts only application/json gets a 200 with
+    // the same errors, as the GraphQL-over-HTTP spec says.
+    for (const [query, variables, operationName] of [
       ["{ products { id nope } }", undefined],
       ["{ products { id }", undefined],
       ["{ __typename(x: 1) }", undefined],
       ["query ($t: Int) { products(pagination: { take: $t }) { id } }", { t: "many" }],
+      ["query Q { __typename }", undefined, "Nope"],
     ] as const) {
       const answers: { status: number; body: { errors: unknown[] } }[] = [];
       for (const accept of ["application/json", "application/graphql-response+json"]) {
         const res = await gw.gateway.fetch("http://gateway.test/graphql", {
           method: "POST",
           headers: { "content-type": "application/json", accept },
-          body: JSON.stringify({ query, variables }),
+          body: JSON.stringify({ query, variables, operationName }),
         });
         answers.push({ status: res.status, body: (await res.json()) as { errors: unknown[] } });
       }

@@ -3,7 +3,7 @@
 // the Accept header; a document that does not parse or validate, or variables that do not
 // coerce, for a client accepting application/graphql-response+json, while a client that accepts
 // only application/json gets those with a 200, the errors in the body (Yoga's `http.spec`).
-import { GraphQLError } from "graphql";
+import { type ExecutionResult, GraphQLError } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import { isExpected } from "../errors.js";
 
@@ -89,6 +89,15 @@ export function badRequests(): Plugin {
           );
         }
       });
+    },
+    // Yoga refuses an operationName the document does not define with a 400 that it does not
+    // mark as the spec's, unlike the other request errors: it is one, a 200 for application/json.
+    onResultProcess({ result }) {
+      for (const error of (result as ExecutionResult).errors ?? []) {
+        if (error.extensions?.code !== "OPERATION_RESOLUTION_FAILURE") continue;
+        const http = error.extensions.http as { spec?: boolean; status?: number } | undefined;
+        if (http?.status === 400) http.spec = true;
+      }
     },
     // A result without data is a request error (variables of the wrong type): graphql-js
     // reports it at execution, but it is the caller's mistake like any other malformed request.
