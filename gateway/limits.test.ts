@@ -1,5 +1,6 @@
 // The limits that protect the services: depth, cost, body size, page size, malformed
 // requests, introspection.
+import { getIntrospectionQuery } from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type GatewayTestbed,
@@ -204,6 +205,43 @@ describe("limits", () => {
     const before = await validated();
     for (let i = 0; i < 3; i++) expect((await gw.gql(query)).errors).toBeUndefined();
     expect(await validated()).toBe(before + 1);
+  });
+
+  it("answers GraphiQL's schema query, and refuses introspection past the standard shape", async () => {
+    const schemaQuery = getIntrospectionQuery({
+      descriptions: true,
+      schemaDescription: true,
+      inputValueDeprecation: true,
+      specifiedByUrl: true,
+      directiveIsRepeatable: true,
+      oneOf: true,
+    });
+    gw.rpcs.length = 0;
+    const schema = await gw.gql<{ __schema: { types: { name: string }[] } }>(schemaQuery);
+    expect(schema.errors).toBeUndefined();
+    expect(schema.data?.__schema.types.map((t) => t.name)).toContain("Product");
+    expect(gw.rpcs).toEqual([]);
+    // Aliased (so it could ask for the lists twice): held to the depth limit, costed as data.
+    const aliased = await gw.gql(schemaQuery.replace("__schema {", "schema: __schema {"));
+    expect(aliased.status).toBe(400);
+    expect(aliased.errors?.map((e) => e.message)).toEqual([
+      expect.stringMatching(/^Query depth limit of 10 exceeded/),
+      expect.stringMatching(/too expensive/),
+    ]);
+    // The lists of types reached through references, nested: costed as data.
+    const lists = await gw.gql(
+      `{ __schema { types { fields { type { fields { type { fields { type { fields { name } } } } } } } } } }`,
+    );
+    expect(lists.status).toBe(400);
+    expect(lists.errors?.[0]?.message).toMatch(/too expensive: its estimated cost is 122212/);
+    // ofType past graphql-js's 9, under __schema (which GraphQL Armor's depth skips) or __type.
+    const ofTypes = (n: number): string => (n === 0 ? "name" : `name ofType { ${ofTypes(n - 1)} }`);
+    const deep = await gw.gql(`{ __schema { types { fields { type { ${ofTypes(10)} } } } } }`);
+    expect(deep.status).toBe(400);
+    expect(deep.errors?.[0]?.message).toBe("Query depth limit of 10 exceeded, found 15.");
+    const deepType = await gw.gql(`{ __type(name: "Query") { ${ofTypes(10)} } }`);
+    expect(deepType.status).toBe(400);
+    expect(deepType.errors?.[0]?.message).toMatch(/depth limit of 10 exceeded/);
   });
 
   it("turns introspection off when configured", async () => {

@@ -1,8 +1,8 @@
 import { decodeJwt } from "jose";
 import { type ArgumentNames, fromBackend } from "../errors.js";
 import type { QueryResolvers } from "../generated/resolvers.js";
-import { checkPagination } from "../limits.js";
 import { primeAccounts, primeProducts } from "../loaders.js";
+import { checkPagination } from "../pagination.js";
 
 const page: ArgumentNames = { under: "pagination", root: ["query"] };
 
