@@ -37,6 +37,7 @@ import { plainEndpoints } from "./endpoints.js";
 import { HealthState, healthRoutes } from "./health.js";
 import { observeInterceptor, requestIdInterceptor } from "./interceptors.js";
 import { reflectionRoutes } from "./reflection.js";
+import { closeWhenBodyUnread } from "./unread-body.js";
 
 export interface ServeOptions {
   routes: (router: ConnectRouter) => void;
@@ -132,6 +133,9 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
 
   const handle = (req: ServerRequest, res: ServerResponse) => {
     tracker.requestStarted(req, res);
+    if (req.httpVersionMajor < 2) {
+      closeWhenBodyUnread(req as http.IncomingMessage, res as http.ServerResponse);
+    }
     if (applyCors(req, res, allowOrigin)) return;
     try {
       rpc(req, res);
