@@ -25,6 +25,16 @@ import {
 } from "@connectrpc/connect/protocol-connect";
 import type { HttpPost } from "./http-client.js";
 
+/**
+ * Messages already encoded by whoever handed them over (shared-reads.ts encodes each read for
+ * its key): the transport sends those bytes instead of encoding the message again.
+ */
+const encodings = new WeakMap<object, Uint8Array>();
+
+export function rememberEncoding(message: object, bytes: Uint8Array): void {
+  encodings.set(message, bytes);
+}
+
 export interface UnaryTransportOptions {
   baseUrl: string;
   post: HttpPost;
@@ -38,7 +48,8 @@ export function createUnaryConnectTransport(options: UnaryTransportOptions): Tra
   // The last step of every call: serialise, send, read the answer or the error it carries.
   const send = async (req: UnaryRequest): Promise<UnaryResponse> => {
     const { method } = req;
-    const answer = await post(req.url, req.header, toBinary(method.input, req.message), req.signal);
+    const body = encodings.get(req.message) ?? toBinary(method.input, req.message);
+    const answer = await post(req.url, req.header, body, req.signal);
     // No compression accepted: an encoded answer is refused as connect-es refuses it.
     const validated = validateResponseWithCompression(
       method.methodKind,
