@@ -25,16 +25,6 @@ import {
 } from "@connectrpc/connect/protocol-connect";
 import type { HttpPost } from "./http-client.js";
 
-/**
- * Messages already encoded by whoever handed them over (shared-reads.ts encodes each read for
- * its key): the transport sends those bytes instead of encoding the message again.
- */
-const encodings = new WeakMap<object, Uint8Array>();
-
-export function rememberEncoding(message: object, bytes: Uint8Array): void {
-  encodings.set(message, bytes);
-}
-
 export interface UnaryTransportOptions {
   baseUrl: string;
   post: HttpPost;
@@ -48,8 +38,7 @@ export function createUnaryConnectTransport(options: UnaryTransportOptions): Tra
   // The last step of every call: serialise, send, read the answer or the error it carries.
   const send = async (req: UnaryRequest): Promise<UnaryResponse> => {
     const { method } = req;
-    const body = encodings.get(req.message) ?? toBinary(method.input, req.message);
-    const answer = await post(req.url, req.header, body, req.signal);
+    const answer = await post(req.url, req.header, toBinary(method.input, req.message), req.signal);
     // No compression accepted: an encoded answer is refused as connect-es refuses it.
     const validated = validateResponseWithCompression(
       method.methodKind,

@@ -16,7 +16,6 @@
 import { create, type DescMessage, toBinary } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type Transport, type UnaryResponse } from "@connectrpc/connect";
-import { rememberEncoding } from "./connect-transport.js";
 
 type Unary = Transport["unary"];
 type Method = Parameters<Unary>[0];
@@ -79,10 +78,7 @@ export function shareIdenticalReads(transport: Transport): Transport {
         >;
       }
       const message = create(method.input, input);
-      const body = toBinary(method.input, message);
-      // The transport sends these bytes rather than encoding the message a second time.
-      rememberEncoding(message, body);
-      const key = callKey(method, header, body);
+      const key = callKey(method, header, toBinary(method.input, message));
       const deadline =
         timeoutMs === undefined || timeoutMs <= 0 ? undefined : Date.now() + timeoutMs;
       return new Promise<UnaryResponse<I, O>>((resolve, reject) => {
@@ -102,30 +98,10 @@ export function shareIdenticalReads(transport: Transport): Transport {
 
 function callKey(method: Method, header: HeadersInit | undefined, body: Uint8Array): string {
   const headers: string[] = [];
-  for (const [name, value] of headerEntries(header)) {
+  for (const [name, value] of new Headers(header)) {
     if (!perCaller.has(name)) headers.push(`${name}:${value}`);
   }
-  // latin1 maps each byte to one character: the key holds the message's bytes exactly.
-  const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("latin1");
-  return `${method.parent.typeName}/${method.name}\n${headers.join("\n")}\n${bytes}`;
-}
-
-/**
- * A call's headers as `Headers` iterates them (lower-case names, sorted), without making a
- * `Headers` for the plain object that context.ts hands every call.
- */
-function headerEntries(header: HeadersInit | undefined): Iterable<[string, string]> {
-  if (header === undefined) return [];
-  if (header instanceof Headers || Array.isArray(header)) return new Headers(header);
-  const entries: [string, string][] = [];
-  for (const name of Object.keys(header)) {
-    const value = String((header as Record<string, string>)[name]);
-    // Headers strips HTTP whitespace only (not every Unicode space, as trim() does).
-    entries.push([name.toLowerCase(), value.replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, "")]);
-  }
-  // Two names differing only in case would be joined by Headers: let Headers do it.
-  if (new Set(entries.map(([name]) => name)).size !== entries.length) return new Headers(header);
-  return entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `${method.parent.typeName}/${method.name}\n${headers.join("\n")}\n${Buffer.from(body).toString("base64")}`;
 }
 
 /** One call for all of `call`'s callers: each gets its answer, or its own error. */

@@ -5,20 +5,19 @@ import type { Plugin } from "graphql-yoga";
 import type { GatewayMetrics } from "../observability.js";
 
 export function metricsPlugin(metrics: GatewayMetrics, endpoint: string): Plugin {
-  const started = new WeakMap<Request, { at: number; route: string }>();
+  const started = new WeakMap<Request, number>();
   const routes = new Set(["/", "/healthz", "/readyz", "/metrics", endpoint]);
   return {
-    // The route from the URL Yoga has already parsed, rather than parsing it again at the end.
-    onRequest({ request, url }) {
-      const route = routes.has(url.pathname) ? url.pathname : "other";
-      started.set(request, { at: performance.now(), route });
+    onRequest({ request }) {
+      started.set(request, performance.now());
     },
     onResponse({ request, response }) {
       const since = started.get(request);
       if (since === undefined) return;
-      const { route } = since;
+      const path = new URL(request.url).pathname;
+      const route = routes.has(path) ? path : "other";
       metrics.requests.inc({ route, method: request.method, status: String(response.status) });
-      metrics.seconds.observe({ route }, (performance.now() - since.at) / 1000);
+      metrics.seconds.observe({ route }, (performance.now() - since) / 1000);
     },
     onExecute({ args }) {
       const operation = args.document.definitions.find(

@@ -110,22 +110,12 @@ export function retryInterceptor(
   options: { policy?: RetryPolicy; repeatable?: (req: UnaryRequest) => boolean } = {},
 ): Interceptor {
   const repeatable = options.repeatable ?? ((req) => declaredIdempotent(req.method));
-  return (next) => (req) => {
+  return (next) => async (req) => {
     if (req.stream) return next(req);
-    // The first attempt outside withRetries: most calls succeed, and its loop, closures and
-    // rule object were a measurable part of every backend call's cost in the gateway.
-    return next(req).catch((error: unknown) => {
-      const rule: RetryRule = {
-        ...(options.policy ? { policy: options.policy } : {}),
-        repeatable: repeatable(req),
-        signal: req.signal,
-      };
-      let first = true;
-      return withRetries(() => {
-        if (!first) return next(req);
-        first = false;
-        return Promise.reject(error);
-      }, rule);
+    return withRetries(() => next(req), {
+      ...(options.policy ? { policy: options.policy } : {}),
+      repeatable: repeatable(req),
+      signal: req.signal,
     });
   };
 }
