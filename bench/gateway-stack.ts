@@ -2,7 +2,7 @@
 // process, node with its V8 options and tsx's loader), on the embedded PostgreSQL with its data in
 // a temporary directory, LOG_LEVEL=warn so that per-request log lines do not dominate; a bare
 // node:http server (the machine's ceiling); Hive Gateway over the same catalog when it can be
-// installed (bench/hive.ts); and the data every scenario reads: 100 products, 20 customers with
+// installed (bench/hive.ts); and the data every scenario reads: 100 products, 100 customers with
 // 2 orders each, one product with ample stock for the order scenarios.
 import { type ChildProcess, spawn } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
@@ -19,6 +19,12 @@ const root = new URL("..", import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), "bazaar-bench-"));
 chmodSync(work, 0o711); // the embedded server may run as the postgres user
 const children: ChildProcess[] = [];
+
+/**
+ * Customers seeded, each with 2 orders of 3 products: more than the nested query's 50 accounts,
+ * so that it has pages of 50 that differ (`skip` 0 to 49) for its distinct-pages scenario.
+ */
+export const customers = 100;
 let databases: ServiceDatabases | undefined;
 
 export interface Stack {
@@ -129,7 +135,7 @@ export async function startStack(profile: boolean): Promise<Stack> {
   await waitReady(`${url(gateway)}/readyz`);
   await waitReady(`${url(gatewayGrpc)}/readyz`);
 
-  process.stdout.write("seeding: 100 products, 20 customers with 2 orders each …\n");
+  process.stdout.write(`seeding: 100 products, ${customers} customers with 2 orders each …\n`);
   const gw = url(gateway);
   const admin = (await gql(
     gw,
@@ -145,7 +151,7 @@ export async function startStack(profile: boolean): Promise<Stack> {
     )) as { createProduct: { id: string } };
     productIds.push(made.createProduct.id);
   }
-  for (let i = 0; i < 20; i++) {
+  const customer = async (i: number) => {
     await gql(
       gw,
       `mutation { createAccount(account: { name: "Customer ${i}", email: "c${i}@bench.test", password: "benchmark-pw" }) { id } }`,
@@ -164,6 +170,12 @@ export async function startStack(profile: boolean): Promise<Stack> {
         login.login.token,
       );
     }
+  };
+  // Ten at a time: each sign-up and login hashes a password.
+  for (let i = 0; i < customers; i += 10) {
+    await Promise.all(
+      Array.from({ length: Math.min(10, customers - i) }, (_, j) => customer(i + j)),
+    );
   }
 
   for (const hive of hives) {

@@ -9,7 +9,7 @@
 import { names, scenarios } from "./gateway-scenarios.js";
 import { cleanUp, cpuSeconds, type Stack, startStack } from "./gateway-stack.js";
 import { type HiveSource, hiveScenarios, hiveVersion } from "./hive.js";
-import { loadGenerator, type Result, runLoad } from "./load.js";
+import { loadGenerator, type Result, runLoad, usesWrk } from "./load.js";
 import { benchOptions } from "./options.js";
 
 const { seconds, connections, profile } = benchOptions("bench:gateway", {
@@ -20,9 +20,9 @@ const { seconds, connections, profile } = benchOptions("bench:gateway", {
 
 async function main() {
   const stack = await startStack(profile);
-  const targets = scenarios(stack);
+  const targets = await scenarios(stack);
   process.stdout.write(
-    `load: ${loadGenerator}, ${connections} connections (64 placing orders), ${seconds} s per scenario after a 2 s warm-up\n\n`,
+    `load: ${loadGenerator}, ${connections} connections (64 placing orders), ${seconds} s per scenario after a 2 s warm-up; [loop]: this process's keep-alive loop, its own CPU per request beside it\n\n`,
   );
   const results = new Map<string, Result>();
   // CPU µs per request by scenario, then by process: steadier than req/s on a shared machine.
@@ -35,9 +35,14 @@ async function main() {
     const run = (duration: number) =>
       runLoad(target, { seconds: duration, connections: inFlight, workDir: stack.work });
     await run(2); // warm-up: JIT, connection pools, caches
+    const services = Object.entries(target.cpu).filter(([name]) => serviceNames.has(name));
     const before = await Promise.all(Object.values(target.cpu).map(cpuSeconds));
+    const callsBefore = await Promise.all(services.map(([, base]) => rpcsHandled(base)));
+    const ownBefore = process.cpuUsage();
     const result = await run(seconds);
+    const own = process.cpuUsage(ownBefore);
     const after = await Promise.all(Object.values(target.cpu).map(cpuSeconds));
+    const callsAfter = await Promise.all(services.map(([, base]) => rpcsHandled(base)));
     results.set(target.name, result);
     const micros = Object.fromEntries(
       Object.keys(target.cpu).map((name, i) => [
@@ -46,17 +51,41 @@ async function main() {
       ]),
     );
     cpuOf.set(target.name, micros);
-    const cpu = Object.entries(micros)
-      .map(([name, us]) => `${name} ${us.toFixed(0)}`)
+    const wrk = usesWrk(target);
+    const cpu = [
+      ...Object.entries(micros).map(([name, us]) => `${name} ${us.toFixed(0)}`),
+      ...(wrk ? [] : [`loop ${((own.user + own.system) / result.requests).toFixed(0)}`]),
+    ].join(", ");
+    // RPCs each service answered per request: 1 per call made, less when calls were shared.
+    const calls = services
+      .map(
+        ([name], i) =>
+          `${name} ${(((callsAfter[i] ?? 0) - (callsBefore[i] ?? 0)) / result.requests).toFixed(2)}`,
+      )
       .join(", ");
     process.stdout.write(
-      `${result.name.padEnd(44)} ${result.rps.toFixed(0).padStart(8)} req/s   p50 ${result.p50.toFixed(2).padStart(7)} ms   p99 ${result.p99.toFixed(2).padStart(7)} ms${cpu ? `   CPU µs/req: ${cpu}` : ""}${result.errors ? `   ${result.errors} errors` : ""}\n`,
+      `${result.name.padEnd(44)} ${result.rps.toFixed(0).padStart(8)} req/s   p50 ${result.p50.toFixed(2).padStart(7)} ms   p99 ${result.p99.toFixed(2).padStart(7)} ms   ${wrk ? "[wrk] " : "[loop]"}${cpu ? `   CPU µs/req: ${cpu}` : ""}${calls ? `   RPCs/req: ${calls}` : ""}${result.errors ? `   ${result.errors} errors` : ""}\n`,
     );
   }
   for (const [source, reason] of stack.hiveSkipped) {
     process.stdout.write(`${hiveScenarios[source].name.padEnd(44)} not measured: ${reason}\n`);
   }
   process.stdout.write(`\n${ratios(stack, results, cpuOf).join("\n")}\n`);
+}
+
+const serviceNames = new Set(["account", "catalog", "order"]);
+
+/** RPCs a service has answered so far (its rpc_server_handled_total, probes left out). */
+async function rpcsHandled(base: string | number): Promise<number> {
+  if (typeof base === "number") return Number.NaN;
+  const text = await fetch(`${base}/metrics`).then((res) => res.text());
+  let total = 0;
+  for (const [, method, count] of text.matchAll(
+    /^rpc_server_handled_total\{[^}]*grpc_service="([^"]+)"[^}]*\} (\S+)$/gm,
+  )) {
+    if (!/^grpc\./.test(method ?? "")) total += Number(count);
+  }
+  return total;
 }
 
 /** One line per figure and its reference: `<figure> / <reference> = N×   (target)`. */
@@ -92,7 +121,8 @@ function ratios(
     versusHive("grpc", false),
     versusHive("connect-json", true),
     versusHive("grpc", true),
-    `nested / the same 3 RPCs direct = ${ratio(names.nested, names.threeRpcs)}×   (target ≥ 0.8×)`,
+    `nested / the same 3 RPCs direct = ${ratio(names.nested, names.threeRpcs)}×   (target ≥ 0.8×; identical queries in flight share the gateway's calls: RPCs/req above)`,
+    `nested / the same 3 RPCs direct, distinct pages = ${ratio(names.nestedDistinct, names.threeRpcsDistinct)}×   (target ≥ 0.8×; nothing shared: the gateway's own cost)`,
     `createOrder through the gateway / direct CreateOrder = ${ratio(names.createOrder, names.directCreateOrder)}×   (target ≥ 0.8×)`,
   ];
 }

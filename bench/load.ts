@@ -20,9 +20,20 @@ export async function runLoad(
   target: Target,
   options: { seconds: number; connections: number; workDir: string },
 ): Promise<Result> {
-  return haveWrk && !target.call && !target.loop
+  return usesWrk(target)
     ? runWrk(target, options.seconds, options.connections, options.workDir)
     : runLoop(target, options.seconds, options.connections);
+}
+
+/** Whether `target` is measured by wrk: when it is installed and the target is one request. */
+export function usesWrk(target: Target): boolean {
+  return haveWrk && !target.units && !target.loop;
+}
+
+/** One call of a `units` target: a binary Connect request, as the gateway sends it. */
+export interface Rpc {
+  url: string;
+  body: Uint8Array;
 }
 
 export interface Target {
@@ -39,11 +50,13 @@ export interface Target {
   /** Each `$KEY` in the body becomes a key no other request of the run has (idempotency keys). */
   freshKey?: boolean;
   /**
-   * Instead of one HTTP request, this call (true when it succeeded): several RPCs one after the
-   * other, say. Measured by the in-process loop, which cannot be wrk.
+   * Instead of one request, units of calls: each connection sends a unit's calls one after the
+   * other (each with `headers` and a fresh x-request-id), then the next unit; a unit counts as
+   * one request, and fails when any of its calls does. Measured by the in-process loop, which
+   * wrk cannot be: wrk sends to one host and port, and these calls go to three.
    */
-  call?: () => Promise<boolean>;
-  /** Measured by the in-process loop even when wrk is installed (the same client as a `call`). */
+  units?: Rpc[][];
+  /** Measured by the in-process loop even when wrk is installed (the same client as `units`). */
   loop?: boolean;
   headers?: Record<string, string>;
   /**
@@ -81,11 +94,9 @@ export function waitReady(url: string, timeoutMs = 60_000): Promise<void> {
   return waitUntil(`${url} ready`, () => answersOk(url), { timeoutMs, intervalMs: 200 });
 }
 
-/** A keep-alive loop with `connections` requests in flight, when wrk is not installed. */
+/** A keep-alive loop with `connections` requests (or units) in flight. */
 async function runLoop(target: Target, duration: number, connections: number): Promise<Result> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
-  // A `call` target has no URL of its own.
-  const url = target.call ? undefined : new URL(target.url);
   const headers = { "content-type": "application/json", ...target.headers };
   let sent = 0;
   const run = randomBytes(6).toString("hex");
@@ -93,21 +104,31 @@ async function runLoop(target: Target, duration: number, connections: number): P
     const body = target.bodies?.[sent++ % target.bodies.length] ?? target.body;
     return target.freshKey ? body?.replaceAll("$KEY", `${run}-${sent}`) : body;
   };
-  const once = () =>
+  const post = (url: string, body: string | Uint8Array | undefined, head: typeof headers) =>
     new Promise<number>((resolve, reject) => {
       const req = http.request(
-        url as URL,
-        { method: target.body || target.bodies ? "POST" : "GET", agent, headers },
+        url,
+        { method: body === undefined ? "GET" : "POST", agent, headers: head },
         (res) => {
-          let body = "";
-          if (target.graphql) res.on("data", (chunk: Buffer) => (body += chunk));
+          let answer = "";
+          if (target.graphql) res.on("data", (chunk: Buffer) => (answer += chunk));
           else res.resume();
-          res.on("end", () => resolve(body.includes('"errors"') ? 0 : (res.statusCode ?? 0)));
+          res.on("end", () => resolve(answer.includes('"errors"') ? 0 : (res.statusCode ?? 0)));
         },
       );
       req.on("error", reject);
-      req.end(nextBody());
+      req.end(body);
     });
+  let units = 0;
+  const unit = async (calls: Rpc[]) => {
+    const head = { ...headers, "x-request-id": `${run}-${units++}` };
+    for (const call of calls) if ((await post(call.url, call.body, head)) !== 200) return 0;
+    return 200;
+  };
+  const once = () =>
+    target.units
+      ? unit(target.units[units % target.units.length] as Rpc[])
+      : post(target.url, nextBody(), headers);
   const measure = async (ms: number) => {
     const latencies: number[] = [];
     let errors = 0;
@@ -116,12 +137,7 @@ async function runLoop(target: Target, duration: number, connections: number): P
       Array.from({ length: connections }, async () => {
         while (performance.now() < until) {
           const started = performance.now();
-          const status = target.call
-            ? await target.call().then(
-                (ok) => (ok ? 200 : 0),
-                () => 0,
-              )
-            : await once().catch(() => 0);
+          const status = await once().catch(() => 0);
           if (status !== 200) errors++;
           latencies.push(performance.now() - started);
         }
