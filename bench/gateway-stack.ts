@@ -4,6 +4,7 @@
 // node:http server (the machine's ceiling); Hive Gateway over the same catalog when it can be
 // installed (bench/hive.ts); and the data every scenario reads: 100 products, 100 customers with
 // 2 orders each, one product with ample stock for the order scenarios.
+// Over 300 lines on purpose: every process bench:gateway starts, seeds and stops, in one place.
 import { type ChildProcess, spawn } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

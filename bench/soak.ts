@@ -11,6 +11,8 @@
 // each replica of each service in turn gets SIGTERM (it leaves its balancer's rotation, drains,
 // exits), is started again, and the next one goes once it is ready. Passes when the only
 // errors are OUT_OF_STOCK and the stock reconciles exactly; writes bench/results/rolling.md.
+// Over 300 lines on purpose: one scenario (traffic mix, the kill, the rolling restart, the
+// RSS and reconciliation checks) reads top to bottom in one place.
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

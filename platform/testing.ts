@@ -1,5 +1,6 @@
 // Test support: real databases only. Every test file gets a fresh database on one PostgreSQL
 // server: the embedded one vitest's global setup starts for the run, or TEST_DATABASE_URL's.
+// Over 300 lines on purpose: test support only, small helpers every suite shares.
 import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import type http2 from "node:http2";

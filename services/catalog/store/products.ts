@@ -1,4 +1,6 @@
 // Products: creating, reading, listing, searching (PostgreSQL full-text) and updating them.
+// Over 300 lines on purpose: the search statements share the product columns, the stock join
+// and the prepared statements of the reads; they move to their own file if search grows.
 import { asc, eq, type SQL, type SQLWrapper, sql } from "drizzle-orm";
 import { batched, batchedByUuid } from "../../../platform/data/batcher.js";
 import { pgArray } from "../../../platform/data/database.js";
