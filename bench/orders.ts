@@ -10,7 +10,7 @@
 // and drop the scratch ones. Settings: `--help` (bench/options.ts); BENCH_LOG_LEVEL shows the
 // services' logs.
 //
-// Over 300 lines (333): it is one run read top to bottom, setup, the alternating rounds, the
+// Over 300 lines (360): it is one run read top to bottom, setup, the alternating rounds, the
 // reconciliation, and the scratch databases and child processes they share; the references it
 // runs are in their own files. Splitting the services' start-up out is next (issue 22, part 5).
 import { type ChildProcess, spawn } from "node:child_process";
@@ -31,6 +31,7 @@ import { freePort } from "../platform/testing.js";
 import { databaseOnlyOrders, randomItems } from "./db-order.js";
 import { processCpuSeconds } from "./load.js";
 import { benchOptions } from "./options.js";
+import { type CountedService, perOrder, rpcCounts, transactionCounts } from "./order-counts.js";
 import { pgbenchTpcB } from "./pgbench.js";
 
 const {
@@ -45,7 +46,11 @@ const {
   clients: { default: 64, help: "concurrent clients" },
   products: { default: 20, help: "products the orders draw from" },
   rounds: { default: 3, help: "rounds of CreateOrder then the database-only order" },
-  pgbench: { default: 10, help: "seconds of pgbench TPC-B after the orders (0: none)" },
+  pgbench: {
+    default: 10,
+    help: "seconds of pgbench TPC-B after the orders (0: none)",
+    zero: true,
+  },
   profile: { default: false, help: "write a --cpu-prof profile per service to bench/profiles/" },
 });
 const initialStock = 1_000_000;
@@ -137,6 +142,12 @@ async function main(): Promise<boolean> {
     CATALOG_URL: catalogUrl,
     RECOVERY_INTERVAL_MS: "1000",
   });
+  const databaseName = (url: string) => new URL(url).pathname.slice(1);
+  counted.push(
+    { name: "account", database: databaseName(accountDb), url: accountUrl },
+    { name: "catalog", database: databaseName(catalogDb), url: catalogUrl },
+    { name: "order", database: databaseName(orderDb), url: orderUrl },
+  );
   const transport = (baseUrl: string) =>
     createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: true });
   const accounts = createClient(AccountService, transport(accountUrl));
@@ -238,11 +249,14 @@ async function main(): Promise<boolean> {
     referenceLatencies.push(...result.latencies);
     referenceRefused += result.refused;
   };
+  const rpcsBefore = await rpcCounts(counted);
+  transactionsBefore = await transactionCounts(admin, counted);
   for (let round = 0; round < rounds; round++) {
     const phases = [placeOrders, placeReferenceOrders];
     if (round % 2 === 1) phases.reverse();
     for (const phase of phases) await phase(durationS / rounds);
   }
+  const rpcsPerOrder = perOrder(rpcsBefore, await rpcCounts(counted), latencies.length);
   await reference.close();
   latencies.sort((a, b) => a - b);
   referenceLatencies.sort((a, b) => a - b);
@@ -290,6 +304,7 @@ async function main(): Promise<boolean> {
     `latency:         p50 ${ms(percentile(latencies, 50))}, p99 ${ms(percentile(latencies, 99))}, max ${ms(latencies.at(-1) ?? Number.NaN)}`,
     `service CPU:     ${cpu.join(", ")} (whole run, setup included; ${cpus().length} cores)`,
     `load CPU:        ${loadCpuS.toFixed(1)} s in all services while placing = ${((1000 * loadCpuS) / Math.max(1, latencies.length)).toFixed(1)} ms per order`,
+    `RPCs per order:  ${rpcsPerOrder}`,
     `failed calls:    ${failures.size === 0 ? "none" : [...failures].map(([c, n]) => `${c} ${n}`).join(", ")}`,
     `reconciliation:  stock sold ${total(sold)} = ordered quantities recorded ${total(recorded)} (${recordedOrders} orders) = acknowledged to clients ${total(acknowledged)}: ${mismatched.length === 0 ? "EXACT" : `MISMATCH on ${mismatched.join(", ")}`}${settledS >= 0.5 ? ` (after ${settledS.toFixed(1)} s of recovery)` : ""}`,
   ];
@@ -301,11 +316,25 @@ async function main(): Promise<boolean> {
   );
   process.stdout.write(`${lines.join("\n")}\n`);
   orderRate = rate;
+  ordersPlaced = latencies.length;
   return mismatched.length === 0 && recordedOrders === latencies.length;
 }
 
 /** CreateOrder's rate, for the pgbench line printed once the services are gone. */
 let orderRate = Number.NaN;
+/** The services and their databases' transactions before the first round, and the orders. */
+const counted: CountedService[] = [];
+let transactionsBefore: Map<string, number> | undefined;
+let ordersPlaced = 0;
+
+/** Read once the services are gone: their backends have then reported every transaction. */
+async function transactionsPerOrder(): Promise<void> {
+  if (!transactionsBefore) return;
+  const after = await transactionCounts(admin, counted);
+  process.stdout.write(
+    `transactions per order: ${perOrder(transactionsBefore, after, ordersPlaced)} (the databases' xact_commit over the rounds, read-only ones and the services' background work in the database-only rounds included)\n`,
+  );
+}
 
 /** pgbench's clients need the connections the services' pools held: it runs after them. */
 async function tpcB(): Promise<void> {
@@ -330,6 +359,7 @@ try {
       child.exitCode !== null ? undefined : new Promise((resolve) => child.once("exit", resolve)),
     ),
   );
+  if (ok) await transactionsPerOrder();
   if (ok) await tpcB();
   for (const name of scratch) await admin.unsafe(`drop database if exists ${name} with (force)`);
   await admin.end();
