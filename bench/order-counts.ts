@@ -5,6 +5,7 @@
 // PostgreSQL counts a backend's transactions in shared memory only every second or so, and an
 // idle backend's last ones when it exits: read the transactions once the services are gone.
 import type postgres from "postgres";
+import { processCpuSeconds } from "./load.js";
 
 export interface CountedService {
   name: string;
@@ -14,21 +15,43 @@ export interface CountedService {
   url: string;
 }
 
-/** RPCs served by method, per service: `account BatchGetAccounts` → count. */
-export type RpcCounts = Map<string, number>;
+/**
+ * RPCs served by method, per service (`account BatchGetAccounts` → count), and the seconds the
+ * service spent serving them, from receiving the call to its answer.
+ */
+export interface RpcCounts {
+  calls: Map<string, number>;
+  seconds: Map<string, number>;
+}
 
 export async function rpcCounts(services: readonly CountedService[]): Promise<RpcCounts> {
-  const counts = new Map<string, number>();
+  const calls = new Map<string, number>();
+  const seconds = new Map<string, number>();
+  const add = (into: Map<string, number>, key: string, n: number) =>
+    into.set(key, (into.get(key) ?? 0) + n);
   for (const service of services) {
     const text = await (await fetch(`${service.url}/metrics`)).text();
     for (const match of text.matchAll(
-      /^rpc_server_handled_total\{[^}]*grpc_method="(\w+)"[^}]*\} (\d+)/gm,
+      /^rpc_server_handl(ed_total|ing_seconds_sum)\{[^}]*grpc_method="(\w+)"[^}]*\} ([\d.e+-]+)/gm,
     )) {
-      const key = `${service.name} ${match[1]}`;
-      counts.set(key, (counts.get(key) ?? 0) + Number(match[2]));
+      const key = `${service.name} ${match[2]}`;
+      add(match[1] === "ed_total" ? calls : seconds, key, Number(match[3]));
     }
   }
-  return counts;
+  return { calls, seconds };
+}
+
+/** The mean time each method took to serve over the calls made between `before` and `after`. */
+export function meanTimes(before: RpcCounts, after: RpcCounts): string {
+  return [...after.calls]
+    .map(([key, n]) => {
+      const calls = n - (before.calls.get(key) ?? 0);
+      const s = (after.seconds.get(key) ?? 0) - (before.seconds.get(key) ?? 0);
+      return { key, calls, ms: (1000 * s) / Math.max(1, calls) };
+    })
+    .filter((m) => m.calls > 0)
+    .map((m) => `${m.key} ${m.ms.toFixed(1)} ms`)
+    .join(", ");
 }
 
 /** Committed transactions (read-only ones included) per database. */
@@ -54,4 +77,17 @@ export function perOrder(
     .filter(([, n]) => n > 0)
     .map(([key, n]) => `${key} ${n.toFixed(2)}`);
   return items.length === 0 ? "none" : items.join(", ");
+}
+
+/**
+ * CPU seconds spent so far by the PostgreSQL backends serving `databases` (their pooled
+ * connections live as long as the run, so a difference of two readings is what they did).
+ */
+export async function backendCpuSeconds(
+  admin: postgres.Sql,
+  databases: readonly string[],
+): Promise<number> {
+  const rows = await admin<{ pid: number }[]>`
+    select pid from pg_stat_activity where datname in ${admin(databases)}`;
+  return rows.map((row) => processCpuSeconds(row.pid)).reduce((a, b) => a + (b || 0), 0);
 }

@@ -31,7 +31,14 @@ import { freePort } from "../platform/testing.js";
 import { databaseOnlyOrders, randomItems } from "./db-order.js";
 import { processCpuSeconds } from "./load.js";
 import { benchOptions } from "./options.js";
-import { type CountedService, perOrder, rpcCounts, transactionCounts } from "./order-counts.js";
+import {
+  backendCpuSeconds,
+  type CountedService,
+  meanTimes,
+  perOrder,
+  rpcCounts,
+  transactionCounts,
+} from "./order-counts.js";
 import { pgbenchTpcB } from "./pgbench.js";
 
 const {
@@ -187,8 +194,10 @@ async function main(): Promise<boolean> {
 
   // Issue 21's reference, alternating with CreateOrder in rounds so that the machine's load
   // falls on both: the database-only order (bench/db-order.ts) on the same server.
+  const referenceUrl = await scratchDatabase("dbonly");
+  const referenceDatabase = new URL(referenceUrl).pathname.slice(1);
   const reference = await databaseOnlyOrders({
-    databaseUrl: await scratchDatabase("dbonly"),
+    databaseUrl: referenceUrl,
     clients,
     connections: poolMax,
     products: productCount,
@@ -202,10 +211,22 @@ async function main(): Promise<boolean> {
   const acknowledged = new Map<string, number>();
   let elapsedS = 0;
   let loadCpuS = 0;
+  const loadCpuByService: number[] = [];
   const referenceLatencies: number[] = [];
   let referenceS = 0;
   let referenceRefused = 0;
+  const serviceDatabases = counted.map((c) => c.database);
+  let backendS = 0;
+  let clientS = 0;
+  let referenceBackendS = 0;
+  let referenceClientS = 0;
+  const ownCpuSeconds = () => {
+    const { user, system } = process.cpuUsage();
+    return (user + system) / 1e6;
+  };
   const placeOrders = async (seconds: number) => {
+    const backendAtStart = await backendCpuSeconds(admin, serviceDatabases);
+    const clientAtStart = ownCpuSeconds();
     const cpuAtStart = children.map((child) => processCpuSeconds(child.pid));
     const started = performance.now();
     const stopAt = started + seconds * 1000;
@@ -238,13 +259,21 @@ async function main(): Promise<boolean> {
     );
     elapsedS += (performance.now() - started) / 1000;
     // CPU of the load phase alone: setup (sign-ups hash passwords) would blur the per-order cost.
-    loadCpuS += children
-      .map((child, i) => processCpuSeconds(child.pid) - (cpuAtStart[i] ?? 0))
-      .reduce((a, b) => a + b, 0);
+    children.forEach((child, i) => {
+      const used = processCpuSeconds(child.pid) - (cpuAtStart[i] ?? 0);
+      loadCpuS += used;
+      loadCpuByService[i] = (loadCpuByService[i] ?? 0) + used;
+    });
+    clientS += ownCpuSeconds() - clientAtStart;
+    backendS += (await backendCpuSeconds(admin, serviceDatabases)) - backendAtStart;
   };
   const placeReferenceOrders = async (seconds: number) => {
+    const backendAtStart = await backendCpuSeconds(admin, [referenceDatabase]);
+    const clientAtStart = ownCpuSeconds();
     const started = performance.now();
     const result = await reference.run(seconds);
+    referenceClientS += ownCpuSeconds() - clientAtStart;
+    referenceBackendS += (await backendCpuSeconds(admin, [referenceDatabase])) - backendAtStart;
     referenceS += (performance.now() - started) / 1000;
     referenceLatencies.push(...result.latencies);
     referenceRefused += result.refused;
@@ -256,7 +285,8 @@ async function main(): Promise<boolean> {
     if (round % 2 === 1) phases.reverse();
     for (const phase of phases) await phase(durationS / rounds);
   }
-  const rpcsPerOrder = perOrder(rpcsBefore, await rpcCounts(counted), latencies.length);
+  const rpcsAfter = await rpcCounts(counted);
+  const rpcsPerOrder = perOrder(rpcsBefore.calls, rpcsAfter.calls, latencies.length);
   await reference.close();
   latencies.sort((a, b) => a - b);
   referenceLatencies.sort((a, b) => a - b);
@@ -296,6 +326,8 @@ async function main(): Promise<boolean> {
   const { sold, recorded, recordedOrders, mismatched } = result;
   const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
   const ms = (x: number) => `${x.toFixed(1)} ms`;
+  const perOrderMs = (seconds: number, orders: number) =>
+    `${((1000 * seconds) / Math.max(1, orders)).toFixed(2)} ms`;
   const cpu = children.map(
     (child, i) => `${names[i]} ${processCpuSeconds(child.pid).toFixed(1)} s`,
   );
@@ -304,7 +336,9 @@ async function main(): Promise<boolean> {
     `latency:         p50 ${ms(percentile(latencies, 50))}, p99 ${ms(percentile(latencies, 99))}, max ${ms(latencies.at(-1) ?? Number.NaN)}`,
     `service CPU:     ${cpu.join(", ")} (whole run, setup included; ${cpus().length} cores)`,
     `load CPU:        ${loadCpuS.toFixed(1)} s in all services while placing = ${((1000 * loadCpuS) / Math.max(1, latencies.length)).toFixed(1)} ms per order`,
+    `CPU per order:   services ${perOrderMs(loadCpuS, latencies.length)} (${names.map((name, i) => `${name} ${perOrderMs(loadCpuByService[i] ?? 0, latencies.length)}`).join(", ")}), their PostgreSQL backends ${perOrderMs(backendS, latencies.length)}, the load client ${perOrderMs(clientS, latencies.length)}; the database-only order: backends ${perOrderMs(referenceBackendS, referenceLatencies.length)}, client ${perOrderMs(referenceClientS, referenceLatencies.length)}`,
     `RPCs per order:  ${rpcsPerOrder}`,
+    `time serving:    ${meanTimes(rpcsBefore, rpcsAfter)} (mean per call)`,
     `failed calls:    ${failures.size === 0 ? "none" : [...failures].map(([c, n]) => `${c} ${n}`).join(", ")}`,
     `reconciliation:  stock sold ${total(sold)} = ordered quantities recorded ${total(recorded)} (${recordedOrders} orders) = acknowledged to clients ${total(acknowledged)}: ${mismatched.length === 0 ? "EXACT" : `MISMATCH on ${mismatched.join(", ")}`}${settledS >= 0.5 ? ` (after ${settledS.toFixed(1)} s of recovery)` : ""}`,
   ];
