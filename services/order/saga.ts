@@ -24,7 +24,7 @@
 //   4. ReserveStock(order_id, items): all or nothing in the catalog; its answer carries the
 //      unit prices, names and descriptions the stock was taken at (the order's snapshot).
 //      The orders whose step 2 landed together ask in one BatchReserveStock call, each still
-//      all or nothing on its own (peers.ts).
+//      all or nothing on its own (peer-batches.ts).
 //      Refused → FAILED, settled. No answer (down, deadline) → the reservation may exist:
 //      release it.
 //   5. Write the items (name, description, unit price snapshot), the exact total and CONFIRMED in
@@ -62,7 +62,8 @@ import {
   type PricedProduct,
   priceOrder,
 } from "./domain.js";
-import { type Peers, PeerUnavailableError } from "./peers.js";
+import { PeerUnavailableError } from "./peer-transport.js";
+import type { Peers } from "./peers.js";
 import type { OrderAttempt, OrderRecord, OrderStore } from "./store.js";
 
 export interface SagaDeps {
