@@ -10,7 +10,7 @@
 // and drop the scratch ones. Settings: `--help` (bench/options.ts); BENCH_LOG_LEVEL shows the
 // services' logs.
 //
-// Over 300 lines (333): it is one run read top to bottom, setup, the alternating rounds, the
+// Over 300 lines (360): it is one run read top to bottom, setup, the alternating rounds, the
 // reconciliation, and the scratch databases and child processes they share; the references it
 // runs are in their own files. Splitting the services' start-up out is next (issue 22, part 5).
 import { type ChildProcess, spawn } from "node:child_process";
@@ -31,6 +31,14 @@ import { freePort } from "../platform/testing.js";
 import { databaseOnlyOrders, randomItems } from "./db-order.js";
 import { processCpuSeconds } from "./load.js";
 import { benchOptions } from "./options.js";
+import {
+  backendCpuSeconds,
+  type CountedService,
+  meanTimes,
+  perOrder,
+  rpcCounts,
+  transactionCounts,
+} from "./order-counts.js";
 import { pgbenchTpcB } from "./pgbench.js";
 
 const {
@@ -45,7 +53,11 @@ const {
   clients: { default: 64, help: "concurrent clients" },
   products: { default: 20, help: "products the orders draw from" },
   rounds: { default: 3, help: "rounds of CreateOrder then the database-only order" },
-  pgbench: { default: 10, help: "seconds of pgbench TPC-B after the orders (0: none)" },
+  pgbench: {
+    default: 10,
+    help: "seconds of pgbench TPC-B after the orders (0: none)",
+    zero: true,
+  },
   profile: { default: false, help: "write a --cpu-prof profile per service to bench/profiles/" },
 });
 const initialStock = 1_000_000;
@@ -137,6 +149,12 @@ async function main(): Promise<boolean> {
     CATALOG_URL: catalogUrl,
     RECOVERY_INTERVAL_MS: "1000",
   });
+  const databaseName = (url: string) => new URL(url).pathname.slice(1);
+  counted.push(
+    { name: "account", database: databaseName(accountDb), url: accountUrl },
+    { name: "catalog", database: databaseName(catalogDb), url: catalogUrl },
+    { name: "order", database: databaseName(orderDb), url: orderUrl },
+  );
   const transport = (baseUrl: string) =>
     createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: true });
   const accounts = createClient(AccountService, transport(accountUrl));
@@ -176,8 +194,10 @@ async function main(): Promise<boolean> {
 
   // Issue 21's reference, alternating with CreateOrder in rounds so that the machine's load
   // falls on both: the database-only order (bench/db-order.ts) on the same server.
+  const referenceUrl = await scratchDatabase("dbonly");
+  const referenceDatabase = new URL(referenceUrl).pathname.slice(1);
   const reference = await databaseOnlyOrders({
-    databaseUrl: await scratchDatabase("dbonly"),
+    databaseUrl: referenceUrl,
     clients,
     connections: poolMax,
     products: productCount,
@@ -191,10 +211,22 @@ async function main(): Promise<boolean> {
   const acknowledged = new Map<string, number>();
   let elapsedS = 0;
   let loadCpuS = 0;
+  const loadCpuByService: number[] = [];
   const referenceLatencies: number[] = [];
   let referenceS = 0;
   let referenceRefused = 0;
+  const serviceDatabases = counted.map((c) => c.database);
+  let backendS = 0;
+  let clientS = 0;
+  let referenceBackendS = 0;
+  let referenceClientS = 0;
+  const ownCpuSeconds = () => {
+    const { user, system } = process.cpuUsage();
+    return (user + system) / 1e6;
+  };
   const placeOrders = async (seconds: number) => {
+    const backendAtStart = await backendCpuSeconds(admin, serviceDatabases);
+    const clientAtStart = ownCpuSeconds();
     const cpuAtStart = children.map((child) => processCpuSeconds(child.pid));
     const started = performance.now();
     const stopAt = started + seconds * 1000;
@@ -227,22 +259,34 @@ async function main(): Promise<boolean> {
     );
     elapsedS += (performance.now() - started) / 1000;
     // CPU of the load phase alone: setup (sign-ups hash passwords) would blur the per-order cost.
-    loadCpuS += children
-      .map((child, i) => processCpuSeconds(child.pid) - (cpuAtStart[i] ?? 0))
-      .reduce((a, b) => a + b, 0);
+    children.forEach((child, i) => {
+      const used = processCpuSeconds(child.pid) - (cpuAtStart[i] ?? 0);
+      loadCpuS += used;
+      loadCpuByService[i] = (loadCpuByService[i] ?? 0) + used;
+    });
+    clientS += ownCpuSeconds() - clientAtStart;
+    backendS += (await backendCpuSeconds(admin, serviceDatabases)) - backendAtStart;
   };
   const placeReferenceOrders = async (seconds: number) => {
+    const backendAtStart = await backendCpuSeconds(admin, [referenceDatabase]);
+    const clientAtStart = ownCpuSeconds();
     const started = performance.now();
     const result = await reference.run(seconds);
+    referenceClientS += ownCpuSeconds() - clientAtStart;
+    referenceBackendS += (await backendCpuSeconds(admin, [referenceDatabase])) - backendAtStart;
     referenceS += (performance.now() - started) / 1000;
     referenceLatencies.push(...result.latencies);
     referenceRefused += result.refused;
   };
+  const rpcsBefore = await rpcCounts(counted);
+  transactionsBefore = await transactionCounts(admin, counted);
   for (let round = 0; round < rounds; round++) {
     const phases = [placeOrders, placeReferenceOrders];
     if (round % 2 === 1) phases.reverse();
     for (const phase of phases) await phase(durationS / rounds);
   }
+  const rpcsAfter = await rpcCounts(counted);
+  const rpcsPerOrder = perOrder(rpcsBefore.calls, rpcsAfter.calls, latencies.length);
   await reference.close();
   latencies.sort((a, b) => a - b);
   referenceLatencies.sort((a, b) => a - b);
@@ -282,6 +326,8 @@ async function main(): Promise<boolean> {
   const { sold, recorded, recordedOrders, mismatched } = result;
   const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
   const ms = (x: number) => `${x.toFixed(1)} ms`;
+  const perOrderMs = (seconds: number, orders: number) =>
+    `${((1000 * seconds) / Math.max(1, orders)).toFixed(2)} ms`;
   const cpu = children.map(
     (child, i) => `${names[i]} ${processCpuSeconds(child.pid).toFixed(1)} s`,
   );
@@ -290,6 +336,9 @@ async function main(): Promise<boolean> {
     `latency:         p50 ${ms(percentile(latencies, 50))}, p99 ${ms(percentile(latencies, 99))}, max ${ms(latencies.at(-1) ?? Number.NaN)}`,
     `service CPU:     ${cpu.join(", ")} (whole run, setup included; ${cpus().length} cores)`,
     `load CPU:        ${loadCpuS.toFixed(1)} s in all services while placing = ${((1000 * loadCpuS) / Math.max(1, latencies.length)).toFixed(1)} ms per order`,
+    `CPU per order:   services ${perOrderMs(loadCpuS, latencies.length)} (${names.map((name, i) => `${name} ${perOrderMs(loadCpuByService[i] ?? 0, latencies.length)}`).join(", ")}), their PostgreSQL backends ${perOrderMs(backendS, latencies.length)}, the load client ${perOrderMs(clientS, latencies.length)}; the database-only order: backends ${perOrderMs(referenceBackendS, referenceLatencies.length)}, client ${perOrderMs(referenceClientS, referenceLatencies.length)}`,
+    `RPCs per order:  ${rpcsPerOrder}`,
+    `time serving:    ${meanTimes(rpcsBefore, rpcsAfter)} (mean per call)`,
     `failed calls:    ${failures.size === 0 ? "none" : [...failures].map(([c, n]) => `${c} ${n}`).join(", ")}`,
     `reconciliation:  stock sold ${total(sold)} = ordered quantities recorded ${total(recorded)} (${recordedOrders} orders) = acknowledged to clients ${total(acknowledged)}: ${mismatched.length === 0 ? "EXACT" : `MISMATCH on ${mismatched.join(", ")}`}${settledS >= 0.5 ? ` (after ${settledS.toFixed(1)} s of recovery)` : ""}`,
   ];
@@ -301,11 +350,25 @@ async function main(): Promise<boolean> {
   );
   process.stdout.write(`${lines.join("\n")}\n`);
   orderRate = rate;
+  ordersPlaced = latencies.length;
   return mismatched.length === 0 && recordedOrders === latencies.length;
 }
 
 /** CreateOrder's rate, for the pgbench line printed once the services are gone. */
 let orderRate = Number.NaN;
+/** The services and their databases' transactions before the first round, and the orders. */
+const counted: CountedService[] = [];
+let transactionsBefore: Map<string, number> | undefined;
+let ordersPlaced = 0;
+
+/** Read once the services are gone: their backends have then reported every transaction. */
+async function transactionsPerOrder(): Promise<void> {
+  if (!transactionsBefore) return;
+  const after = await transactionCounts(admin, counted);
+  process.stdout.write(
+    `transactions per order: ${perOrder(transactionsBefore, after, ordersPlaced)} (the databases' xact_commit over the rounds, read-only ones and the services' background work in the database-only rounds included)\n`,
+  );
+}
 
 /** pgbench's clients need the connections the services' pools held: it runs after them. */
 async function tpcB(): Promise<void> {
@@ -330,6 +393,7 @@ try {
       child.exitCode !== null ? undefined : new Promise((resolve) => child.once("exit", resolve)),
     ),
   );
+  if (ok) await transactionsPerOrder();
   if (ok) await tpcB();
   for (const name of scratch) await admin.unsafe(`drop database if exists ${name} with (force)`);
   await admin.end();

@@ -1,8 +1,8 @@
 // Spans for SQL statements. postgres.js has no official OpenTelemetry instrumentation, so the
 // client drizzle uses is wrapped: every statement drizzle sends goes through `unsafe` (inside a
-// transaction too, through the transaction's own client), and gets a client span following the
-// database semantic conventions, inside the trace of the request that runs it. Only applied
-// when tracing is on.
+// transaction too, through the transaction's own client, or a reserved connection's), and gets
+// a client span following the database semantic conventions, inside the trace of the request
+// that runs it. Only applied when tracing is on.
 import { type Attributes, context, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import type postgres from "postgres";
 import { activeTracer } from "./tracing.js";
@@ -38,6 +38,11 @@ export function tracedSql<T extends Sql>(client: T, url: string): T {
             const callback = args.pop() as (tx: Sql) => unknown;
             return original(...args, (tx: Sql) => callback(wrap(tx)));
           };
+        }
+        // A reserved connection (platform/data/pipeline.ts) runs statements of its own too.
+        if (property === "reserve") {
+          const original = Reflect.get(target, property, receiver) as () => Promise<Sql>;
+          return async () => wrap(await original());
         }
         return Reflect.get(target, property, receiver);
       },

@@ -1,6 +1,7 @@
 // The catalog's data access, one store per thing it owns, all SQL under store/: products
-// (store/products.ts), stock reservations (store/reservations.ts) and the search indexer's
-// reading of the event outbox (store/outbox.ts). They speak in plain records, never protobuf messages.
+// (store/products.ts), stock reservations (store/reservations.ts, with its reserve statement
+// and the sweeper's reads beside it) and the search indexer's reading of the event outbox
+// (store/outbox.ts). They speak in plain records, never protobuf messages.
 import type { CatalogDb } from "./store/db.js";
 import { SearchOutboxStore } from "./store/outbox.js";
 import { ProductStore } from "./store/products.js";
