@@ -5,6 +5,8 @@ export default defineConfig({
   resolve: { alias: [{ find: /^graphql$/, replacement: "graphql/index.js" }] },
   test: {
     include: ["faults/**/*.test.ts"],
+    // The replica suite has its own command (npm run test:replicas).
+    exclude: ["faults/replicas.test.ts"],
     globalSetup: ["scripts/test-database.ts"],
     testTimeout: 120_000,
     hookTimeout: 120_000,

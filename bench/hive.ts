@@ -56,6 +56,9 @@ export interface HiveScenario {
    * rather than our edge's price in currency units.
    */
   query: string;
+  /** The same with each request a different page (`variables: { skip }`), and its name. */
+  pagedName: string;
+  pagedQuery: string;
 }
 
 const scenario = (name: string, label: string, field: string, price: string): HiveScenario => ({
@@ -64,6 +67,8 @@ const scenario = (name: string, label: string, field: string, price: string): Hi
   field,
   price,
   query: `{ ${field}(input:{take:20}) { products { id name ${price} } } }`,
+  pagedName: `${name.replace(/\(take 20\)$/, "")}, distinct pages`,
+  pagedQuery: `query ($skip: Int) { ${field}(input:{skip:$skip,take:20}) { products { id name ${price} } } }`,
 });
 
 export const hiveScenarios: Record<HiveSource, HiveScenario> = {

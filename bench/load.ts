@@ -2,6 +2,7 @@
 // least CPU from the processes being measured), else a keep-alive loop in this process.
 
 import { execFile, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { join } from "node:path";
@@ -19,9 +20,20 @@ export async function runLoad(
   target: Target,
   options: { seconds: number; connections: number; workDir: string },
 ): Promise<Result> {
-  return haveWrk
+  return usesWrk(target)
     ? runWrk(target, options.seconds, options.connections, options.workDir)
     : runLoop(target, options.seconds, options.connections);
+}
+
+/** Whether `target` is measured by wrk: when it is installed and the target is one request. */
+export function usesWrk(target: Target): boolean {
+  return haveWrk && !target.units && !target.loop;
+}
+
+/** One call of a `units` target: a binary Connect request, as the gateway sends it. */
+export interface Rpc {
+  url: string;
+  body: Uint8Array;
 }
 
 export interface Target {
@@ -35,6 +47,17 @@ export interface Target {
   body?: string;
   /** Bodies sent in turn instead of `body`, so that requests in flight together differ. */
   bodies?: string[];
+  /** Each `$KEY` in the body becomes a key no other request of the run has (idempotency keys). */
+  freshKey?: boolean;
+  /**
+   * Instead of one request, units of calls: each connection sends a unit's calls one after the
+   * other (each with `headers` and a fresh x-request-id), then the next unit; a unit counts as
+   * one request, and fails when any of its calls does. Measured by the in-process loop, which
+   * wrk cannot be: wrk sends to one host and port, and these calls go to three.
+   */
+  units?: Rpc[][];
+  /** Measured by the in-process loop even when wrk is installed (the same client as `units`). */
+  loop?: boolean;
   headers?: Record<string, string>;
   /**
    * A GraphQL endpoint: an answer with `errors` counts as an error, though it comes with status
@@ -71,28 +94,41 @@ export function waitReady(url: string, timeoutMs = 60_000): Promise<void> {
   return waitUntil(`${url} ready`, () => answersOk(url), { timeoutMs, intervalMs: 200 });
 }
 
-/** A keep-alive loop with `connections` requests in flight, when wrk is not installed. */
+/** A keep-alive loop with `connections` requests (or units) in flight. */
 async function runLoop(target: Target, duration: number, connections: number): Promise<Result> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
-  const url = new URL(target.url);
   const headers = { "content-type": "application/json", ...target.headers };
   let sent = 0;
-  const nextBody = () => target.bodies?.[sent++ % target.bodies.length] ?? target.body;
-  const once = () =>
+  const run = randomBytes(6).toString("hex");
+  const nextBody = () => {
+    const body = target.bodies?.[sent++ % target.bodies.length] ?? target.body;
+    return target.freshKey ? body?.replaceAll("$KEY", `${run}-${sent}`) : body;
+  };
+  const post = (url: string, body: string | Uint8Array | undefined, head: typeof headers) =>
     new Promise<number>((resolve, reject) => {
       const req = http.request(
         url,
-        { method: target.body || target.bodies ? "POST" : "GET", agent, headers },
+        { method: body === undefined ? "GET" : "POST", agent, headers: head },
         (res) => {
-          let body = "";
-          if (target.graphql) res.on("data", (chunk: Buffer) => (body += chunk));
+          let answer = "";
+          if (target.graphql) res.on("data", (chunk: Buffer) => (answer += chunk));
           else res.resume();
-          res.on("end", () => resolve(body.includes('"errors"') ? 0 : (res.statusCode ?? 0)));
+          res.on("end", () => resolve(answer.includes('"errors"') ? 0 : (res.statusCode ?? 0)));
         },
       );
       req.on("error", reject);
-      req.end(nextBody());
+      req.end(body);
     });
+  let units = 0;
+  const unit = async (calls: Rpc[]) => {
+    const head = { ...headers, "x-request-id": `${run}-${units++}` };
+    for (const call of calls) if ((await post(call.url, call.body, head)) !== 200) return 0;
+    return 200;
+  };
+  const once = () =>
+    target.units
+      ? unit(target.units[units % target.units.length] as Rpc[])
+      : post(target.url, nextBody(), headers);
   const measure = async (ms: number) => {
     const latencies: number[] = [];
     let errors = 0;
@@ -135,7 +171,18 @@ async function runWrk(
     script,
     [
       `wrk.method = "${target.body || target.bodies ? "POST" : "GET"}"`,
-      target.body ? `wrk.body = ${JSON.stringify(target.body)}` : "",
+      target.body && !target.freshKey ? `wrk.body = ${JSON.stringify(target.body)}` : "",
+      ...(target.body && target.freshKey
+        ? [
+            `local body = ${JSON.stringify(target.body)}`,
+            `local run = "${randomBytes(6).toString("hex")}"`,
+            "local sent = 0",
+            "request = function()",
+            "  sent = sent + 1",
+            '  return wrk.format(nil, nil, nil, (body:gsub("%$KEY", run .. "-" .. sent)))',
+            "end",
+          ]
+        : []),
       ...(target.bodies
         ? [
             `local bodies = { ${target.bodies.map((body) => JSON.stringify(body)).join(", ")} }`,

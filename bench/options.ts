@@ -6,6 +6,8 @@ import { parseArgs } from "node:util";
 interface Setting {
   default: number | boolean;
   help: string;
+  /** 0 is a meaning of its own (say which in `help`), not a mistake. */
+  zero?: boolean;
 }
 
 type Values<S extends Record<string, Setting>> = {
@@ -55,8 +57,10 @@ export function benchOptions<S extends Record<string, Setting>>(
       continue;
     }
     const value = raw === undefined || raw === "" ? setting.default : Number(raw);
-    if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
-      fail(`${script}: --${name} (${envName(name)}) must be a positive number, got ${raw}`);
+    const least = setting.zero ? 0 : Number.MIN_VALUE;
+    if (typeof value !== "number" || !Number.isFinite(value) || value < least) {
+      const wanted = setting.zero ? "0 or more" : "a positive number";
+      fail(`${script}: --${name} (${envName(name)}) must be ${wanted}, got ${raw}`);
     }
     values[name] = value;
   }

@@ -1,12 +1,18 @@
 // Order benchmark: the three services as child processes on real PostgreSQL (a scratch
 // database each), 64 concurrent clients placing orders for 30 s against plenty of stock, then
-// orders/s, latency percentiles and a stock reconciliation that must balance exactly.
+// orders/s, latency percentiles and a stock reconciliation that must balance exactly; beside
+// them its references on the same server: the database-only order (bench/db-order.ts), in
+// rounds alternating with CreateOrder, and pgbench's TPC-B (bench/pgbench.ts) afterwards.
 //
 //   TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench:orders -- [--seconds 30] [--clients 64]
 //
 // DATABASE_URL (or TEST_DATABASE_URL) names the server; its database is used only to create
 // and drop the scratch ones. Settings: `--help` (bench/options.ts); BENCH_LOG_LEVEL shows the
 // services' logs.
+//
+// Over 300 lines (360): it is one run read top to bottom, setup, the alternating rounds, the
+// reconciliation, and the scratch databases and child processes they share; the references it
+// runs are in their own files. Splitting the services' start-up out is next (issue 22, part 5).
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { cpus } from "node:os";
@@ -22,21 +28,41 @@ import { isServiceName } from "../platform/auth/keys.js";
 import { openSql } from "../platform/data/postgres-connection.js";
 import { nodeArgs, type ProcessName } from "../platform/processes.js";
 import { freePort } from "../platform/testing.js";
+import { databaseOnlyOrders, randomItems } from "./db-order.js";
 import { processCpuSeconds } from "./load.js";
 import { benchOptions } from "./options.js";
+import {
+  backendCpuSeconds,
+  type CountedService,
+  meanTimes,
+  perOrder,
+  rpcCounts,
+  transactionCounts,
+} from "./order-counts.js";
+import { pgbenchTpcB } from "./pgbench.js";
 
 const {
   seconds: durationS,
   clients,
   products: productCount,
+  rounds,
+  pgbench: pgbenchSeconds,
   profile,
 } = benchOptions("bench:orders", {
   seconds: { default: 30, help: "how long the clients place orders" },
   clients: { default: 64, help: "concurrent clients" },
   products: { default: 20, help: "products the orders draw from" },
+  rounds: { default: 3, help: "rounds of CreateOrder then the database-only order" },
+  pgbench: {
+    default: 10,
+    help: "seconds of pgbench TPC-B after the orders (0: none)",
+    zero: true,
+  },
   profile: { default: false, help: "write a --cpu-prof profile per service to bench/profiles/" },
 });
 const initialStock = 1_000_000;
+// Each service's pool, and the database-only order's; BENCH_POOL_MAX compares sizes.
+const poolMax = Number(process.env.BENCH_POOL_MAX ?? 20);
 const base = process.env.DATABASE_URL ?? process.env.TEST_DATABASE_URL;
 if (!base) {
   process.stderr.write(
@@ -77,7 +103,7 @@ async function startService(name: ProcessName, env: Record<string, string>): Pro
       HOST: "127.0.0.1",
       PORT: String(port),
       // Each service's pool; BENCH_POOL_MAX compares sizes.
-      DATABASE_POOL_MAX: process.env.BENCH_POOL_MAX ?? "20",
+      DATABASE_POOL_MAX: String(poolMax),
       ...env,
     },
     stdio: ["ignore", process.env.BENCH_LOG_LEVEL ? "inherit" : "ignore", "inherit"],
@@ -123,6 +149,12 @@ async function main(): Promise<boolean> {
     CATALOG_URL: catalogUrl,
     RECOVERY_INTERVAL_MS: "1000",
   });
+  const databaseName = (url: string) => new URL(url).pathname.slice(1);
+  counted.push(
+    { name: "account", database: databaseName(accountDb), url: accountUrl },
+    { name: "catalog", database: databaseName(catalogDb), url: catalogUrl },
+    { name: "order", database: databaseName(orderDb), url: orderUrl },
+  );
   const transport = (baseUrl: string) =>
     createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: true });
   const accounts = createClient(AccountService, transport(accountUrl));
@@ -160,49 +192,104 @@ async function main(): Promise<boolean> {
     }),
   );
 
+  // Issue 21's reference, alternating with CreateOrder in rounds so that the machine's load
+  // falls on both: the database-only order (bench/db-order.ts) on the same server.
+  const referenceUrl = await scratchDatabase("dbonly");
+  const referenceDatabase = new URL(referenceUrl).pathname.slice(1);
+  const reference = await databaseOnlyOrders({
+    databaseUrl: referenceUrl,
+    clients,
+    connections: poolMax,
+    products: productCount,
+    initialStock,
+  });
   process.stdout.write(
-    `placing orders: ${clients} clients for ${durationS} s (${productCount} products, stock ${initialStock} each)\n`,
+    `placing orders: ${clients} clients, ${rounds} rounds of ${(durationS / rounds).toFixed(1)} s of CreateOrder then ${(durationS / rounds).toFixed(1)} s of the database-only order, alternating (${productCount} products, stock ${initialStock} each)\n`,
   );
   const latencies: number[] = [];
   const failures = new Map<string, number>();
   const acknowledged = new Map<string, number>();
-  const cpuAtStart = children.map((child) => processCpuSeconds(child.pid));
-  const started = performance.now();
-  const stopAt = started + durationS * 1000;
-  await Promise.all(
-    customers.map(async (buyer) => {
-      while (performance.now() < stopAt) {
-        const lines = 1 + Math.floor(Math.random() * 3);
-        const items = Array.from({ length: lines }, () => ({
-          productId: productIds[Math.floor(Math.random() * productIds.length)] ?? "",
-          quantity: 1 + Math.floor(Math.random() * 3),
-        }));
-        const t0 = performance.now();
-        try {
-          const { order } = await orders.createOrder(
-            { items, idempotencyKey: randomBytes(8).toString("hex") },
-            buyer.auth,
-          );
-          latencies.push(performance.now() - t0);
-          for (const item of order?.items ?? []) {
-            acknowledged.set(
-              item.productId,
-              (acknowledged.get(item.productId) ?? 0) + item.quantity,
+  let elapsedS = 0;
+  let loadCpuS = 0;
+  const loadCpuByService: number[] = [];
+  const referenceLatencies: number[] = [];
+  let referenceS = 0;
+  let referenceRefused = 0;
+  const serviceDatabases = counted.map((c) => c.database);
+  let backendS = 0;
+  let clientS = 0;
+  let referenceBackendS = 0;
+  let referenceClientS = 0;
+  const ownCpuSeconds = () => {
+    const { user, system } = process.cpuUsage();
+    return (user + system) / 1e6;
+  };
+  const placeOrders = async (seconds: number) => {
+    const backendAtStart = await backendCpuSeconds(admin, serviceDatabases);
+    const clientAtStart = ownCpuSeconds();
+    const cpuAtStart = children.map((child) => processCpuSeconds(child.pid));
+    const started = performance.now();
+    const stopAt = started + seconds * 1000;
+    await Promise.all(
+      customers.map(async (buyer) => {
+        while (performance.now() < stopAt) {
+          const items = randomItems(productIds.length).map((item) => ({
+            productId: productIds[item.product] ?? "",
+            quantity: item.quantity,
+          }));
+          const t0 = performance.now();
+          try {
+            const { order } = await orders.createOrder(
+              { items, idempotencyKey: randomBytes(8).toString("hex") },
+              buyer.auth,
             );
+            latencies.push(performance.now() - t0);
+            for (const item of order?.items ?? []) {
+              acknowledged.set(
+                item.productId,
+                (acknowledged.get(item.productId) ?? 0) + item.quantity,
+              );
+            }
+          } catch (error) {
+            const code = Code[ConnectError.from(error).code];
+            failures.set(code, (failures.get(code) ?? 0) + 1);
           }
-        } catch (error) {
-          const code = Code[ConnectError.from(error).code];
-          failures.set(code, (failures.get(code) ?? 0) + 1);
         }
-      }
-    }),
-  );
-  const elapsedS = (performance.now() - started) / 1000;
-  // CPU of the load phase alone: setup (sign-ups hash passwords) would blur the per-order cost.
-  const loadCpuS = children
-    .map((child, i) => processCpuSeconds(child.pid) - (cpuAtStart[i] ?? 0))
-    .reduce((a, b) => a + b, 0);
+      }),
+    );
+    elapsedS += (performance.now() - started) / 1000;
+    // CPU of the load phase alone: setup (sign-ups hash passwords) would blur the per-order cost.
+    children.forEach((child, i) => {
+      const used = processCpuSeconds(child.pid) - (cpuAtStart[i] ?? 0);
+      loadCpuS += used;
+      loadCpuByService[i] = (loadCpuByService[i] ?? 0) + used;
+    });
+    clientS += ownCpuSeconds() - clientAtStart;
+    backendS += (await backendCpuSeconds(admin, serviceDatabases)) - backendAtStart;
+  };
+  const placeReferenceOrders = async (seconds: number) => {
+    const backendAtStart = await backendCpuSeconds(admin, [referenceDatabase]);
+    const clientAtStart = ownCpuSeconds();
+    const started = performance.now();
+    const result = await reference.run(seconds);
+    referenceClientS += ownCpuSeconds() - clientAtStart;
+    referenceBackendS += (await backendCpuSeconds(admin, [referenceDatabase])) - backendAtStart;
+    referenceS += (performance.now() - started) / 1000;
+    referenceLatencies.push(...result.latencies);
+    referenceRefused += result.refused;
+  };
+  const rpcsBefore = await rpcCounts(counted);
+  transactionsBefore = await transactionCounts(admin, counted);
+  for (let round = 0; round < rounds; round++) {
+    const phases = [placeOrders, placeReferenceOrders];
+    if (round % 2 === 1) phases.reverse();
+    for (const phase of phases) await phase(durationS / rounds);
+  }
+  const rpcsAfter = await rpcCounts(counted);
+  const rpcsPerOrder = perOrder(rpcsBefore.calls, rpcsAfter.calls, latencies.length);
+  await reference.close();
   latencies.sort((a, b) => a - b);
+  referenceLatencies.sort((a, b) => a - b);
 
   // Reconciliation: what the catalog sold, what the order service recorded, what clients got.
   // A failed call whose reserve answer was lost (a deadline under load) may hold stock until
@@ -239,6 +326,8 @@ async function main(): Promise<boolean> {
   const { sold, recorded, recordedOrders, mismatched } = result;
   const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
   const ms = (x: number) => `${x.toFixed(1)} ms`;
+  const perOrderMs = (seconds: number, orders: number) =>
+    `${((1000 * seconds) / Math.max(1, orders)).toFixed(2)} ms`;
   const cpu = children.map(
     (child, i) => `${names[i]} ${processCpuSeconds(child.pid).toFixed(1)} s`,
   );
@@ -247,11 +336,51 @@ async function main(): Promise<boolean> {
     `latency:         p50 ${ms(percentile(latencies, 50))}, p99 ${ms(percentile(latencies, 99))}, max ${ms(latencies.at(-1) ?? Number.NaN)}`,
     `service CPU:     ${cpu.join(", ")} (whole run, setup included; ${cpus().length} cores)`,
     `load CPU:        ${loadCpuS.toFixed(1)} s in all services while placing = ${((1000 * loadCpuS) / Math.max(1, latencies.length)).toFixed(1)} ms per order`,
+    `CPU per order:   services ${perOrderMs(loadCpuS, latencies.length)} (${names.map((name, i) => `${name} ${perOrderMs(loadCpuByService[i] ?? 0, latencies.length)}`).join(", ")}), their PostgreSQL backends ${perOrderMs(backendS, latencies.length)}, the load client ${perOrderMs(clientS, latencies.length)}; the database-only order: backends ${perOrderMs(referenceBackendS, referenceLatencies.length)}, client ${perOrderMs(referenceClientS, referenceLatencies.length)}`,
+    `RPCs per order:  ${rpcsPerOrder}`,
+    `time serving:    ${meanTimes(rpcsBefore, rpcsAfter)} (mean per call)`,
     `failed calls:    ${failures.size === 0 ? "none" : [...failures].map(([c, n]) => `${c} ${n}`).join(", ")}`,
     `reconciliation:  stock sold ${total(sold)} = ordered quantities recorded ${total(recorded)} (${recordedOrders} orders) = acknowledged to clients ${total(acknowledged)}: ${mismatched.length === 0 ? "EXACT" : `MISMATCH on ${mismatched.join(", ")}`}${settledS >= 0.5 ? ` (after ${settledS.toFixed(1)} s of recovery)` : ""}`,
   ];
+  const rate = latencies.length / elapsedS;
+  const referenceRate = referenceLatencies.length / referenceS;
+  lines.push(
+    `database-only order: ${referenceLatencies.length} in ${referenceS.toFixed(1)} s = ${referenceRate.toFixed(0)} orders/s, p50 ${ms(percentile(referenceLatencies, 50))}, p99 ${ms(percentile(referenceLatencies, 99))}${referenceRefused ? `, ${referenceRefused} refused for stock` : ""}`,
+    `CreateOrder / database-only order = ${(rate / referenceRate).toFixed(2)}×   (target ≥ 0.5×)`,
+  );
   process.stdout.write(`${lines.join("\n")}\n`);
+  orderRate = rate;
+  ordersPlaced = latencies.length;
   return mismatched.length === 0 && recordedOrders === latencies.length;
+}
+
+/** CreateOrder's rate, for the pgbench line printed once the services are gone. */
+let orderRate = Number.NaN;
+/** The services and their databases' transactions before the first round, and the orders. */
+const counted: CountedService[] = [];
+let transactionsBefore: Map<string, number> | undefined;
+let ordersPlaced = 0;
+
+/** Read once the services are gone: their backends have then reported every transaction. */
+async function transactionsPerOrder(): Promise<void> {
+  if (!transactionsBefore) return;
+  const after = await transactionCounts(admin, counted);
+  process.stdout.write(
+    `transactions per order: ${perOrder(transactionsBefore, after, ordersPlaced)} (the databases' xact_commit over the rounds, read-only ones and the services' background work in the database-only rounds included)\n`,
+  );
+}
+
+/** pgbench's clients need the connections the services' pools held: it runs after them. */
+async function tpcB(): Promise<void> {
+  const rate = orderRate;
+  if (pgbenchSeconds > 0) {
+    const tpcB = await pgbenchTpcB(await scratchDatabase("pgbench"), clients, pgbenchSeconds);
+    process.stdout.write(
+      "tps" in tpcB
+        ? `pgbench TPC-B:   ${tpcB.tps.toFixed(0)} TPS (scale 10, ${clients} clients, ${pgbenchSeconds} s); CreateOrder = ${(rate / tpcB.tps).toFixed(2)}× TPC-B's TPS\n`
+        : `pgbench TPC-B:   ${tpcB.skipped}\n`,
+    );
+  }
 }
 
 let ok = false;
@@ -264,6 +393,8 @@ try {
       child.exitCode !== null ? undefined : new Promise((resolve) => child.once("exit", resolve)),
     ),
   );
+  if (ok) await transactionsPerOrder();
+  if (ok) await tpcB();
   for (const name of scratch) await admin.unsafe(`drop database if exists ${name} with (force)`);
   await admin.end();
 }

@@ -1,10 +1,14 @@
 // Search benchmark (npm run bench:search): loads 100,000 generated products into a fresh
 // database on the PostgreSQL server of DATABASE_URL (or TEST_DATABASE_URL), then measures
-// ListProducts with a query through the real handler and prints the plan of the search
-// statement, which should use the GIN index products_search_idx.
-//   npm run bench:search -- [--products 100000] [--queries 500] [--keep]   (--help: bench/options.ts)
+// ListProducts with a query through the real handler, 32 clients, against its same-run
+// reference, ListProducts without a query (each call a different page), the two alternating in
+// rounds so that the machine's load falls on both; prints both rates and latencies, their
+// ratios, and the plans of the search statements, which must use the GIN indexes.
+//   npm run bench:search -- [--products 100000] [--clients 32] [--seconds 4] [--rounds 3] [--keep]
+//   (--help: bench/options.ts)
 import { randomBytes } from "node:crypto";
 import { createClient } from "@connectrpc/connect";
+import { sql } from "drizzle-orm";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
 import { openDatabase } from "../platform/data/database.js";
 import { uuidv7 } from "../platform/data/ids.js";
@@ -13,16 +17,19 @@ import { routerTransport, testAuthority } from "../platform/testing.js";
 import { migrationsFolder } from "../services/catalog/config.js";
 import * as schema from "../services/catalog/schema.js";
 import { catalogRoutes } from "../services/catalog/service.js";
+import { defaultSearchSample } from "../services/catalog/store/products.js";
 import { CatalogStore } from "../services/catalog/store.js";
 import { benchOptions } from "./options.js";
 
 const args = benchOptions("bench:search", {
   products: { default: 100_000, help: "products to load" },
-  queries: { default: 500, help: "ListProducts searches to time" },
+  clients: { default: 32, help: "calls in flight" },
+  seconds: { default: 4, help: "seconds per round of each kind" },
+  rounds: { default: 3, help: "rounds of search then reference (alternating)" },
+  sample: { default: defaultSearchSample, help: "matches of each tier search ranks first" },
   keep: { default: false, help: "keep the database afterwards" },
 });
 const productCount = args.products;
-const queryCount = args.queries;
 
 const serverUrl = process.env.DATABASE_URL ?? process.env.TEST_DATABASE_URL;
 if (!serverUrl) {
@@ -134,14 +141,14 @@ async function main() {
     );
 
     // Queries through the real handler: router transport with the server's interceptors.
-    const store = new CatalogStore(database.db);
+    const store = new CatalogStore(database.db, { searchSample: args.sample });
     const { authority } = testAuthority();
     const client = createClient(
       CatalogService,
       routerTransport(catalogRoutes({ store, reservationTtlSeconds: 900 }), authority),
     );
     const queryRandom = prng(7);
-    const queries = Array.from({ length: queryCount }, (_, i) => {
+    const queries = Array.from({ length: 500 }, (_, i) => {
       switch (i % 5) {
         case 0:
           return pick(nouns, queryRandom);
@@ -155,44 +162,83 @@ async function main() {
           return `${pick(materials, queryRandom)} -${pick(adjectives, queryRandom)}`;
       }
     });
-    for (const query of queries.slice(0, 50)) await client.listProducts({ query, take: 20 });
-    const timings: number[] = [];
+    // The reference: 80 different pages of 20, asked in turn (as bench:gateway's distinct
+    // pages), so that calls in flight together share nothing, as different searches do not.
+    const kinds = {
+      search: (i: number) => ({ query: queries[i % queries.length] ?? "", take: 20 }),
+      reference: (i: number) => ({ skip: i % 80, take: 20 }),
+    };
+    type Kind = keyof typeof kinds;
+    const timings: Record<Kind, number[]> = { search: [], reference: [] };
+    const wall: Record<Kind, number> = { search: 0, reference: 0 };
     let returned = 0;
-    const runStart = performance.now();
-    for (const query of queries) {
+    const run = async (kind: Kind, seconds: number, record: boolean) => {
+      let next = 0;
       const started = performance.now();
-      const { products } = await client.listProducts({ query, take: 20 });
-      timings.push(performance.now() - started);
-      returned += products.length;
+      const until = started + seconds * 1000;
+      await Promise.all(
+        Array.from({ length: args.clients }, async () => {
+          while (performance.now() < until) {
+            const request = kinds[kind](next++);
+            const t0 = performance.now();
+            const { products } = await client.listProducts(request);
+            if (!record) continue;
+            timings[kind].push(performance.now() - t0);
+            if (kind === "search") returned += products.length;
+          }
+        }),
+      );
+      if (record) wall[kind] += (performance.now() - started) / 1000;
+    };
+    await run("search", 1, false); // warm-up: JIT, pool, prepared statements
+    await run("reference", 1, false);
+    for (let round = 0; round < args.rounds; round++) {
+      const order: Kind[] = round % 2 === 0 ? ["search", "reference"] : ["reference", "search"];
+      for (const kind of order) await run(kind, args.seconds, true);
     }
-    const wall = (performance.now() - runStart) / 1000;
-    timings.sort((a, b) => a - b);
-    const at = (p: number) =>
-      timings[Math.min(timings.length - 1, Math.ceil((p / 100) * timings.length) - 1)] ?? 0;
-    const mean = timings.reduce((a, b) => a + b, 0) / timings.length;
+    const figures = (kind: Kind) => {
+      const sorted = [...timings[kind]].sort((a, b) => a - b);
+      const at = (p: number) =>
+        sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
+      return { rate: sorted.length / wall[kind], p50: at(50), p99: at(99), calls: sorted.length };
+    };
+    const search = figures("search");
+    const reference = figures("reference");
+    const line = (label: string, f: typeof search) =>
+      `${label.padEnd(46)} ${f.rate.toFixed(0).padStart(6)} calls/s   p50 ${f.p50.toFixed(2)} ms   p99 ${f.p99.toFixed(2)} ms   (${f.calls} calls)`;
+    log(`\n${args.clients} clients, ${args.rounds} rounds of ${args.seconds} s each, alternating:`);
+    log(line("search ListProducts(query), take 20", search));
+    log(line("reference ListProducts, distinct pages, take 20", reference));
+    log(`  (search answers averaged ${(returned / search.calls).toFixed(1)} products)`);
     log(
-      `ListProducts with a query, take 20, ${queryCount} sequential calls (${(queryCount / wall).toFixed(0)}/s, avg ${(returned / queryCount).toFixed(1)} results):`,
-    );
-    log(
-      `  p50 ${at(50).toFixed(2)} ms   p90 ${at(90).toFixed(2)} ms   p99 ${at(99).toFixed(2)} ms   max ${(timings.at(-1) ?? 0).toFixed(2)} ms   mean ${mean.toFixed(2)} ms`,
+      `search/reference: rate ${(search.rate / reference.rate).toFixed(2)}× (target ≥ 0.5×), p99 ${(search.p99 / reference.p99).toFixed(2)}× (target ≤ 3×)`,
     );
 
-    // The plan of exactly the statement the store runs.
+    // The plans of exactly the statements the store runs: the sampled one answers the first
+    // pages, the exact one pages past the samples.
     for (const query of ["kettle", "walnut desk"]) {
-      const statement = store.products.search(query, 0, 20).toSQL();
       const [{ matches } = { matches: 0 }] = await raw<{ matches: number }[]>`
         select count(*)::int as matches from products
         where search @@ websearch_to_tsquery('english', ${query})`;
-      log(`\nEXPLAIN (ANALYZE, BUFFERS) for query "${query}" (${matches} matching products):`);
-      const plan = await raw.unsafe<{ "QUERY PLAN": string }[]>(
-        `explain (analyze, buffers) ${statement.sql}`,
-        statement.params as never[],
-      );
-      for (const row of plan) log(`  ${row["QUERY PLAN"]}`);
-      const text = plan.map((row) => row["QUERY PLAN"]).join("\n");
-      if (!text.includes("products_search_idx")) {
-        log("  !! the GIN index products_search_idx was NOT used");
-        process.exitCode = 1;
+      const values = { query, skip: 0, take: 20, end: 20 };
+      const statements = store.products.searchStatements((name) => sql`${values[name]}`);
+      for (const [which, indexes] of [
+        ["sampled", ["products_name_search_idx", "products_search_idx"]],
+        ["exact", ["products_search_idx"]],
+      ] as const) {
+        const statement = statements[which].toSQL();
+        log(`\nEXPLAIN ANALYZE, ${which} statement, "${query}" (${matches} matching products):`);
+        const plan = await raw.unsafe<{ "QUERY PLAN": string }[]>(
+          `explain (analyze, buffers) ${statement.sql}`,
+          statement.params as never[],
+        );
+        for (const row of plan) log(`  ${row["QUERY PLAN"]}`);
+        const text = plan.map((row) => row["QUERY PLAN"]).join("\n");
+        for (const index of indexes) {
+          if (text.includes(index)) continue;
+          log(`  !! the GIN index ${index} was NOT used`);
+          process.exitCode = 1;
+        }
       }
     }
   } finally {

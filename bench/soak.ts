@@ -5,11 +5,20 @@
 // stock reconciles exactly; writes its summary as a section of bench/results/latest.md.
 //
 //   TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench:soak [-- --seconds 60]
+//
+// With --rolling (issue 20): two replicas of every service behind round-robin balancers
+// (faults/replica-stack.ts) and, instead of the kill, a rolling restart under the same traffic:
+// each replica of each service in turn gets SIGTERM (it leaves its balancer's rotation, drains,
+// exits), is started again, and the next one goes once it is ready. Passes when the only
+// errors are OUT_OF_STOCK and the stock reconciles exactly; writes bench/results/rolling.md.
+// Over 300 lines on purpose: one scenario (traffic mix, the kill, the rolling restart, the
+// RSS and reconciliation checks) reads top to bottom in one place.
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { type ReplicaStack, services, startReplicaStack } from "../faults/replica-stack.js";
 import { type Stack, startStack } from "../faults/stack.js";
 import { nodeArgs } from "../platform/processes.js";
 import { freePort } from "../platform/testing.js";
@@ -20,6 +29,7 @@ const options = benchOptions("bench:soak", {
   seconds: { default: 60, help: "seconds of traffic" },
   clients: { default: 16, help: "concurrent clients" },
   "down-seconds": { default: 5, help: "how long the catalog stays dead" },
+  rolling: { default: false, help: "two replicas each, restarted one at a time under traffic" },
 });
 const root = fileURLToPath(new URL("..", import.meta.url));
 const stockEach = 400;
@@ -64,9 +74,16 @@ async function startGateway(stack: Stack): Promise<{ url: string; child: ChildPr
   throw new Error("the gateway never answered");
 }
 
-const stack = await startStack();
-const gateway = await startGateway(stack);
-const pidOf = (name: Name) => (name === "gateway" ? gateway.child.pid : stack.pid(name));
+const replicated: ReplicaStack | undefined = options.rolling
+  ? await startReplicaStack()
+  : undefined;
+const single: Stack | undefined = replicated ? undefined : await startStack();
+const stack = (replicated ?? single) as Pick<
+  Stack,
+  "authority" | "catalog" | "accounts" | "db" | "close"
+>;
+const gateway = replicated ? replicated.gateway : await startGateway(single as Stack);
+const pidOf = (name: Name) => (name === "gateway" ? gateway.child.pid : single?.pid(name));
 const admin = await adminAuth(stack.authority);
 const ids: string[] = [];
 for (let i = 0; i < 30; i++) ids.push(await product(stack.catalog, admin, 100 + i, stockEach));
@@ -121,13 +138,15 @@ async function one(kind: Kind): Promise<void> {
   const now = Date.now();
   // UNAVAILABLE is expected while the catalog is dead, and for a moment after it is back
   // (connections re-established, the order service's retries running out).
-  const whileDown = down !== undefined && now >= down.from && now <= down.to + 3_000;
+  const whileDown =
+    !options.rolling && down !== undefined && now >= down.from && now <= down.to + 3_000;
   if (code === "OUT_OF_STOCK" || (code === "UNAVAILABLE" && whileDown)) return;
   unexpected.push(`${kind}: ${code} at +${((now - began) / 1000).toFixed(1)} s`);
 }
 
 const began = Date.now();
-const endAt = began + options.seconds * 1000;
+// A rolling restart keeps the traffic going until every replica was restarted, and a little.
+let endAt = began + options.seconds * 1000;
 const names: Name[] = ["account", "catalog", "order", "gateway"];
 const rss: Record<Name, { start: number; end: number }> = Object.fromEntries(
   names.map((n) => [n, { start: Number.NaN, end: Number.NaN }]),
@@ -142,17 +161,39 @@ const clients = Array.from({ length: options.clients }, async () => {
   }
 });
 
+// Each replica of each service in turn: SIGTERM, wait for it to exit, start it again, wait
+// until it is ready, next. Traffic runs from before the first until after the last.
+const restarts: string[] = [];
+const rolling = async (stack: ReplicaStack) => {
+  await sleep(Math.min(10_000, options.seconds * 150));
+  const from = Date.now();
+  for (const service of services) {
+    for (const replica of stack.replicas[service]) {
+      const started = Date.now();
+      await stack.stop(replica, "SIGTERM");
+      const stopped = Date.now();
+      await stack.start(replica);
+      restarts.push(
+        `${service} ${replica.index}: drained and exited in ${((stopped - started) / 1000).toFixed(1)} s, ready again ${((Date.now() - stopped) / 1000).toFixed(1)} s later`,
+      );
+    }
+  }
+  down = { from, to: Date.now() };
+  endAt = Math.max(endAt, Date.now() + 3_000);
+};
+
 // Warm-up, then the start RSS; the catalog killed in the middle, its start RSS taken again
 // once its new process warmed up; the end RSS as traffic stops.
 const chaos = (async () => {
+  if (replicated) return rolling(replicated);
   const warmUp = Math.min(10_000, options.seconds * 150);
   await sleep(warmUp);
   for (const n of names) rss[n].start = rssMb(pidOf(n));
   await sleep(Math.max(0, began + options.seconds * 400 - Date.now()));
   down = { from: Date.now(), to: Number.POSITIVE_INFINITY };
-  await stack.kill("catalog");
+  await single?.kill("catalog");
   await sleep(options["down-seconds"] * 1000);
-  await stack.start("catalog");
+  await single?.start("catalog");
   down.to = Date.now();
   await sleep(Math.min(warmUp, Math.max(0, endAt - Date.now() - 2_000)));
   rss.catalog.start = rssMb(pidOf("catalog"));
@@ -194,6 +235,46 @@ const unitsSold = [...soldOf.values()].reduce((a, b) => a + b, 0);
 
 gateway.child.kill("SIGTERM");
 await stack.close();
+if (replicated) writeRolling();
+
+function writeRolling(): never {
+  const total = counts.browse + counts.search + counts.order;
+  const passed = unexpected.length === 0 && exact;
+  const line = (kind: Kind) => {
+    const sorted = latencies[kind].sort((a, b) => a - b);
+    return `| ${kind} | ${counts[kind]} | ${percentile(sorted, 50).toFixed(1)} ms | ${percentile(sorted, 99).toFixed(1)} ms |`;
+  };
+  const summary =
+    `Rolling restart: ${restarts.length} replicas restarted one at a time in ${downFor} s under ` +
+    `${total} requests from ${options.clients} clients; unexpected errors ${unexpected.length}` +
+    ` (${[...errors].map(([k, v]) => `${k} ×${v}`).join(", ") || "no errors"}); reconciliation ` +
+    `${exact ? "EXACT" : "MISMATCH"}: ${acknowledged.length} orders acknowledged (${confirmed?.n} confirmed), ` +
+    `${unitsSold} units sold on ${stock.length} products, ${mismatched.length} mismatched. **${passed ? "PASS" : "FAIL"}**.`;
+  const section = [
+    `# Rolling restart — ${new Date(began).toISOString()}`,
+    "",
+    "`npm run bench:soak -- --rolling`: two replicas of account, catalog and order behind " +
+      "round-robin balancers that follow /readyz, one gateway, the soak's mixed traffic " +
+      "(browse 80%, search 15%, order 5%); every replica in turn gets SIGTERM (readiness fails " +
+      "at once, it serves 1 s more, drains, exits), starts again, and the next goes once it is ready.",
+    "",
+    summary,
+    "",
+    "| traffic | requests | p50 | p99 |",
+    "|---|---|---|---|",
+    line("browse"),
+    line("search"),
+    line("order"),
+    "",
+    ...restarts.map((r) => `- ${r}`),
+    "",
+    `Unexpected: ${unexpected.length === 0 ? "none" : unexpected.slice(0, 10).join("; ")}.`,
+  ].join("\n");
+  mkdirSync(join(root, "bench/results"), { recursive: true });
+  writeFileSync(join(root, "bench/results/rolling.md"), `${section}\n`);
+  process.stdout.write(`${section}\n\nwrote bench/results/rolling.md\n`);
+  process.exit(passed ? 0 : 1);
+}
 
 // Flat: within 25% (and 30 MB) of the RSS after warm-up.
 const flat = names.every((n) => rss[n].end <= rss[n].start * 1.25 + 30);

@@ -1,19 +1,12 @@
 // Connect clients to the three services, from the generated code. Transports are made here from
 // the config, or handed in (tests pass in-memory or counting transports).
 import http from "node:http";
-import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
-import {
-  type Client,
-  Code,
-  ConnectError,
-  createClient,
-  type Interceptor,
-  type Transport,
-} from "@connectrpc/connect";
+import { type Client, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { AccountService } from "../gen/bazaar/account/v1/account_pb.js";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
-import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
+import { type CreateOrderRequest, OrderService } from "../gen/bazaar/order/v1/order_pb.js";
+import { declaredIdempotent, retryInterceptor } from "../platform/http/retry.js";
 import { tracingClientInterceptor } from "../platform/observability/tracing.js";
 import type { GatewayConfig } from "./config.js";
 import { createUnaryConnectTransport } from "./connect-transport.js";
@@ -35,25 +28,17 @@ export interface Backends {
 }
 
 /**
- * A read that met a reset connection is sent once more. A keep-alive socket the service closes
- * just as the gateway reuses it fails with ECONNRESET before the service saw the request; reads
- * (declared NO_SIDE_EFFECTS in the protos) are safe to repeat, writes are left to the caller.
+ * Which calls the gateway may send twice: those the contract declares idempotent, and an order
+ * carrying an idempotency key (the order service answers a repeat with the same order). Any
+ * call is sent again when it provably never left (platform/http/retry.ts): with replicas, that
+ * is what carries a request past one being restarted or killed.
  */
-export const retryResetReads: Interceptor = (next) => async (req) => {
-  try {
-    return await next(req);
-  } catch (error) {
-    const reset =
-      error instanceof ConnectError &&
-      (error.code === Code.Aborted ||
-        error.code === Code.Unavailable ||
-        error.code === Code.Internal) &&
-      /ECONNRESET|EPIPE|socket hang up/.test(error.rawMessage);
-    const read = req.method.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS;
-    if (!reset || !read || req.stream || req.signal.aborted) throw error;
-    return next(req);
-  }
-};
+export const retryBackendCalls: Interceptor = retryInterceptor({
+  repeatable: (req) =>
+    declaredIdempotent(req.method) ||
+    (req.method === OrderService.method.createOrder &&
+      (req.message as CreateOrderRequest).idempotencyKey !== ""),
+});
 
 export function backendUrls(config: GatewayConfig): Record<ServiceName, string> {
   return { account: config.ACCOUNT_URL, catalog: config.CATALOG_URL, order: config.ORDER_URL };
@@ -73,7 +58,7 @@ export function createTransports(
     if (config.BACKEND_PROTOCOL === "grpc") {
       return createGrpcTransport({
         baseUrl,
-        interceptors: [tracingClientInterceptor(), retryResetReads, ...interceptors],
+        interceptors: [tracingClientInterceptor(), retryBackendCalls, ...interceptors],
         acceptCompression: [],
       });
     }
@@ -91,7 +76,7 @@ export function createTransports(
     return createUnaryConnectTransport({
       baseUrl,
       post: http1Post(agent),
-      interceptors: [tracingClientInterceptor(), retryResetReads, ...interceptors],
+      interceptors: [tracingClientInterceptor(), retryBackendCalls, ...interceptors],
     });
   };
   return {

@@ -136,7 +136,7 @@ describe("the operation log", () => {
       ready: httpReadiness(backendUrls(config)),
     });
     try {
-      const post = (query: string, requestId: string, operationName?: string) =>
+      const post = (query: unknown, requestId: string, operationName?: unknown) =>
         gateway.fetch("http://gateway.test/graphql", {
           method: "POST",
           headers: {
@@ -149,9 +149,12 @@ describe("the operation log", () => {
       await post("query Shop { products { id } }", "req-shop");
       await post("query A { me { id } } query B { me { orders { id } } }", "req-b", "B");
       await post("{ nope }", "req-bad");
+      // Parameters of any JSON type: logged, never a TypeError (the fuzzer's `{"query": 5}`).
+      expect((await post(5, "req-5")).status).toBe(400);
+      expect((await post({ x: 1 }, "req-object", ["A"])).status).toBe(400);
       await gateway.fetch("http://gateway.test/readyz");
       const graphql = lines.filter((l) => l.msg === "graphql");
-      expect(graphql).toHaveLength(3);
+      expect(graphql).toHaveLength(5);
       expect(graphql[0]).toMatchObject({ operation: "Shop", requestId: "req-shop" });
       expect(graphql[0]).not.toHaveProperty("errors");
       expect(graphql[0]?.ms).toBeTypeOf("number");
@@ -164,6 +167,13 @@ describe("the operation log", () => {
         operation: "anonymous",
         errors: ["GRAPHQL_VALIDATION_FAILED"],
       });
+      for (const [line, requestId] of [
+        [graphql[3], "req-5"],
+        [graphql[4], "req-object"],
+      ]) {
+        expect(line).toMatchObject({ operation: "anonymous", requestId, errors: ["BAD_REQUEST"] });
+      }
+      expect(lines.filter((l) => l.msg !== "graphql")).toEqual([]);
     } finally {
       made.close();
     }

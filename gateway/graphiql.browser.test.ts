@@ -1,6 +1,7 @@
-// GraphiQL in a real browser (Debian's chromium through playwright-core): it opens, runs a
-// query against the real services and shows the result, and no request leaves localhost; a
-// subscription pasted in (docs/live.md's example) shows stock changes as they happen.
+// GraphiQL in a real browser (Debian's chromium through playwright-core): it opens, loads the
+// schema (its Docs pane lists the fields), runs a query against the real services and shows
+// the result, and no request leaves localhost; a subscription pasted in (docs/live.md's
+// example) shows stock changes as they happen.
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { haveChromium, launchChromium } from "../platform/testing-browser.js";
@@ -117,6 +118,36 @@ describe.skipIf(!available)("GraphiQL in a browser", () => {
       adminToken,
     );
     await expect.poll(shown, { timeout: 20_000 }).toContain('"stock": 11');
+    await context.close();
+  });
+
+  it("loads the schema with no error: the Docs pane lists Query's fields", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    // GraphiQL's own schema fetch, graphql-js's full introspection query.
+    const schemaFetch = page.waitForResponse(
+      (response) =>
+        response.url().endsWith("/graphql") &&
+        (response.request().postData() ?? "").includes("IntrospectionQuery"),
+      { timeout: 30_000 },
+    );
+    await page.goto(`${gateway.url}/graphql`, { waitUntil: "load", timeout: 30_000 });
+    const answer = await schemaFetch;
+    expect(answer.status()).toBe(200);
+    const body = (await answer.json()) as { data?: unknown; errors?: unknown };
+    expect(body.errors).toBeUndefined();
+    await page.getByRole("button", { name: "Show Documentation Explorer" }).click();
+    const docs = page.locator(".graphiql-doc-explorer");
+    await docs.getByText("Root Types").waitFor({ timeout: 10_000 });
+    await docs.getByRole("link", { name: "Query" }).first().click();
+    const fields = docs.locator(".graphiql-doc-explorer-field-name");
+    await expect
+      .poll(() => fields.allTextContents(), { timeout: 10_000 })
+      .toEqual(expect.arrayContaining(["products", "accounts", "me"]));
+    // Nothing in the result pane: the schema fetch's refusal used to show there.
+    expect((await page.locator(".graphiql-response").textContent()) ?? "").not.toMatch(
+      /too expensive|error/i,
+    );
     await context.close();
   });
 });

@@ -1,5 +1,6 @@
 // The limits that protect the services: depth, cost, body size, page size, malformed
 // requests, introspection.
+import { getIntrospectionQuery } from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type GatewayTestbed,
@@ -121,17 +122,54 @@ describe("limits", () => {
       });
     const badJson = await post("{ not json");
     expect(badJson.status).toBe(400);
-    // Plain clients (curl, fetch) accept application/json, where Yoga alone would say 200.
-    for (const query of ["{ products { id nope } }", "{ products { id }", "{ __typename(x: 1) }"]) {
-      const plain = await gw.gateway.fetch("http://gateway.test/graphql", {
-        method: "POST",
-        headers: { "content-type": "application/json", accept: "application/json" },
-        body: JSON.stringify({ query }),
-      });
-      expect(plain.status, query).toBe(400);
-      expect(((await plain.json()) as { errors: unknown[] }).errors.length, query).toBeGreaterThan(
-        0,
-      );
+    // A body that is no GraphQL request: a 400 naming the parameter, whatever the client accepts.
+    for (const [body, problem] of [
+      [{ query: 5 }, 'the "query" parameter must be a string, not number'],
+      [{ query: { x: 1 } }, 'the "query" parameter must be a string, not object'],
+      [{ query: ["{ __typename }"] }, 'the "query" parameter must be a string, not array'],
+      [{ query: true }, 'the "query" parameter must be a string, not boolean'],
+      [{ query: "{ __typename }", operationName: 5 }, '"operationName" parameter must be a string'],
+      [{ query: "{ __typename }", variables: [] }, 'the "variables" parameter must be a map'],
+      [{ query: "{ __typename }", extensions: "x" }, 'the "extensions" parameter must be a map'],
+    ] as const) {
+      for (const accept of ["application/json", "application/graphql-response+json"]) {
+        const res = await gw.gateway.fetch("http://gateway.test/graphql", {
+          method: "POST",
+          headers: { "content-type": "application/json", accept },
+          body: JSON.stringify(body),
+        });
+        const answer = (await res.json()) as { errors: { message: string; extensions: unknown }[] };
+        expect(res.status, JSON.stringify(body)).toBe(400);
+        expect(answer.errors[0]?.message).toContain(problem);
+        expect(answer.errors[0]?.extensions).toEqual({ code: "BAD_REQUEST" });
+      }
+    }
+    // A document that does not parse or validate, variables that do not coerce, or an operation
+    // name the document does not define is a 400 for a client that accepts
+    // application/graphql-response+json; one that accepts only application/json gets a 200 with
+    // the same errors, as the GraphQL-over-HTTP spec says.
+    for (const [query, variables, operationName] of [
+      ["{ products { id nope } }", undefined],
+      ["{ products { id }", undefined],
+      ["{ __typename(x: 1) }", undefined],
+      ["query ($t: Int) { products(pagination: { take: $t }) { id } }", { t: "many" }],
+      ["query Q { __typename }", undefined, "Nope"],
+    ] as const) {
+      const answers: { status: number; body: { errors: unknown[] } }[] = [];
+      for (const accept of ["application/json", "application/graphql-response+json"]) {
+        const res = await gw.gateway.fetch("http://gateway.test/graphql", {
+          method: "POST",
+          headers: { "content-type": "application/json", accept },
+          body: JSON.stringify({ query, variables, operationName }),
+        });
+        answers.push({ status: res.status, body: (await res.json()) as { errors: unknown[] } });
+      }
+      expect(
+        answers.map((a) => a.status),
+        query,
+      ).toEqual([200, 400]);
+      expect(answers[0]?.body, query).toEqual(answers[1]?.body);
+      expect(answers[0]?.body.errors.length, query).toBeGreaterThan(0);
     }
     const unknownField = await gw.gql(`{ products { id price_cents } }`);
     expect(unknownField.status).toBe(400);
@@ -167,6 +205,43 @@ describe("limits", () => {
     const before = await validated();
     for (let i = 0; i < 3; i++) expect((await gw.gql(query)).errors).toBeUndefined();
     expect(await validated()).toBe(before + 1);
+  });
+
+  it("answers GraphiQL's schema query, and refuses introspection past the standard shape", async () => {
+    const schemaQuery = getIntrospectionQuery({
+      descriptions: true,
+      schemaDescription: true,
+      inputValueDeprecation: true,
+      specifiedByUrl: true,
+      directiveIsRepeatable: true,
+      oneOf: true,
+    });
+    gw.rpcs.length = 0;
+    const schema = await gw.gql<{ __schema: { types: { name: string }[] } }>(schemaQuery);
+    expect(schema.errors).toBeUndefined();
+    expect(schema.data?.__schema.types.map((t) => t.name)).toContain("Product");
+    expect(gw.rpcs).toEqual([]);
+    // Aliased (so it could ask for the lists twice): held to the depth limit, costed as data.
+    const aliased = await gw.gql(schemaQuery.replace("__schema {", "schema: __schema {"));
+    expect(aliased.status).toBe(400);
+    expect(aliased.errors?.map((e) => e.message)).toEqual([
+      expect.stringMatching(/^Query depth limit of 10 exceeded/),
+      expect.stringMatching(/too expensive/),
+    ]);
+    // The lists of types reached through references, nested: costed as data.
+    const lists = await gw.gql(
+      `{ __schema { types { fields { type { fields { type { fields { type { fields { name } } } } } } } } } }`,
+    );
+    expect(lists.status).toBe(400);
+    expect(lists.errors?.[0]?.message).toMatch(/too expensive: its estimated cost is 122212/);
+    // ofType past graphql-js's 9, under __schema (which GraphQL Armor's depth skips) or __type.
+    const ofTypes = (n: number): string => (n === 0 ? "name" : `name ofType { ${ofTypes(n - 1)} }`);
+    const deep = await gw.gql(`{ __schema { types { fields { type { ${ofTypes(10)} } } } } }`);
+    expect(deep.status).toBe(400);
+    expect(deep.errors?.[0]?.message).toBe("Query depth limit of 10 exceeded, found 15.");
+    const deepType = await gw.gql(`{ __type(name: "Query") { ${ofTypes(10)} } }`);
+    expect(deepType.status).toBe(400);
+    expect(deepType.errors?.[0]?.message).toMatch(/depth limit of 10 exceeded/);
   });
 
   it("turns introspection off when configured", async () => {

@@ -1,15 +1,21 @@
 // The limits GraphQL Armor cannot express (it does tokens, depth, aliases and directives; see
 // plugins/limits.ts): how many fields a document may write, how many root mutation fields one
-// operation may run, and our cost model (bracket nesting is nesting.ts's). Plus the page-size
-// check the resolvers use.
+// operation may run, and our cost model (bracket nesting is nesting.ts's; the page-size check
+// the resolvers make, pagination.ts's).
 //
-// Cost model, checked before execution: every field costs 1 (`__typename` and introspection
-// fields too); a list field multiplies the cost of its selection by the number of rows it may
-// return — its `pagination.take` (20 when unset, 100 when given as a variable, since the value
-// is not known at validation time) for the paginated root lists, and an assumed 10 for nested
-// lists (an account's orders, an order's products, the schema's types). With the default limit
+// Cost model, checked before execution: every field costs 1 (`__typename` too); a list field
+// multiplies the cost of its selection by the number of rows it may return — its
+// `pagination.take` (20 when unset, 100 when given as a variable, since the value is not known
+// at validation time) for the paginated root lists, and an assumed 10 for nested lists (an
+// account's orders, an order's products, the schema's types). With the default limit
 // of 50,000, the spec's `accounts(pagination:{take:100}) { orders { products { product { name
 // } } } }` (≈21,000) passes, while aliasing a few such lists in one request does not.
+//
+// Introspection is answered from the schema, with no service called: the standard schema query
+// (GraphiQL's, introspection.ts) costs one per field written, since its answer lists each part
+// of the schema once, however large the schema grows. Any other introspection selection is
+// costed as data, and a `__schema` one is held to the depth limit, which GraphQL Armor does not
+// apply under `__schema`.
 //
 // Every walk is linear in the document: a named fragment is costed once and its result reused
 // wherever it is spread, so `...F ...F` nested twenty levels deep costs twenty fragment walks,
@@ -34,37 +40,18 @@ import {
   type ValidationRule,
   visit,
 } from "graphql";
-import { badUserInput, type FieldProblem } from "./errors.js";
+import { StandardIntrospection } from "./introspection.js";
+import { defaultTake } from "./pagination.js";
 
-export interface PaginationInput {
-  skip?: number | null;
-  take?: number | null;
-}
-
-export const defaultTake = 20;
 const nestedListSize = 10;
-
-/** skip ≥ 0 and take 1 … maxTake, with the schema's defaults for null. */
-export function checkPagination(
-  input: PaginationInput | null | undefined,
-  maxTake: number,
-): { skip: number; take: number } {
-  const skip = input?.skip ?? 0;
-  const take = input?.take ?? defaultTake;
-  const problems: FieldProblem[] = [];
-  if (skip < 0) problems.push({ field: "pagination.skip", message: "must be 0 or more" });
-  if (take < 1 || take > maxTake) {
-    problems.push({ field: "pagination.take", message: `must be 1 to ${maxTake}` });
-  }
-  if (problems.length > 0) throw badUserInput(problems);
-  return { skip, take };
-}
 
 export interface OperationLimits {
   maxCost: number;
   maxTake: number;
   /** Root fields of one mutation operation, fragments expanded. */
   maxRootMutations: number;
+  /** GRAPHQL_MAX_DEPTH, for introspection selections in no standard shape. */
+  maxDepth: number;
 }
 
 function listType(type: GraphQLType): boolean {
@@ -95,6 +82,9 @@ class Walker {
   readonly #fragments = new Map<string, FragmentDefinitionNode>();
   readonly #costs = new Map<string, number>();
   readonly #rootFields = new Map<string, number>();
+  #introspection: StandardIntrospection | undefined;
+  /** The depth of the deepest `__schema` selection in no standard shape since the last reset. */
+  deepestIntrospection = 0;
 
   constructor(
     document: DocumentNode,
@@ -135,6 +125,18 @@ class Walker {
     for (const selection of set.selections) {
       if (selection.kind === Kind.FIELD) {
         const name = selection.name.value;
+        if (name === "__schema" || name === "__type") {
+          this.#introspection ??= new StandardIntrospection(this.#fragments);
+          const fields = this.#introspection.fields(selection);
+          if (fields !== undefined) {
+            total += fields;
+            continue;
+          }
+          if (name === "__schema") {
+            const depth = this.#introspection.depth(selection);
+            this.deepestIntrospection = Math.max(this.deepestIntrospection, depth);
+          }
+        }
         const definition =
           isObjectType(parent) || isInterfaceType(parent) ? parent.getFields()[name] : undefined;
         const fieldType = definition?.type ?? introspectionType(this.schema, name);
@@ -268,7 +270,16 @@ export function operationLimitsRule(limits: OperationLimits): ValidationRule {
             );
           }
         }
+        walker.deepestIntrospection = 0;
         const cost = walker.cost(operation.selectionSet, root);
+        if (walker.deepestIntrospection > limits.maxDepth) {
+          context.reportError(
+            limitError(
+              `Query depth limit of ${limits.maxDepth} exceeded, found ${walker.deepestIntrospection}.`,
+              operation,
+            ),
+          );
+        }
         if (cost > limits.maxCost) {
           context.reportError(
             limitError(

@@ -95,9 +95,10 @@ export function createGateway(options: GatewayOptions): Gateway {
         ready,
       }),
       ...limits(config, metrics),
+      // Before badRequests, so that a malformed request is logged with the code it got.
+      operationLog(logger, ids.of),
       badRequests(),
       errorLog(log),
-      operationLog(logger, ids.of),
       // Before tracing, so the operation's span wraps the compiled execution.
       jit(),
       tracing(),

@@ -1,6 +1,8 @@
 // Test helpers: the three real services on port 0 (each on its own fresh database), a
 // gateway over them whose client transports count every backend RPC, a small GraphQL client
 // that goes through the gateway's fetch handler, and a testbed with a few customers and products.
+// Over 300 lines on purpose: test support only, one testbed; each helper is small and used by
+// many test files.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Interceptor } from "@connectrpc/connect";

@@ -115,6 +115,10 @@ export function processEntries(defaultPort: number) {
       intVar(10_000, 0, 600_000),
       "how long in-flight requests may take to finish on SIGTERM",
     ),
+    SHUTDOWN_DRAIN_MS: described(
+      intVar(0, 0, 120_000),
+      "on SIGTERM, how long the process still serves while `/readyz` already fails, so that a balancer takes it out of rotation before it stops accepting (Kubernetes: 5000)",
+    ),
   };
 }
 

@@ -149,8 +149,11 @@ async function serveParts<S extends Record<string, unknown>>(
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
-      logger.info("shutting down: draining in-flight calls");
-      await server.close(config.SHUTDOWN_GRACE_MS);
+      logger.info(
+        { drainMs: config.SHUTDOWN_DRAIN_MS },
+        "shutting down: not ready any more, serving while the balancer notices, then draining in-flight calls",
+      );
+      await server.close(config.SHUTDOWN_GRACE_MS, config.SHUTDOWN_DRAIN_MS);
       await closeParts();
       await database.close();
       await tracing?.shutdown();

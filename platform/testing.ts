@@ -1,5 +1,6 @@
 // Test support: real databases only. Every test file gets a fresh database on one PostgreSQL
 // server: the embedded one vitest's global setup starts for the run, or TEST_DATABASE_URL's.
+// Over 300 lines on purpose: test support only, small helpers every suite shares.
 import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import http2 from "node:http2";
@@ -283,5 +284,88 @@ function percentDecoded(text: string): string {
     return decodeURIComponent(text);
   } catch {
     return text;
+  }
+}
+
+/** What one HTTP/1.1 keep-alive connection answered to a request, then to a second one on it. */
+export interface KeepAliveAnswer {
+  /** The first answer, head and body, as latin1 text; what came before a close if incomplete. */
+  first: string;
+  /** The second answer's status, "closed" if the server closed the connection instead. */
+  second: number | "closed" | "no answer";
+  /** From sending the second request to its answer (or the close). */
+  secondMs: number;
+}
+
+/**
+ * Sends `request` (raw HTTP/1.1 bytes) on a new connection, waits for its whole answer, then
+ * sends `second` on the same connection: for tests of what a connection is left fit for.
+ */
+export function keepAliveExchange(
+  port: number,
+  request: Uint8Array,
+  second = "GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n",
+  timeoutMs = 10_000,
+): Promise<KeepAliveAnswer> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, "127.0.0.1", () => socket.write(request));
+    let received = Buffer.alloc(0);
+    let first: string | undefined;
+    let sentAt = 0;
+    const timer = setTimeout(() => finish("no answer"), timeoutMs);
+    const finish = (second: KeepAliveAnswer["second"]) => {
+      clearTimeout(timer);
+      socket.destroy();
+      if (first === undefined && second !== "closed") {
+        reject(new Error(`no complete first answer within ${timeoutMs} ms`));
+        return;
+      }
+      resolve({
+        first: first ?? received.toString("latin1"),
+        second: first === undefined ? "closed" : second,
+        secondMs: sentAt ? performance.now() - sentAt : 0,
+      });
+    };
+    socket.on("data", (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      if (first === undefined) {
+        const end = http1AnswerEnd(received);
+        if (end === undefined) return;
+        first = received.subarray(0, end).toString("latin1");
+        received = received.subarray(end);
+        sentAt = performance.now();
+        socket.write(second, () => {});
+      }
+      const status = /^HTTP\/1\.1 (\d{3})/.exec(received.toString("latin1"));
+      if (status) finish(Number(status[1]));
+    });
+    // A reset, or a write to a connection the server closed: refused, as a close is.
+    socket.on("error", () => finish("closed"));
+    socket.on("close", () => finish("closed"));
+  });
+}
+
+/** Where the first HTTP/1.1 answer in `bytes` ends (Content-Length or chunked), if it has. */
+function http1AnswerEnd(bytes: Buffer): number | undefined {
+  const headEnd = bytes.indexOf("\r\n\r\n");
+  if (headEnd === -1) return undefined;
+  const head = bytes.subarray(0, headEnd).toString("latin1");
+  let at = headEnd + 4;
+  const length = /\r\ncontent-length:\s*(\d+)/i.exec(head);
+  if (!/\r\ntransfer-encoding:\s*chunked/i.test(head)) {
+    const end = at + Number(length?.[1] ?? 0);
+    return bytes.length >= end ? end : undefined;
+  }
+  for (;;) {
+    const lineEnd = bytes.indexOf("\r\n", at);
+    if (lineEnd === -1) return undefined;
+    const size = Number.parseInt(bytes.subarray(at, lineEnd).toString("latin1"), 16);
+    if (size === 0) {
+      // The last chunk, then trailers (gRPC's, over HTTP/1.1) up to an empty line.
+      const trailersEnd = bytes.indexOf("\r\n\r\n", lineEnd);
+      return trailersEnd === -1 ? undefined : trailersEnd + 4;
+    }
+    at = lineEnd + 2 + size + 2;
+    if (bytes.length < at) return undefined;
   }
 }

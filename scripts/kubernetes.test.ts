@@ -39,6 +39,46 @@ describe.skipIf(!version)(`Kubernetes overlays (kustomize ${version})`, () => {
       expect(find(objects, "Deployment", "catalog").spec.replicas).toBeUndefined();
     });
 
+    it("keeps two replicas of each, drained before they stop (docs/state-and-replicas.md)", () => {
+      const config = find(objects, "ConfigMap", "bazaar").data;
+      for (const name of ["account", "catalog", "order", "gateway", "web"]) {
+        const deployment = find(objects, "Deployment", name);
+        const hpa = find(objects, "HorizontalPodAutoscaler", name);
+        // The development overlay runs one pod each on purpose (a small cluster to try it on).
+        if (overlay !== "development") {
+          expect(hpa?.spec.minReplicas ?? deployment.spec.replicas, name).toBeGreaterThanOrEqual(2);
+        }
+        const budget = objects.find(
+          (o) =>
+            o.kind === "PodDisruptionBudget" &&
+            o.spec.selector.matchLabels["app.kubernetes.io/name"] === name,
+        );
+        expect(budget?.spec.maxUnavailable, `${name}'s PodDisruptionBudget`).toBe(1);
+        expect(deployment.spec.strategy.rollingUpdate).toEqual({ maxUnavailable: 0, maxSurge: 1 });
+        const pod = deployment.spec.template.spec;
+        const [container] = pod.containers;
+        const env = (key: string) =>
+          Number(container.env?.find((e: K8sObject) => e.name === key)?.value ?? config[key] ?? 0);
+        // The drain: the process's own (SHUTDOWN_DRAIN_MS) or a preStop pause, then the grace.
+        const pauseMs = container.lifecycle?.preStop ? 5_000 : env("SHUTDOWN_DRAIN_MS");
+        expect(pauseMs, `${name} leaves rotation before it stops accepting`).toBeGreaterThan(0);
+        expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(
+          pauseMs + env("SHUTDOWN_GRACE_MS"),
+        );
+        const { periodSeconds, failureThreshold } = container.readinessProbe;
+        if (!container.lifecycle?.preStop) {
+          expect(periodSeconds * failureThreshold * 1000, `${name} unready in time`).toBeLessThan(
+            pauseMs,
+          );
+        }
+      }
+      for (const hpa of objects.filter((o) => o.kind === "HorizontalPodAutoscaler")) {
+        expect(hpa.spec.behavior.scaleDown.policies).toEqual([
+          { type: "Pods", value: 1, periodSeconds: 60 },
+        ]);
+      }
+    });
+
     it("gives the gateway more memory than it holds idle (~280 MB)", () => {
       const [gateway] = find(objects, "Deployment", "gateway").spec.template.spec.containers;
       expect(mebibytes(gateway.resources.requests.memory)).toBeGreaterThan(280);

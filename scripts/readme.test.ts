@@ -23,6 +23,7 @@ const notRunHere: Record<string, string> = {
   docker: "no Docker engine on our machines: CI runs `docker-compose config -q`",
   kubernetes: "no cluster: scripts/kubernetes.test.ts renders and validates the manifests",
   bench: "benchmarks take minutes: run on purpose (docs/performance.md)",
+  test: "test commands: `npm test` and CI run these suites themselves",
 };
 
 interface Block {

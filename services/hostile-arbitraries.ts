@@ -259,3 +259,38 @@ export function grpcBody(desc: DescMessage): fc.Arbitrary<Uint8Array> {
     { weight: 1, arbitrary: bytes.map((b) => Buffer.concat([frame(b), frame(b)])) },
   );
 }
+
+/** A unary call over HTTP/1.1: its content type and body. */
+export interface Http1Call {
+  contentType: string;
+  body: Uint8Array;
+}
+
+/**
+ * A unary call's body as gRPC-Web or gRPC over HTTP/1.1, JSON or binary: a framed message, then
+ * often more — a few bytes, or up to 200,000 (past what Node buffers for a request nobody reads:
+ * the shape that left the connection's next request hanging until the keep-alive timeout).
+ */
+export function http1EnvelopedCall(desc: DescMessage): fc.Arbitrary<Http1Call> {
+  const tail = fc.oneof(
+    { weight: 4, arbitrary: fc.constant(new Uint8Array(0)) },
+    { weight: 2, arbitrary: fc.uint8Array({ maxLength: 64 }) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .tuple(fc.integer({ min: 16_000, max: 200_000 }), fc.integer({ min: 0, max: 255 }))
+        .map(([length, byte]) => new Uint8Array(length).fill(byte)),
+    },
+  );
+  const json = fc.tuple(
+    fc.constantFrom("application/grpc-web+json", "application/grpc+json"),
+    jsonBody(desc).map((b) => frame(b)),
+  );
+  const binary = fc.tuple(
+    fc.constantFrom("application/grpc-web+proto", "application/grpc-web", "application/grpc"),
+    grpcBody(desc),
+  );
+  return fc
+    .tuple(fc.oneof(json, binary), tail)
+    .map(([[contentType, body], more]) => ({ contentType, body: Buffer.concat([body, more]) }));
+}

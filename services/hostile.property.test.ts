@@ -1,6 +1,7 @@
-// Property: whatever a client sends to any RPC of the three services, over Connect JSON or gRPC,
-// the answer is a client error or a success — never INTERNAL/UNKNOWN, a 5xx, a stack or SQL,
-// never a hang — and afterwards every process still serves, no stock is negative and no email
+// Property: whatever a client sends to any RPC of the three services, over Connect JSON, gRPC, or
+// gRPC-Web and gRPC over HTTP/1.1, the answer is a client error or a success — never
+// INTERNAL/UNKNOWN, a 5xx, a stack or SQL, never a hang, and the HTTP/1.1 connection serves its
+// next request or is closed at once — and afterwards every process still serves, no stock is negative and no email
 // has two accounts. The real services run on port 0 on one database kind.
 // Replay a failure with FUZZ_SEED=<the seed printed> (and FUZZ_RUNS to change the run count).
 import http2 from "node:http2";
@@ -14,20 +15,30 @@ import { AccountService } from "../gen/bazaar/account/v1/account_pb.js";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
 import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
 import type { HostedService } from "../platform/host.js";
-import { bearer, grpcExchange, testAuthority, testDatabaseEnv } from "../platform/testing.js";
+import {
+  bearer,
+  grpcExchange,
+  keepAliveExchange,
+  testAuthority,
+  testDatabaseEnv,
+} from "../platform/testing.js";
 import { loadAccountConfig } from "./account/config.js";
 import { startAccountService } from "./account/main.js";
 import { loadCatalogConfig } from "./catalog/config.js";
 import { startCatalogService } from "./catalog/main.js";
-import { grpcBody, jsonBody } from "./hostile-arbitraries.js";
+import { grpcBody, http1EnvelopedCall, jsonBody } from "./hostile-arbitraries.js";
 import { loadOrderConfig } from "./order/config.js";
 import { startOrderService } from "./order/main.js";
 
 const seed = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
-// Per RPC and protocol: 28 RPCs × 2 protocols × 170 ≈ 9,500 requests. The Watch* server streams
-// are called as streams (enveloped over Connect; their first message is a success).
+// Per RPC: 170 over Connect JSON, 170 over gRPC, 43 enveloped over HTTP/1.1 (28 RPCs: about
+// 10,700 requests). The Watch* server streams are called as streams (enveloped over Connect;
+// their first message is a success).
 const runsPerProperty = Number(process.env.FUZZ_RUNS ?? 170);
 const callTimeoutMs = 10_000;
+// A connection left unfit for its next request hangs it until the keep-alive timeout (5 s) ends
+// it; a busy machine may take a few seconds to answer a probe, never that long.
+const nextRequestMs = 4_500;
 
 const leak =
   /\n\s+at |node_modules|\.ts:\d+|syntax error|relation "|duplicate key|violates|postgres|drizzle/i;
@@ -212,12 +223,52 @@ describe(`hostile requests to every RPC (fast-check seed ${seed}, postgres)`, ()
       });
       return [
         fc.assert(connect, options(0)).catch((error: Error) => {
-          throw new Error(`${path} over Connect JSON: ${error.message}`);
+          throw new Error(`${path} over Connect JSON: ${error.message}\n${String(error.cause)}`);
         }),
         fc.assert(grpc, options(1)).catch((error: Error) => {
-          throw new Error(`${path} over gRPC: ${error.message}`);
+          throw new Error(`${path} over gRPC: ${error.message}\n${String(error.cause)}`);
         }),
       ];
+    });
+    const outcomes = await Promise.allSettled(properties);
+    const failures = outcomes.flatMap((o) => (o.status === "rejected" ? [String(o.reason)] : []));
+    expect(failures, `replay with FUZZ_SEED=${seed}`).toEqual([]);
+  }, 240_000);
+
+  // Fewer runs: each opens a connection, and some carry 200 kB.
+  const http1Runs = Math.ceil(runsPerProperty / 4);
+  it(`answers ${rpcs.length * http1Runs} enveloped calls over HTTP/1.1, each connection left fit for its next request or closed`, async () => {
+    const properties = rpcs.map(({ service, method, path }, index) => {
+      const url = urls.get(service) as string;
+      const input = method.input as DescMessage;
+      const port = Number(new URL(url).port);
+      const http1 = fc.asyncProperty(http1EnvelopedCall(input), headers, async (call, extra) => {
+        const head = Object.entries({ ...extra, "content-type": call.contentType })
+          .map(([name, value]) => `${name}: ${value}\r\n`)
+          .join("");
+        const request = Buffer.concat([
+          Buffer.from(
+            `POST ${path} HTTP/1.1\r\nHost: test\r\n${head}Content-Length: ${call.body.length}\r\n\r\n`,
+          ),
+          call.body,
+        ]);
+        const answer = await keepAliveExchange(port, request, undefined, callTimeoutMs);
+        const context = `${call.contentType}, ${call.body.length} bytes: ${answer.first.slice(0, 300)}`;
+        const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(answer.first)?.[1] ?? 0);
+        if (status !== 0) expect(status, context).toBeLessThan(500);
+        // 2 UNKNOWN, 13 INTERNAL, 15 DATA_LOSS
+        expect(answer.first, context).not.toMatch(/grpc-status: ?(2|13|15)\b/);
+        expect(answer.first, context).not.toMatch(leak);
+        expect([200, "closed"], context).toContain(answer.second);
+        expect(answer.secondMs, context).toBeLessThan(nextRequestMs);
+      });
+      return fc
+        .assert(http1, { seed: seed + 1_000 + index, numRuns: http1Runs })
+        .catch((error: Error) => {
+          throw new Error(
+            `${path} enveloped over HTTP/1.1: ${error.message}\n${String(error.cause)}`,
+          );
+        });
     });
     const outcomes = await Promise.allSettled(properties);
     const failures = outcomes.flatMap((o) => (o.status === "rejected" ? [String(o.reason)] : []));

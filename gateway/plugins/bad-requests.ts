@@ -1,4 +1,8 @@
-// A request that is the caller's mistake is a 400, whatever the Accept header.
+// A request that is the caller's mistake is a 400, as the GraphQL-over-HTTP spec says: a body
+// that is not a well-formed GraphQL request (not JSON, a `query` that is not a string) whatever
+// the Accept header; a document that does not parse or validate, or variables that do not
+// coerce, for a client accepting application/graphql-response+json, while a client that accepts
+// only application/json gets those with a 200, the errors in the body (Yoga's `http.spec`).
 import { type ExecutionResult, GraphQLError } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import { isExpected } from "../errors.js";
@@ -17,8 +21,48 @@ function unreadableParameter(url: URL): string | undefined {
   return undefined;
 }
 
+/** What JSON calls a value's type: "array" and "null" apart from "object". */
+function jsonType(value: unknown): string {
+  if (value === null) return "null";
+  return Array.isArray(value) ? "array" : typeof value;
+}
+
+/**
+ * What makes `params` no GraphQL request, if anything does: the spec's `query` is a string,
+ * `operationName` a string or null, `variables` and `extensions` maps or null. Yoga checks all
+ * but `operationName` only after every plugin's `onParams` has run; this runs before them.
+ */
+export function malformedParams(params: Record<string, unknown>): string | undefined {
+  const { query, operationName, variables, extensions } = params;
+  if (query !== undefined && query !== null && typeof query !== "string") {
+    return `the "query" parameter must be a string, not ${jsonType(query)}`;
+  }
+  if (operationName !== undefined && operationName !== null && typeof operationName !== "string") {
+    return `the "operationName" parameter must be a string, not ${jsonType(operationName)}`;
+  }
+  for (const [name, value] of [
+    ["variables", variables],
+    ["extensions", extensions],
+  ] as const) {
+    const type = jsonType(value);
+    if (type !== "object" && type !== "null" && type !== "undefined") {
+      return `the "${name}" parameter must be a map, not ${type}`;
+    }
+  }
+  return undefined;
+}
+
 export function badRequests(): Plugin {
   return {
+    // First of our plugins to read the parameters, so none after it sees a malformed one.
+    onParams({ params }) {
+      const problem = malformedParams(params as Record<string, unknown>);
+      if (problem !== undefined) {
+        throw new GraphQLError(problem, {
+          extensions: { code: "BAD_REQUEST", http: { status: 400 } },
+        });
+      }
+    },
     // Yoga's GET parser reads `variables` and `extensions` with a bare JSON.parse, so
     // `variables={` would surface as an unexpected error: it is the caller's, a 400.
     onRequestParse({ url, requestParser, setRequestParser }) {
@@ -46,16 +90,13 @@ export function badRequests(): Plugin {
         }
       });
     },
-    // A query that does not parse or validate (unknown field, too deep, too costly) is a
-    // malformed request. Yoga marks such errors as the GraphQL-over-HTTP spec's, which legacy
-    // application/json clients (curl, plain fetch) would get with a 200; the spec's own status
-    // stands for them too.
+    // Yoga refuses an operationName the document does not define with a 400 that it does not
+    // mark as the spec's, unlike the other request errors: it is one, a 200 for application/json.
     onResultProcess({ result }) {
-      for (const one of (Array.isArray(result) ? result : [result]) as ExecutionResult[]) {
-        for (const error of one?.errors ?? []) {
-          const http = error.extensions?.http as { spec?: boolean; status?: number } | undefined;
-          if (http?.spec && http.status === 400) delete http.spec;
-        }
+      for (const error of (result as ExecutionResult).errors ?? []) {
+        if (error.extensions?.code !== "OPERATION_RESOLUTION_FAILURE") continue;
+        const http = error.extensions.http as { spec?: boolean; status?: number } | undefined;
+        if (http?.status === 400) http.spec = true;
       }
     },
     // A result without data is a request error (variables of the wrong type): graphql-js
@@ -75,7 +116,9 @@ export function badRequests(): Plugin {
                     extensions: {
                       ...error.extensions,
                       code: "BAD_USER_INPUT",
-                      http: { status: 400 },
+                      // `spec`: the GraphQL-over-HTTP status, which Yoga leaves at 200 for a
+                      // client accepting only application/json, as the spec asks.
+                      http: { status: 400, spec: true },
                     },
                   })
                 : error,

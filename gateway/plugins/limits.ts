@@ -68,6 +68,7 @@ export function limits(config: GatewayConfig, metrics: GatewayMetrics): Plugin[]
         maxCost: config.GRAPHQL_MAX_COST,
         maxTake,
         maxRootMutations: config.GRAPHQL_MAX_ROOT_MUTATIONS,
+        maxDepth: config.GRAPHQL_MAX_DEPTH,
       }),
       ...(config.GRAPHQL_INTROSPECTION ? [] : [NoSchemaIntrospectionCustomRule]),
     ),

@@ -8,10 +8,16 @@ import type { Logger } from "../../platform/observability/logger.js";
 export function operationLog(logger: Logger, requestIdOf: (request: Request) => string): Plugin {
   const seen = new WeakMap<Request, { started: number; operation: string }>();
   return {
+    // Runs before anything has checked the parameters (so that a malformed request is logged
+    // too, with its error code): any JSON value may be in them.
     onParams({ request, params }) {
+      const { operationName, query } = params as Record<string, unknown>;
       seen.set(request, {
         started: performance.now(),
-        operation: params.operationName || operationNameOf(params.query) || "anonymous",
+        operation:
+          (typeof operationName === "string" && operationName.slice(0, maxNameLength)) ||
+          (typeof query === "string" && operationNameOf(query)) ||
+          "anonymous",
       });
     },
     onResultProcess({ request, result }) {
@@ -38,7 +44,10 @@ export function operationLog(logger: Logger, requestIdOf: (request: Request) => 
   };
 }
 
+/** GraphQL sets no limit on a name; a log line does. */
+const maxNameLength = 100;
+
 /** The name in `query Name …` / `mutation Name …`, without parsing the document twice. */
-function operationNameOf(query: string | undefined): string | undefined {
-  return query?.match(/^\s*(?:query|mutation|subscription)\s+([_A-Za-z][_0-9A-Za-z]*)/)?.[1];
+function operationNameOf(query: string): string | undefined {
+  return query.match(/^\s*(?:query|mutation|subscription)\s+([_A-Za-z][_0-9A-Za-z]{0,99})/)?.[1];
 }

@@ -3,8 +3,8 @@ import { decodeJwt } from "jose";
 import { OrderStatus } from "../../gen/bazaar/order/v1/order_pb.js";
 import { type ArgumentNames, fromBackend, graphqlError } from "../errors.js";
 import type { QueryResolvers } from "../generated/resolvers.js";
-import { checkPagination } from "../limits.js";
 import { primeAccounts, primeProducts } from "../loaders.js";
+import { checkPagination } from "../pagination.js";
 import { orderStatuses } from "./Order.js";
 
 const page: ArgumentNames = { under: "pagination", root: ["query"] };

@@ -122,27 +122,59 @@ export function parsePublicKeys(text: string): PublicJwk[] {
   });
 }
 
+/** A trusted public key and the service it belongs to. */
+export interface TrustedKey {
+  service: ServiceName;
+  key: KeyObject;
+}
+
 /**
  * The public keys a process trusts, by key id. `reload` (development) is asked again for a key
- * id it does not know, at most once a second, so a service started later is trusted at once.
+ * id it does not know, so a service started later is trusted at once. Lookups share reloads:
+ * each waits for the first reload that starts after it asked (so a key on disk by then is
+ * found), and the lookups that arrive while one runs all share the next. Reloads start at most
+ * every `minReloadGapMs`, so a flood of unknown key ids costs one small read of the folder per
+ * gap, and an unknown key is refused within about one gap.
  */
 export class KeySet {
-  #keys = new Map<string, { service: ServiceName; key: KeyObject }>();
-  #reloadedAt = 0;
+  #keys = new Map<string, TrustedKey>();
+  /** The reload that lookups arriving now will wait for: one not started yet. */
+  #next: Promise<void> | undefined;
+  /** The last reload queued or running; the next one starts after it. */
+  #running: Promise<void> = Promise.resolve();
+  /** When the last reload started. */
+  #lastStart = Number.NEGATIVE_INFINITY;
 
   constructor(
     keys: readonly PublicJwk[],
     private readonly reload?: () => Promise<PublicJwk[]>,
+    private readonly minReloadGapMs = 100,
   ) {
     this.add(keys);
   }
 
-  async get(kid: string): Promise<{ service: ServiceName; key: KeyObject } | undefined> {
+  async get(kid: string): Promise<TrustedKey | undefined> {
     const known = this.#keys.get(kid);
-    if (known || !this.reload || Date.now() - this.#reloadedAt < 1000) return known;
-    this.#reloadedAt = Date.now();
-    this.add(await this.reload());
+    // Only a key id naming one of our services can ever be found by reading the folder.
+    if (known || !this.reload || !ownerOf(kid)) return known;
+    await this.#reloadAfterNow();
     return this.#keys.get(kid);
+  }
+
+  #reloadAfterNow(): Promise<void> {
+    if (this.#next) return this.#next;
+    const reload = this.reload as () => Promise<PublicJwk[]>;
+    const next = this.#running.then(async () => {
+      const wait = this.#lastStart + this.minReloadGapMs - Date.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      // From here on a lookup may no longer count on this reload: it joins the following one.
+      this.#next = undefined;
+      this.#lastStart = Date.now();
+      this.add(await reload());
+    });
+    this.#next = next;
+    this.#running = next.catch(() => {});
+    return next;
   }
 
   add(keys: readonly PublicJwk[]): void {

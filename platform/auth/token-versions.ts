@@ -4,6 +4,7 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AccountService } from "../../gen/bazaar/account/v1/account_pb.js";
+import { retryInterceptor } from "../http/retry.js";
 import { Lru } from "../lru.js";
 import type { TokenSigner, TokenVersionCheck } from "./auth.js";
 
@@ -40,6 +41,8 @@ export function accountTokenVersions(options: TokenVersionOptions): TokenVersion
       baseUrl: options.accountUrl,
       httpVersion: "1.1",
       acceptCompression: [],
+      // A replica restarting or killed costs no UNAVAILABLE: the read goes to another one.
+      interceptors: [retryInterceptor()],
     }),
   );
   const token = options.signer.serviceTokenSource();

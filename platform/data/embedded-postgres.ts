@@ -8,6 +8,8 @@
 //
 // As root the server runs as the postgres user; when that user cannot reach the clone (a
 // 0700 home), its binaries and cluster live under /var/lib/bazaar (postgres-outside.ts).
+// Over 300 lines on purpose: the cluster's whole life (init, config, start, stop, credentials,
+// the data directory's place and modes) is one thing to read when starting it goes wrong.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { chown, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";

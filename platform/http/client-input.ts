@@ -1,4 +1,5 @@
-// A request connect-es cannot decode is the client's fault: INVALID_ARGUMENT, never INTERNAL.
+// A request connect-es cannot decode is the client's fault: INVALID_ARGUMENT, never INTERNAL;
+// and an error message that echoes a client's malformed string can still be sent.
 //
 // connect-es reads, decompresses and parses the request before any interceptor runs, and calls
 // what it cannot parse ("parse binary: premature EOF", an illegal tag, invalid UTF-8, a body
@@ -30,7 +31,9 @@ export function decodingFailureGate(metrics: RpcMetrics): (ctx: HandlerContext) 
       "abort",
       () => {
         const reason: unknown = ctx.signal.reason;
-        if (progress.decoded || !(reason instanceof ConnectError)) return;
+        if (!(reason instanceof ConnectError)) return;
+        wellFormed(reason);
+        if (progress.decoded) return;
         if (reason.code === Code.Internal) {
           // The error object is the one the protocol handler serializes next.
           (reason as { code: Code }).code = Code.InvalidArgument;
@@ -46,6 +49,21 @@ export function decodingFailureGate(metrics: RpcMetrics): (ctx: HandlerContext) 
     );
     if (ctx.requestMethod === "GET") checkGetMessage(ctx.url);
   };
+}
+
+/**
+ * gRPC and gRPC-Web percent-encode the message (grpc-message), and encodeURIComponent throws on
+ * a lone surrogate, which a message echoing the client's own string may hold (connect-es's
+ * "cannot decode field … from JSON: "\ud800""): the answer would then never be finished and the
+ * call would hang. Such a surrogate becomes U+FFFD, as a UTF-8 decoder makes it.
+ */
+function wellFormed(error: ConnectError): void {
+  const message = error.rawMessage as string & {
+    isWellFormed(): boolean;
+    toWellFormed(): string;
+  };
+  if (!message.isWellFormed())
+    (error as { rawMessage: string }).rawMessage = message.toWellFormed();
 }
 
 function checkGetMessage(url: string): void {

@@ -15,6 +15,8 @@ export class ConnectionTracker extends EventEmitter {
   #busy = new Map<Socket, number>();
   #http2Sockets = new WeakSet<Socket>();
   #draining = false;
+  /** Leaving the balancer's rotation: still serving, but telling clients to connect anew. */
+  #leaving = false;
 
   /** HTTP/2 sockets drain through their session's close(), never by ending the socket. */
   markHttp2(socket: Socket) {
@@ -40,7 +42,9 @@ export class ConnectionTracker extends EventEmitter {
     if (req.httpVersionMajor >= 2) return; // HTTP/2 sessions drain themselves on close()
     const socket = req.socket as Socket;
     this.#busy.set(socket, (this.#busy.get(socket) ?? 0) + 1);
-    if (this.#draining) (res as http.ServerResponse).setHeader("connection", "close");
+    if (this.#draining || this.#leaving) {
+      (res as http.ServerResponse).setHeader("connection", "close");
+    }
     res.once("close", () => {
       const left = (this.#busy.get(socket) ?? 1) - 1;
       this.#busy.set(socket, left);
@@ -48,11 +52,24 @@ export class ConnectionTracker extends EventEmitter {
     });
   }
 
+  /**
+   * The process is leaving its balancer's rotation and still serves: each HTTP/1.1 answer from
+   * now on closes its connection, and HTTP/2 sessions are asked to go (GOAWAY, their open
+   * streams finish), so clients' next calls open new connections, which the balancer sends to
+   * other replicas once it saw this one unready.
+   */
+  leave(): void {
+    this.#leaving = true;
+    for (const session of this.#sessions) session.close();
+  }
+
   async drain(graceMs: number, onGraceOver: () => void): Promise<void> {
     this.#draining = true;
     for (const session of this.#sessions) session.close();
     for (const socket of this.#sockets) {
-      if (!this.#http2Sockets.has(socket) && (this.#busy.get(socket) ?? 0) === 0) socket.end();
+      // Destroyed, not ended: a request arriving on an idle socket after its FIN could still be
+      // read and run; destroyed, it is refused unread (the client sees a reset and may resend).
+      if (!this.#http2Sockets.has(socket) && (this.#busy.get(socket) ?? 0) === 0) socket.destroy();
     }
     if (this.#sockets.size > 0) {
       await new Promise<void>((resolve) => {

@@ -14,7 +14,7 @@ import {
 import { HealthCheckRequestSchema } from "../../gen/grpc/health/v1/health_pb.js";
 import { createLogger } from "../observability/logger.js";
 import { createMetrics } from "../observability/metrics.js";
-import { grpcExchange, testAuthority } from "../testing.js";
+import { grpcExchange, keepAliveExchange, testAuthority } from "../testing.js";
 import type { ConnectionLimits } from "./connection-limits.js";
 import { type RunningServer, serve } from "./server.js";
 
@@ -196,6 +196,25 @@ describe("bodies that do not decode are INVALID_ARGUMENT (issue 9 C)", () => {
     );
   });
 
+  it("gRPC and gRPC-Web: an error echoing a lone surrogate is still answered", async () => {
+    // connect-es names the value it cannot decode in its message, which grpc-message
+    // percent-encodes: a lone surrogate there used to throw, and the call never ended.
+    const reserveStock = "/bazaar.catalog.v1.CatalogService/ReserveStock";
+    const body = envelope(Buffer.from('{"items": [{"quantity": "\\ud800"}]}'));
+    const web = await fetch(`${server.url}${reserveStock}`, {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web+json" },
+      body,
+      signal: AbortSignal.timeout(5_000),
+    });
+    expect(Buffer.from(await web.arrayBuffer()).toString("latin1")).toMatch(/grpc-status: ?3\b/);
+    const grpc = await grpcCall(server.url, reserveStock, body, {
+      "content-type": "application/grpc+json",
+    });
+    expect(grpc.status).toBe("3");
+    expect(grpc.message).toContain("\ufffd");
+  });
+
   it("Connect GET: a message that is not base64, or not JSON", async () => {
     await expectInvalid(
       await fetch(
@@ -226,6 +245,58 @@ describe("bodies that do not decode are INVALID_ARGUMENT (issue 9 C)", () => {
       /rpc_server_handled_total\{grpc_service="bazaar.catalog.v1.CatalogService",grpc_method="GetProduct",grpc_code="InvalidArgument"[^}]*\} [1-9]/,
     );
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+  });
+});
+
+describe("a unary body longer than its first envelope, over HTTP/1.1 (issue 22)", () => {
+  let server: RunningServer;
+  beforeAll(async () => {
+    ({ server } = await startServer());
+  });
+  afterAll(() => server.close(1_000));
+
+  const post = (contentType: string, body: Uint8Array) =>
+    Buffer.concat([
+      Buffer.from(
+        `POST ${getProduct} HTTP/1.1\r\nHost: test\r\nContent-Type: ${contentType}\r\nContent-Length: ${body.length}\r\n\r\n`,
+      ),
+      body,
+    ]);
+  const json = (id: string) => envelope(Buffer.from(JSON.stringify({ id })));
+  // The issue's shape: a 2-byte envelope, then 200,000 bytes more (read as an envelope header,
+  // they claim a message far past the limit).
+  const padded = Buffer.concat([envelope(Buffer.from("{}")), Buffer.alloc(200_000, 0x41)]);
+
+  for (const contentType of ["application/grpc-web+json", "application/grpc+json"]) {
+    for (const [shape, body] of [
+      ["a 2-byte envelope and 200,000 more bytes", padded],
+      ["two messages", Buffer.concat([json("p1"), json("p2")])],
+      ["a message and half an envelope", Buffer.concat([json("p1"), Buffer.from([0, 0, 0])])],
+    ] as const) {
+      it(`${contentType}, ${shape}: refused, the next request answered or refused at once`, async () => {
+        const answer = await keepAliveExchange(server.port, post(contentType, body));
+        expect(answer.first).toMatch(/^HTTP\/1\.1 200/);
+        // RESOURCE_EXHAUSTED (the claimed length), or UNIMPLEMENTED (a second message), or
+        // INVALID_ARGUMENT: a client error, never OK for a call that is not one.
+        expect(answer.first).toMatch(/grpc-status: ?(3|8|12)\b/);
+        expect([200, "closed"]).toContain(answer.second);
+        expect(answer.secondMs).toBeLessThan(1_000);
+      });
+    }
+
+    it(`${contentType}, one message: answered, and the connection kept for the next`, async () => {
+      const answer = await keepAliveExchange(server.port, post(contentType, json("p1")));
+      expect(answer.first).toMatch(/grpc-status: ?0\b/);
+      expect(answer.second).toBe(200);
+    });
+  }
+
+  it("Connect JSON past the message limit: refused, the next request answered or refused at once", async () => {
+    const body = Buffer.from(JSON.stringify({ id: "x".repeat(2 * 1024 * 1024) }));
+    const answer = await keepAliveExchange(server.port, post("application/json", body));
+    expect(answer.first).toMatch(/^HTTP\/1\.1 4\d\d/);
+    expect([200, "closed"]).toContain(answer.second);
+    expect(answer.secondMs).toBeLessThan(1_000);
   });
 });
 

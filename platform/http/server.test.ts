@@ -81,6 +81,31 @@ describe("graceful stop", () => {
     expect((after as ConnectError).code).toBe(Code.Unavailable);
   });
 
+  it("readiness first, then drain: unready at once, still serving new calls until drainMs", async () => {
+    const { server, open } = await startGatedServer();
+    open();
+    const connect = createClient(
+      AccountService,
+      createConnectTransport({ baseUrl: server.url, httpVersion: "1.1" }),
+    );
+    await connect.createAccount({ name: "before" });
+    const started = Date.now();
+    const stopped = server.close(1_000, 600);
+    const ready = await fetch(`${server.url}/readyz`);
+    expect(ready.status).toBe(503);
+    // A balancer has not noticed yet: calls (on new connections too) are still answered, each
+    // telling its client to reconnect.
+    const during = await fetch(`${server.url}/healthz`);
+    expect(during.headers.get("connection")).toBe("close");
+    expect((await connect.createAccount({ name: "during" })).account?.name).toBe("during");
+    await stopped;
+    expect(Date.now() - started).toBeGreaterThanOrEqual(590);
+    const after = await connect
+      .createAccount({ name: "after" })
+      .catch((error: unknown) => ConnectError.from(error));
+    expect((after as ConnectError).code).toBe(Code.Unavailable);
+  });
+
   it("cancels what still runs when the grace period is over", async () => {
     const { server, entered } = await startGatedServer();
     const grpc = createClient(AccountService, createGrpcTransport({ baseUrl: server.url }));

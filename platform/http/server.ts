@@ -37,6 +37,7 @@ import { plainEndpoints } from "./endpoints.js";
 import { HealthState, healthRoutes } from "./health.js";
 import { observeInterceptor, requestIdInterceptor } from "./interceptors.js";
 import { reflectionRoutes } from "./reflection.js";
+import { closeWhenBodyUnread } from "./unread-body.js";
 
 export interface ServeOptions {
   routes: (router: ConnectRouter) => void;
@@ -66,8 +67,13 @@ export interface RunningServer {
   /** http://host:port, for clients and tests. */
   url: string;
   health: HealthState;
-  /** Stops accepting, lets in-flight calls finish (up to `graceMs`), then closes every socket. */
-  close(graceMs?: number): Promise<void>;
+  /**
+   * Readiness first, then drain: /readyz and gRPC health say NOT_SERVING at once, calls are
+   * still served for `drainMs` (the balancer's time to notice, answers telling clients to
+   * reconnect), then the port stops accepting, in-flight calls get up to `graceMs`, and every
+   * socket closes.
+   */
+  close(graceMs?: number, drainMs?: number): Promise<void>;
 }
 
 type ServerRequest = http.IncomingMessage | http2.Http2ServerRequest;
@@ -127,6 +133,9 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
 
   const handle = (req: ServerRequest, res: ServerResponse) => {
     tracker.requestStarted(req, res);
+    if (req.httpVersionMajor < 2) {
+      closeWhenBodyUnread(req as http.IncomingMessage, res as http.ServerResponse);
+    }
     if (applyCors(req, res, allowOrigin)) return;
     try {
       rpc(req, res);
@@ -210,9 +219,14 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     port: address.port,
     url: `http://${urlHost.includes(":") ? `[${urlHost}]` : urlHost}:${address.port}`,
     health,
-    close: (graceMs = 10_000) => {
+    close: (graceMs = 10_000, drainMs = 0) => {
       closing ??= (async () => {
         health.shutdown();
+        if (drainMs > 0) {
+          tracker.leave();
+          await new Promise((resolve) => setTimeout(resolve, drainMs));
+        }
+        // Streams end now (UNAVAILABLE: the client reconnects elsewhere); unary calls finish.
         draining.abort();
         const stopped = new Promise<void>((resolve) => listener.close(() => resolve()));
         // In-flight calls get the grace period to finish; what still runs after it (a

@@ -1,8 +1,9 @@
 // Spans for SQL statements. postgres.js has no official OpenTelemetry instrumentation, so the
 // client drizzle uses is wrapped: every statement drizzle sends goes through `unsafe` (inside a
-// transaction too, through the transaction's own client), and gets a client span following the
-// database semantic conventions. Only applied when tracing is on.
-import { type Attributes, context, SpanKind, SpanStatusCode } from "@opentelemetry/api";
+// transaction too, through the transaction's own client, or a reserved connection's), and gets
+// a client span following the database semantic conventions, inside the trace of the request
+// that runs it. Only applied when tracing is on.
+import { type Attributes, context, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import type postgres from "postgres";
 import { activeTracer } from "./tracing.js";
 
@@ -38,6 +39,11 @@ export function tracedSql<T extends Sql>(client: T, url: string): T {
             return original(...args, (tx: Sql) => callback(wrap(tx)));
           };
         }
+        // A reserved connection (platform/data/pipeline.ts) runs statements of its own too.
+        if (property === "reserve") {
+          const original = Reflect.get(target, property, receiver) as () => Promise<Sql>;
+          return async () => wrap(await original());
+        }
         return Reflect.get(target, property, receiver);
       },
     });
@@ -49,7 +55,10 @@ const tablePattern = /\b(?:from|into|update)\s+"?(\w+)"?/i;
 
 function observe(pending: Promise<unknown>, query: string, base: Attributes): void {
   const tracer = activeTracer();
-  if (!tracer) return;
+  // A statement is traced as part of a request's trace only: the background loops (the outbox
+  // tail every 50 ms, the relay, pruning) would otherwise fill the trace store with one-span
+  // traces of their polls.
+  if (!tracer || !trace.getSpan(context.active())) return;
   const operation = operationPattern.exec(query)?.[1]?.toUpperCase() ?? "SQL";
   const table = tablePattern.exec(query)?.[1];
   const attributes: Attributes = {

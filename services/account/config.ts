@@ -31,7 +31,7 @@ export const schema = v.object({
   LOGIN_WINDOW_SECONDS: described(intVar(900, 1, 86_400), "the longest wait after wrong passwords"),
   LOGIN_MAX_ENTRIES: described(
     intVar(100_000, 100, 10_000_000),
-    "failed-login entries kept in memory (least recently used forgotten first)",
+    "rows kept at most in each of `login_failures` and `signup_windows` after each 10 s prune (oldest first)",
   ),
   SIGNUP_MAX_PER_CLIENT: described(
     intVar(20, 1, 1_000_000),

@@ -4,6 +4,7 @@ import { ConfigError } from "../../platform/config.js";
 import { type HostedService, openBase } from "../../platform/host.js";
 import type { Logger } from "../../platform/observability/logger.js";
 import { isEntryPoint, runProcess } from "../../platform/runtime.js";
+import { Loop } from "../../platform/worker.js";
 import {
   type AccountConfig,
   developmentAdmin,
@@ -14,7 +15,7 @@ import { hashPassword, verifyPassword } from "./passwords.js";
 import * as schema from "./schema.js";
 import { accountRoutes } from "./service.js";
 import { AccountStore } from "./store.js";
-import { FailureThrottle, RateLimit } from "./throttle.js";
+import { FailureThrottle, pruneIntervalMs, RateLimit } from "./throttle.js";
 
 export async function startAccountService(
   config: AccountConfig,
@@ -32,6 +33,19 @@ export async function startAccountService(
     },
   });
   const store = new AccountStore(base.database.db);
+  const limits = { maxEntries: config.LOGIN_MAX_ENTRIES };
+  const throttle = new FailureThrottle(
+    base.database.db,
+    config.LOGIN_MAX_FAILURES,
+    config.LOGIN_WINDOW_SECONDS * 1000,
+    limits,
+  );
+  const signups = new RateLimit(
+    base.database.db,
+    config.SIGNUP_MAX_PER_CLIENT,
+    config.SIGNUP_WINDOW_SECONDS * 1000,
+    limits,
+  );
   await ensureAdmin(store, config, base.logger).catch(base.abort);
   if (config.NODE_ENV === "production") await refuseDevelopmentAdmin(store).catch(base.abort);
   return base.serve({
@@ -40,13 +54,21 @@ export async function startAccountService(
       store,
       signer: base.signer,
       tokenTtlSeconds: config.TOKEN_TTL_SECONDS,
-      throttle: new FailureThrottle(config.LOGIN_MAX_FAILURES, config.LOGIN_WINDOW_SECONDS * 1000, {
-        maxEntries: config.LOGIN_MAX_ENTRIES,
-      }),
-      signups: new RateLimit(config.SIGNUP_MAX_PER_CLIENT, config.SIGNUP_WINDOW_SECONDS * 1000, {
-        maxEntries: config.LOGIN_MAX_ENTRIES,
-      }),
+      throttle,
+      signups,
     }),
+    // On every replica: a prune deletes only what expired or overflowed, so two at once agree.
+    workers: [
+      new Loop({
+        name: "guessing-limits prune",
+        intervalMs: pruneIntervalMs,
+        logger: base.logger,
+        pass: async () => {
+          await throttle.prune();
+          await signups.prune();
+        },
+      }),
+    ],
   });
 }
 

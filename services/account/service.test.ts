@@ -9,20 +9,17 @@ import { bearer, rejection, testAuthority } from "../../platform/testing.js";
 import { hashPassword } from "./passwords.js";
 import { guessKey } from "./service.js";
 import { type AccountTestbed, openAccountTestbed } from "./testing.js";
-import { FailureThrottle } from "./throttle.js";
 
 describe("AccountService", () => {
   let bed: AccountTestbed;
   let client: AccountTestbed["client"];
   const { authority } = testAuthority();
   let adminToken: string;
-  let throttle: FailureThrottle;
 
   beforeAll(async () => {
-    throttle = new FailureThrottle(5, 60_000);
     bed = await openAccountTestbed({
       auth: { authority },
-      throttle,
+      throttle: { maxFailures: 5, maxDelayMs: 60_000 },
       tokenTtlSeconds: 600,
     });
     client = bed.client;
@@ -206,7 +203,7 @@ describe("AccountService", () => {
       // Both pay one argon2 verification (~10 ms); without the decoy, unknown would be ~0 ms.
       expect(median(unknown)).toBeGreaterThan(median(known) * 0.4);
       // In memory there is no peer address: every call comes from "unknown".
-      throttle.recordSuccess(guessKey(email, "unknown"));
+      await bed.throttle.recordSuccess(guessKey(email, "unknown"));
     });
 
     it("refuses further attempts after too many failures, naming when to retry", async () => {

@@ -39,9 +39,9 @@ export interface AccountServiceDeps {
   /** The account service's own key: the only one user tokens are accepted from. */
   signer: TokenSigner;
   tokenTtlSeconds: number;
-  /** Wrong passwords, at Login and at UpdateAccount, per (email or account, client). */
+  /** Wrong passwords, at Login and at UpdateAccount, per (email or account, client); shared by every replica. */
   throttle: FailureThrottle;
-  /** Sign-ups per client address. */
+  /** Sign-ups per client address; shared by every replica. */
   signups: RateLimit;
 }
 
@@ -60,7 +60,7 @@ export function accountService(deps: AccountServiceDeps): ServiceImpl<typeof Acc
     async createAccount(req, ctx) {
       const input = validate(createAccountRequest, req);
       // Browsers call this directly, so the gateway is not the only door to guard.
-      const waitMs = deps.signups.take(clientAddressOf(ctx));
+      const waitMs = await deps.signups.take(clientAddressOf(ctx));
       if (waitMs > 0) {
         throw new ConnectError(
           `too many sign-ups from this address; try again in ${Math.ceil(waitMs / 1000)} s`,
@@ -130,14 +130,14 @@ export function accountService(deps: AccountServiceDeps): ServiceImpl<typeof Acc
             ]);
           }
           const key = guessKey(input.id, clientAddressOf(ctx));
-          throwIfThrottled(deps.throttle, key, "wrong current passwords");
+          const seen = await throwIfThrottled(deps.throttle, key, "wrong current passwords");
           if (!(await verifyPassword(record.passwordHash, input.currentPassword))) {
-            deps.throttle.recordFailure(key);
+            await deps.throttle.recordFailure(key);
             throw invalidArgument([
               { field: "current_password", description: "is not the current password" },
             ]);
           }
-          deps.throttle.recordSuccess(key);
+          if (seen.failures > 0) await deps.throttle.recordSuccess(key);
         }
         changes.passwordHash = await hashPassword(input.newPassword);
       }
@@ -150,15 +150,19 @@ export function accountService(deps: AccountServiceDeps): ServiceImpl<typeof Acc
     async login(req, ctx) {
       const { email, password } = validate(loginRequest, req);
       const key = guessKey(email, clientAddressOf(ctx));
-      throwIfThrottled(deps.throttle, key, "failed logins for this email");
-      const record = await store.findByEmail(email);
+      // The check and the account's lookup go to the database side by side.
+      const [seen, record] = await Promise.all([
+        throwIfThrottled(deps.throttle, key, "failed logins for this email"),
+        store.findByEmail(email),
+      ]);
       // An unknown email still pays for one verification, so timing does not tell them apart.
       const valid = await verifyPassword(record?.passwordHash ?? (await decoyHash()), password);
       if (!record || !valid) {
-        deps.throttle.recordFailure(key);
+        await deps.throttle.recordFailure(key);
         throw new ConnectError("wrong email or password", Code.Unauthenticated);
       }
-      deps.throttle.recordSuccess(key);
+      // A success forgets earlier failures; with none (the usual login) there is nothing to clear.
+      if (seen.failures > 0) await deps.throttle.recordSuccess(key);
       const { token, expiresAt } = await deps.signer.issueUserToken(
         record.id,
         record.role,
@@ -180,14 +184,20 @@ export function accountService(deps: AccountServiceDeps): ServiceImpl<typeof Acc
   };
 }
 
-function throwIfThrottled(throttle: FailureThrottle, key: string, what: string): void {
-  const waitMs = throttle.retryAfter(key);
+/** The key's failures so far, unless it must wait: then RESOURCE_EXHAUSTED saying how long. */
+async function throwIfThrottled(
+  throttle: FailureThrottle,
+  key: string,
+  what: string,
+): Promise<{ failures: number }> {
+  const { waitMs, failures } = await throttle.check(key);
   if (waitMs > 0) {
     throw new ConnectError(
       `too many ${what}; try again in ${Math.ceil(waitMs / 1000)} s`,
       Code.ResourceExhausted,
     );
   }
+  return { failures };
 }
 
 export function toAccount(record: AccountView): Account {

@@ -28,16 +28,20 @@ export interface AccountTestbed {
 export async function openAccountTestbed(
   options: {
     auth?: TestAuth;
-    throttle?: FailureThrottle;
-    signups?: RateLimit;
+    /** Wrong passwords allowed before the waits start, and the longest wait. */
+    throttle?: { maxFailures: number; maxDelayMs: number };
+    /** Sign-ups per client address and window. */
+    signups?: { max: number; windowMs: number };
     tokenTtlSeconds?: number;
   } = {},
 ): Promise<AccountTestbed> {
   const { authority } = options.auth ?? testAuthority();
   const database = await openTestDatabase({ schema, migrationsFolder });
   const store = new AccountStore(database.db);
-  const throttle = options.throttle ?? new FailureThrottle(1000, 60_000);
-  const signups = options.signups ?? new RateLimit(1_000_000, 60_000);
+  const limits = { maxFailures: 1000, maxDelayMs: 60_000, ...options.throttle };
+  const throttle = new FailureThrottle(database.db, limits.maxFailures, limits.maxDelayMs);
+  const window = { max: 1_000_000, windowMs: 60_000, ...options.signups };
+  const signups = new RateLimit(database.db, window.max, window.windowMs);
   const transport = routerTransport(
     accountRoutes({
       store,

@@ -14,7 +14,6 @@ import { startOrderService } from "../order/main.js";
 import { developmentAdmin, loadAccountConfig } from "./config.js";
 import { startAccountService } from "./main.js";
 import { type AccountTestbed, openAccountTestbed } from "./testing.js";
-import { FailureThrottle, RateLimit } from "./throttle.js";
 
 const silent = createLogger({ service: "test", level: "silent", pretty: false });
 const strong = "Zq8-rT4!wLm2#v";
@@ -23,8 +22,8 @@ describe("account trust", () => {
   let bed: AccountTestbed;
   beforeAll(async () => {
     bed = await openAccountTestbed({
-      throttle: new FailureThrottle(3, 60_000),
-      signups: new RateLimit(4, 60_000),
+      throttle: { maxFailures: 3, maxDelayMs: 60_000 },
+      signups: { max: 4, windowMs: 60_000 },
     });
   });
   afterAll(() => bed?.close());

@@ -52,7 +52,7 @@ export function stockChanged(
   });
 }
 
-/** Field 5 of StockChanged, which the reserve statement appends (see reservations.ts). */
+/** Field 5 of StockChanged, which the reserve statement appends (see store/reserve-statement.ts). */
 export const stockField = StockChangedSchema.field.stock.number;
 
 /**

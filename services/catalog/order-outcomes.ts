@@ -5,6 +5,7 @@ import http from "node:http";
 import { createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { OrderOutcome, OrderService } from "../../gen/bazaar/order/v1/order_pb.js";
+import { retryInterceptor } from "../../platform/http/retry.js";
 
 export type OrderOutcomeName = "pending" | "confirmed" | "failed" | "unknown";
 
@@ -50,6 +51,8 @@ export function orderServiceTransport(baseUrl: string): {
       useBinaryFormat: true,
       nodeOptions: { agent },
       acceptCompression: [], // a peer on the same network: compression costs more than it saves
+      // GetOrderOutcome is a read: an order replica restarting or killed costs the sweeper no pass.
+      interceptors: [retryInterceptor()],
     }),
     close: async () => agent.destroy(),
   };

@@ -103,6 +103,65 @@ describe("product search and browsing", () => {
     });
   });
 
+  describe("bounded ranking (a sample of 2 matches per tier)", () => {
+    let small: CatalogTestbed;
+    const names = async (query: string, skip: number, take: number) =>
+      (await small.client.listProducts({ query, skip, take })).products.map((p) => p.name);
+
+    beforeAll(async () => {
+      small = await openCatalogTestbed({ searchSample: 2 });
+      // Five name matches, four description-only ones, with ranks that differ; stored in this order.
+      await small.store.products.createMany([
+        { name: "Kettle", description: "Steel.", priceCents: 100, stock: 1 },
+        { name: "Kettle descaler", description: "For any kettle.", priceCents: 100, stock: 1 },
+        { name: "Stovetop kettle", description: "Kettle, kettle.", priceCents: 100, stock: 1 },
+        { name: "Kettle lid", description: "Glass.", priceCents: 100, stock: 1 },
+        { name: "Tea kettle", description: "Kettle kettle kettle.", priceCents: 100, stock: 1 },
+        { name: "Teapot", description: "Heats like a kettle.", priceCents: 100, stock: 1 },
+        { name: "Mug", description: "Kettle kettle.", priceCents: 100, stock: 1 },
+        { name: "Hob", description: "Boils a kettle.", priceCents: 100, stock: 1 },
+        { name: "Trivet", description: "Under a hot kettle.", priceCents: 100, stock: 1 },
+        { name: "Spoon", description: "Stirs.", priceCents: 100, stock: 1 },
+      ]);
+    });
+    afterAll(() => small?.close());
+
+    const nameMatches = [
+      "Kettle",
+      "Kettle descaler",
+      "Kettle lid",
+      "Stovetop kettle",
+      "Tea kettle",
+    ];
+
+    it("puts every name match before every description-only match, on every page", async () => {
+      const all = await names("kettle", 0, 100);
+      expect(all).toHaveLength(9);
+      expect(all.slice(0, 5).sort()).toEqual(nameMatches);
+      expect(all.slice(5).sort()).toEqual(["Hob", "Mug", "Teapot", "Trivet"]);
+    });
+
+    it("answers the same order page by page, across the sampled and the exact pages", async () => {
+      const all = await names("kettle", 0, 100);
+      for (const take of [1, 2, 3, 4]) {
+        const paged: string[] = [];
+        for (let skip = 0; skip < 12; skip += take)
+          paged.push(...(await names("kettle", skip, take)));
+        expect(paged).toEqual(all);
+      }
+    });
+
+    it("ranks the sample: the first page is the better of the first two name matches", async () => {
+      // "Kettle descaler" also has the word in its description: it outranks "Kettle".
+      expect(await names("kettle", 0, 2)).toEqual(["Kettle descaler", "Kettle"]);
+    });
+
+    it("ranks exactly when a tier has fewer matches than the sample", async () => {
+      expect(await names("teapot", 0, 20)).toEqual(["Teapot"]);
+      expect(await names("glass", 0, 20)).toEqual(["Kettle lid"]);
+    });
+  });
+
   describe("browsing while products are added", () => {
     it("shows every product that existed before, once, in creation order", async () => {
       for (let i = 0; i < 30; i++) await aProduct(bed.store);

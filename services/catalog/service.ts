@@ -116,12 +116,10 @@ export function catalogService(deps: CatalogServiceDeps): ServiceImpl<typeof Cat
     async batchReserveStock(req, ctx) {
       const { requests } = validate(batchReserveStockRequest, req);
       requireService(ctx, "order");
-      // Each reservation is its own statement, as if asked alone; a refusal is that entry's
-      // answer, while a failure of the store (the database is down) fails the call, so the
-      // interceptors map it as they would for ReserveStock.
-      const outcomes = await Promise.all(
-        requests.map(({ orderId, items }) => reserve(orderId, items)),
-      );
+      // One transaction for all, each reservation all or nothing on its own; a refusal is that
+      // entry's answer, while a failure of the store (the database is down) fails the call, so
+      // the interceptors map it as they would for ReserveStock.
+      const outcomes = await reservations.reserveMany(requests, deps.reservationTtlSeconds);
       return {
         results: outcomes.map((outcome, i) =>
           entry(() => reserved(requests[i]?.orderId ?? "", outcome), "reserved"),

@@ -1,6 +1,7 @@
 // The catalog's data access, one store per thing it owns, all SQL under store/: products
-// (store/products.ts), stock reservations (store/reservations.ts) and the search indexer's
-// reading of the event outbox (store/outbox.ts). They speak in plain records, never protobuf messages.
+// (store/products.ts), stock reservations (store/reservations.ts, with its reserve statement
+// and the sweeper's reads beside it) and the search indexer's reading of the event outbox
+// (store/outbox.ts). They speak in plain records, never protobuf messages.
 import type { CatalogDb } from "./store/db.js";
 import { SearchOutboxStore } from "./store/outbox.js";
 import { ProductStore } from "./store/products.js";
@@ -20,13 +21,18 @@ export type {
 } from "./store/reservation-records.js";
 export type { ReservationStore } from "./store/reservations.js";
 
+export interface CatalogStoreOptions {
+  /** Matches of each tier that search ranks on its first pages (store/products.ts). */
+  searchSample?: number;
+}
+
 export class CatalogStore {
   readonly products: ProductStore;
   readonly reservations: ReservationStore;
   readonly outbox: SearchOutboxStore;
 
-  constructor(db: CatalogDb) {
-    this.products = new ProductStore(db);
+  constructor(db: CatalogDb, options: CatalogStoreOptions = {}) {
+    this.products = new ProductStore(db, options.searchSample);
     this.reservations = new ReservationStore(db);
     this.outbox = new SearchOutboxStore(db);
   }

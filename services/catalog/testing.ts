@@ -17,7 +17,7 @@ import { migrationsFolder } from "./config.js";
 import * as schema from "./schema.js";
 import type { ProductSearch } from "./search/search.js";
 import { catalogRoutes } from "./service.js";
-import { CatalogStore } from "./store.js";
+import { CatalogStore, type CatalogStoreOptions } from "./store.js";
 
 export { rejection };
 
@@ -34,14 +34,14 @@ export interface CatalogTestbed {
 }
 
 export async function openCatalogTestbed(
-  options: {
+  options: CatalogStoreOptions & {
     search?: ProductSearch;
     reservationTtlSeconds?: number;
     authority?: TestAuthority;
   } = {},
 ): Promise<CatalogTestbed> {
   const database = await openTestDatabase({ schema, migrationsFolder });
-  const store = new CatalogStore(database.db);
+  const store = new CatalogStore(database.db, options);
   const authority = options.authority ?? testAuthority().authority;
   const transport = routerTransport(
     catalogRoutes({

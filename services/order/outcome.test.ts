@@ -5,7 +5,7 @@ import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrderOutcome } from "../../gen/bazaar/order/v1/order_pb.js";
 import { uuidv7 } from "../../platform/data/ids.js";
-import { bearer, rejection } from "../../platform/testing.js";
+import { bearer, rejection, waitUntil } from "../../platform/testing.js";
 import { orders } from "./schema.js";
 import { adminAuth, customer, type OrderTestbed, openOrderTestbed, product } from "./testing.js";
 
@@ -77,7 +77,9 @@ describe("GetOrderOutcome", () => {
     await bed
       .ordersWith({ peers })
       .createOrder({ items: [{ productId, quantity: 1 }] }, { ...buyer.auth, timeoutMs: 1_500 });
-    // BatchGetAccounts, ReserveStock (which answers the prices), CommitReservation.
+    // BatchGetAccounts, ReserveStock (which answers the prices), and CommitReservation, which
+    // goes out once the order is answered.
+    await waitUntil("the commit", () => seen.length >= 3, { timeoutMs: 5_000, intervalMs: 10 });
     expect(seen.length).toBe(3);
     for (const timeoutMs of seen) {
       expect(timeoutMs).toBeGreaterThan(0);

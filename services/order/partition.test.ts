@@ -13,7 +13,7 @@ import { CatalogService } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import { OrderService } from "../../gen/bazaar/order/v1/order_pb.js";
 import { openSql } from "../../platform/data/postgres-connection.js";
 import type { HostedService } from "../../platform/host.js";
-import { createScratchDatabase, testAuthority } from "../../platform/testing.js";
+import { createScratchDatabase, testAuthority, waitUntil } from "../../platform/testing.js";
 import { loadAccountConfig } from "../account/config.js";
 import { startAccountService } from "../account/main.js";
 import { loadCatalogConfig } from "../catalog/config.js";
@@ -120,6 +120,14 @@ describe("a partition between order and catalog", () => {
           )
           .catch(() => undefined),
       ),
+    );
+    // The commits go out once their orders are answered: wait for the one that was cut off.
+    await waitUntil(
+      "a confirmed order left uncommitted",
+      async () => (await confirmedUncommitted()) > 0,
+      {
+        timeoutMs: 10_000,
+      },
     );
     const inDoubt = await confirmedUncommitted();
     expect(inDoubt).toBeGreaterThan(0);

@@ -5,7 +5,8 @@ import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CatalogService } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import { rejection } from "../../platform/testing.js";
-import { createPeers, httpPeerTransports, type Peers } from "./peers.js";
+import { httpPeerTransports } from "./peer-transport.js";
+import { createPeers, type Peers } from "./peers.js";
 
 async function listen(server: net.Server): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

@@ -24,14 +24,17 @@
 //   4. ReserveStock(order_id, items): all or nothing in the catalog; its answer carries the
 //      unit prices, names and descriptions the stock was taken at (the order's snapshot).
 //      The orders whose step 2 landed together ask in one BatchReserveStock call, each still
-//      all or nothing on its own (peers.ts).
+//      all or nothing on its own (peer-batches.ts).
 //      Refused → FAILED, settled. No answer (down, deadline) → the reservation may exist:
 //      release it.
 //   5. Write the items (name, description, unit price snapshot), the exact total and CONFIRMED in
 //      one transaction, only if the row is still PENDING (recovery may have given up on it).
 //   6. CommitReservation (shared like step 4: BatchCommitReservations), so the catalog's
-//      sweeper leaves the stock sold; then settled. If the catalog is down now, the order
-//      stands and recovery commits later.
+//      sweeper leaves the stock sold; then settled. The customer is answered before this
+//      step, as soon as step 5 made the order durable: the order stands whatever the commit
+//      does, so it need not wait for two more hops (the catalog's commit, then the settled
+//      mark). If the catalog is down now, or this process stops first, recovery commits later
+//      (it looks at confirmed orders left unsettled), and a cancel commits first (lifecycle.ts).
 //   Steps 2, 5 and the settling are group commits in the store: the orders of one turn of the
 //   event loop share a statement, and so move through the saga together.
 //   Any failure after step 4 releases the reservation (ReleaseStock is idempotent), then marks
@@ -59,7 +62,8 @@ import {
   type PricedProduct,
   priceOrder,
 } from "./domain.js";
-import { type Peers, PeerUnavailableError } from "./peers.js";
+import { PeerUnavailableError } from "./peer-transport.js";
+import type { Peers } from "./peers.js";
 import type { OrderAttempt, OrderRecord, OrderStore } from "./store.js";
 
 export interface SagaDeps {
@@ -174,14 +178,19 @@ export class OrderSaga {
       return { failure: { reason: "overtaken" } };
     }
 
-    // Step 6: commit. The order stands either way; recovery retries a commit that failed.
+    // Step 6 after the answer: the order stands either way.
+    void this.#commit(orderId, call, log);
+    return { order };
+  }
+
+  /** Step 6: commit the reservation, then mark it settled; recovery retries what fails. */
+  async #commit(orderId: string, call: CallOptions, log: Logger): Promise<void> {
     try {
       await this.deps.peers.commitReservation(orderId, call);
-      await store.attempts.markSettled(orderId);
+      await this.deps.store.attempts.markSettled(orderId);
     } catch (error) {
       log.warn({ err: error, orderId }, "reservation not committed yet; recovery will retry");
     }
-    return { order };
   }
 
   /**

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReservationState } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import { PreconditionFailureSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { uuidv7 } from "../../platform/data/ids.js";
-import { bearer, rejection } from "../../platform/testing.js";
+import { bearer, rejection, waitUntil } from "../../platform/testing.js";
 import type { OrderFailure } from "./domain.js";
 import { recoverOrders } from "./recovery.js";
 import { orders } from "./schema.js";
@@ -156,7 +156,9 @@ describe("order service", () => {
         { items: [{ productId: p, quantity: 1 }] },
         { headers: { ...ada.auth.headers, "x-request-id": "req-abc-123" } },
       );
-    // The reservation answers with the prices: BatchGetProducts is off the order path.
+    // The reservation answers with the prices: BatchGetProducts is off the order path. The
+    // commit goes out once the order is answered.
+    await waitUntil("the commit", () => seen.length >= 3, { timeoutMs: 5_000, intervalMs: 10 });
     expect(seen.map((s) => s.method).sort()).toEqual([
       "BatchGetAccounts",
       "CommitReservation",
@@ -293,6 +295,11 @@ describe("order service", () => {
       // One reservation call for the four; the two confirmed orders' commits are shared too
       // when they reach that step in the same turn, and never one call per order.
       expect(methods.filter((m) => m.includes("Reserve"))).toEqual(["BatchReserveStock"]);
+      // The commits go out once the orders are answered.
+      await waitUntil("the commits", () => methods.some((m) => m.includes("Commit")), {
+        timeoutMs: 5_000,
+        intervalMs: 10,
+      });
       const commits = methods.filter((m) => m.includes("Commit"));
       expect(commits.length).toBeGreaterThanOrEqual(1);
       expect(commits.length).toBeLessThanOrEqual(2);

@@ -36,7 +36,8 @@ import { OrderLifecycle, type TransitionOutcome } from "./lifecycle.js";
 import { maxQuantity } from "./limits.js";
 import { orderSource } from "./live.js";
 import { fulfilmentOf, toOrder } from "./messages.js";
-import { type Peers, peerUnavailableText } from "./peers.js";
+import { peerUnavailableText } from "./peer-transport.js";
+import type { Peers } from "./peers.js";
 import { OrderSaga } from "./saga.js";
 import type { OrderAttempt, OrderRecord, OrderStore } from "./store.js";
 

@@ -14,13 +14,15 @@ export type Executor = CatalogDb | Tx;
 const retryableCodes = new Set([PG_SERIALIZATION_FAILURE, PG_DEADLOCK_DETECTED]);
 
 /** A transaction, retried when PostgreSQL gives up on it (deadlock or serialization). */
-export async function retryingTransaction<T>(
-  db: CatalogDb,
-  work: (tx: Tx) => Promise<T>,
-): Promise<T> {
+export function retryingTransaction<T>(db: CatalogDb, work: (tx: Tx) => Promise<T>): Promise<T> {
+  return retryingOnConflict(() => db.transaction(work));
+}
+
+/** `run` (a transaction), again when PostgreSQL gave up on it for a concurrent one. */
+export async function retryingOnConflict<T>(run: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await db.transaction(work);
+      return await run();
     } catch (error) {
       const code = pgErrorCode(error);
       if (attempt >= 5 || code === undefined || !retryableCodes.has(code)) throw error;

@@ -1,42 +1,36 @@
 // Stock reservations: taking stock for an order all or nothing, then committing (sold) or
-// releasing (back to stock) it, each exactly once however often it is asked.
-import { and, asc, eq, inArray, lte, sql } from "drizzle-orm";
+// releasing (back to stock) it, each exactly once however often it is asked. The reserve
+// statement is store/reserve-statement.ts; the sweeper's reads of expired reservations are
+// store/reservation-expiry.ts.
+import { and, eq, sql } from "drizzle-orm";
 import { batched } from "../../../platform/data/batcher.js";
-import { executeRows, pgArray } from "../../../platform/data/database.js";
-import {
-  type EventRecord,
-  outboxInsertSql,
-  recordEvents,
-} from "../../../platform/events/record.js";
+import { executeRows, isDatabaseUnavailable, pgArray } from "../../../platform/data/database.js";
+import { pipelinedTransaction } from "../../../platform/data/pipeline.js";
+import { type EventRecord, recordEvents } from "../../../platform/events/record.js";
 import { type ItemQuantity, mergeInLockOrder } from "../domain.js";
-import { stockChangeDraft, stockChanged, stockField } from "../events.js";
-import { productStock, products, reservationItems, reservations } from "../schema.js";
-import { type CatalogDb, type Executor, retryingTransaction, type Tx } from "./db.js";
+import { stockChanged } from "../events.js";
+import { productStock, reservations } from "../schema.js";
+import { type CatalogDb, retryingOnConflict, retryingTransaction, type Tx } from "./db.js";
+import { claimExpired, type ExpiryWait, inDoubt } from "./reservation-expiry.js";
 import {
   type ReservationOutcome,
-  type ReservationRefusal,
   type ReservationState,
   type ReserveOutcome,
   readReservation,
 } from "./reservation-records.js";
+import {
+  lockStockStatement,
+  madeReservation,
+  type ReserveRow,
+  readReserved,
+  refusalOf,
+  reserveStatement,
+} from "./reserve-statement.js";
 
-/** Thrown inside a transaction to roll it back, caught right outside it. */
-class Refused extends Error {
-  constructor(readonly refusal: ReservationRefusal) {
-    super(refusal.reason);
-  }
-}
-
-/** One row of the reserve statement: a wanted product, its stock, and the new reservation. */
-interface ReserveRow {
-  product_id: string;
-  quantity: number;
-  available: number | null;
-  name: string | null;
-  description: string | null;
-  price_cents: string | number | null;
-  create_time: string | Date | null;
-  expire_time: string | Date | null;
+/** One order's ReserveStock. */
+export interface ReserveRequest {
+  orderId: string;
+  items: readonly ItemQuantity[];
 }
 
 export class ReservationStore {
@@ -44,13 +38,7 @@ export class ReservationStore {
 
   /**
    * Takes stock for `orderId`, all or nothing, in one statement (one round trip, its own
-   * transaction). It locks the wanted stock rows in product-id order (so parallel
-   * reservations never deadlock) and reads their current stock; only when every product has
-   * enough does it insert the reservation, decrement the stock and record the items with
-   * their unit prices. The reservation's primary key makes a second call with the same order
-   * id wait for the first, then insert nothing; the CHECK (stock >= 0) makes an oversell an
-   * error that rolls the whole statement back. Each product's StockChanged event is written
-   * by the same statement, numbered from the stock row it updates.
+   * transaction): reserveStatement says how.
    */
   async reserve(
     orderId: string,
@@ -58,108 +46,67 @@ export class ReservationStore {
     ttlSeconds: number,
   ): Promise<ReserveOutcome> {
     const wanted = mergeInLockOrder(items);
-    const ids = pgArray(wanted.map((w) => w.productId));
-    const quantities = pgArray(wanted.map((w) => w.quantity));
-    // StockChanged per product, recorded by the statement only if the stock is taken.
-    const drafts = wanted.map((w) =>
-      stockChangeDraft({ productId: w.productId, delta: -w.quantity, orderId }),
-    );
     const rows = await executeRows<ReserveRow>(
       this.db,
-      sql`with wanted as (
-        select * from unnest(${ids}::uuid[], ${quantities}::int[]) as w(product_id, quantity)
-      ), locked as (
-        select product_id, stock from product_stock
-        where product_id = any(${ids}::uuid[]) order by product_id for update
-      ), enough as (
-        select count(*) = ${wanted.length} as ok
-        from wanted w join locked l using (product_id) where l.stock >= w.quantity
-      ), inserted as (
-        insert into reservations (order_id, expire_time)
-        select ${orderId}, now() + ${ttlSeconds}::int * interval '1 second' from enough where ok
-        on conflict do nothing
-        returning create_time, expire_time
-      ), taken as (
-        update product_stock s set stock = s.stock - w.quantity, event_seq = s.event_seq + 1
-        from wanted w where s.product_id = w.product_id and exists (select from inserted)
-        returning s.product_id, s.stock, s.event_seq
-      ), events as (
-        ${outboxInsertSql(drafts, {
-          relation: "taken",
-          thingColumn: "product_id",
-          sequenceColumn: "event_seq",
-          fields: [{ number: stockField, column: "stock" }],
-        })}
-      ), recorded as (
-        insert into reservation_items (order_id, product_id, quantity, unit_price_cents)
-        select ${orderId}, w.product_id, w.quantity, p.price_cents
-        from wanted w join products p on p.id = w.product_id
-        where exists (select from inserted)
-      )
-      select w.product_id, w.quantity, l.stock as available, p.name, p.description,
-        p.price_cents, i.create_time, i.expire_time
-      from wanted w
-        left join locked l using (product_id)
-        left join products p on p.id = w.product_id
-        left join inserted i on true
-      order by w.product_id`,
+      reserveStatement(orderId, wanted, ttlSeconds),
     );
-    const first = rows[0];
-    if (first?.create_time) {
-      return {
-        reservation: {
-          orderId,
-          state: "pending",
-          items: wanted,
-          createTime: new Date(first.create_time),
-          expireTime: new Date(first.expire_time as string),
-        },
-        products: rows.map((row) => ({
-          productId: row.product_id,
-          name: row.name ?? "",
-          description: row.description ?? "",
-          unitPriceCents: Number(row.price_cents),
-        })),
-      };
+    return this.#outcome(orderId, wanted, rows);
+  }
+
+  /**
+   * `reserve` for several orders in one transaction (group commit: one round trip, one WAL
+   * flush), each order still all or nothing on its own: its statement takes all its stock or
+   * none, and sees the stock the orders before it left. Outcomes in request order. Should a
+   * statement fail (not refuse), each order is reserved alone instead, so that only its own
+   * answer is the error.
+   */
+  async reserveMany(
+    requests: readonly ReserveRequest[],
+    ttlSeconds: number,
+  ): Promise<ReserveOutcome[]> {
+    const planned = requests.map((request) => ({
+      orderId: request.orderId,
+      wanted: mergeInLockOrder(request.items),
+    }));
+    const lock = lockStockStatement(planned.flatMap((p) => p.wanted.map((w) => w.productId)));
+    let results: Record<string, unknown>[][];
+    try {
+      results = await retryingOnConflict(() =>
+        pipelinedTransaction(this.db, [
+          lock,
+          ...planned.map((p) => reserveStatement(p.orderId, p.wanted, ttlSeconds)),
+        ]),
+      );
+    } catch (error) {
+      if (isDatabaseUnavailable(error)) throw error;
+      return Promise.all(requests.map((r) => this.reserve(r.orderId, r.items, ttlSeconds)));
     }
-    // Nothing was inserted: the reservation exists already (a retry, which may find the stock
-    // it took gone from the shelf), or some product is unknown or short.
-    const existing = await this.#reserved(this.db, orderId);
+    return Promise.all(
+      planned.map((p, i) =>
+        this.#outcome(p.orderId, p.wanted, (results[i + 1] ?? []) as unknown as ReserveRow[]),
+      ),
+    );
+  }
+
+  /**
+   * What a reserve statement's rows answer. Nothing inserted: the reservation exists already
+   * (a retry, which may find the stock it took gone from the shelf), or some product is
+   * unknown or short.
+   */
+  async #outcome(
+    orderId: string,
+    wanted: ItemQuantity[],
+    rows: readonly ReserveRow[],
+  ): Promise<ReserveOutcome> {
+    const made = madeReservation(orderId, wanted, rows);
+    if (made) return made;
+    const existing = await readReserved(this.db, orderId);
     if (existing) return existing;
-    const missing = rows.filter((r) => r.available === null).map((r) => r.product_id);
-    if (missing.length > 0) return { refused: { reason: "unknown-products", productIds: missing } };
-    const shortages = rows
-      .filter((r) => (r.available ?? 0) < r.quantity)
-      .map((r) => ({
-        productId: r.product_id,
-        available: r.available ?? 0,
-        requested: r.quantity,
-      }));
-    if (shortages.length > 0) return { refused: { reason: "insufficient-stock", shortages } };
+    const refused = refusalOf(rows);
+    if (refused) return { refused };
     // Every product had enough, yet nothing was inserted and nothing exists: cannot happen
     // (a same-id insert we waited for either committed, and is read above, or rolled back).
     throw new Error(`reservation ${orderId} was neither made nor found`);
-  }
-
-  /** An existing reservation with its products at the unit prices their stock was taken at. */
-  async #reserved(db: Executor, orderId: string): Promise<ReserveOutcome | undefined> {
-    const record = await readReservation(db, orderId);
-    if (!record) return undefined;
-    const priced = await db
-      .select({
-        productId: reservationItems.productId,
-        name: products.name,
-        description: products.description,
-        unitPriceCents:
-          sql<number>`coalesce(${reservationItems.unitPriceCents}, ${products.priceCents})`.mapWith(
-            Number,
-          ),
-      })
-      .from(reservationItems)
-      .innerJoin(products, eq(products.id, reservationItems.productId))
-      .where(eq(reservationItems.orderId, orderId))
-      .orderBy(asc(reservationItems.productId));
-    return { reservation: record, products: priced };
   }
 
   /**
@@ -345,71 +292,17 @@ export class ReservationStore {
     });
   }
 
-  /**
-   * Claims up to `limit` pending reservations expired at `now`, oldest first, for one sweeper
-   * pass: each one's expiry moves to when it should be looked at again, so a claimed reservation
-   * whose outcome stays unknown waits that long (a backoff), and a sweeper that dies mid-pass
-   * only delays it. SKIP LOCKED lets replicas sweeping at once take disjoint batches.
-   * The wait is the time the reservation has been in doubt (past `createTime + ttlSeconds`),
-   * within [minWaitSeconds, maxWaitSeconds], times a jitter in [0.5, 1): exponential backoff.
-   */
-  async claimExpired(
-    now: Date,
-    limit: number,
-    wait: { ttlSeconds: number; minWaitSeconds: number; maxWaitSeconds: number },
-  ): Promise<string[]> {
-    const inDoubtSeconds = sql`extract(epoch from ${now.toISOString()}::timestamptz - ${reservations.createTime}) - ${wait.ttlSeconds}::int`;
-    const waitSeconds = sql`least(${wait.maxWaitSeconds}::int, greatest(${wait.minWaitSeconds}::int, ${inDoubtSeconds})) * (0.5 + random() / 2)`;
-    const due = this.db
-      .select({ orderId: reservations.orderId })
-      .from(reservations)
-      .where(and(eq(reservations.state, "pending"), lte(reservations.expireTime, now)))
-      .orderBy(asc(reservations.expireTime))
-      .limit(limit)
-      .for("update", { skipLocked: true });
-    const rows = await this.db
-      .update(reservations)
-      .set({
-        expireTime: sql`${now.toISOString()}::timestamptz + ${waitSeconds} * interval '1 second'`,
-      })
-      .where(and(inArray(reservations.orderId, due), eq(reservations.state, "pending")))
-      .returning({ orderId: reservations.orderId, createTime: reservations.createTime });
-    return rows
-      .sort((a, b) => a.createTime.getTime() - b.createTime.getTime())
-      .map((row) => row.orderId);
+  /** The sweeper's claim on expired reservations (store/reservation-expiry.ts). */
+  claimExpired(now: Date, limit: number, wait: ExpiryWait): Promise<string[]> {
+    return claimExpired(this.db, now, limit, wait);
   }
 
-  /**
-   * Stock held by pending reservations older than `ttlSeconds` at `now` (their order's outcome
-   * was not known when they expired): units, and how long the oldest has been past its TTL.
-   */
-  async inDoubt(now: Date, ttlSeconds: number): Promise<{ units: number; oldestSeconds: number }> {
-    const [row] = await this.db
-      .select({
-        units: sql<number>`coalesce(sum(${reservationItems.quantity}), 0)::int`,
-        oldestSeconds: sql<number>`coalesce(max(extract(epoch from ${now.toISOString()}::timestamptz - ${reservations.createTime})), ${ttlSeconds}::int)::float8 - ${ttlSeconds}::int`,
-      })
-      .from(reservations)
-      .innerJoin(reservationItems, eq(reservationItems.orderId, reservations.orderId))
-      .where(
-        and(
-          eq(reservations.state, "pending"),
-          lte(
-            reservations.createTime,
-            sql`${now.toISOString()}::timestamptz - ${ttlSeconds}::int * interval '1 second'`,
-          ),
-        ),
-      );
-    return { units: row?.units ?? 0, oldestSeconds: Math.max(0, row?.oldestSeconds ?? 0) };
+  /** Stock held by reservations past their TTL (store/reservation-expiry.ts). */
+  inDoubt(now: Date, ttlSeconds: number) {
+    return inDoubt(this.db, now, ttlSeconds);
   }
 
-  /** A retrying transaction whose refusals roll back and come out as plain values. */
-  async #transaction(work: (tx: Tx) => Promise<ReservationOutcome>): Promise<ReservationOutcome> {
-    try {
-      return await retryingTransaction(this.db, work);
-    } catch (error) {
-      if (error instanceof Refused) return { refused: error.refusal };
-      throw error;
-    }
+  #transaction(work: (tx: Tx) => Promise<ReservationOutcome>): Promise<ReservationOutcome> {
+    return retryingTransaction(this.db, work);
   }
 }

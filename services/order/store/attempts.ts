@@ -140,8 +140,11 @@ export class AttemptStore {
     const { id } = attempt;
     // The time of the change is chosen here, so that the row and its OrderPlaced event agree.
     const placed: OrderRecord = {
-      ...attempt,
-      ...priced,
+      id,
+      accountId: attempt.accountId,
+      createTime: attempt.createTime,
+      items: priced.items,
+      totalCents: priced.totalCents,
       fulfilment: "placed",
       updateTime: new Date(),
       cancelReason: null,

@@ -1,0 +1,70 @@
+// `npm run bench`'s gateway section: bench:gateway's scenarios read back into rows, each
+// beside the scenario that is its reference in the same run.
+import { names } from "../gateway-scenarios.js";
+import { hiveScenarios } from "../hive.js";
+import { num, row, script, times } from "../report.js";
+
+export async function gateway(seconds: number): Promise<void> {
+  const out = await script("bench/gateway.ts", ["--seconds", String(seconds)]);
+  const rps = (name: string) =>
+    num(out, new RegExp(`^${name.replace(/[()]/g, "\\$&")}\\s+(\\d+) req/s`, "m"));
+  const compare = (figure: string, name: string, reference: string, target: string) =>
+    row(
+      figure,
+      `${rps(name).toFixed(0)} req/s`,
+      `${reference}: ${rps(reference).toFixed(0)} req/s`,
+      times(rps(name), rps(reference)),
+      target,
+    );
+  row(
+    "bare node:http server",
+    `${rps(names.bare).toFixed(0)} req/s`,
+    "the machine's ceiling",
+    "",
+    "",
+  );
+  compare("direct Connect GetProduct", names.getProduct, names.bare, "≥ 0.10 ×");
+  compare("gateway products(take:20), the same page", names.flat, names.direct, "≥ 1.0 ×");
+  compare(
+    "gateway products(take:20), each request a different page",
+    names.flatDistinct,
+    names.directDistinct,
+    "≥ 0.75 ×",
+  );
+  compare("gateway over gRPC backends", names.grpc, names.flat, "");
+  compare("gateway 3-level nested query, the same page", names.nested, names.threeRpcs, "≥ 0.8 ×");
+  compare(
+    "gateway 3-level nested query, each request a different page",
+    names.nestedDistinct,
+    names.threeRpcsDistinct,
+    "≥ 0.8 ×",
+  );
+  compare(
+    "createOrder through the gateway, 64 connections",
+    names.createOrder,
+    names.directCreateOrder,
+    "≥ 0.8 ×",
+  );
+  // Issue 10's outside reference: Hive Gateway over the same catalog; here ours is the figure
+  // and Hive the reference, on the same page and on distinct pages.
+  for (const source of ["connect-json", "grpc"] as const) {
+    const scenario = hiveScenarios[source];
+    for (const [ours, hive, pages] of [
+      [names.flat, scenario.name, "the same page"],
+      [names.flatDistinct, scenario.pagedName, "distinct pages"],
+    ] as const) {
+      const skipped = out.match(
+        new RegExp(`^${scenario.name.replace(/[()]/g, "\\$&")}\\s+not measured: (.*)`, "m"),
+      )?.[1];
+      row(
+        `our gateway against ${scenario.label}, ${pages}`,
+        `${rps(ours).toFixed(0)} req/s`,
+        skipped
+          ? `${scenario.label}: not measured (${skipped})`
+          : `${scenario.label}: ${rps(hive).toFixed(0)} req/s`,
+        skipped ? "—" : times(rps(ours), rps(hive)),
+        "≥ 10 ×",
+      );
+    }
+  }
+}
