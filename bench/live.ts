@@ -8,6 +8,8 @@
 //   TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench:live -- [--subscribers 10000] [--seconds 10]
 //
 // Its last line, `ROWS [...]`, is what `npm run bench` (bench/all.ts) puts in its table.
+// Over 300 lines on purpose: one benchmark's whole scenario (the stack, the subscribers, the
+// orders, the latency sampling and the table) reads top to bottom in one place.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";

@@ -13,6 +13,8 @@
 // for products whose changes this feed has followed; for states this feed has only from a
 // snapshot (it started watching them after the cursor), the snapshot's horizon is all it can
 // compare, so such states may be sent again (never a gap).
+// Over 300 lines on purpose: the stock feed's multiplexing, re-subscription and resume are one
+// state machine, and the order feed beside it shares its decoding and cursors.
 import { setMaxListeners } from "node:events";
 import { type CallOptions, type Client, Code, ConnectError } from "@connectrpc/connect";
 import { Repeater } from "graphql-yoga";

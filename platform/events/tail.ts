@@ -13,6 +13,8 @@
 // sequence order (a later event of a lower txid), so each reader keeps, per thing, the highest
 // sequence it has delivered and skips anything not above it. Because that is a running maximum
 // over position order, a cursor (a position) is all a reader needs to resume exactly.
+// Over 300 lines on purpose: the horizon, the poll, the snapshot and the replay must agree on
+// one notion of position; they are kept side by side.
 import { type SQL, sql } from "drizzle-orm";
 import type { Database } from "../data/database.js";
 import type { Logger } from "../observability/logger.js";
