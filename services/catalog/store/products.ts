@@ -240,8 +240,8 @@ export class ProductStore {
       from q, (select id, 1 as tier, search from named
                union all
                select id, 0 as tier, search from described
-               where (select count(*) from named) < ${value("end")}::int) s
-      order by tier desc, rank desc, id offset ${value("skip")}::int limit ${value("take")}::int
+               where (select count(*) from named) < ${value("end")}::bigint) s
+      order by tier desc, rank desc, id offset ${value("skip")}::bigint limit ${value("take")}::int
       ) as ranked`;
     const exactRanking = sql`(with ${samples}
       select p.id, (case when ${nameMatches} then 1 else 0 end) as tier,
@@ -249,7 +249,7 @@ export class ProductStore {
              ts_rank(p.search, q.q) as rank, 0 as named, 0 as described
       from q, products p where p.search @@ q.q
       order by tier desc, sampled desc, rank desc, id
-      offset ${value("skip")}::int limit ${value("take")}::int) as ranked`;
+      offset ${value("skip")}::bigint limit ${value("take")}::int) as ranked`;
     const page = (ranking: SQL) =>
       this.db
         .select({
