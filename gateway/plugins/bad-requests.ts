@@ -92,7 +92,14 @@ export function badRequests(): Plugin {
     },
     // Yoga refuses an operationName the document does not define with a 400 that it does not
     // mark as the spec's, unlike the other request errors: it is one, a 200 for application/json.
-    onResultProcess({ result }) {
+    onResultProcess({ result, setResult }) {
+      // A subscription refused before its first event (graphql-jit reports variables that do
+      // not coerce there) answers once, like a query: the same request error.
+      const refused = Array.isArray(result) ? undefined : asRequestError(result);
+      if (refused) {
+        setResult(refused);
+        return;
+      }
       for (const error of (result as ExecutionResult).errors ?? []) {
         if (error.extensions?.code !== "OPERATION_RESOLUTION_FAILURE") continue;
         const http = error.extensions.http as { spec?: boolean; status?: number } | undefined;
@@ -100,32 +107,52 @@ export function badRequests(): Plugin {
       }
     },
     // A result without data is a request error (variables of the wrong type): graphql-js
-    // reports it at execution, but it is the caller's mistake like any other malformed request.
+    // reports it at execution (or at subscribe), but it is the caller's mistake like any other
+    // malformed request.
     onExecute() {
       return {
         onExecuteDone({ result, setResult }) {
-          if (!("errors" in result) || !result.errors || result.data !== undefined) return;
-          setResult({
-            ...result,
-            errors: result.errors.map((error) =>
-              isExpected(error) && error.extensions.code === undefined
-                ? new GraphQLError(error.message, {
-                    nodes: error.nodes,
-                    source: error.source,
-                    positions: error.positions,
-                    extensions: {
-                      ...error.extensions,
-                      code: "BAD_USER_INPUT",
-                      // `spec`: the GraphQL-over-HTTP status, which Yoga leaves at 200 for a
-                      // client accepting only application/json, as the spec asks.
-                      http: { status: 400, spec: true },
-                    },
-                  })
-                : error,
-            ),
-          });
+          const refused = asRequestError(result);
+          if (refused) setResult(refused);
         },
       };
     },
+    onSubscribe() {
+      return {
+        onSubscribeResult({ result, setResult }) {
+          const refused = asRequestError(result);
+          if (refused) setResult(refused);
+        },
+      };
+    },
+  };
+}
+
+/** A result with errors and no data as a 400-worthy request error, or undefined. */
+function asRequestError(result: unknown): ExecutionResult | undefined {
+  if (typeof result !== "object" || result === null || !("errors" in result)) return undefined;
+  const { errors, data } = result as ExecutionResult;
+  if (!errors || data !== undefined) return undefined;
+  if (!errors.some((error) => isExpected(error) && error.extensions.code === undefined)) {
+    return undefined;
+  }
+  return {
+    ...(result as ExecutionResult),
+    errors: errors.map((error) =>
+      isExpected(error) && error.extensions.code === undefined
+        ? new GraphQLError(error.message, {
+            nodes: error.nodes,
+            source: error.source,
+            positions: error.positions,
+            extensions: {
+              ...error.extensions,
+              code: "BAD_USER_INPUT",
+              // `spec`: the GraphQL-over-HTTP status, which Yoga leaves at 200 for a client
+              // accepting only application/json, as the spec asks.
+              http: { status: 400, spec: true },
+            },
+          })
+        : error,
+    ),
   };
 }
