@@ -12,6 +12,14 @@ import type http from "node:http";
 
 export function closeWhenBodyUnread(req: http.IncomingMessage, res: http.ServerResponse): void {
   const socket = req.socket;
+  // An answer that starts before the body has fully arrived says `Connection: close`, so that a
+  // keep-alive client never sends its next request on a socket about to be closed (it would see
+  // "other side closed" instead of an answer). Node writes every status line through writeHead.
+  const writeHead = res.writeHead;
+  res.writeHead = function (this: http.ServerResponse, ...args: unknown[]) {
+    if (!req.complete) this.shouldKeepAlive = false;
+    return (writeHead as (...a: unknown[]) => http.ServerResponse).apply(this, args);
+  } as typeof res.writeHead;
   req.once("close", () => {
     if (req.complete) return;
     if (!res.headersSent) {
