@@ -189,17 +189,7 @@ export class ReservationStore {
    */
   async releaseStock(orderId: string): Promise<ReservationOutcome> {
     return this.#transaction(async (tx) => {
-      // The stock rows first, in product-id order, as reserve takes them: a reserve retried
-      // for the same order holds them while its insert waits for this reservation's row, so
-      // taking the reservation's row first would deadlock with it.
-      const held = (await readReservation(tx, orderId))?.items ?? [];
-      if (held.length > 0) {
-        await tx.execute(
-          sql`select from product_stock
-            where product_id = any(${pgArray(held.map((item) => item.productId))}::uuid[])
-            order by product_id for update`,
-        );
-      }
+      await lockHeldStock(tx, orderId);
       const changed = await tx
         .update(reservations)
         .set({ state: "released", updateTime: sql`now()` })
@@ -244,16 +234,7 @@ export class ReservationStore {
    */
   async returnStock(orderId: string): Promise<ReservationOutcome> {
     return this.#transaction(async (tx) => {
-      // The stock rows first, in product-id order, as reserve and release take them (taking
-      // the reservation's row first would deadlock with a reserve retried for this order).
-      const held = (await readReservation(tx, orderId))?.items ?? [];
-      if (held.length > 0) {
-        await tx.execute(
-          sql`select from product_stock
-            where product_id = any(${pgArray(held.map((item) => item.productId))}::uuid[])
-            order by product_id for update`,
-        );
-      }
+      await lockHeldStock(tx, orderId);
       const changed = await tx
         .update(reservations)
         .set({ state: "returned", updateTime: sql`now()` })
@@ -305,4 +286,19 @@ export class ReservationStore {
   #transaction(work: (tx: Tx) => Promise<ReservationOutcome>): Promise<ReservationOutcome> {
     return retryingTransaction(this.db, work);
   }
+}
+
+/**
+ * Locks the stock rows of `orderId`'s reservation, in product-id order, before its own row: a
+ * reserve retried for the same order holds them while its insert waits for the reservation's
+ * row, so taking the reservation's row first would deadlock with it.
+ */
+async function lockHeldStock(tx: Tx, orderId: string): Promise<void> {
+  const held = (await readReservation(tx, orderId))?.items ?? [];
+  if (held.length === 0) return;
+  await tx.execute(
+    sql`select from product_stock
+      where product_id = any(${pgArray(held.map((item) => item.productId))}::uuid[])
+      order by product_id for update`,
+  );
 }
