@@ -106,6 +106,12 @@ export class StockFeed {
     return this.#subscribers.size;
   }
 
+  /** Whether every subscriber is covered by the upstream streams and they have a cursor: the
+   * next change each one gets carries a cursor to resume from. */
+  get settled(): boolean {
+    return this.#safe !== undefined && [...this.#subscribers].every((s) => s.covered);
+  }
+
   /** The ids the upstream streams watch now. */
   get watching(): readonly string[] {
     return this.#upstream?.ids ?? [];

@@ -229,6 +229,8 @@ describe("GraphQL subscriptions", () => {
     const stays = subscribe(stockQuery, { ids: [a, b] });
     const first = subscribe(stockQuery, { ids: [a, b] }, "/graphql/stream");
     await until(() => first.events.length === 2 && stays.events.length === 2);
+    // Once the feed's re-subscription covers both subscribers, each change carries a cursor.
+    await until(() => gateway.live.stock.settled);
     await catalog.setStock(a, 51);
     await until(() => stocks(first, a).at(-1) === 51);
     const cursor = first.events.at(-1)?.extensions?.cursor as string;
