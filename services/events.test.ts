@@ -323,8 +323,10 @@ describe.skipIf(skipNats !== undefined)("relaying to JetStream", () => {
         const child = relayProcess(database.url, nats.url);
         await waitForLine(child, "relaying");
         await new Promise((resolve) => setTimeout(resolve, 200 + Math.random() * 1_000));
+        const exited = new Promise((resolve) => child.once("exit", resolve));
+        expect(child.exitCode, "the relay process ended before it was killed").toBeNull();
         child.kill("SIGKILL");
-        await new Promise((resolve) => child.once("exit", resolve));
+        await exited;
         // This relay stored events whose rows it never marked: killed between ack and UPDATE.
         const [marked] = await executeRows<{ n: number }>(
           database.db,
@@ -454,7 +456,14 @@ function relayProcess(databaseUrl: string, natsUrl: string): ChildProcess {
       "catalog",
     ],
     {
-      env: { ...process.env, DATABASE_URL: databaseUrl, NATS_URL: natsUrl, RELAY_BATCH_SIZE: "20" },
+      env: {
+        ...process.env,
+        DATABASE_URL: databaseUrl,
+        NATS_URL: natsUrl,
+        RELAY_BATCH_SIZE: "20",
+        // Widens the window between an ack and its mark, so that kills land in it.
+        RELAY_PAUSE_BEFORE_MARK_MS: "50",
+      },
       stdio: ["ignore", "pipe", "inherit"],
     },
   );

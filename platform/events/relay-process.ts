@@ -23,6 +23,10 @@ const relay = new OutboxRelay({
   batchSize: Number(process.env.RELAY_BATCH_SIZE ?? 50),
   minBackoffMs: 50,
   maxBackoffMs: 500,
+  pauseBeforeMarkMs: Number(process.env.RELAY_PAUSE_BEFORE_MARK_MS ?? 0),
 });
 relay.start();
+// The relay's loop never keeps a process alive on its own (platform/worker.ts), and its NATS
+// connection is closed after a failure: this process lives until it is killed.
+setInterval(() => {}, 60_000);
 process.stdout.write("relaying\n");

@@ -30,6 +30,9 @@ export interface RelayOptions {
   /** Backoff after a NATS failure: doubles from minBackoffMs up to maxBackoffMs. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  /** A pause between JetStream's acks and marking the rows: only the kill -9 test sets it, to
+   * widen the window a kill must hit to prove that a republish is absorbed. */
+  pauseBeforeMarkMs?: number;
 }
 
 interface OutboxRow {
@@ -69,6 +72,7 @@ export class OutboxRelay implements Worker {
       publishTimeoutMs: 5_000,
       minBackoffMs: 250,
       maxBackoffMs: 30_000,
+      pauseBeforeMarkMs: 0,
       ...options,
     };
     this.#loop = new Loop({
@@ -170,6 +174,9 @@ export class OutboxRelay implements Worker {
       const firstFailed = acks.findIndex((ack) => ack.status === "rejected");
       const acked = firstFailed === -1 ? rows : rows.slice(0, firstFailed);
       if (firstFailed !== -1) failure = (acks[firstFailed] as PromiseRejectedResult).reason;
+      if (acked.length > 0 && this.#options.pauseBeforeMarkMs) {
+        await new Promise((resolve) => setTimeout(resolve, this.#options.pauseBeforeMarkMs));
+      }
       if (acked.length > 0) {
         await tx.execute(
           sql`update outbox set published_time = now()
