@@ -10,13 +10,11 @@
 // Its last line, `ROWS [...]`, is what `npm run bench` (bench/all.ts) puts in its table.
 // Over 300 lines on purpose: one benchmark's whole scenario (the stack, the subscribers, the
 // orders, the latency sampling and the table) reads top to bottom in one place.
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import { cpus, loadavg } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
 import { fromBinary } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
@@ -24,13 +22,10 @@ import { AccountService } from "../gen/bazaar/account/v1/account_pb.js";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
 import { StockChangedSchema } from "../gen/bazaar/catalog/v1/events_pb.js";
 import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
-import { TestAuthority } from "../platform/auth/auth-testing.js";
-import { isServiceName } from "../platform/auth/keys.js";
 import { openSql } from "../platform/data/postgres-connection.js";
-import { nodeArgs, type ProcessName } from "../platform/processes.js";
-import { freePort } from "../platform/testing.js";
-import { processCpuSeconds } from "./load.js";
+import { percentile, processCpuSeconds } from "./load.js";
 import { benchOptions } from "./options.js";
+import { BenchProcesses } from "./run-processes.js";
 
 const options = benchOptions("bench:live", {
   subscribers: {
@@ -56,56 +51,11 @@ if (!base) {
   process.stderr.write("bench:live needs DATABASE_URL or TEST_DATABASE_URL (a postgres:// URL)\n");
   process.exit(2);
 }
-const root = fileURLToPath(new URL("..", import.meta.url));
-const authority = new TestAuthority();
-const admin = openSql(base, { max: 1 });
-const scratch: string[] = [];
-const children = new Map<string, ChildProcess>();
-
-async function scratchDatabase(service: string): Promise<string> {
-  const name = `bazaar_bench_${service}_${randomBytes(4).toString("hex")}`;
-  await admin.unsafe(`create database ${name}`);
-  scratch.push(name);
-  const url = new URL(base as string);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-async function start(name: ProcessName, env: Record<string, string>): Promise<string> {
-  const port = await freePort();
-  const child = spawn(process.execPath, nodeArgs(name, "sources"), {
-    cwd: root,
-    env: {
-      ...process.env,
-      NODE_ENV: "test",
-      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "warn",
-      ...(isServiceName(name) ? authority.env(name) : {}),
-      HOST: "127.0.0.1",
-      PORT: String(port),
-      ...env,
-    },
-    stdio: ["ignore", process.env.BENCH_LOG_LEVEL ? "inherit" : "ignore", "inherit"],
-  });
-  children.set(name, child);
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(`${url}/readyz`)).ok) return url;
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`${name} did not become ready`);
-    await sleep(100);
-  }
-}
+const run = new BenchProcesses(base);
 
 function rssMb(pid: number | undefined): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN) / 1024;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
 /** What the subscribers read: product index, stock and when, for the deliveries of one run. */
@@ -204,40 +154,40 @@ async function openSubscribers(
 
 async function main(): Promise<string[][]> {
   const [accountDb, catalogDb, orderDb] = await Promise.all([
-    scratchDatabase("account"),
-    scratchDatabase("catalog"),
-    scratchDatabase("order"),
+    run.scratchDatabase("account"),
+    run.scratchDatabase("catalog"),
+    run.scratchDatabase("order"),
   ]);
-  const accountUrl = await start("account", {
+  const accountUrl = await run.start("account", {
     DATABASE_URL: accountDb,
     SIGNUP_MAX_PER_CLIENT: "1000000",
   });
-  const catalogUrl = await start("catalog", {
+  const catalogUrl = await run.start("catalog", {
     DATABASE_URL: catalogDb,
     SEED_DEMO_DATA: "false",
     ACCOUNT_URL: accountUrl,
   });
-  const orderUrl = await start("order", {
+  const orderUrl = await run.start("order", {
     DATABASE_URL: orderDb,
     ACCOUNT_URL: accountUrl,
     CATALOG_URL: catalogUrl,
     RECOVERY_INTERVAL_MS: "1000",
   });
   // As deployed: production settings (SSE pings every 12 s, no GraphiQL).
-  const gatewayUrl = await start("gateway", {
+  const gatewayUrl = await run.start("gateway", {
     NODE_ENV: "production",
     ACCOUNT_URL: accountUrl,
     CATALOG_URL: catalogUrl,
     ORDER_URL: orderUrl,
   });
-  const gatewayPid = children.get("gateway")?.pid;
+  const gatewayPid = run.pid("gateway");
 
   const transport = (baseUrl: string) =>
     createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: true });
   const accounts = createClient(AccountService, transport(accountUrl));
   const catalog = createClient(CatalogService, transport(catalogUrl));
   const orders = createClient(OrderService, transport(orderUrl));
-  const adminToken = await authority.issueUserToken(
+  const adminToken = await run.authority.issueUserToken(
     "00000000-0000-7000-8000-000000000001",
     "admin",
     3600,
@@ -263,7 +213,7 @@ async function main(): Promise<string[][]> {
         email: `live-bench-${i}-${randomBytes(3).toString("hex")}@example.com`,
         password: "bench-password",
       });
-      const { token } = await authority.issueUserToken(account?.id ?? "", "customer", 3600);
+      const { token } = await run.authority.issueUserToken(account?.id ?? "", "customer", 3600);
       return { headers: { authorization: `Bearer ${token}` } };
     }),
   );
@@ -450,14 +400,8 @@ let rows: string[][] | undefined;
 try {
   rows = await main();
 } finally {
-  for (const child of children.values()) child.kill("SIGTERM");
-  await Promise.all(
-    [...children.values()].map((child) =>
-      child.exitCode !== null ? undefined : new Promise((resolve) => child.once("exit", resolve)),
-    ),
-  );
-  for (const name of scratch) await admin.unsafe(`drop database if exists ${name} with (force)`);
-  await admin.end();
+  await run.stopProcesses();
+  await run.dropDatabases();
 }
 process.stdout.write(`ROWS ${JSON.stringify(rows ?? [])}\n`);
 process.exit(rows ? 0 : 1);

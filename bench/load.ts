@@ -90,6 +90,12 @@ export function processCpuSeconds(pid: number | undefined): number {
   }
 }
 
+/** The p-th percentile of ascending `sorted`; NaN for none. */
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
 export function waitReady(url: string, timeoutMs = 60_000): Promise<void> {
   return waitUntil(`${url} ready`, () => answersOk(url), { timeoutMs, intervalMs: 200 });
 }

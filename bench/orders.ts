@@ -13,7 +13,6 @@
 // Over 300 lines (360): it is one run read top to bottom, setup, the alternating rounds, the
 // reconciliation, and the scratch databases and child processes they share; the references it
 // runs are in their own files. Splitting the services' start-up out is next (issue 22, part 5).
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { cpus } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -23,13 +22,9 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { AccountService } from "../gen/bazaar/account/v1/account_pb.js";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
 import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
-import { TestAuthority } from "../platform/auth/auth-testing.js";
-import { isServiceName } from "../platform/auth/keys.js";
-import { openSql } from "../platform/data/postgres-connection.js";
-import { nodeArgs, type ProcessName } from "../platform/processes.js";
-import { freePort } from "../platform/testing.js";
+import type { ProcessName } from "../platform/processes.js";
 import { databaseOnlyOrders, randomItems } from "./db-order.js";
-import { processCpuSeconds } from "./load.js";
+import { percentile, processCpuSeconds } from "./load.js";
 import { benchOptions } from "./options.js";
 import {
   backendCpuSeconds,
@@ -40,6 +35,7 @@ import {
   transactionCounts,
 } from "./order-counts.js";
 import { pgbenchTpcB } from "./pgbench.js";
+import { BenchProcesses } from "./run-processes.js";
 
 const {
   seconds: durationS,
@@ -71,67 +67,22 @@ if (!base) {
   process.exit(2);
 }
 const root = fileURLToPath(new URL("..", import.meta.url));
-const authority = new TestAuthority();
+const run = new BenchProcesses(base);
 
-const scratch: string[] = [];
-const admin = openSql(base, { max: 1 });
-async function scratchDatabase(service: string): Promise<string> {
-  const name = `bazaar_bench_${service}_${randomBytes(4).toString("hex")}`;
-  await admin.unsafe(`create database ${name}`);
-  scratch.push(name);
-  const url = new URL(base as string);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-const children: ChildProcess[] = [];
-const names: string[] = [];
-
-async function startService(name: ProcessName, env: Record<string, string>): Promise<string> {
-  const port = await freePort();
+function startService(name: ProcessName, env: Record<string, string>): Promise<string> {
   const profiling = profile
     ? // A directory per service: tsx's loader thread writes a profile of its own.
       ["--cpu-prof", `--cpu-prof-dir=${root}bench/profiles/${name}`]
     : [];
-  const child = spawn(process.execPath, [...profiling, ...nodeArgs(name, "sources")], {
-    cwd: root,
-    env: {
-      ...process.env,
-      NODE_ENV: "test",
-      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "warn",
-      ...(isServiceName(name) ? authority.env(name) : {}),
-      HOST: "127.0.0.1",
-      PORT: String(port),
-      // Each service's pool; BENCH_POOL_MAX compares sizes.
-      DATABASE_POOL_MAX: String(poolMax),
-      ...env,
-    },
-    stdio: ["ignore", process.env.BENCH_LOG_LEVEL ? "inherit" : "ignore", "inherit"],
-  });
-  children.push(child);
-  names.push(name);
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(`${url}/readyz`)).ok) return url;
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`${name} did not become ready`);
-    await sleep(100);
-  }
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+  // Each service's pool; BENCH_POOL_MAX compares sizes.
+  return run.start(name, { DATABASE_POOL_MAX: String(poolMax), ...env }, profiling);
 }
 
 async function main(): Promise<boolean> {
   const [accountDb, catalogDb, orderDb] = await Promise.all([
-    scratchDatabase("account"),
-    scratchDatabase("catalog"),
-    scratchDatabase("order"),
+    run.scratchDatabase("account"),
+    run.scratchDatabase("catalog"),
+    run.scratchDatabase("order"),
   ]);
   const accountUrl = await startService("account", {
     DATABASE_URL: accountDb,
@@ -162,7 +113,7 @@ async function main(): Promise<boolean> {
   const orders = createClient(OrderService, transport(orderUrl));
   const adminAuth = {
     headers: {
-      authorization: `Bearer ${(await authority.issueUserToken("00000000-0000-7000-8000-000000000001", "admin", 3600)).token}`,
+      authorization: `Bearer ${(await run.authority.issueUserToken("00000000-0000-7000-8000-000000000001", "admin", 3600)).token}`,
     },
   };
 
@@ -187,14 +138,14 @@ async function main(): Promise<boolean> {
         password: "bench-password",
       });
       const id = account?.id ?? "";
-      const { token } = await authority.issueUserToken(id, "customer", 3600);
+      const { token } = await run.authority.issueUserToken(id, "customer", 3600);
       return { id, auth: { headers: { authorization: `Bearer ${token}` } } };
     }),
   );
 
   // Issue 21's reference, alternating with CreateOrder in rounds so that the machine's load
   // falls on both: the database-only order (bench/db-order.ts) on the same server.
-  const referenceUrl = await scratchDatabase("dbonly");
+  const referenceUrl = await run.scratchDatabase("dbonly");
   const referenceDatabase = new URL(referenceUrl).pathname.slice(1);
   const reference = await databaseOnlyOrders({
     databaseUrl: referenceUrl,
@@ -225,9 +176,9 @@ async function main(): Promise<boolean> {
     return (user + system) / 1e6;
   };
   const placeOrders = async (seconds: number) => {
-    const backendAtStart = await backendCpuSeconds(admin, serviceDatabases);
+    const backendAtStart = await backendCpuSeconds(run.admin, serviceDatabases);
     const clientAtStart = ownCpuSeconds();
-    const cpuAtStart = children.map((child) => processCpuSeconds(child.pid));
+    const cpuAtStart = run.started.map(({ child }) => processCpuSeconds(child.pid));
     const started = performance.now();
     const stopAt = started + seconds * 1000;
     await Promise.all(
@@ -259,27 +210,27 @@ async function main(): Promise<boolean> {
     );
     elapsedS += (performance.now() - started) / 1000;
     // CPU of the load phase alone: setup (sign-ups hash passwords) would blur the per-order cost.
-    children.forEach((child, i) => {
+    run.started.forEach(({ child }, i) => {
       const used = processCpuSeconds(child.pid) - (cpuAtStart[i] ?? 0);
       loadCpuS += used;
       loadCpuByService[i] = (loadCpuByService[i] ?? 0) + used;
     });
     clientS += ownCpuSeconds() - clientAtStart;
-    backendS += (await backendCpuSeconds(admin, serviceDatabases)) - backendAtStart;
+    backendS += (await backendCpuSeconds(run.admin, serviceDatabases)) - backendAtStart;
   };
   const placeReferenceOrders = async (seconds: number) => {
-    const backendAtStart = await backendCpuSeconds(admin, [referenceDatabase]);
+    const backendAtStart = await backendCpuSeconds(run.admin, [referenceDatabase]);
     const clientAtStart = ownCpuSeconds();
     const started = performance.now();
     const result = await reference.run(seconds);
     referenceClientS += ownCpuSeconds() - clientAtStart;
-    referenceBackendS += (await backendCpuSeconds(admin, [referenceDatabase])) - backendAtStart;
+    referenceBackendS += (await backendCpuSeconds(run.admin, [referenceDatabase])) - backendAtStart;
     referenceS += (performance.now() - started) / 1000;
     referenceLatencies.push(...result.latencies);
     referenceRefused += result.refused;
   };
   const rpcsBefore = await rpcCounts(counted);
-  transactionsBefore = await transactionCounts(admin, counted);
+  transactionsBefore = await transactionCounts(run.admin, counted);
   for (let round = 0; round < rounds; round++) {
     const phases = [placeOrders, placeReferenceOrders];
     if (round % 2 === 1) phases.reverse();
@@ -328,15 +279,15 @@ async function main(): Promise<boolean> {
   const ms = (x: number) => `${x.toFixed(1)} ms`;
   const perOrderMs = (seconds: number, orders: number) =>
     `${((1000 * seconds) / Math.max(1, orders)).toFixed(2)} ms`;
-  const cpu = children.map(
-    (child, i) => `${names[i]} ${processCpuSeconds(child.pid).toFixed(1)} s`,
+  const cpu = run.started.map(
+    ({ name, child }) => `${name} ${processCpuSeconds(child.pid).toFixed(1)} s`,
   );
   const lines = [
     `orders placed:   ${latencies.length} in ${elapsedS.toFixed(1)} s = ${(latencies.length / elapsedS).toFixed(0)} orders/s`,
     `latency:         p50 ${ms(percentile(latencies, 50))}, p99 ${ms(percentile(latencies, 99))}, max ${ms(latencies.at(-1) ?? Number.NaN)}`,
     `service CPU:     ${cpu.join(", ")} (whole run, setup included; ${cpus().length} cores)`,
     `load CPU:        ${loadCpuS.toFixed(1)} s in all services while placing = ${((1000 * loadCpuS) / Math.max(1, latencies.length)).toFixed(1)} ms per order`,
-    `CPU per order:   services ${perOrderMs(loadCpuS, latencies.length)} (${names.map((name, i) => `${name} ${perOrderMs(loadCpuByService[i] ?? 0, latencies.length)}`).join(", ")}), their PostgreSQL backends ${perOrderMs(backendS, latencies.length)}, the load client ${perOrderMs(clientS, latencies.length)}; the database-only order: backends ${perOrderMs(referenceBackendS, referenceLatencies.length)}, client ${perOrderMs(referenceClientS, referenceLatencies.length)}`,
+    `CPU per order:   services ${perOrderMs(loadCpuS, latencies.length)} (${run.started.map(({ name }, i) => `${name} ${perOrderMs(loadCpuByService[i] ?? 0, latencies.length)}`).join(", ")}), their PostgreSQL backends ${perOrderMs(backendS, latencies.length)}, the load client ${perOrderMs(clientS, latencies.length)}; the database-only order: backends ${perOrderMs(referenceBackendS, referenceLatencies.length)}, client ${perOrderMs(referenceClientS, referenceLatencies.length)}`,
     `RPCs per order:  ${rpcsPerOrder}`,
     `time serving:    ${meanTimes(rpcsBefore, rpcsAfter)} (mean per call)`,
     `failed calls:    ${failures.size === 0 ? "none" : [...failures].map(([c, n]) => `${c} ${n}`).join(", ")}`,
@@ -364,7 +315,7 @@ let ordersPlaced = 0;
 /** Read once the services are gone: their backends have then reported every transaction. */
 async function transactionsPerOrder(): Promise<void> {
   if (!transactionsBefore) return;
-  const after = await transactionCounts(admin, counted);
+  const after = await transactionCounts(run.admin, counted);
   process.stdout.write(
     `transactions per order: ${perOrder(transactionsBefore, after, ordersPlaced)} (the databases' xact_commit over the rounds, read-only ones and the services' background work in the database-only rounds included)\n`,
   );
@@ -374,7 +325,7 @@ async function transactionsPerOrder(): Promise<void> {
 async function tpcB(): Promise<void> {
   const rate = orderRate;
   if (pgbenchSeconds > 0) {
-    const tpcB = await pgbenchTpcB(await scratchDatabase("pgbench"), clients, pgbenchSeconds);
+    const tpcB = await pgbenchTpcB(await run.scratchDatabase("pgbench"), clients, pgbenchSeconds);
     process.stdout.write(
       "tps" in tpcB
         ? `pgbench TPC-B:   ${tpcB.tps.toFixed(0)} TPS (scale 10, ${clients} clients, ${pgbenchSeconds} s); CreateOrder = ${(rate / tpcB.tps).toFixed(2)}× TPC-B's TPS\n`
@@ -387,15 +338,9 @@ let ok = false;
 try {
   ok = await main();
 } finally {
-  for (const child of children) child.kill("SIGTERM");
-  await Promise.all(
-    children.map((child) =>
-      child.exitCode !== null ? undefined : new Promise((resolve) => child.once("exit", resolve)),
-    ),
-  );
+  await run.stopProcesses();
   if (ok) await transactionsPerOrder();
   if (ok) await tpcB();
-  for (const name of scratch) await admin.unsafe(`drop database if exists ${name} with (force)`);
-  await admin.end();
+  await run.dropDatabases();
 }
 process.exit(ok ? 0 : 1);
