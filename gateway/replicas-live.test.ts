@@ -156,6 +156,8 @@ describe("live updates across replicas", () => {
     const there = subscribe(two, [a, b]);
     const here = subscribe(one, [a, b]);
     await until(() => here.seen.length === 2 && there.seen.length === 2);
+    // Once this gateway's feed covers the subscriber, each change carries an id to resume from.
+    await until(() => one.live.stock.settled);
     await (replicas[0] as LiveCatalog).setStock(a, 500);
     await until(() => here.seen.at(-1)?.[1] === 500 && here.lastId() !== undefined);
     // This gateway goes away for the subscriber; b changes meanwhile.
