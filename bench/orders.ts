@@ -6,14 +6,21 @@
 //
 //   TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench:orders -- [--seconds 30] [--clients 64]
 //
+// The orders are placed by bench/order-client.ts: the real Connect protocol (binary protobuf,
+// HTTP/1.1 keep-alive) to the real order service with each customer's real token, its request
+// parts encoded once, at about a third of connect-node's generic client's CPU per order
+// (`--generic-client` places them with that one instead, to compare). Its CPU per order is
+// printed beside the services'.
+//
 // DATABASE_URL (or TEST_DATABASE_URL) names the server; its database is used only to create
 // and drop the scratch ones. Settings: `--help` (bench/options.ts); BENCH_LOG_LEVEL shows the
 // services' logs.
 //
-// Over 300 lines (360): it is one run read top to bottom, setup, the alternating rounds, the
+// Over 300 lines (370): it is one run read top to bottom, setup, the alternating rounds, the
 // reconciliation, and the scratch databases and child processes they share; the references it
 // runs are in their own files. Splitting the services' start-up out is next (issue 22, part 5).
 import { randomBytes } from "node:crypto";
+import { mkdir, writeFile } from "node:fs/promises";
 import { cpus } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -26,6 +33,7 @@ import type { ProcessName } from "../platform/processes.js";
 import { databaseOnlyOrders, randomItems } from "./db-order.js";
 import { percentile, processCpuSeconds } from "./load.js";
 import { benchOptions } from "./options.js";
+import { orderClient } from "./order-client.js";
 import {
   backendCpuSeconds,
   type CountedService,
@@ -44,6 +52,7 @@ const {
   rounds,
   pgbench: pgbenchSeconds,
   profile,
+  "generic-client": genericClient,
 } = benchOptions("bench:orders", {
   seconds: { default: 30, help: "how long the clients place orders" },
   clients: { default: 64, help: "concurrent clients" },
@@ -55,6 +64,10 @@ const {
     zero: true,
   },
   profile: { default: false, help: "write a --cpu-prof profile per service to bench/profiles/" },
+  "generic-client": {
+    default: false,
+    help: "place the orders with connect-node's generic client instead of bench/order-client.ts",
+  },
 });
 const initialStock = 1_000_000;
 // Each service's pool, and the database-only order's; BENCH_POOL_MAX compares sizes.
@@ -111,6 +124,8 @@ async function main(): Promise<boolean> {
   const accounts = createClient(AccountService, transport(accountUrl));
   const catalog = createClient(CatalogService, transport(catalogUrl));
   const orders = createClient(OrderService, transport(orderUrl));
+  // The load itself goes through bench/order-client.ts: the same protocol, less client CPU.
+  const load = orderClient(orderUrl, clients);
   const adminAuth = {
     headers: {
       authorization: `Bearer ${(await run.authority.issueUserToken("00000000-0000-7000-8000-000000000001", "admin", 3600)).token}`,
@@ -139,7 +154,8 @@ async function main(): Promise<boolean> {
       });
       const id = account?.id ?? "";
       const { token } = await run.authority.issueUserToken(id, "customer", 3600);
-      return { id, auth: { headers: { authorization: `Bearer ${token}` } } };
+      const authorization = `Bearer ${token}`;
+      return { id, auth: { headers: { authorization } }, prepared: load.customer(authorization) };
     }),
   );
 
@@ -165,6 +181,7 @@ async function main(): Promise<boolean> {
   const loadCpuByService: number[] = [];
   const referenceLatencies: number[] = [];
   let referenceS = 0;
+  const profiledWindows: [number, number][] = [];
   let referenceRefused = 0;
   const serviceDatabases = counted.map((c) => c.database);
   let backendS = 0;
@@ -176,6 +193,7 @@ async function main(): Promise<boolean> {
     return (user + system) / 1e6;
   };
   const placeOrders = async (seconds: number) => {
+    const windowStart = Number(process.hrtime.bigint() / 1000n);
     const backendAtStart = await backendCpuSeconds(run.admin, serviceDatabases);
     const clientAtStart = ownCpuSeconds();
     const cpuAtStart = run.started.map(({ child }) => processCpuSeconds(child.pid));
@@ -190,10 +208,10 @@ async function main(): Promise<boolean> {
           }));
           const t0 = performance.now();
           try {
-            const { order } = await orders.createOrder(
-              { items, idempotencyKey: randomBytes(8).toString("hex") },
-              buyer.auth,
-            );
+            const idempotencyKey = randomBytes(8).toString("hex");
+            const order = genericClient
+              ? (await orders.createOrder({ items, idempotencyKey }, buyer.auth)).order
+              : await load.createOrder(buyer.prepared, items, idempotencyKey);
             latencies.push(performance.now() - t0);
             for (const item of order?.items ?? []) {
               acknowledged.set(
@@ -216,6 +234,7 @@ async function main(): Promise<boolean> {
       loadCpuByService[i] = (loadCpuByService[i] ?? 0) + used;
     });
     clientS += ownCpuSeconds() - clientAtStart;
+    profiledWindows.push([windowStart, Number(process.hrtime.bigint() / 1000n)]);
     backendS += (await backendCpuSeconds(run.admin, serviceDatabases)) - backendAtStart;
   };
   const placeReferenceOrders = async (seconds: number) => {
@@ -237,8 +256,15 @@ async function main(): Promise<boolean> {
     for (const phase of phases) await phase(durationS / rounds);
   }
   const rpcsAfter = await rpcCounts(counted);
+  if (profile) {
+    // On the clock of V8's profiles (both monotonic, in µs): bench/profile-top.ts counts only
+    // the samples inside the CreateOrder rounds.
+    await mkdir(`${root}bench/profiles`, { recursive: true });
+    await writeFile(`${root}bench/profiles/windows.json`, JSON.stringify(profiledWindows));
+  }
   const rpcsPerOrder = perOrder(rpcsBefore.calls, rpcsAfter.calls, latencies.length);
   await reference.close();
+  load.close();
   latencies.sort((a, b) => a - b);
   referenceLatencies.sort((a, b) => a - b);
 
