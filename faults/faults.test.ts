@@ -95,15 +95,23 @@ describe("faults", () => {
       );
   }
 
+  function outcome(ids: string[], key: string, i: number): Outcome {
+    return {
+      key,
+      buyer: i % buyers.length,
+      productId: ids[i % ids.length] ?? "",
+      quantity: 1 + (i % 3),
+    };
+  }
+
   function burst(ids: string[], tag: string): Promise<Outcome>[] {
-    return Array.from({ length: burstSize }, (_, i) =>
-      order({
-        key: `${tag}-${i}`,
-        buyer: i % buyers.length,
-        productId: ids[i % ids.length] ?? "",
-        quantity: 1 + (i % 3),
-      }),
-    );
+    return Array.from({ length: burstSize }, (_, i) => order(outcome(ids, `${tag}-${i}`, i)));
+  }
+
+  async function stockLeft(ids: string[]): Promise<number[]> {
+    const rows = await stack.db
+      .catalog`select stock from product_stock where product_id = any(${ids}::uuid[])`;
+    return rows.map((r) => r.stock as number);
   }
 
   /**
@@ -205,16 +213,47 @@ describe("faults", () => {
     await reconcile("kill -9 order + retries", ids, outcomes);
   }, 120_000);
 
-  it("kill -9 of the account service: orders fail UNAVAILABLE, nothing taken", async () => {
+  it("kill -9 of the account service: customers already seen keep ordering, an order for an account never checked fails UNAVAILABLE with nothing taken", async () => {
     const ids = await products();
+    const admin = await adminAuth(stack.authority);
+    // An account the order service has never been asked about, and each buyer and the admin
+    // seen by this order process (their token versions learned, the buyers' accounts checked).
+    const stranger = await customer(stack.accounts, stack.authority);
+    const seen = await Promise.all(
+      buyers.map((_, i) => order(outcome(ids, `seen-account-${i}`, i))),
+    );
+    await stack.orders.createOrder(
+      { accountId: buyers[0]?.id ?? "", items: [{ productId: ids[0] ?? "", quantity: 1 }] },
+      admin,
+    );
+    const units = (await stockLeft(ids)).reduce((a, b) => a + b, 0);
     await stack.kill("account");
     const outcomes = await Promise.all(burst(ids, "kill-account"));
-    expect(outcomes.every((o) => o.code === Code.Unavailable)).toBe(true);
+    // Accounts are never deleted: one found to exist needs no account service to order again.
+    expect(outcomes.filter((o) => o.code !== undefined)).toEqual([]);
+    const strangers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        stack.orders
+          .createOrder(
+            {
+              accountId: stranger.id,
+              items: [{ productId: ids[i % ids.length] ?? "", quantity: 1 }],
+              idempotencyKey: `kill-account-stranger-${i}`,
+            },
+            { ...admin, timeoutMs: 15_000 },
+          )
+          .then(
+            () => undefined,
+            (error: unknown) => ConnectError.from(error).code,
+          ),
+      ),
+    );
+    expect(strangers.every((code) => code === Code.Unavailable)).toBe(true);
     await stack.start("account");
-    await reconcile("kill -9 account", ids, outcomes);
-    const stock = await stack.db
-      .catalog`select stock from product_stock where product_id = any(${ids}::uuid[])`;
-    expect(stock.map((r) => r.stock)).toEqual([stockEach, stockEach, stockEach]);
+    await reconcile("kill -9 account", ids, [...seen, ...outcomes]);
+    const sold = outcomes.reduce((sum, o) => sum + o.quantity, 0);
+    // The placed orders took their units, the stranger's took none.
+    expect((await stockLeft(ids)).reduce((a, b) => a + b, 0)).toBe(units - sold);
   }, 120_000);
 
   it("the catalog stopped (SIGSTOP) past PEER_TIMEOUT_MS, then resumed", async () => {

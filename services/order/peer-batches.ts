@@ -6,13 +6,32 @@ import type { AccountService } from "../../gen/bazaar/account/v1/account_pb.js";
 import type { Status } from "../../gen/google/rpc/status_pb.js";
 import { batched, firstOfEach } from "../../platform/data/batcher.js";
 import { fromStatus } from "../../platform/http/batch-status.js";
+import { Lru } from "../../platform/lru.js";
 import type { Peers } from "./peers.js";
 
-/** Peers.accountExists over `account`: one BatchGetAccounts per turn of the event loop. */
+/**
+ * How long an account found to exist is believed to exist without asking again. Accounts are
+ * never deleted (the account service has no such call), so a yes stays true; it is forgotten
+ * after a while all the same, so that an account database restored to an earlier point is
+ * believed again soon. A no is never remembered: the account may be created the next moment.
+ */
+export const knownAccountMs = 5 * 60_000;
+
+/** Accounts remembered at most; the least recently used are forgotten first. */
+const knownAccountEntries = 100_000;
+
+/**
+ * Peers.accountExists over `account`: one BatchGetAccounts per turn of the event loop for the
+ * accounts not found to exist within the last `knownAccountMs`. A customer ordering again
+ * costs the account service nothing (each check was a call of its own, or a share of one,
+ * ~1–3 ms of its CPU under load: most of a call is HTTP and Connect, not the lookup).
+ */
 export function accountChecks(
   account: Client<typeof AccountService>,
   timeoutMs: number,
+  rememberMs = knownAccountMs,
 ): Peers["accountExists"] {
+  const known = new Lru<number>(knownAccountEntries);
   const check = batched<string, boolean, CallOptions>(
     async (ids, callsPerId) => {
       const calls = callsPerId.flat();
@@ -30,7 +49,14 @@ export function accountChecks(
     // BatchGetAccounts takes up to 1000 ids.
     { maxBatch: 500, missing: () => false },
   );
-  return (accountId, call) => check(accountId.toLowerCase(), call);
+  return async (accountId, call) => {
+    const id = accountId.toLowerCase();
+    const since = known.get(id);
+    if (since !== undefined && Date.now() - since < rememberMs) return true;
+    const exists = await check(id, call);
+    if (exists) known.set(id, Date.now());
+    return exists;
+  };
 }
 
 /** A batch entry's error: the one the single call would have thrown. */

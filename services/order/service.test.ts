@@ -253,6 +253,30 @@ describe("order service", () => {
       expect(await stockOf(h.catalog, p)).toBe(7);
     });
 
+    it("asks once whether an account exists, and again each time it did not", async () => {
+      const buyer = await customer(h.accounts, h.authority);
+      const p = await product(h.catalog, admin, 100, 10);
+      const methods: string[] = [];
+      const orders = h.ordersWith({
+        peers: h.peersWith((t) => ({ account: counting(t.account, methods), catalog: t.catalog })),
+      });
+      for (let i = 0; i < 3; i++) {
+        await orders.createOrder({ items: [{ productId: p, quantity: 1 }] }, buyer.auth);
+      }
+      // Accounts are never deleted: the first yes holds for the orders after it.
+      expect(methods.filter((m) => m === "BatchGetAccounts")).toHaveLength(1);
+      const nobody = uuidv7();
+      for (let i = 0; i < 2; i++) {
+        const refused = await rejection(
+          orders.createOrder({ accountId: nobody, items: [{ productId: p, quantity: 1 }] }, admin),
+        );
+        expect(refused.code).toBe(Code.NotFound);
+      }
+      // A no is asked again: the account may have been created since.
+      expect(methods.filter((m) => m === "BatchGetAccounts")).toHaveLength(3);
+      expect(await stockOf(h.catalog, p)).toBe(7);
+    });
+
     it("reserves and commits the orders placed together in shared calls, each its own answer", async () => {
       const buyers = await Promise.all([1, 2, 3, 4].map(() => customer(h.accounts, h.authority)));
       const plenty = await product(h.catalog, admin, 100, 10);
