@@ -92,4 +92,57 @@ describe("batched", () => {
     await Promise.all([find(1, "a"), find(1, "b"), find(2, "c"), find(3, "d")]);
     expect(seen).toEqual([[["a", "b"], ["c"]], [["d"]]]);
   });
+
+  it("with maxInFlight, keys asked while runs are under way wait and leave together", async () => {
+    const runs: (readonly number[])[] = [];
+    let release: () => void = () => {};
+    let inFlight = 0;
+    let most = 0;
+    const slow = batched(
+      async (keys: readonly number[]) => {
+        runs.push(keys);
+        inFlight++;
+        most = Math.max(most, inFlight);
+        if (runs.length === 1) await new Promise<void>((resolve) => (release = resolve));
+        inFlight--;
+        return new Map(keys.map((k) => [k, k * 10]));
+      },
+      { maxBatch: 3, missing: () => -1, maxInFlight: 1 },
+    );
+    const first = slow(1);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(runs).toEqual([[1]]);
+    // Asked in four different turns while the first run is under way.
+    const later: Promise<number>[] = [];
+    for (const key of [2, 3, 4, 5]) {
+      later.push(slow(key));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(runs).toEqual([[1]]);
+    release();
+    expect(await Promise.all([first, ...later])).toEqual([10, 20, 30, 40, 50]);
+    // They left together once it ended, maxBatch at a time, one run at a time.
+    expect(runs).toEqual([[1], [2, 3, 4], [5]]);
+    expect(most).toBe(1);
+  });
+
+  it("with maxInFlight, a failed run lets the waiting keys go", async () => {
+    let calls = 0;
+    const flaky = batched(
+      async (keys: readonly number[]) => {
+        calls++;
+        if (calls === 1) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          throw new Error("boom");
+        }
+        return new Map(keys.map((k) => [k, k]));
+      },
+      { maxBatch: 10, missing: () => -1, maxInFlight: 1 },
+    );
+    const first = flaky(1);
+    await new Promise((resolve) => setImmediate(resolve));
+    const second = flaky(2);
+    await expect(first).rejects.toThrow("boom");
+    expect(await second).toBe(2);
+  });
 });

@@ -80,7 +80,7 @@ const unanswered = () => new ConnectError("the batch answer left this order out"
 export function perTurn<R extends { orderId: string }, A>(
   single: (request: R, call: CallOptions) => Promise<A>,
   batch: (requests: R[], call: CallOptions) => Promise<(A | ConnectError)[]>,
-  options: { maxBatch: number; timeoutMs: number },
+  options: { maxBatch: number; timeoutMs: number; maxInFlight?: number },
 ): (request: R, call: CallOptions) => Promise<A> {
   type Asked = { request: R; call: CallOptions };
   const asked = batched<string, { answer: A } | { error: unknown }, Asked>(
@@ -120,6 +120,7 @@ export function perTurn<R extends { orderId: string }, A>(
     {
       maxBatch: options.maxBatch,
       missing: () => ({ error: unanswered() }),
+      ...(options.maxInFlight ? { maxInFlight: options.maxInFlight } : {}),
     },
   );
   return async (request, call) => {

@@ -9,7 +9,7 @@ import {
   type ReserveStockResponse,
 } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import { defaultRetry, type RetryPolicy } from "../../platform/http/retry.js";
-import { maxBatchCommits, maxBatchReservations } from "./limits.js";
+import { maxBatchCommits, maxBatchReservations, peerCallsInFlight } from "./limits.js";
 import { accountChecks, entryError, perTurn } from "./peer-batches.js";
 import { withPeer } from "./peer-transport.js";
 
@@ -73,7 +73,7 @@ export function createPeers(
         result.case === "committed" ? result.value : entryError(result),
       );
     },
-    { maxBatch: maxBatchCommits, timeoutMs: options.timeoutMs },
+    { maxBatch: maxBatchCommits, timeoutMs: options.timeoutMs, maxInFlight: peerCallsInFlight },
   );
   return {
     account,
@@ -85,7 +85,11 @@ export function createPeers(
         (await catalog.batchReserveStock({ requests }, call)).results.map(({ result }) =>
           result.case === "reserved" ? result.value : entryError(result),
         ),
-      { maxBatch: maxBatchReservations, timeoutMs: options.timeoutMs },
+      {
+        maxBatch: maxBatchReservations,
+        timeoutMs: options.timeoutMs,
+        maxInFlight: peerCallsInFlight,
+      },
     ),
     commitReservation: async (orderId, call) => {
       await commit({ orderId }, call);

@@ -6,6 +6,7 @@ import { executeRows } from "../../../platform/data/database.js";
 import { type EventDraft, outboxInsertSql } from "../../../platform/events/record.js";
 import type { OrderFailure, PricedItem } from "../domain.js";
 import { orderPlacedDraft } from "../events.js";
+import { statementsInFlight } from "../limits.js";
 import {
   type BeginResult,
   failureColumns,
@@ -88,6 +89,7 @@ export class AttemptStore {
       missing: (id) => {
         throw new Error(`attempt ${id} was neither begun nor refused`);
       },
+      maxInFlight: statementsInFlight,
     },
   );
 
@@ -215,7 +217,7 @@ export class AttemptStore {
     // An order carries up to 100 items with their names and descriptions (up to ~5 KB each):
     // 32 orders keep one statement's JSON under ~16 MB, where 200 could reach 100 MB and stall
     // the event loop while it is built.
-    { maxBatch: 32, missing: () => undefined },
+    { maxBatch: 32, missing: () => undefined, maxInFlight: statementsInFlight },
   );
 
   /**
@@ -249,7 +251,7 @@ export class AttemptStore {
         .where(inArray(schema.orders.id, [...ids]));
       return new Map();
     },
-    { maxBatch: 500, missing: () => undefined },
+    { maxBatch: 500, missing: () => undefined, maxInFlight: statementsInFlight },
   );
 
   /**
