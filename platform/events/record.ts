@@ -145,7 +145,11 @@ function eventsJson(events: readonly (EventDraft & { sequence?: number })[]): st
 
 /**
  * SQL for a protobuf varint field `number` holding the non-negative bigint `value`: the tag
- * byte, then 7 bits a byte, low bits first, the high bit saying another byte follows.
+ * byte, then 7 bits a byte, low bits first, the high bit saying another byte follows. Values
+ * below 2^35 (every stock and sequence in practice) take a scalar expression of nested
+ * set_byte calls, one branch per length; larger ones a loop over generate_series. The scalar
+ * form runs once per event row of a hot statement, where a subquery per row cost the backend
+ * several times as much.
  */
 export function varintField(number: number, value: string): string {
   if (!Number.isInteger(number) || number < 1 || number > 15) {
@@ -153,10 +157,19 @@ export function varintField(number: number, value: string): string {
   }
   const tag = (number << 3).toString(16).padStart(2, "0");
   const v = `(${value})::bigint`;
-  return `(select '\\x${tag}'::bytea || string_agg(set_byte('\\x00'::bytea, 0,
+  const branches = [1, 2, 3, 4, 5].map((length) => {
+    let bytes = `'\\x${"00".repeat(length)}'::bytea`;
+    for (let i = 0; i < length; i++) {
+      const more = i < length - 1 ? " | 128" : "";
+      bytes = `set_byte(${bytes}, ${i}, ((${v} >> ${7 * i}) & 127)::int${more})`;
+    }
+    return `when ${v} < ${2 ** (7 * length)} then ${bytes}`;
+  });
+  const loop = `(select string_agg(set_byte('\\x00'::bytea, 0,
       ((${v} >> (7 * i)) & 127)::int | case when ${v} >> (7 * (i + 1)) > 0 then 128 else 0 end),
       ''::bytea order by i)
     from generate_series(0, 8) i where i = 0 or ${v} >> (7 * i) > 0)`;
+  return `('\\x${tag}'::bytea || case ${branches.join(" ")} else ${loop} end)`;
 }
 
 function identifier(name: string): string {
