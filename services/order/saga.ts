@@ -20,10 +20,8 @@
 //      FAILED lets exactly one concurrent duplicate in; the others wait for its outcome.
 //   3. Does the account exist (BatchGetAccounts, shared by the orders that arrived together;
 //      asked as the request arrives, before step 2's write), in parallel with step 4 (unknown → NOT_FOUND; what step 4 reserved is
-//      released). A verified token is not enough: a service names any account id, and a
-//      token may outlive a restored account database. A yes is remembered for a while
-//      (peer-batches.ts, knownAccountMs: accounts are never deleted), so a customer ordering
-//      again is not asked about; a no is asked again every time.
+//      released). A verified token is not enough (a service may name any account id). A yes
+//      is remembered (peer-batches.ts: accounts are never deleted); a no is asked again.
 //   4. ReserveStock(order_id, items): all or nothing in the catalog; its answer carries the
 //      unit prices, names and descriptions the stock was taken at (the order's snapshot).
 //      The orders whose step 2 landed together ask in one BatchReserveStock call, each still

@@ -47,9 +47,8 @@ export class AttemptStore {
 
   /**
    * Writes a pending attempt. With an idempotency key, the partial unique index decides a race
-   * between duplicates: the loser gets the live attempt (pending or confirmed) instead.
-   * Attempts begun in the same turn of the event loop share one INSERT (group commit); their
-   * next steps then also leave together, so their peer calls can share batches.
+   * between duplicates: the loser gets the live attempt (pending or confirmed) instead. Attempts
+   * begun together share one INSERT (group commit), and so leave together for their peer calls.
    */
   begin(input: BeginInput): Promise<BeginResult> {
     return this.#begin(input.id, input);
