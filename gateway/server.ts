@@ -15,6 +15,7 @@ import type { GatewayConfig } from "./config.js";
 import { createContext, type GatewayContext } from "./context.js";
 import { maskError } from "./errors.js";
 import { GraphiQLPage } from "./graphiql.js";
+import { StockFrames } from "./live/stock-frames.js";
 import { type LiveFeeds, StockFeed } from "./live.js";
 import { createErrorLog } from "./logging.js";
 import { createGatewayMetrics, type GatewayMetrics } from "./observability.js";
@@ -71,19 +72,25 @@ export function createGateway(options: GatewayOptions): Gateway {
     order: createGrpcTransport({ baseUrl: config.ORDER_URL }),
   };
   const backends = createBackends(transports);
+  const ids = requestIds();
   const stock = new StockFeed(createClient(CatalogService, streams.catalog), logger);
-  const live = {
+  // Stock events are executed without any subscriber's request: a context of their own.
+  const frames = new StockFrames(() =>
+    makeContext({ request: new Request("http://gateway.internal/graphql") } as never),
+  );
+  const live: LiveFeeds = {
     stock,
+    frames,
     order: createClient(OrderService, streams.order),
     closing: stock.closing,
   };
+  const makeContext = createContext({ backends, config, logger, requestIdOf: ids.of, live });
   const graphiql = config.GRAPHQL_INTROSPECTION ? new GraphiQLPage(graphqlEndpoint) : undefined;
-  const ids = requestIds();
   const log = createErrorLog(logger);
 
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({
     schema: createSchema<Record<string, unknown> & GatewayContext>({ typeDefs, resolvers }),
-    context: createContext({ backends, config, logger, requestIdOf: ids.of, live }),
+    context: makeContext,
     plugins: [
       ids.plugin,
       cors(corsOrigins(config)),
@@ -109,6 +116,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       graphqlSseProtocol(),
       // Events' resume cursors: `extensions.cursor` on both, the SSE `id:` on Yoga's.
       sseResume(),
+      // stockChanged executed and written once per state, not per subscriber.
+      frames.plugin(),
     ],
     maskedErrors: { maskError: (error, message) => maskError(error, message) },
     logging: log.yoga,
