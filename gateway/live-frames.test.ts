@@ -102,6 +102,7 @@ describe("stockChanged for many subscribers", () => {
     await until(() => [one, two, other].every((s) => s.state.frames.length === 2));
     await until(() => gateway.live.stock.settled);
     const executions = gateway.live.frames.executions;
+    const rendered = gateway.live.frames.rendered;
     const from = one.state.frames.length;
     for (const stock of [101, 102, 103]) {
       await catalog.setStock(a, stock);
@@ -110,6 +111,8 @@ describe("stockChanged for many subscribers", () => {
     await until(() => other.stocks(a).at(-1) === 103);
     // Three states, two distinct subscriptions: six executions, whatever the subscribers.
     expect(gateway.live.frames.executions - executions).toBe(6);
+    // And rendered into SSE bytes once per batch and subscription: the two share theirs.
+    expect(gateway.live.frames.rendered - rendered).toBeLessThanOrEqual(6);
     expect(two.state.frames.slice(from)).toEqual(one.state.frames.slice(from));
     expect(one.stocks(a)).toEqual([100, 101, 102, 103]);
     // Each carries its cursor as the SSE id and in extensions, and `product` is the new state's.

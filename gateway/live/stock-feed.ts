@@ -18,42 +18,45 @@
 // states this feed has only from a snapshot (it started watching them after the cursor), the
 // snapshot's horizon is all it can compare, so such states may be sent again (never a gap).
 import { setMaxListeners } from "node:events";
-import { type Client, Code, ConnectError } from "@connectrpc/connect";
+import type { Client } from "@connectrpc/connect";
 import { Repeater } from "graphql-yoga";
 import type { CatalogService, StockUpdate } from "../../gen/bazaar/catalog/v1/catalog_pb.js";
 import { comparePositions, decodeCursor, type Position } from "../../platform/events/tail.js";
 import type { Logger } from "../../platform/observability/logger.js";
 import { type FeedOptions, type Offered, type StockBatch, stockBatches } from "./stock-batch.js";
+import { StockUpstream } from "./stock-upstream.js";
 
 export { type FeedOptions, type Offered, type StockBatch, stockBatches };
 
-const maxIdsPerStream = 100;
-const retryMinMs = 100;
-const retryMaxMs = 5_000;
-
 interface StockSubscriber {
-  ids: ReadonlySet<string>;
+  group: Group;
   /** Its ids are all among the upstreams' (false from joining until the next re-subscription). */
   covered: boolean;
-  /** The latest state of each product changed since its last batch. */
+  /** The latest state of each product it has not been sent (while busy, new or resumed). */
   pending: Map<string, Offered>;
   /** Its last batch is not taken yet. */
   busy: boolean;
-  /** Sends what is pending as one batch. */
+  /** Resuming: what it is sent is filtered by its cursor, so it takes no shared batch. */
+  resumed: Position | undefined;
+  send(batch: StockBatch): void;
+  /** Sends what is pending as a batch of its own. */
   flush(): void;
 }
 
-/** One upstream stream's progress: every change at or before `cursor` has been offered. */
-interface Chunk {
-  cursor: string | undefined;
-  position: Position | undefined;
+/** Subscribers of the same ids: they are handed the same batch object at a tick. */
+interface Group {
+  ids: ReadonlySet<string>;
+  members: Set<StockSubscriber>;
+  /** The latest state of each of its products changed this tick, in the order they changed. */
+  changed: Offered[];
 }
 
 /** Multiplexes every stockChanged subscriber of the process onto shared upstream streams. */
 export class StockFeed {
   readonly #subscribers = new Set<StockSubscriber>();
-  /** Who watches each product. */
-  readonly #byProduct = new Map<string, Set<StockSubscriber>>();
+  readonly #groups = new Map<string, Group>();
+  /** Which groups watch each product. */
+  readonly #byProduct = new Map<string, Set<Group>>();
   /** The latest stock per watched product, for subscribers that join later. */
   readonly #latest = new Map<string, Offered>();
   /** Products changed since the last tick. Reading the upstream only records (so it keeps up
@@ -64,27 +67,27 @@ export class StockFeed {
   #tick: NodeJS.Timeout | undefined;
   #lastTick = 0;
   #serial = 0;
-  #upstream: { ids: string[]; abort: AbortController; chunks: Chunk[] } | undefined;
-  /** The oldest chunk cursor, once every chunk has one: all offered up to there. */
-  #safe: string | undefined;
+  readonly #upstream: StockUpstream;
   #timer: NodeJS.Timeout | undefined;
   readonly #closing = new AbortController();
   readonly #settleMs: number;
   readonly #tickMs: number;
-  /** Upstream streams opened so far (tests and /metrics read it). */
-  upstreamsOpened = 0;
   /** Batches handed to subscribers so far. */
   batches = 0;
 
-  constructor(
-    private readonly catalog: Client<typeof CatalogService>,
-    private readonly logger: Logger,
-    options: FeedOptions = {},
-  ) {
+  constructor(catalog: Client<typeof CatalogService>, logger: Logger, options: FeedOptions = {}) {
+    this.#upstream = new StockUpstream(catalog, logger, (update, position) =>
+      this.#record(update, position),
+    );
     this.#settleMs = options.settleMs ?? 20;
     this.#tickMs = options.tickMs ?? 50;
     // Every subscription listens for the gateway closing: thousands, by design.
     setMaxListeners(0, this.#closing.signal);
+  }
+
+  /** Upstream streams opened so far (tests and /metrics read it). */
+  get upstreamsOpened(): number {
+    return this.#upstream.opened;
   }
 
   get subscribers(): number {
@@ -101,12 +104,12 @@ export class StockFeed {
   /** Whether every subscriber is covered by the upstream streams and they have a cursor: the
    * next change each one gets carries a cursor to resume from. */
   get settled(): boolean {
-    return this.#safe !== undefined && [...this.#subscribers].every((s) => s.covered);
+    return this.#upstream.safe !== undefined && [...this.#subscribers].every((s) => s.covered);
   }
 
   /** The ids the upstream streams watch now. */
   get watching(): readonly string[] {
-    return this.#upstream?.ids ?? [];
+    return this.#upstream.ids;
   }
 
   /**
@@ -116,44 +119,38 @@ export class StockFeed {
    * cursor) leaves out the states the client had at that cursor.
    */
   subscribe(productIds: readonly string[], resumeFrom = ""): AsyncIterableIterator<StockBatch> {
-    const resumed = resumeFrom === "" ? undefined : decodeCursor(resumeFrom);
     const stream = new Repeater<StockBatch>(async (push, stop) => {
-      const sent = new Map<string, number>();
       const subscriber: StockSubscriber = {
-        ids: new Set(productIds),
+        group: this.#join(productIds),
         covered: false,
         pending: new Map(),
         busy: false,
-        flush: () => {
-          const updates: Offered[] = [];
-          for (const each of subscriber.pending.values()) {
-            const { update, position } = each;
-            // What the client had before it reconnected.
-            if (resumed && position && comparePositions(position, resumed) <= 0) continue;
-            // A re-subscription's snapshot repeats what the subscriber has: only changes go out.
-            if (sent.get(update.productId) === update.stock) continue;
-            sent.set(update.productId, update.stock);
-            updates.push(each);
-          }
-          subscriber.pending.clear();
-          if (updates.length === 0) return;
+        resumed: resumeFrom === "" ? undefined : decodeCursor(resumeFrom),
+        send: (batch) => {
           subscriber.busy = true;
           this.batches++;
-          // Caught up with the feed: everything up to its safe cursor is in this batch or sent.
-          const resumeCursor = subscriber.covered ? this.#safe : undefined;
           // Resolves when the reader takes it; meanwhile newer stock collects in `pending`.
-          void push({ updates, resumeCursor }).then(() => {
+          void push(batch).then(() => {
             subscriber.busy = false;
             if (subscriber.pending.size > 0) this.#markDirty(subscriber);
           });
         },
+        flush: () => {
+          const { pending, resumed } = subscriber;
+          // What the client had before it reconnected stays out.
+          const updates = [...pending.values()].filter(
+            ({ position }) => !resumed || !position || comparePositions(position, resumed) > 0,
+          );
+          pending.clear();
+          // Caught up with the feed: everything up to its safe cursor is in this batch or sent.
+          const resumeCursor = subscriber.covered ? this.#upstream.safe : undefined;
+          if (updates.length > 0) subscriber.send({ updates, resumeCursor });
+        },
       };
       this.#subscribers.add(subscriber);
-      for (const id of subscriber.ids) {
-        const watchers = this.#byProduct.get(id) ?? new Set();
-        this.#byProduct.set(id, watchers);
-        watchers.add(subscriber);
-        // What the feed knows already goes out at once (not covered yet: no cursor).
+      subscriber.group.members.add(subscriber);
+      // What the feed knows already goes out at once (not covered yet: no cursor).
+      for (const id of subscriber.group.ids) {
         const known = this.#latest.get(id);
         if (known) subscriber.pending.set(id, known);
       }
@@ -166,14 +163,38 @@ export class StockFeed {
       this.#closing.signal.removeEventListener("abort", onClose);
       this.#subscribers.delete(subscriber);
       this.#dirty.delete(subscriber);
-      for (const id of subscriber.ids) {
-        const watchers = this.#byProduct.get(id);
-        watchers?.delete(subscriber);
-        if (watchers?.size === 0) this.#byProduct.delete(id);
-      }
+      this.#leave(subscriber);
       this.#resubscribeSoon();
     });
     return Object.assign(stream, { [stockBatches]: true });
+  }
+
+  #join(productIds: readonly string[]): Group {
+    const ids = [...new Set(productIds)].sort();
+    const key = ids.join(",");
+    let group = this.#groups.get(key);
+    if (!group) {
+      group = { ids: new Set(ids), members: new Set(), changed: [] };
+      this.#groups.set(key, group);
+      for (const id of ids) {
+        const groups = this.#byProduct.get(id) ?? new Set();
+        this.#byProduct.set(id, groups);
+        groups.add(group);
+      }
+    }
+    return group;
+  }
+
+  #leave(subscriber: StockSubscriber): void {
+    const group = subscriber.group;
+    group.members.delete(subscriber);
+    if (group.members.size > 0) return;
+    this.#groups.delete([...group.ids].join(","));
+    for (const id of group.ids) {
+      const groups = this.#byProduct.get(id);
+      groups?.delete(group);
+      if (groups?.size === 0) this.#byProduct.delete(id);
+    }
   }
 
   /** Aborted by close(): subscriptions of other feeds end with it too. */
@@ -185,8 +206,7 @@ export class StockFeed {
     this.#closing.abort();
     clearTimeout(this.#timer);
     clearTimeout(this.#tick);
-    this.#upstream?.abort.abort();
-    this.#upstream = undefined;
+    this.#upstream.close();
   }
 
   #resubscribeSoon(): void {
@@ -198,71 +218,19 @@ export class StockFeed {
   #resubscribe(): void {
     if (this.#closing.signal.aborted) return;
     const wanted = new Set<string>();
-    for (const subscriber of this.#subscribers) {
-      for (const id of subscriber.ids) wanted.add(id);
-      subscriber.covered = true;
+    for (const group of this.#groups.values()) {
+      for (const id of group.ids) wanted.add(id);
+      for (const subscriber of group.members) subscriber.covered = true;
     }
-    const ids = [...wanted].sort();
-    const current = this.#upstream?.ids ?? [];
-    if (ids.length === current.length && ids.every((id, i) => id === current[i])) return;
-    this.#upstream?.abort.abort();
+    if (!this.#upstream.watch([...wanted].sort())) return;
     for (const id of this.#latest.keys()) if (!wanted.has(id)) this.#latest.delete(id);
-    if (ids.length === 0) {
-      this.#upstream = undefined;
-      return;
-    }
-    const abort = new AbortController();
-    const chunks: Chunk[] = [];
-    this.#upstream = { ids, abort, chunks };
-    this.#safe = undefined;
-    for (let i = 0; i < ids.length; i += maxIdsPerStream) {
-      const chunk: Chunk = { cursor: undefined, position: undefined };
-      chunks.push(chunk);
-      void this.#run(ids.slice(i, i + maxIdsPerStream), chunk, abort.signal);
-    }
-  }
-
-  /** One upstream stream for `ids`, resumed from its last cursor after any failure. */
-  async #run(ids: string[], chunk: Chunk, signal: AbortSignal): Promise<void> {
-    let delayMs = retryMinMs;
-    while (!signal.aborted) {
-      try {
-        this.upstreamsOpened++;
-        // A new set of ids starts from a snapshot (the new ids need their current stock).
-        const cursor = chunk.cursor ?? "";
-        // A snapshot's states but its last have no cursor; they are held until the last one
-        // says where the snapshot stands (they come together), so every state has a position.
-        const held: StockUpdate[] = [];
-        for await (const res of this.catalog.watchStock({ productIds: ids, cursor }, { signal })) {
-          const update = res.update;
-          delayMs = retryMinMs;
-          if (!update) continue; // a heartbeat
-          if (update.cursor === "") {
-            held.push(update);
-            continue;
-          }
-          const position = decodeCursor(update.cursor);
-          if (position) this.#advance(chunk, update.cursor, position);
-          for (const each of [...held.splice(0), update]) this.#record(each, position);
-        }
-      } catch (error) {
-        if (signal.aborted) return;
-        const code = ConnectError.from(error).code;
-        // An unknown product ends the stream for good; anything else (a restart) is retried.
-        if (code === Code.NotFound || code === Code.InvalidArgument) {
-          this.logger.warn({ err: error }, "stock feed refused; dropping unknown products");
-          return;
-        }
-        this.logger.debug({ err: error }, "stock feed interrupted; resuming from its cursor");
-      }
-      if (signal.aborted) return;
-      await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
-      delayMs = Math.min(retryMaxMs, delayMs * 2);
-    }
   }
 
   #record(update: StockUpdate, position: Position | undefined): void {
+    const known = this.#latest.get(update.productId);
     this.#latest.set(update.productId, { update, position, serial: ++this.#serial });
+    // A re-subscription's snapshot repeats what subscribers have: only changes go out.
+    if (known?.update.stock === update.stock) return;
     this.#changed.add(update.productId);
     this.#tickSoon();
   }
@@ -284,37 +252,41 @@ export class StockFeed {
   }
 
   #handOut(): void {
+    const touched = new Set<Group>();
     for (const id of this.#changed) {
       const latest = this.#latest.get(id);
-      if (!latest) continue;
-      for (const subscriber of this.#byProduct.get(id) ?? []) {
-        // Moved to the end: a batch lists products in the order they last changed.
-        subscriber.pending.delete(id);
-        subscriber.pending.set(id, latest);
-        this.#dirty.add(subscriber);
+      for (const group of (latest && this.#byProduct.get(id)) || []) {
+        group.changed.push(latest as Offered);
+        touched.add(group);
       }
     }
     this.#changed.clear();
+    for (const group of touched) {
+      // Every member that keeps up gets the same batch object: rendered once for them all.
+      const shared: [StockBatch?, StockBatch?] = [];
+      for (const subscriber of group.members) {
+        if (subscriber.busy || subscriber.pending.size > 0 || subscriber.resumed) {
+          for (const each of group.changed) {
+            // Moved to the end: a batch lists products in the order they last changed.
+            subscriber.pending.delete(each.update.productId);
+            subscriber.pending.set(each.update.productId, each);
+          }
+          this.#dirty.add(subscriber);
+          continue;
+        }
+        const covered = subscriber.covered ? 1 : 0;
+        shared[covered] ??= {
+          updates: group.changed,
+          resumeCursor: subscriber.covered ? this.#upstream.safe : undefined,
+        };
+        subscriber.send(shared[covered]);
+      }
+      group.changed = [];
+    }
     for (const subscriber of this.#dirty) {
       if (subscriber.busy) continue; // it is marked again once it takes its batch
       this.#dirty.delete(subscriber);
       subscriber.flush();
     }
-  }
-
-  /** The chunk has offered everything up to `cursor`: the feed's safe cursor may move on. */
-  #advance(chunk: Chunk, cursor: string, position: Position): void {
-    chunk.cursor = cursor;
-    chunk.position = position;
-    const chunks = this.#upstream?.chunks ?? [];
-    let oldest: Chunk | undefined;
-    for (const each of chunks) {
-      if (!each.position) {
-        this.#safe = undefined;
-        return;
-      }
-      if (!oldest?.position || comparePositions(each.position, oldest.position) < 0) oldest = each;
-    }
-    this.#safe = oldest?.cursor;
   }
 }

@@ -33,6 +33,13 @@ interface Shared {
   json?: string;
 }
 
+interface Prepared {
+  /** One per state; the last carries the cursor. */
+  results: ExecutionResult[];
+  /** The whole batch as SSE frames (undefined when a result has errors: masked elsewhere). */
+  frames: ExecutionResult[] | undefined;
+}
+
 // Rendered batches kept per subscription, and subscriptions kept: a few ticks' worth.
 const maxBatchesPerKey = 64;
 const maxKeys = 1_024;
@@ -43,6 +50,9 @@ export class StockFrames {
   /** Batches rendered into SSE bytes so far: once per distinct batch. */
   rendered = 0;
   readonly #executed = new WeakMap<Offered, Map<string, Shared>>();
+  /** Per batch object (the feed hands one to every subscriber of the same ids that keeps up)
+   * and subscription: its results, and its frames when it has no errors. */
+  readonly #prepared = new WeakMap<StockBatch, Map<string, Promise<Prepared>>>();
   readonly #batches = new Map<string, Map<string, Uint8Array>>();
   readonly #texts = new WeakMap<DocumentNode, string>();
   #context: { serial: number; value: object } | undefined;
@@ -80,17 +90,32 @@ export class StockFrames {
     key: string,
     request: Request | undefined,
   ): Promise<ExecutionResult[]> {
+    let byKey = this.#prepared.get(batch);
+    if (!byKey) {
+      byKey = new Map();
+      this.#prepared.set(batch, byKey);
+    }
+    let prepared = byKey.get(key);
+    if (!prepared) {
+      prepared = this.#prepare(batch, args, key);
+      byKey.set(key, prepared);
+    }
+    const { results, frames } = await prepared;
+    return frames && request && sseFramed.has(request) ? frames : results;
+  }
+
+  async #prepare(batch: StockBatch, args: ExecutionArgs, key: string): Promise<Prepared> {
     const shared = batch.updates.map((offered) => this.#execute(offered, args, key));
     for (const each of shared) if (!each.result) await each.promise;
     const results = shared.map((each) => each.result as ExecutionResult);
     const cursor = batch.resumeCursor;
-    if (request && sseFramed.has(request) && results.every((r) => !r.errors?.length)) {
-      return [{ [sseBytes]: this.#render(batch, shared, key, cursor) } as ExecutionResult];
-    }
+    const frames = results.every((result) => !result.errors?.length)
+      ? [{ [sseBytes]: this.#render(batch, shared, key, cursor) } as ExecutionResult]
+      : undefined;
     // The cursor goes with the last: once the client has it, it has the whole batch.
-    return results.map((result, i) =>
-      cursor !== undefined && i === results.length - 1 ? withCursor(result, cursor) : result,
-    );
+    const last = results.length - 1;
+    if (cursor !== undefined) results[last] = withCursor(results[last] as ExecutionResult, cursor);
+    return { results, frames };
   }
 
   #execute(offered: Offered, args: ExecutionArgs, key: string): Shared {
@@ -174,18 +199,21 @@ function withCursor(result: ExecutionResult, cursor: string): ExecutionResult {
  */
 function mapEvents<T, U>(
   source: AsyncIterator<T>,
-  map: (event: T) => Promise<U[]>,
+  map: (event: T) => Promise<readonly U[]>,
 ): AsyncIterableIterator<U> {
-  let queue: U[] = [];
+  // Shared with other subscribers: read, never changed.
+  let queue: readonly U[] = [];
+  let at = 0;
   const done = { done: true, value: undefined } as IteratorReturnResult<undefined>;
   return {
     async next(): Promise<IteratorResult<U>> {
-      while (queue.length === 0) {
+      while (at >= queue.length) {
         const next = await source.next();
         if (next.done) return done;
         queue = await map(next.value);
+        at = 0;
       }
-      return { done: false, value: queue.shift() as U };
+      return { done: false, value: queue[at++] as U };
     },
     async return() {
       queue = [];
