@@ -54,6 +54,15 @@ if (!base) {
 }
 const run = new BenchProcesses(base);
 
+/** The gateway's V8 heap in use, from its /metrics (garbage not yet collected included). */
+async function heapMb(gatewayUrl: string): Promise<number> {
+  const text = await (await fetch(`${gatewayUrl}/metrics`)).text();
+  return (
+    Number(/^nodejs_heap_size_used_bytes(?:{[^}]*})? (\S+)$/m.exec(text)?.[1] ?? Number.NaN) /
+    2 ** 20
+  );
+}
+
 function rssMb(pid: number | undefined): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN) / 1024;
@@ -282,6 +291,7 @@ async function main(): Promise<string[][]> {
     usPerEvent: number;
     clientCpuPct: number;
     rssMb: number;
+    heapMb: number;
     failed: number;
     load: string;
   }
@@ -320,6 +330,7 @@ async function main(): Promise<string[][]> {
     const clientUsage = process.cpuUsage(clientCpu0);
     const clientCpuPct = ((clientUsage.user + clientUsage.system) / 1e6 / wallS) * 100;
     const rss = rssMb(gatewayPid);
+    const heap = await heapMb(gatewayUrl);
     subscribers?.close();
     const at = await occurrences(startedMs);
     const latencies: number[] = [];
@@ -348,6 +359,7 @@ async function main(): Promise<string[][]> {
         deliveries.atMs.length > 0 ? ((cpuPct / 100) * wallS * 1e6) / deliveries.atMs.length : 0,
       clientCpuPct,
       rssMb: rss,
+      heapMb: heap,
       failed: subscribers?.failed ?? 0,
       load: loadavg()
         .map((l) => l.toFixed(1))
@@ -358,12 +370,18 @@ async function main(): Promise<string[][]> {
         `${run.delivered} events delivered (${run.perS.toFixed(0)}/s), ` +
         `latency p50 ${run.p50.toFixed(0)} ms p99 ${run.p99.toFixed(0)} ms ` +
         `(straight from the catalog: p50 ${run.directP50.toFixed(0)} ms p99 ${run.directP99.toFixed(0)} ms), ` +
-        `gateway CPU ${cpuPct.toFixed(0)}% (${run.usPerEvent.toFixed(1)} µs per event delivered) RSS ${rss.toFixed(0)} MB, ` +
+        `gateway CPU ${cpuPct.toFixed(0)}% (${run.usPerEvent.toFixed(1)} µs per event delivered) RSS ${rss.toFixed(0)} MB heap ${heap.toFixed(0)} MB, ` +
         `this process (subscribers and order clients) CPU ${clientCpuPct.toFixed(0)}%` +
         `${run.failed ? `, ${run.failed} could not subscribe` : ""}; load average ${run.load}\n`,
     );
     // Let the gateway notice the closed connections before the next run.
     await sleep(2_000);
+    if (n > 0) {
+      const feed = await (await fetch(`${gatewayUrl}/metrics`)).text();
+      process.stdout.write(
+        `        once they left: gateway heap ${(await heapMb(gatewayUrl)).toFixed(0)} MB, ${/^gateway_stock_subscribers(?:{[^}]*})? (\S+)$/m.exec(feed)?.[1] ?? "?"} stock subscribers\n`,
+      );
+    }
     return run;
   };
 

@@ -6,6 +6,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 // Renamed: it is a Yoga plugin factory, not a React hook (which the linter takes `use…` for).
 import { useGraphQLSSE as graphqlSseProtocol } from "@graphql-yoga/plugin-graphql-sse";
 import { createSchema, createYoga, type YogaServerInstance } from "graphql-yoga";
+import { Gauge } from "prom-client";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
 import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
 import { corsOrigins } from "../platform/config.js";
@@ -73,11 +74,24 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
   const backends = createBackends(transports);
   const ids = requestIds();
-  const stock = new StockFeed(createClient(CatalogService, streams.catalog), logger);
+  const stock = new StockFeed(createClient(CatalogService, streams.catalog), logger, {
+    tickMs: config.LIVE_TICK_MS,
+  });
   // Stock events are executed without any subscriber's request: a context of their own.
   const frames = new StockFrames(() =>
     makeContext({ request: new Request("http://gateway.internal/graphql") } as never),
   );
+  // For /metrics: what the stock feed serves (bench:live reads it once subscribers leave).
+  if (!metrics.registry.getSingleMetric("gateway_stock_subscribers")) {
+    new Gauge({
+      name: "gateway_stock_subscribers",
+      help: "stockChanged subscribers of this gateway's stock feed",
+      registers: [metrics.registry],
+      collect() {
+        this.set(stock.subscribers);
+      },
+    });
+  }
   const live: LiveFeeds = {
     stock,
     frames,
