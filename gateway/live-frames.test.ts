@@ -1,12 +1,14 @@
 // stockChanged at scale (gateway/live/stock-frames.ts, gateway/live/stock-feed.ts): subscribers
 // of the same subscription get the same bytes from one execution per state; a subscriber that
 // does not read gets a bounded number of batches and, once it reads, the latest stock.
+import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../platform/observability/logger.js";
 import { type LiveCatalog, startLiveCatalog } from "../services/catalog/live-testing.js";
 import { createTransports } from "./clients.js";
 import { loadGatewayConfig } from "./config.js";
 import { createGateway, type Gateway } from "./server.js";
+import { listeningGateway } from "./testing.js";
 
 const silent = createLogger({ service: "test", level: "silent", pretty: false });
 let catalog: LiveCatalog;
@@ -161,4 +163,58 @@ describe("stockChanged for many subscribers", () => {
     fast.stop();
     await until(() => gateway.live.stock.subscribers === 0);
   });
+
+  it("leaves no subscriber, timer or socket behind when 1,000 clients vanish while stock changes", async () => {
+    const ids = catalog.products.slice(0, 2) as string[];
+    const running = await listeningGateway({
+      account: "http://127.0.0.1:1",
+      catalog: catalog.url,
+      order: "http://127.0.0.1:1",
+    });
+    const resources = (kind: string) =>
+      process.getActiveResourcesInfo().filter((each) => each === kind).length;
+    let changing = true;
+    try {
+      const before = { timers: resources("Timeout"), sockets: resources("TCPSocketWrap") };
+      const body = JSON.stringify({ query: plain, variables: { ids } });
+      const open = () =>
+        new Promise<http.ClientRequest>((resolve, reject) => {
+          const request = http.request(`${running.url}/graphql`, {
+            method: "POST",
+            agent: false,
+            headers: { "content-type": "application/json", accept: "text/event-stream" },
+          });
+          request.on("response", (response) => {
+            let text = "";
+            response.on("data", (chunk: Buffer) => {
+              text += chunk;
+              if ((text.match(/event: next/g) ?? []).length >= 2) resolve(request);
+            });
+          });
+          request.on("error", reject);
+          request.end(body);
+        });
+      const requests = await Promise.all(Array.from({ length: 1_000 }, open));
+      const feed = running.gateway.live.stock;
+      expect(feed.subscribers).toBe(1_000);
+      // Each subscription has its ping timer and two sockets (both ends, in this process).
+      expect(resources("Timeout") - before.timers).toBeGreaterThanOrEqual(1_000);
+      let stock = 2_000;
+      const changes = (async () => {
+        while (changing) await catalog.setStock(ids[stock % 2] as string, ++stock);
+      })();
+      await until(() => feed.batches > 1_000 * 2 + 2_000, 20_000);
+      for (const request of requests) request.destroy();
+      await until(() => feed.subscribers === 0 && feed.watching.length === 0, 10_000);
+      changing = false;
+      await changes;
+      // Left: the gateway's upstream and the catalog's database pool (both in this process),
+      // a few sockets and timers; none per subscriber (each had its socket and ping timer).
+      await until(() => resources("TCPSocketWrap") < before.sockets + 20, 10_000);
+      expect(resources("Timeout") - before.timers).toBeLessThan(20);
+    } finally {
+      changing = false;
+      await running.stop();
+    }
+  }, 60_000);
 });
