@@ -221,4 +221,50 @@ describe("stockChanged for many subscribers", () => {
       await running.stop();
     }
   }, 120_000);
+
+  it("ends every subscription with `complete` when the gateway closes", async () => {
+    const config = loadGatewayConfig({
+      PORT: "0",
+      LOG_LEVEL: "silent",
+      CATALOG_URL: catalog.url,
+      ACCOUNT_URL: "http://127.0.0.1:1",
+      ORDER_URL: "http://127.0.0.1:1",
+    });
+    const made = createTransports(config);
+    const closing = createGateway({
+      config,
+      transports: made.transports,
+      logger: silent,
+      ready: async () => ({}) as never,
+    });
+    try {
+      const texts = await Promise.all(
+        [0, 1]
+          .map(async () => {
+            const res = await closing.fetch("http://gateway/graphql", {
+              method: "POST",
+              headers: { "content-type": "application/json", accept: "text/event-stream" },
+              body: JSON.stringify({ query: plain, variables: { ids: catalog.products } }),
+            });
+            return res.text();
+          })
+          .concat(
+            (async () => {
+              await until(
+                () => closing.live.stock.subscribers === 2 && closing.live.stock.batches >= 2,
+              );
+              await closing.close();
+              return "";
+            })(),
+          ),
+      );
+      for (const text of texts.slice(0, 2)) {
+        expect(text.match(/event: next/g)).toHaveLength(3);
+        expect(text.endsWith("event: complete\ndata:\n\n")).toBe(true);
+      }
+      expect(closing.live.stock.subscribers).toBe(0);
+    } finally {
+      made.close();
+    }
+  });
 });

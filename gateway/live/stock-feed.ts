@@ -70,6 +70,8 @@ export class StockFeed {
   readonly #upstream: StockUpstream;
   #timer: NodeJS.Timeout | undefined;
   readonly #closing = new AbortController();
+  /** Ends each open subscription (at close). */
+  readonly #ends = new Set<() => void>();
   readonly #settleMs: number;
   readonly #tickMs: number;
   /** Batches handed to subscribers so far. */
@@ -81,7 +83,7 @@ export class StockFeed {
     );
     this.#settleMs = options.settleMs ?? 20;
     this.#tickMs = options.tickMs ?? 50;
-    // Every subscription listens for the gateway closing: thousands, by design.
+    // Every order subscription listens for the gateway closing: thousands, by design.
     setMaxListeners(0, this.#closing.signal);
   }
 
@@ -156,11 +158,12 @@ export class StockFeed {
       }
       subscriber.flush();
       this.#resubscribeSoon();
-      const onClose = () => stop();
-      this.#closing.signal.addEventListener("abort", onClose);
+      // A set, not listeners on #closing: removing one of 10,000 listeners is a linear search.
+      const end = () => stop();
+      this.#ends.add(end);
       if (this.#closing.signal.aborted) stop();
       await stop;
-      this.#closing.signal.removeEventListener("abort", onClose);
+      this.#ends.delete(end);
       this.#subscribers.delete(subscriber);
       this.#dirty.delete(subscriber);
       this.#leave(subscriber);
@@ -204,6 +207,7 @@ export class StockFeed {
 
   async close(): Promise<void> {
     this.#closing.abort();
+    for (const end of this.#ends) end();
     clearTimeout(this.#timer);
     clearTimeout(this.#tick);
     this.#upstream.close();
