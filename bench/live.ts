@@ -34,6 +34,7 @@ const options = benchOptions("bench:live", {
   },
   seconds: { default: 10, help: "seconds of placing orders per run" },
   clients: { default: 64, help: "concurrent order clients" },
+  profile: { default: false, help: "a CPU profile of the gateway in bench/profiles/live-gateway" },
 });
 const counts = [
   ...new Set([
@@ -52,6 +53,15 @@ if (!base) {
   process.exit(2);
 }
 const run = new BenchProcesses(base);
+
+/** The gateway's V8 heap in use, from its /metrics (garbage not yet collected included). */
+async function heapMb(gatewayUrl: string): Promise<number> {
+  const text = await (await fetch(`${gatewayUrl}/metrics`)).text();
+  return (
+    Number(/^nodejs_heap_size_used_bytes(?:{[^}]*})? (\S+)$/m.exec(text)?.[1] ?? Number.NaN) /
+    2 ** 20
+  );
+}
 
 function rssMb(pid: number | undefined): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
@@ -174,12 +184,18 @@ async function main(): Promise<string[][]> {
     RECOVERY_INTERVAL_MS: "1000",
   });
   // As deployed: production settings (SSE pings every 12 s, no GraphiQL).
-  const gatewayUrl = await run.start("gateway", {
-    NODE_ENV: "production",
-    ACCOUNT_URL: accountUrl,
-    CATALOG_URL: catalogUrl,
-    ORDER_URL: orderUrl,
-  });
+  const gatewayUrl = await run.start(
+    "gateway",
+    {
+      NODE_ENV: "production",
+      ACCOUNT_URL: accountUrl,
+      CATALOG_URL: catalogUrl,
+      ORDER_URL: orderUrl,
+    },
+    options.profile
+      ? ["--cpu-prof", "--cpu-prof-dir", new URL("profiles/live-gateway", import.meta.url).pathname]
+      : [],
+  );
   const gatewayPid = run.pid("gateway");
 
   const transport = (baseUrl: string) =>
@@ -271,8 +287,11 @@ async function main(): Promise<string[][]> {
     directP50: number;
     directP99: number;
     cpuPct: number;
+    /** Gateway CPU per event delivered: what a subscriber-event costs, whatever the load. */
+    usPerEvent: number;
     clientCpuPct: number;
     rssMb: number;
+    heapMb: number;
     failed: number;
     load: string;
   }
@@ -311,6 +330,7 @@ async function main(): Promise<string[][]> {
     const clientUsage = process.cpuUsage(clientCpu0);
     const clientCpuPct = ((clientUsage.user + clientUsage.system) / 1e6 / wallS) * 100;
     const rss = rssMb(gatewayPid);
+    const heap = await heapMb(gatewayUrl);
     subscribers?.close();
     const at = await occurrences(startedMs);
     const latencies: number[] = [];
@@ -335,8 +355,11 @@ async function main(): Promise<string[][]> {
       directP50: percentile(directLatencies, 50),
       directP99: percentile(directLatencies, 99),
       cpuPct,
+      usPerEvent:
+        deliveries.atMs.length > 0 ? ((cpuPct / 100) * wallS * 1e6) / deliveries.atMs.length : 0,
       clientCpuPct,
       rssMb: rss,
+      heapMb: heap,
       failed: subscribers?.failed ?? 0,
       load: loadavg()
         .map((l) => l.toFixed(1))
@@ -347,12 +370,18 @@ async function main(): Promise<string[][]> {
         `${run.delivered} events delivered (${run.perS.toFixed(0)}/s), ` +
         `latency p50 ${run.p50.toFixed(0)} ms p99 ${run.p99.toFixed(0)} ms ` +
         `(straight from the catalog: p50 ${run.directP50.toFixed(0)} ms p99 ${run.directP99.toFixed(0)} ms), ` +
-        `gateway CPU ${cpuPct.toFixed(0)}% RSS ${rss.toFixed(0)} MB, ` +
+        `gateway CPU ${cpuPct.toFixed(0)}% (${run.usPerEvent.toFixed(1)} µs per event delivered) RSS ${rss.toFixed(0)} MB heap ${heap.toFixed(0)} MB, ` +
         `this process (subscribers and order clients) CPU ${clientCpuPct.toFixed(0)}%` +
         `${run.failed ? `, ${run.failed} could not subscribe` : ""}; load average ${run.load}\n`,
     );
     // Let the gateway notice the closed connections before the next run.
     await sleep(2_000);
+    if (n > 0) {
+      const feed = await (await fetch(`${gatewayUrl}/metrics`)).text();
+      process.stdout.write(
+        `        once they left: gateway heap ${(await heapMb(gatewayUrl)).toFixed(0)} MB, ${/^gateway_stock_subscribers(?:{[^}]*})? (\S+)$/m.exec(feed)?.[1] ?? "?"} stock subscribers\n`,
+      );
+    }
     return run;
   };
 
@@ -373,11 +402,11 @@ async function main(): Promise<string[][]> {
     `\nno subscribers: ${before.ordersPerS.toFixed(0)} orders/s before, ${after.ordersPerS.toFixed(0)} after (mean ${none.toFixed(0)})\n`,
   );
   process.stdout.write(
-    "| subscribers | orders/s | × none | events/s | latency p50 / p99 | gateway CPU | gateway RSS | subscribers' process CPU |\n|---|---|---|---|---|---|---|---|\n",
+    "| subscribers | orders/s | × none | events/s | latency p50 / p99 | gateway CPU | µs per event | gateway RSS | subscribers' process CPU |\n|---|---|---|---|---|---|---|---|---|\n",
   );
   for (const run of runs) {
     process.stdout.write(
-      `| ${run.n} | ${run.ordersPerS.toFixed(0)} | ${(run.ordersPerS / none).toFixed(2)} | ${run.perS.toFixed(0)} | ${run.p50.toFixed(0)} / ${run.p99.toFixed(0)} ms | ${run.cpuPct.toFixed(0)}% | ${run.rssMb.toFixed(0)} MB | ${run.clientCpuPct.toFixed(0)}% |\n`,
+      `| ${run.n} | ${run.ordersPerS.toFixed(0)} | ${(run.ordersPerS / none).toFixed(2)} | ${run.perS.toFixed(0)} | ${run.p50.toFixed(0)} / ${run.p99.toFixed(0)} ms | ${run.cpuPct.toFixed(0)}% | ${run.usPerEvent.toFixed(1)} | ${run.rssMb.toFixed(0)} MB | ${run.clientCpuPct.toFixed(0)}% |\n`,
     );
   }
   process.stdout.write(

@@ -73,6 +73,12 @@ export const schema = v.object({
     intVar(1024 * 1024, 1024, 64 * 1024 * 1024),
     "largest request body; larger gets 413",
   ),
+  // Each tick is one write per stockChanged subscriber with a change: it bounds the gateway's
+  // writes per subscriber per second, and adds up to this much latency (docs/live.md).
+  LIVE_TICK_MS: described(
+    intVar(50, 0, 5_000),
+    "stockChanged subscribers are sent changes at most this often (stock coalesces between)",
+  ),
 });
 
 type Parsed = v.InferOutput<typeof schema>;

@@ -6,6 +6,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 // Renamed: it is a Yoga plugin factory, not a React hook (which the linter takes `use…` for).
 import { useGraphQLSSE as graphqlSseProtocol } from "@graphql-yoga/plugin-graphql-sse";
 import { createSchema, createYoga, type YogaServerInstance } from "graphql-yoga";
+import { Gauge } from "prom-client";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
 import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
 import { corsOrigins } from "../platform/config.js";
@@ -15,6 +16,7 @@ import type { GatewayConfig } from "./config.js";
 import { createContext, type GatewayContext } from "./context.js";
 import { maskError } from "./errors.js";
 import { GraphiQLPage } from "./graphiql.js";
+import { StockFrames } from "./live/stock-frames.js";
 import { type LiveFeeds, StockFeed } from "./live.js";
 import { createErrorLog } from "./logging.js";
 import { createGatewayMetrics, type GatewayMetrics } from "./observability.js";
@@ -71,19 +73,38 @@ export function createGateway(options: GatewayOptions): Gateway {
     order: createGrpcTransport({ baseUrl: config.ORDER_URL }),
   };
   const backends = createBackends(transports);
-  const stock = new StockFeed(createClient(CatalogService, streams.catalog), logger);
-  const live = {
+  const ids = requestIds();
+  const stock = new StockFeed(createClient(CatalogService, streams.catalog), logger, {
+    tickMs: config.LIVE_TICK_MS,
+  });
+  // Stock events are executed without any subscriber's request: a context of their own.
+  const frames = new StockFrames(() =>
+    makeContext({ request: new Request("http://gateway.internal/graphql") } as never),
+  );
+  // For /metrics: what the stock feed serves (bench:live reads it once subscribers leave).
+  if (!metrics.registry.getSingleMetric("gateway_stock_subscribers")) {
+    new Gauge({
+      name: "gateway_stock_subscribers",
+      help: "stockChanged subscribers of this gateway's stock feed",
+      registers: [metrics.registry],
+      collect() {
+        this.set(stock.subscribers);
+      },
+    });
+  }
+  const live: LiveFeeds = {
     stock,
+    frames,
     order: createClient(OrderService, streams.order),
     closing: stock.closing,
   };
+  const makeContext = createContext({ backends, config, logger, requestIdOf: ids.of, live });
   const graphiql = config.GRAPHQL_INTROSPECTION ? new GraphiQLPage(graphqlEndpoint) : undefined;
-  const ids = requestIds();
   const log = createErrorLog(logger);
 
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({
     schema: createSchema<Record<string, unknown> & GatewayContext>({ typeDefs, resolvers }),
-    context: createContext({ backends, config, logger, requestIdOf: ids.of, live }),
+    context: makeContext,
     plugins: [
       ids.plugin,
       cors(corsOrigins(config)),
@@ -109,6 +130,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       graphqlSseProtocol(),
       // Events' resume cursors: `extensions.cursor` on both, the SSE `id:` on Yoga's.
       sseResume(),
+      // stockChanged executed and written once per state, not per subscriber.
+      frames.plugin(),
     ],
     maskedErrors: { maskError: (error, message) => maskError(error, message) },
     logging: log.yoga,

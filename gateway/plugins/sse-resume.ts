@@ -7,6 +7,11 @@ import { type FetchAPI, isAsyncIterable, type Plugin } from "graphql-yoga";
 
 const cursors = new WeakMap<object, string>();
 
+/** Requests answered by this plugin's SSE writer: it writes results carrying `sseBytes`. */
+export const sseFramed = new WeakSet<Request>();
+/** On a result: the SSE frames that stand for it, ready to write (gateway/live/stock-frames.ts). */
+export const sseBytes = Symbol("sse bytes");
+
 /** Called by a subscription's resolve: the cursor of the event being resolved, if it has one. */
 export function noteResumeCursor(context: object, cursor: string | undefined): void {
   if (cursor === undefined) cursors.delete(context);
@@ -45,6 +50,7 @@ export function sseResume(): Plugin {
       if (!resultProcessor || !isAsyncIterable(result) || !accept.includes("text/event-stream")) {
         return;
       }
+      sseFramed.add(request);
       setResultProcessor(
         (stream, fetchAPI) => sseResponse(stream as AsyncIterable<EventResult>, fetchAPI),
         "text/event-stream",
@@ -54,6 +60,7 @@ export function sseResume(): Plugin {
 }
 
 interface EventResult {
+  [sseBytes]?: Uint8Array;
   errors?: readonly unknown[];
   extensions?: Record<string, unknown> & { cursor?: unknown };
 }
@@ -76,6 +83,13 @@ function stringify(result: EventResult): string {
   });
 }
 
+/** One `next` event: `data` a result's JSON, `id:` its cursor if it has one. */
+export function sseFrame(data: string, cursor: unknown): string {
+  // A cursor is base-36 text and dots; anything else would break the event's framing.
+  const id = typeof cursor === "string" && /^[0-9a-z.]+$/.test(cursor) ? cursor : undefined;
+  return `event: next\n${id ? `id: ${id}\n` : ""}data: ${data}\n\n`;
+}
+
 /** Yoga's GraphQL over SSE (event `next` per result, `complete` at the end), with `id:` lines. */
 function sseResponse(results: AsyncIterable<EventResult>, fetchAPI: FetchAPI): Response {
   const encoder = new fetchAPI.TextEncoder();
@@ -92,15 +106,11 @@ function sseResponse(results: AsyncIterable<EventResult>, fetchAPI: FetchAPI): R
     },
     async pull(controller) {
       const next = await iterator.next();
-      if (next.value != null) {
+      const frames = next.value?.[sseBytes];
+      if (frames) controller.enqueue(frames);
+      else if (next.value != null) {
         const cursor = next.value.extensions?.cursor;
-        // A cursor is base-36 text and dots; anything else would break the event's framing.
-        const id = typeof cursor === "string" && /^[0-9a-z.]+$/.test(cursor) ? cursor : undefined;
-        controller.enqueue(
-          encoder.encode(
-            `event: next\n${id ? `id: ${id}\n` : ""}data: ${stringify(next.value)}\n\n`,
-          ),
-        );
+        controller.enqueue(encoder.encode(sseFrame(stringify(next.value), cursor)));
       }
       if (next.done) {
         controller.enqueue(encoder.encode("event: complete\ndata:\n\n"));

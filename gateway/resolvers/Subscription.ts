@@ -1,4 +1,4 @@
-// Live updates: stockChanged from the process's shared stock feed (gateway/live.ts), orderUpdated
+// Live updates: stockChanged from the process's shared stock feed (gateway/live/stock-feed.ts), orderUpdated
 // from the order service with the subscriber's own token. Both resume from SSE's Last-Event-ID.
 import { GraphQLError } from "graphql";
 import { decodeJwt } from "jose";
@@ -7,7 +7,7 @@ import { maxWatchedIds } from "../../platform/events/watch.js";
 import type { GatewayContext } from "../context.js";
 import { badUserInput, fromBackend, graphqlError } from "../errors.js";
 import type { SubscriptionResolvers } from "../generated/resolvers.js";
-import { type OrderEvent, type StockEvent, watchOrders } from "../live.js";
+import { type Offered, type OrderEvent, watchOrders } from "../live.js";
 import { noteResumeCursor } from "../plugins/sse-resume.js";
 
 /** 1 to 100 well-formed ids, repeats merged, or BAD_USER_INPUT naming the argument. */
@@ -37,13 +37,9 @@ export const Subscription: SubscriptionResolvers = {
       }
       return ctx.live.stock.subscribe(ids, ctx.lastEventId);
     },
-    resolve: (event: StockEvent, _args: unknown, ctx: GatewayContext) => {
-      // One subscription lives far longer than a request: each event gets fresh loaders and
-      // deadline, so `product` is today's, not the first event's cached copy.
-      ctx.renew();
-      noteResumeCursor(ctx, event.resumeCursor);
-      return event.update;
-    },
+    // Executed once per state and subscription, with a context of its own, by
+    // gateway/live/stock-frames.ts: fresh loaders, no subscriber's token, the cursor added there.
+    resolve: (event: Offered) => event.update,
   },
 
   orderUpdated: {
