@@ -31,6 +31,17 @@ export interface UnaryTransportOptions {
   interceptors: Interceptor[];
 }
 
+/**
+ * Messages already encoded by whoever handed them to the transport (shared-reads.ts encodes
+ * each read to compare it): sent as they are rather than encoded again. Messages are never
+ * changed once made, so their bytes cannot go stale.
+ */
+const encodings = new WeakMap<object, Uint8Array>();
+
+export function rememberEncoding(message: object, bytes: Uint8Array): void {
+  encodings.set(message, bytes);
+}
+
 export function createUnaryConnectTransport(options: UnaryTransportOptions): Transport {
   const { baseUrl, post } = options;
   const urls = new Map<string, string>();
@@ -38,7 +49,8 @@ export function createUnaryConnectTransport(options: UnaryTransportOptions): Tra
   // The last step of every call: serialise, send, read the answer or the error it carries.
   const send = async (req: UnaryRequest): Promise<UnaryResponse> => {
     const { method } = req;
-    const answer = await post(req.url, req.header, toBinary(method.input, req.message), req.signal);
+    const body = encodings.get(req.message) ?? toBinary(method.input, req.message);
+    const answer = await post(req.url, req.header, body, req.signal);
     // No compression accepted: an encoded answer is refused as connect-es refuses it.
     const validated = validateResponseWithCompression(
       method.methodKind,
