@@ -105,7 +105,7 @@ export function http1Post(agent: http.Agent): HttpPost {
  * A ConnectError for what failed, coded as connect-node codes it: a reset connection ABORTED, a
  * refused or unreachable one UNAVAILABLE, anything else INTERNAL; the Node error is the cause.
  */
-function nodeReason(reason: unknown): ConnectError {
+export function nodeReason(reason: unknown): ConnectError {
   if (reason instanceof ConnectError) return reason;
   const codes = new Set<string>();
   for (const layer of causes(reason)) {
