@@ -121,16 +121,10 @@ export function http2Post(): Http2Post {
         }
         settled = true;
         signal.removeEventListener("abort", onAbort);
-        const header = new Headers();
-        for (const [key, value] of Object.entries(answer)) {
-          if (key.startsWith(":")) continue;
-          if (Array.isArray(value)) for (const one of value) header.append(key, one);
-          else if (value !== undefined) header.set(key, String(value));
-        }
         const whole = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
         resolve({
           status,
-          header,
+          header: answer,
           body: new Uint8Array(whole.buffer, whole.byteOffset, whole.length),
         });
       });
