@@ -30,6 +30,9 @@ export const names = {
   nested: "gateway nested 3-level query",
   threeRpcs: "direct 3 RPCs, one after the other",
   nestedDistinct: "gateway nested query, distinct pages",
+  flatDistinctH2: "gateway products, distinct pages, h2",
+  nestedDistinctH2: "gateway nested query, distinct pages, h2",
+  createOrderH2: "gateway createOrder, h2",
   threeRpcsDistinct: "direct 3 RPCs, distinct pages",
   createOrder: "gateway createOrder",
   directCreateOrder: "direct Connect CreateOrder",
@@ -47,6 +50,12 @@ export async function scenarios(stack: Stack): Promise<Target[]> {
   const productsQuery = JSON.stringify({
     query: "{ products(pagination:{take:20}) { id name price } }",
   });
+  const flatDistinctBodies = pages.map((skip) =>
+    JSON.stringify({
+      query: "query ($skip: Int!) { products(pagination:{skip:$skip,take:20}) { id name price } }",
+      variables: { skip },
+    }),
+  );
   const hives = stack.hives.filter(
     (hive) => !stack.hiveSkipped.has(hive.source) && hive.process?.pid,
   );
@@ -105,15 +114,16 @@ export async function scenarios(stack: Stack): Promise<Target[]> {
     {
       name: names.flatDistinct,
       url: `${gw}/graphql`,
-      bodies: pages.map((skip) =>
-        JSON.stringify({
-          query:
-            "query ($skip: Int!) { products(pagination:{skip:$skip,take:20}) { id name price } }",
-          variables: { skip },
-        }),
-      ),
+      bodies: flatDistinctBodies,
       graphql: true,
       cpu: { gateway: gw, catalog },
+    },
+    {
+      name: names.flatDistinctH2,
+      url: `${stack.gatewayH2}/graphql`,
+      bodies: flatDistinctBodies,
+      graphql: true,
+      cpu: { gateway: stack.gatewayH2, catalog },
     },
     ...hive(true),
     {
@@ -147,6 +157,17 @@ export async function scenarios(stack: Stack): Promise<Target[]> {
       cpu: { gateway: gw, account: stack.account, order: stack.order, catalog },
     },
     {
+      name: names.nestedDistinctH2,
+      url: `${stack.gatewayH2}/graphql`,
+      bodies: accountPages.map((skip) =>
+        JSON.stringify({ query: nestedPagedQuery, variables: { skip } }),
+      ),
+      graphql: true,
+      headers: admin,
+      loop: true,
+      cpu: { gateway: stack.gatewayH2, account: stack.account, order: stack.order, catalog },
+    },
+    {
       name: names.threeRpcsDistinct,
       url: "",
       units: await Promise.all(accountPages.map((skip) => threeRpcs(stack, skip))),
@@ -175,6 +196,17 @@ export async function scenarios(stack: Stack): Promise<Target[]> {
       graphql: true,
       headers: customer,
       cpu: { gateway: gw, account: stack.account, order: stack.order, catalog },
+    },
+    {
+      name: names.createOrderH2,
+      url: `${stack.gatewayH2}/graphql`,
+      body: JSON.stringify({
+        query: `mutation { createOrder(order: { products: [{ id: "${stack.orderProductId}", quantity: 1 }], idempotencyKey: "$KEY" }) { id } }`,
+      }),
+      freshKey: true,
+      graphql: true,
+      headers: customer,
+      cpu: { gateway: stack.gatewayH2, account: stack.account, order: stack.order, catalog },
     },
   ];
 }

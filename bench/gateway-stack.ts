@@ -37,6 +37,8 @@ export interface Stack {
   order: string;
   gateway: string;
   gatewayGrpc: string;
+  /** A gateway calling the services with BACKEND_PROTOCOL=connect-h2. */
+  gatewayH2: string;
   adminToken: string;
   productIds: string[];
   /** A customer's token and a product with ample stock, for the order scenarios. */
@@ -59,8 +61,8 @@ export async function startStack(profile: boolean): Promise<Stack> {
     ...(profile ? ["--cpu-prof", "--cpu-prof-dir", join(root, "bench/profiles", label)] : []),
     ...nodeArgs(name, "sources"),
   ];
-  const [bare, account, catalog, order, gateway, gatewayGrpc, hivePort, hiveGrpcPort] =
-    await Promise.all(Array.from({ length: 8 }, freePort));
+  const [bare, account, catalog, order, gateway, gatewayGrpc, gatewayH2, hivePort, hiveGrpcPort] =
+    await Promise.all(Array.from({ length: 9 }, freePort));
   // Development keys: each service makes its own under the bench's directory.
   const common = { AUTH_KEYS_DIR: join(work, "keys"), HOST: "127.0.0.1" };
   const peers = {
@@ -121,6 +123,12 @@ export async function startStack(profile: boolean): Promise<Stack> {
     PORT: String(gatewayGrpc),
     BACKEND_PROTOCOL: "grpc",
   });
+  start("gateway-h2", node("gateway", "gateway-h2"), {
+    HOST: "127.0.0.1",
+    ...peers,
+    PORT: String(gatewayH2),
+    BACKEND_PROTOCOL: "connect-h2",
+  });
   for (const hive of hives) {
     if (!hive.prepared.ok) continue;
     const { args, cwd } = hive.prepared;
@@ -135,6 +143,7 @@ export async function startStack(profile: boolean): Promise<Stack> {
   await waitReady(`${url(bare)}/`);
   await waitReady(`${url(gateway)}/readyz`);
   await waitReady(`${url(gatewayGrpc)}/readyz`);
+  await waitReady(`${url(gatewayH2)}/readyz`);
 
   process.stdout.write(`seeding: 100 products, ${customers} customers with 2 orders each …\n`);
   const gw = url(gateway);
@@ -209,6 +218,7 @@ export async function startStack(profile: boolean): Promise<Stack> {
     order: url(order),
     gateway: gw,
     gatewayGrpc: url(gatewayGrpc),
+    gatewayH2: url(gatewayH2),
     adminToken,
     productIds,
     customerToken: orderer.login.token,

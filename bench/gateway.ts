@@ -116,6 +116,7 @@ function ratios(
     `GetProduct / bare = ${ratio(names.getProduct, names.bare)}×   (target ≥ 0.10×)`,
     `gateway / direct, the same page = ${ratio(names.flat, names.direct)}×   (target ≥ 1.0×)`,
     `gateway / direct, distinct pages = ${ratio(names.flatDistinct, names.directDistinct)}×   (target ≥ 0.75×)`,
+    `gateway over connect-h2 / direct, distinct pages = ${ratio(names.flatDistinctH2, names.directDistinct)}×   (target ≥ 0.75×; BACKEND_PROTOCOL=connect-h2)`,
     `gateway over gRPC / over Connect = ${ratio(names.grpc, names.flat)}×`,
     versusHive("connect-json", false),
     versusHive("grpc", false),
@@ -123,7 +124,9 @@ function ratios(
     versusHive("grpc", true),
     `nested / the same 3 RPCs direct = ${ratio(names.nested, names.threeRpcs)}×   (target ≥ 0.8×; identical queries in flight share the gateway's calls: RPCs/req above)`,
     `nested / the same 3 RPCs direct, distinct pages = ${ratio(names.nestedDistinct, names.threeRpcsDistinct)}×   (target ≥ 0.8×; nothing shared: the gateway's own cost)`,
+    `nested over connect-h2 / the same 3 RPCs direct, distinct pages = ${ratio(names.nestedDistinctH2, names.threeRpcsDistinct)}×   (target ≥ 0.8×; BACKEND_PROTOCOL=connect-h2)`,
     `createOrder through the gateway / direct CreateOrder = ${ratio(names.createOrder, names.directCreateOrder)}×   (target ≥ 0.8×)`,
+    `createOrder over connect-h2 / direct CreateOrder = ${ratio(names.createOrderH2, names.directCreateOrder)}×   (target ≥ 0.8×; BACKEND_PROTOCOL=connect-h2)`,
   ];
 }
 

@@ -11,6 +11,7 @@ import { tracingClientInterceptor } from "../platform/observability/tracing.js";
 import type { GatewayConfig } from "./config.js";
 import { createUnaryConnectTransport } from "./connect-transport.js";
 import { http1Post } from "./http-client.js";
+import { http2Post } from "./http2-client.js";
 import { shareIdenticalReads } from "./shared-reads.js";
 
 export type ServiceName = "account" | "catalog" | "order";
@@ -46,7 +47,8 @@ export function backendUrls(config: GatewayConfig): Record<ServiceName, string> 
 
 /**
  * One transport per service. Connect uses binary protobuf over HTTP/1.1 with a keep-alive agent
- * per service (no per-call connection setup); gRPC uses one h2c session per service.
+ * per service (no per-call connection setup), or with `connect-h2` over one h2c session per
+ * service (http2-client.ts); gRPC uses one h2c session per service.
  */
 export function createTransports(
   config: GatewayConfig,
@@ -54,6 +56,7 @@ export function createTransports(
 ): { transports: Transports; close(): void } {
   const urls = backendUrls(config);
   const agents: http.Agent[] = [];
+  const h2 = config.BACKEND_PROTOCOL === "connect-h2" ? http2Post() : undefined;
   const make = (baseUrl: string): Transport => {
     if (config.BACKEND_PROTOCOL === "grpc") {
       return createGrpcTransport({
@@ -75,7 +78,7 @@ export function createTransports(
     // back gzipped). The transport and its one-write client: connect-transport.ts.
     return createUnaryConnectTransport({
       baseUrl,
-      post: http1Post(agent),
+      post: h2 ? h2.post : http1Post(agent),
       interceptors: [tracingClientInterceptor(), retryBackendCalls, ...interceptors],
     });
   };
@@ -87,6 +90,7 @@ export function createTransports(
     },
     close: () => {
       for (const agent of agents) agent.destroy();
+      h2?.close();
     },
   };
 }

@@ -24,10 +24,15 @@ export const schema = v.object({
     "any `localhost` origin (none in production)",
   ),
   // Connect over HTTP/1.1 keep-alive measured 1.5× the throughput of gRPC/h2c through the
-  // gateway (`npm run bench:gateway`: 1,224 vs 794 req/s); gRPC stays available.
+  // gateway (`npm run bench:gateway`: 1,224 vs 794 req/s); gRPC stays available. Connect over
+  // h2c costs the gateway and the services less CPU still (docs/performance.md), but its one
+  // connection per service defeats a balancer that spreads connections over replicas.
   BACKEND_PROTOCOL: described(
-    v.optional(v.picklist(["connect", "grpc"], "must be connect or grpc"), "connect"),
-    "how it calls the services: `connect` (binary Connect over HTTP/1.1 keep-alive) or `grpc` (h2c)",
+    v.optional(
+      v.picklist(["connect", "connect-h2", "grpc"], "must be connect, connect-h2 or grpc"),
+      "connect",
+    ),
+    "how it calls the services: `connect` (binary Connect over HTTP/1.1 keep-alive), `connect-h2` (binary Connect over one h2c connection per service: less CPU, but a balancer in front of replicas sends it all to one) or `grpc` (h2c)",
   ),
   BACKEND_TIMEOUT_MS: described(
     intVar(5_000, 100, 120_000),

@@ -23,12 +23,23 @@ import {
   trailerDemux,
   validateResponseWithCompression,
 } from "@connectrpc/connect/protocol-connect";
-import type { HttpPost } from "./http-client.js";
+import { type HttpPost, headersOf, type RawHeaders } from "./http-client.js";
 
 export interface UnaryTransportOptions {
   baseUrl: string;
   post: HttpPost;
   interceptors: Interceptor[];
+}
+
+/**
+ * Messages already encoded by whoever handed them to the transport (shared-reads.ts encodes
+ * each read to compare it): sent as they are rather than encoded again. Messages are never
+ * changed once made, so their bytes cannot go stale.
+ */
+const encodings = new WeakMap<object, Uint8Array>();
+
+export function rememberEncoding(message: object, bytes: Uint8Array): void {
+  encodings.set(message, bytes);
 }
 
 export function createUnaryConnectTransport(options: UnaryTransportOptions): Transport {
@@ -38,16 +49,22 @@ export function createUnaryConnectTransport(options: UnaryTransportOptions): Tra
   // The last step of every call: serialise, send, read the answer or the error it carries.
   const send = async (req: UnaryRequest): Promise<UnaryResponse> => {
     const { method } = req;
-    const answer = await post(req.url, req.header, toBinary(method.input, req.message), req.signal);
+    const body = encodings.get(req.message) ?? toBinary(method.input, req.message);
+    const answer = await post(req.url, req.header, body, req.signal);
+    if (answer.status === 200 && plainAnswer(answer.header)) {
+      // What connect-es would accept without a word: decoded, its headers made only if read.
+      return new Answered(method, answer.header, fromBinary(method.output, answer.body));
+    }
+    const all = headersOf(answer.header);
     // No compression accepted: an encoded answer is refused as connect-es refuses it.
     const validated = validateResponseWithCompression(
       method.methodKind,
       [],
       true,
       answer.status,
-      answer.header,
+      all,
     );
-    const [header, trailer] = trailerDemux(answer.header);
+    const [header, trailer] = trailerDemux(all);
     if (validated.isUnaryError) {
       throw errorFromJsonBytes(answer.body, appendHeaders(header, trailer), validated.unaryError);
     }
@@ -112,6 +129,48 @@ export function createUnaryConnectTransport(options: UnaryTransportOptions): Tra
       );
     },
   };
+}
+
+/**
+ * An answer connect-es's checks pass as they are: binary, not compressed, no trailers (those
+ * come as `trailer-` headers). Anything else goes through connect-es's own validation.
+ */
+function plainAnswer(raw: RawHeaders): boolean {
+  if (raw["content-type"] !== "application/proto") return false;
+  const encoding = raw["content-encoding"];
+  if (encoding !== undefined && String(encoding).toLowerCase() !== "identity") return false;
+  for (const key in raw) if (key.startsWith("trailer-")) return false;
+  return true;
+}
+
+/**
+ * A successful unary answer whose headers become a Headers only when read (an interceptor, or a
+ * caller's onHeader): building them, then splitting off the trailers into two more, was per call
+ * work that nothing on the gateway's path reads.
+ */
+class Answered {
+  readonly stream = false;
+  readonly service: UnaryResponse["service"];
+  #header: Headers | undefined;
+  #trailer: Headers | undefined;
+
+  constructor(
+    readonly method: UnaryRequest["method"],
+    private readonly raw: RawHeaders,
+    readonly message: UnaryResponse["message"],
+  ) {
+    this.service = method.parent;
+  }
+
+  get header(): Headers {
+    this.#header ??= headersOf(this.raw);
+    return this.#header;
+  }
+
+  get trailer(): Headers {
+    this.#trailer ??= new Headers();
+    return this.#trailer;
+  }
 }
 
 /** A call's signal: aborted by the caller's signal or when `timeoutMs` has passed. */

@@ -15,10 +15,26 @@ interface Target {
   path: string;
 }
 
+/** Response headers as Node hands them over (HTTP/2's pseudo-headers included). */
+export type RawHeaders = Record<string, string | string[] | number | undefined>;
+
 export interface HttpAnswer {
   status: number;
-  header: Headers;
+  /** Made into a Headers only when someone reads them (headersOf): most calls never do. */
+  header: RawHeaders;
   body: Uint8Array;
+}
+
+/** The answer's headers as a Headers, without HTTP/2's pseudo-headers. */
+export function headersOf(raw: RawHeaders): Headers {
+  const header = new Headers();
+  for (const key in raw) {
+    if (key.startsWith(":")) continue;
+    const value = raw[key];
+    if (Array.isArray(value)) for (const one of value) header.append(key, one);
+    else if (value !== undefined) header.set(key, String(value));
+  }
+  return header;
 }
 
 /** POSTs `body` to `url`; fails with a ConnectError when the call fails or `signal` fires. */
@@ -82,15 +98,10 @@ export function http1Post(agent: http.Agent): HttpPost {
           if (settled) return;
           settled = true;
           signal.removeEventListener("abort", onAbort);
-          const answer = new Headers();
-          for (const [key, value] of Object.entries(response.headers)) {
-            if (Array.isArray(value)) for (const one of value) answer.append(key, one);
-            else if (value !== undefined) answer.set(key, value);
-          }
           const whole = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
           resolve({
             status: response.statusCode ?? 0,
-            header: answer,
+            header: response.headers,
             body: new Uint8Array(whole.buffer, whole.byteOffset, whole.length),
           });
         });
@@ -105,7 +116,7 @@ export function http1Post(agent: http.Agent): HttpPost {
  * A ConnectError for what failed, coded as connect-node codes it: a reset connection ABORTED, a
  * refused or unreachable one UNAVAILABLE, anything else INTERNAL; the Node error is the cause.
  */
-function nodeReason(reason: unknown): ConnectError {
+export function nodeReason(reason: unknown): ConnectError {
   if (reason instanceof ConnectError) return reason;
   const codes = new Set<string>();
   for (const layer of causes(reason)) {

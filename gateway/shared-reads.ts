@@ -16,6 +16,7 @@
 import { create, type DescMessage, toBinary } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type Transport, type UnaryResponse } from "@connectrpc/connect";
+import { rememberEncoding } from "./connect-transport.js";
 
 type Unary = Transport["unary"];
 type Method = Parameters<Unary>[0];
@@ -78,7 +79,10 @@ export function shareIdenticalReads(transport: Transport): Transport {
         >;
       }
       const message = create(method.input, input);
-      const key = callKey(method, header, toBinary(method.input, message));
+      const bytes = toBinary(method.input, message);
+      // The transport sends these bytes rather than encoding the message a second time.
+      rememberEncoding(message, bytes);
+      const key = callKey(method, header, bytes);
       const deadline =
         timeoutMs === undefined || timeoutMs <= 0 ? undefined : Date.now() + timeoutMs;
       return new Promise<UnaryResponse<I, O>>((resolve, reject) => {
@@ -97,11 +101,19 @@ export function shareIdenticalReads(transport: Transport): Transport {
 }
 
 function callKey(method: Method, header: HeadersInit | undefined, body: Uint8Array): string {
-  const headers: string[] = [];
-  for (const [name, value] of new Headers(header)) {
-    if (!perCaller.has(name)) headers.push(`${name}:${value}`);
-  }
-  return `${method.parent.typeName}/${method.name}\n${headers.join("\n")}\n${Buffer.from(body).toString("base64")}`;
+  let key = `${method.parent.typeName}/${method.name}\n`;
+  // The gateway's calls carry a plain record (context.ts): read it as it is, sorted so that the
+  // same headers in another order make the same key; anything else through Headers.
+  const entries =
+    header === undefined
+      ? []
+      : header instanceof Headers || Array.isArray(header)
+        ? [...new Headers(header)]
+        : Object.entries(header).map(([name, value]) => [name.toLowerCase(), value] as const);
+  if (entries.length > 1) entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  for (const [name, value] of entries) if (!perCaller.has(name)) key += `${name}:${value}\n`;
+  // latin1: one character per byte, cheaper than base64 and as exact.
+  return key + Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("latin1");
 }
 
 /** One call for all of `call`'s callers: each gets its answer, or its own error. */

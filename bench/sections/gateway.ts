@@ -31,6 +31,12 @@ export async function gateway(seconds: number): Promise<void> {
     names.directDistinct,
     "≥ 0.75 ×",
   );
+  compare(
+    "the same over connect-h2 (BACKEND_PROTOCOL, one h2c session per service)",
+    names.flatDistinctH2,
+    names.directDistinct,
+    "≥ 0.75 ×",
+  );
   compare("gateway over gRPC backends", names.grpc, names.flat, "");
   compare("gateway 3-level nested query, the same page", names.nested, names.threeRpcs, "≥ 0.8 ×");
   compare(
@@ -39,12 +45,14 @@ export async function gateway(seconds: number): Promise<void> {
     names.threeRpcsDistinct,
     "≥ 0.8 ×",
   );
+  compare("the same over connect-h2", names.nestedDistinctH2, names.threeRpcsDistinct, "≥ 0.8 ×");
   compare(
     "createOrder through the gateway, 64 connections",
     names.createOrder,
     names.directCreateOrder,
     "≥ 0.8 ×",
   );
+  compare("the same over connect-h2", names.createOrderH2, names.directCreateOrder, "≥ 0.8 ×");
   // Issue 10's outside reference: Hive Gateway over the same catalog; here ours is the figure
   // and Hive the reference, on the same page and on distinct pages.
   for (const source of ["connect-json", "grpc"] as const) {

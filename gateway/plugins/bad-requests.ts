@@ -67,26 +67,31 @@ export function badRequests(): Plugin {
     // `variables={` would surface as an unexpected error: it is the caller's, a 400.
     onRequestParse({ url, requestParser, setRequestParser }) {
       if (!requestParser) return;
-      setRequestParser(async (request) => {
-        try {
-          return await requestParser(request);
-        } catch (error) {
-          // Yoga's own refusals carry their status; one that does not is still the caller's.
-          if (error instanceof GraphQLError) {
-            if (error.extensions.http === undefined) {
-              throw new GraphQLError(error.message, {
-                extensions: { ...error.extensions, http: { status: 400 } },
-              });
-            }
-            throw error;
+      const refuse = (error: unknown): never => {
+        // Yoga's own refusals carry their status; one that does not is still the caller's.
+        if (error instanceof GraphQLError) {
+          if (error.extensions.http === undefined) {
+            throw new GraphQLError(error.message, {
+              extensions: { ...error.extensions, http: { status: 400 } },
+            });
           }
-          const parameter = unreadableParameter(url);
-          throw new GraphQLError(
-            parameter
-              ? `the ${parameter} parameter is not valid JSON`
-              : "the request's GraphQL parameters could not be read",
-            { extensions: { http: { status: 400 } } },
-          );
+          throw error;
+        }
+        const parameter = unreadableParameter(url);
+        throw new GraphQLError(
+          parameter
+            ? `the ${parameter} parameter is not valid JSON`
+            : "the request's GraphQL parameters could not be read",
+          { extensions: { http: { status: 400 } } },
+        );
+      };
+      // Not an async function: that cost every request a promise and a turn.
+      setRequestParser((request) => {
+        try {
+          const parsed = requestParser(request);
+          return isThenable(parsed) ? parsed.then(undefined, refuse) : parsed;
+        } catch (error) {
+          return refuse(error);
         }
       });
     },
@@ -126,6 +131,10 @@ export function badRequests(): Plugin {
       };
     },
   };
+}
+
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null)?.then === "function";
 }
 
 /** A result with errors and no data as a 400-worthy request error, or undefined. */

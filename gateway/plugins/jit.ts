@@ -1,7 +1,8 @@
 // Executes operations through graphql-jit: a document is compiled once (kept per parsed
-// document, which Yoga's parse cache hands out again for the same text) into a function that
-// resolves and serialises it without graphql-js's per-field type checks. On the nested
-// accounts → orders → products query that removed ~3/4 of the gateway's execution CPU.
+// document and operation name; Yoga's parse cache hands out the same document again for the same
+// text) into a function that resolves and serialises it without graphql-js's per-field type
+// checks. On the nested accounts → orders → products query that removed ~3/4 of the gateway's
+// execution CPU.
 //
 // Compiling costs a few times what validating does (~1 ms for the nested query, ~10–20 ms for
 // one at the field limits), so a document is compiled only when it comes a second time: a
@@ -9,48 +10,68 @@
 // costs no more than it did before.
 //
 // Answers stay graphql-js's: an operation whose variables do not coerce (graphql-js refuses it
-// before execution, a 400 naming the variable; the compiled query would answer an execution
-// error) runs through the ordinary executor, and the compiled query's errors are rebuilt as
-// graphql-js locates them, so masking and the response keep their `locations`.
-import { useGraphQlJit as graphqlJit } from "@envelop/graphql-jit";
+// before execution, a 400 naming the variable; the compiled query answers errors without data)
+// is run again by the ordinary executor, and the compiled query's errors are rebuilt as
+// graphql-js locates them, so masking and the response keep their `locations`. The variables
+// are coerced once, by the compiled query: @envelop/graphql-jit's `enableIf` had us coerce them
+// a second time, and find the operation again, on every request.
+
 import {
   type DocumentNode,
+  type ExecutionArgs,
   type ExecutionResult,
   GraphQLError,
-  getOperationAST,
-  getVariableValues,
   type Source,
 } from "graphql";
+import { type CompiledQuery, compileQuery, isCompiledQuery } from "graphql-jit";
 import type { Plugin } from "graphql-yoga";
 
+type Compiled = CompiledQuery | "graphql-js";
+
 /** `compiler`: graphql-jit's options (tests mark the resolve info of compiled queries). */
-export function jit(compiler: Parameters<typeof graphqlJit>[0] = {}): Plugin {
-  const seen = new WeakSet<DocumentNode>();
-  // An Envelop plugin factory, not a React hook, whatever its name says.
-  const compiled = graphqlJit(compiler, {
-    enableIf: ({ schema, document, operationName, variableValues }) => {
-      if (!seen.has(document)) {
-        seen.add(document);
-        return false;
-      }
-      const operation = getOperationAST(document, operationName);
-      if (!operation) return false;
-      const definitions = operation.variableDefinitions ?? [];
-      if (definitions.length === 0) return true;
-      return getVariableValues(schema, definitions, variableValues ?? {}).errors === undefined;
-    },
-  });
+export function jit(compiler: Parameters<typeof compileQuery>[3] = {}): Plugin {
+  // Per document, per operation name: undefined until seen, "seen" once, then compiled (or
+  // "graphql-js" when graphql-jit cannot compile it).
+  const byDocument = new WeakMap<DocumentNode, Map<string, "seen" | Compiled>>();
+  const compiledFor = (args: ExecutionArgs): Compiled | undefined => {
+    let byName = byDocument.get(args.document);
+    if (byName === undefined) {
+      byName = new Map();
+      byDocument.set(args.document, byName);
+    }
+    const name = args.operationName ?? "";
+    const known = byName.get(name);
+    if (known === undefined) {
+      byName.set(name, "seen");
+      return undefined;
+    }
+    if (known !== "seen") return known;
+    const made = compileQuery(
+      args.schema,
+      args.document,
+      args.operationName ?? undefined,
+      compiler,
+    );
+    const compiled: Compiled = isCompiledQuery(made) ? made : "graphql-js";
+    byName.set(name, compiled);
+    return compiled;
+  };
   return {
-    onExecute(payload) {
-      return compiled.onExecute?.({
-        ...payload,
-        setExecuteFn: (execute) =>
-          payload.setExecuteFn(async (args) => {
-            const result = (await execute(args)) as ExecutionResult;
-            const source = args.document.loc?.source;
-            if (!result.errors?.length || !source) return result;
-            return { ...result, errors: result.errors.map((error) => located(error, source)) };
-          }),
+    onExecute({ args, executeFn, setExecuteFn }) {
+      const compiled = compiledFor(args as ExecutionArgs);
+      if (compiled === undefined || compiled === "graphql-js") return;
+      const finish = (result: ExecutionResult, run: ExecutionArgs) => {
+        // Variables that do not coerce: graphql-js's own refusal, word for word.
+        if (result.data === undefined && result.errors?.length) return executeFn(run);
+        const source = run.document.loc?.source;
+        if (!result.errors?.length || !source) return result;
+        return { ...result, errors: result.errors.map((error) => located(error, source)) };
+      };
+      setExecuteFn((run: ExecutionArgs) => {
+        const result = compiled.query(run.rootValue, run.contextValue, run.variableValues);
+        return typeof (result as { then?: unknown }).then === "function"
+          ? (result as PromiseLike<ExecutionResult>).then((done) => finish(done, run))
+          : finish(result as ExecutionResult, run);
       });
     },
   } as Plugin;

@@ -22,32 +22,43 @@ const json = (status: number, body: unknown) =>
   });
 
 export function routes({ endpoint, graphiql, metrics, ready }: RouteOptions): Plugin {
+  // Synchronous for GraphQL itself: an async hook made every request wait a turn for nothing.
+  const answer = async (request: Request, path: string): Promise<Response | undefined> => {
+    if (path === "/readyz") {
+      // Ready while it serves (see readiness.ts); the services' states are for people reading.
+      return json(200, { status: "ready", services: await ready() });
+    }
+    if (path === "/metrics") {
+      return new Response(await metrics.registry.metrics(), {
+        headers: { "content-type": metrics.registry.contentType, "cache-control": "no-store" },
+      });
+    }
+    if (path === endpoint && wantsGraphiQL(request)) {
+      return graphiql
+        ? await graphiql.response(request)
+        : new Response(
+            "GraphiQL is off here because introspection is off. POST GraphQL queries to this endpoint.\n",
+            { status: 404, headers: { "content-type": "text/plain; charset=utf-8" } },
+          );
+    }
+    return undefined;
+  };
   return {
-    async onRequest({ request, url, endResponse }) {
+    onRequest({ request, url, endResponse }) {
       const path = url.pathname;
+      if (path === endpoint && request.method === "POST") return;
       if (path === "/" && (request.method === "GET" || request.method === "HEAD")) {
         endResponse(new Response(null, { status: 302, headers: { location: endpoint } }));
-      } else if (path === "/healthz") {
-        endResponse(json(200, { status: "alive" }));
-      } else if (path === "/readyz") {
-        // Ready while it serves (see readiness.ts); the services' states are for people reading.
-        endResponse(json(200, { status: "ready", services: await ready() }));
-      } else if (path === "/metrics") {
-        endResponse(
-          new Response(await metrics.registry.metrics(), {
-            headers: { "content-type": metrics.registry.contentType, "cache-control": "no-store" },
-          }),
-        );
-      } else if (path === endpoint && wantsGraphiQL(request)) {
-        endResponse(
-          graphiql
-            ? await graphiql.response(request)
-            : new Response(
-                "GraphiQL is off here because introspection is off. POST GraphQL queries to this endpoint.\n",
-                { status: 404, headers: { "content-type": "text/plain; charset=utf-8" } },
-              ),
-        );
+        return;
       }
+      if (path === "/healthz") {
+        endResponse(json(200, { status: "alive" }));
+        return;
+      }
+      if (path !== "/readyz" && path !== "/metrics" && path !== endpoint) return;
+      return answer(request, path).then((response) => {
+        if (response) endResponse(response);
+      });
     },
   };
 }
