@@ -3,41 +3,22 @@
 // does not read gets a bounded number of batches and, once it reads, the latest stock.
 import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLogger } from "../platform/observability/logger.js";
-import { type LiveCatalog, startLiveCatalog } from "../services/catalog/live-testing.js";
-import { createTransports } from "./clients.js";
-import { loadGatewayConfig } from "./config.js";
-import { createGateway, type Gateway } from "./server.js";
+import type { LiveCatalog } from "../services/catalog/live-testing.js";
+import { gatewayOver, type LiveGateway, startLiveGateway } from "./live/testing.js";
+import type { Gateway } from "./server.js";
 import { listeningGateway } from "./testing.js";
 
-const silent = createLogger({ service: "test", level: "silent", pretty: false });
 let catalog: LiveCatalog;
 let gateway: Gateway;
-let closeTransports: () => void;
+let live: LiveGateway;
 
 beforeAll(async () => {
-  catalog = await startLiveCatalog([100, 200, 300]);
-  const config = loadGatewayConfig({
-    PORT: "0",
-    LOG_LEVEL: "silent",
-    CATALOG_URL: catalog.url,
-    ACCOUNT_URL: "http://127.0.0.1:1",
-    ORDER_URL: "http://127.0.0.1:1",
-  });
-  const made = createTransports(config);
-  closeTransports = made.close;
-  gateway = createGateway({
-    config,
-    transports: made.transports,
-    logger: silent,
-    ready: async () => ({}) as never,
-  });
+  live = await startLiveGateway([100, 200, 300]);
+  ({ catalog, gateway } = live);
 });
 
 afterAll(async () => {
-  await gateway?.close();
-  closeTransports?.();
-  await catalog?.close();
+  await live?.close();
 });
 
 /** A Yoga SSE subscriber keeping the raw text of its `next` frames; `paused` stops reading. */
@@ -223,20 +204,7 @@ describe("stockChanged for many subscribers", () => {
   }, 120_000);
 
   it("ends every subscription with `complete` when the gateway closes", async () => {
-    const config = loadGatewayConfig({
-      PORT: "0",
-      LOG_LEVEL: "silent",
-      CATALOG_URL: catalog.url,
-      ACCOUNT_URL: "http://127.0.0.1:1",
-      ORDER_URL: "http://127.0.0.1:1",
-    });
-    const made = createTransports(config);
-    const closing = createGateway({
-      config,
-      transports: made.transports,
-      logger: silent,
-      ready: async () => ({}) as never,
-    });
+    const { gateway: closing, close } = gatewayOver(catalog.url);
     try {
       const texts = await Promise.all(
         [0, 1]
@@ -264,7 +232,7 @@ describe("stockChanged for many subscribers", () => {
       }
       expect(closing.live.stock.subscribers).toBe(0);
     } finally {
-      made.close();
+      await close();
     }
   });
 });

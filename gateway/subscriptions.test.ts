@@ -3,41 +3,22 @@
 // error; graphql-sse's protocol works too; bad ids are refused like in queries.
 import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLogger } from "../platform/observability/logger.js";
 import { type LiveCatalog, startLiveCatalog } from "../services/catalog/live-testing.js";
-import { createTransports } from "./clients.js";
-import { loadGatewayConfig } from "./config.js";
-import { createGateway, type Gateway } from "./server.js";
+import { type LiveGateway, startLiveGateway } from "./live/testing.js";
+import type { Gateway } from "./server.js";
 import { listeningGateway } from "./testing.js";
 
-const silent = createLogger({ service: "test", level: "silent", pretty: false });
 let catalog: LiveCatalog;
 let gateway: Gateway;
-let closeTransports: () => void;
+let live: LiveGateway;
 
 beforeAll(async () => {
-  catalog = await startLiveCatalog([10, 20, 30]);
-  const config = loadGatewayConfig({
-    PORT: "0",
-    LOG_LEVEL: "silent",
-    CATALOG_URL: catalog.url,
-    ACCOUNT_URL: "http://127.0.0.1:1",
-    ORDER_URL: "http://127.0.0.1:1",
-  });
-  const made = createTransports(config);
-  closeTransports = made.close;
-  gateway = createGateway({
-    config,
-    transports: made.transports,
-    logger: silent,
-    ready: async () => ({}) as never,
-  });
+  live = await startLiveGateway([10, 20, 30]);
+  ({ catalog, gateway } = live);
 });
 
 afterAll(async () => {
-  await gateway?.close();
-  closeTransports?.();
-  await catalog?.close();
+  await live?.close();
 });
 
 interface Subscriber {
