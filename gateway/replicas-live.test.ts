@@ -16,12 +16,13 @@ import { loadOrderConfig } from "../services/order/config.js";
 import { type HostedOrderService, startOrderService } from "../services/order/main.js";
 import { createTransports } from "./clients.js";
 import { loadGatewayConfig } from "./config.js";
+import { gatewayOver } from "./live/testing.js";
 import { createGateway, type Gateway } from "./server.js";
 import { type Stack, startStack } from "./testing.js";
 
 const silent = createLogger({ service: "test", level: "silent", pretty: false });
 const replicas: LiveCatalog[] = [];
-const gateways: { gateway: Gateway; close(): void }[] = [];
+const gateways: ReturnType<typeof gatewayOver>[] = [];
 
 beforeAll(async () => {
   const { authority } = testAuthority();
@@ -29,30 +30,11 @@ beforeAll(async () => {
   const second = await startLiveCatalog([], { authority, database: first.database });
   second.products.push(...first.products);
   replicas.push(first, second);
-  for (const replica of replicas) {
-    const config = loadGatewayConfig({
-      PORT: "0",
-      LOG_LEVEL: "silent",
-      CATALOG_URL: replica.url,
-      ACCOUNT_URL: "http://127.0.0.1:1",
-      ORDER_URL: "http://127.0.0.1:1",
-    });
-    const made = createTransports(config);
-    const gateway = createGateway({
-      config,
-      transports: made.transports,
-      logger: silent,
-      ready: async () => ({}) as never,
-    });
-    gateways.push({ gateway, close: made.close });
-  }
+  for (const replica of replicas) gateways.push(gatewayOver(replica.url));
 });
 
 afterAll(async () => {
-  for (const { gateway, close } of gateways) {
-    await gateway.close();
-    close();
-  }
+  for (const { close } of gateways) await close();
   // The second replica shares the first's database: close it first.
   for (const replica of [...replicas].reverse()) await replica.close();
 });
