@@ -3,7 +3,7 @@
 // puts each event on JetStream exactly once, in order per thing, through a relay killed -9 at
 // random moments, a NATS outage under a burst of orders, and two relays on one database.
 import { type ChildProcess, spawn } from "node:child_process";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,7 +13,7 @@ import { uuidv7 } from "../platform/data/ids.js";
 import { decodeEvent } from "../platform/events/catalog.js";
 import { connectNats, streamName } from "../platform/events/nats.js";
 import { pruneOutbox } from "../platform/events/prune.js";
-import { varintField } from "../platform/events/record.js";
+import { timestampField, varintField } from "../platform/events/record.js";
 import { OutboxRelay, pendingEvents } from "../platform/events/relay.js";
 import { natsServerMissing, readStream, TestNatsServer } from "../platform/events/testing.js";
 import { createLogger } from "../platform/observability/logger.js";
@@ -97,6 +97,61 @@ describe("recording events with the change", () => {
       sql`select ${sql.raw(varintField(5, "0"))} as bytes`,
     );
     expect(Buffer.from(zero?.bytes ?? [])).toEqual(Buffer.from([0x28, 0x00]));
+  });
+
+  it("writes a Timestamp field in SQL exactly as protobuf encodes it, zero nanos included", async () => {
+    for (const iso of [
+      "2026-12-06T22:40:01.123456Z",
+      "2026-12-06T22:40:01Z",
+      "1970-01-01T00:00:00Z",
+    ]) {
+      const [row] = await executeRows<{ bytes: Uint8Array }>(
+        bed.database.db,
+        sql`select ${sql.raw(timestampField(2, `'${iso}'::timestamptz`))} as bytes`,
+      );
+      const decoded = fromBinary(StockChangedSchema, row?.bytes ?? new Uint8Array());
+      const ms = Date.parse(iso);
+      expect(decoded.occurTime?.seconds, iso).toBe(BigInt(Math.floor(ms / 1000)));
+      expect(decoded.occurTime?.nanos, iso).toBe(iso.includes(".") ? 123_456_000 : 0);
+    }
+  });
+
+  it("a reservation's StockChanged occurs when the stock is taken, not when the order asked", async () => {
+    const admin = await adminAuth(bed.authority);
+    const productId = await product(bed.catalog, admin, 500, 10);
+    const serviceAuth = {
+      headers: { authorization: `Bearer ${await bed.authority.serviceTokenSource("order")()}` },
+    };
+    const catalogDb = bed.peerDatabases.catalog.db;
+    let asked = 0;
+    let released = 0;
+    let reserving: Promise<unknown> | undefined;
+    // Another transaction holds the stock row while the reservation waits for it.
+    await catalogDb.transaction(async (tx) => {
+      await tx.execute(sql`select from product_stock where product_id = ${productId} for update`);
+      asked = Date.now();
+      reserving = bed.catalog.reserveStock(
+        { orderId: uuidv7(), items: [{ productId, quantity: 1 }] },
+        serviceAuth,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      released = Date.now();
+    });
+    await reserving;
+    const [row] = await executeRows<{ payload: Uint8Array; occur_us: string }>(
+      catalogDb,
+      sql`select payload, (extract(epoch from occur_time) * 1000000)::bigint::text as occur_us
+        from outbox where thing_id = ${productId} and subject like '%StockChanged'`,
+    );
+    const event = fromBinary(StockChangedSchema, row?.payload ?? new Uint8Array());
+    const payloadUs =
+      (event.occurTime?.seconds ?? 0n) * 1_000_000n + BigInt((event.occurTime?.nanos ?? 0) / 1000);
+    // The payload and the column tell the same instant, to the microsecond…
+    expect(payloadUs).toBe(BigInt(row?.occur_us ?? "0"));
+    // …and it is after the lock was let go (a few ms of clock skew between Node and PostgreSQL
+    // allowed), where the draft's own time would be before the wait.
+    expect(Number(payloadUs / 1000n)).toBeGreaterThanOrEqual(released - 20);
+    expect(released - asked).toBeGreaterThanOrEqual(390);
   });
 
   it("numbers a product's events 1, 2, 3… across ProductCreated, StockChanged and ProductUpdated", async () => {

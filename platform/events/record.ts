@@ -4,7 +4,8 @@
 //   event is complete (rare writes: products, accounts).
 // - `outboxInsertSql(...)`: a CTE body for a hot statement that bumps event_seq itself; the
 //   payload is encoded before the statement and the statement appends the fields only it knows
-//   (the sequence, a new stock) as protobuf fields, which a decoder merges into the message.
+//   (the sequence, a new stock, and optionally the instant of the change) as protobuf fields,
+//   which a decoder merges into the message.
 import {
   create,
   type DescMessage,
@@ -19,6 +20,9 @@ import { uuidv7 } from "../data/ids.js";
 
 /** Field 3 of every event message (proto/bazaar/<service>/v1/events.proto). */
 export const sequenceField = 3;
+
+/** Field 2 of every event message: occur_time, a google.protobuf.Timestamp. */
+export const occurTimeField = 2;
 
 /** An event encoded but not yet numbered: its payload lacks the sequence. */
 export interface EventDraft {
@@ -43,20 +47,22 @@ type OwnFields<Desc extends DescMessage> = Omit<
 
 /**
  * Encodes one event about `thingId`: a fresh event id, `now` as its occur_time, and `sequence`
- * when the caller knows it (else the statement appends it: see outboxInsertSql).
+ * when the caller knows it (else the statement appends it: see outboxInsertSql). With
+ * `stampedByStatement` the payload leaves occur_time out: the statement writes the instant it
+ * makes the change (outboxInsertSql's `stampOccurTime`).
  */
 export function draftEvent<Desc extends DescMessage>(
   schema: Desc,
   thingId: string,
   fields: OwnFields<Desc>,
-  options: { sequence?: number; now?: Date } = {},
+  options: { sequence?: number; now?: Date; stampedByStatement?: boolean } = {},
 ): EventDraft {
   const occurTime = options.now ?? new Date();
   const eventId = uuidv7(occurTime.getTime());
   const message = create(schema, {
     ...fields,
     eventId,
-    occurTime: timestampFromDate(occurTime),
+    ...(options.stampedByStatement ? {} : { occurTime: timestampFromDate(occurTime) }),
     ...(options.sequence === undefined ? {} : { sequence: BigInt(options.sequence) }),
   } as unknown as MessageInitShape<Desc>) as MessageShape<Desc>;
   return {
@@ -104,7 +110,10 @@ export async function recordEvents(tx: Executor, events: readonly EventRecord[])
  * `event_seq = event_seq + 1 … returning`) whose `thingColumn` is the thing's id and
  * `sequenceColumn` its new event_seq. A draft whose thing is not in `numbered` (the change did
  * not happen) is not recorded. `fields` appends more of the relation's non-negative integer
- * columns to the payload, as protobuf fields of those numbers.
+ * columns to the payload, as protobuf fields of those numbers. `stampOccurTime` makes the
+ * event's occur_time (column and payload alike) the instant the statement records it
+ * (clock_timestamp(), after the statement's row locks are held) rather than the draft's: for
+ * drafts made with `stampedByStatement`, whose change may wait its turn for those locks.
  */
 export function outboxInsertSql(
   drafts: readonly EventDraft[],
@@ -113,20 +122,27 @@ export function outboxInsertSql(
     thingColumn: string;
     sequenceColumn: string;
     fields?: readonly { number: number; column: string }[];
+    stampOccurTime?: boolean;
   },
 ): SQL {
   const n = (column: string) => `n.${identifier(column)}`;
+  const occurTime = numbered.stampOccurTime ? "t.at" : "e.occur_time";
   const appended = [
     varintField(sequenceField, n(numbered.sequenceColumn)),
     ...(numbered.fields ?? []).map((f) => varintField(f.number, n(f.column))),
+    ...(numbered.stampOccurTime ? [timestampField(occurTimeField, occurTime)] : []),
   ].join(" || ");
+  // One clock reading per event row, shared by the column and the payload.
+  const stamp = numbered.stampOccurTime
+    ? "cross join lateral (select clock_timestamp() as at) t"
+    : "";
   return sql`insert into outbox (event_id, subject, thing_id, sequence, payload, occur_time)
     select e.event_id, e.subject, e.thing_id, ${sql.raw(n(numbered.sequenceColumn))},
-      decode(e.payload, 'base64') || ${sql.raw(appended)}, e.occur_time
+      decode(e.payload, 'base64') || ${sql.raw(appended)}, ${sql.raw(occurTime)}
     from json_to_recordset(${eventsJson(drafts)}::json)
       as e(event_id uuid, subject text, thing_id uuid, payload text, occur_time timestamptz)
       join ${sql.raw(identifier(numbered.relation))} n
-        on ${sql.raw(n(numbered.thingColumn))} = e.thing_id`;
+        on ${sql.raw(n(numbered.thingColumn))} = e.thing_id ${sql.raw(stamp)}`;
 }
 
 /** Events as one JSON parameter (payloads in base64): one parameter however many events. */
@@ -170,6 +186,24 @@ export function varintField(number: number, value: string): string {
       ''::bytea order by i)
     from generate_series(0, 8) i where i = 0 or ${v} >> (7 * i) > 0)`;
   return `('\\x${tag}'::bytea || case ${branches.join(" ")} else ${loop} end)`;
+}
+
+/**
+ * SQL for a protobuf field `number` holding a google.protobuf.Timestamp of the timestamptz
+ * `value`: the tag, the length, then seconds (field 1) and nanos (field 2), both written even
+ * when zero, so that it replaces whatever an earlier occurrence of the field held (a decoder
+ * merges repeated message fields). Microseconds are PostgreSQL's precision.
+ */
+export function timestampField(number: number, value: string): string {
+  if (!Number.isInteger(number) || number < 1 || number > 15) {
+    throw new Error(`field ${number}: only fields 1–15 have a one-byte tag`);
+  }
+  const tag = ((number << 3) | 2).toString(16).padStart(2, "0");
+  const seconds = varintField(1, `floor(extract(epoch from ${value}))`);
+  const nanos = varintField(2, `(extract(microseconds from ${value})::bigint % 1000000) * 1000`);
+  const message = `(${seconds} || ${nanos})`;
+  // At most 12 bytes (two one-byte tags, two varints of up to 5 bytes): a one-byte length.
+  return `('\\x${tag}'::bytea || set_byte('\\x00'::bytea, 0, length(${message})) || ${message})`;
 }
 
 function identifier(name: string): string {

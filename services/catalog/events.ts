@@ -57,16 +57,19 @@ export const stockField = StockChangedSchema.field.stock.number;
 
 /**
  * A stock change whose new stock and sequence only the statement knows (a reservation): the
- * statement appends both (platform/events/record.ts outboxInsertSql).
+ * statement appends both (platform/events/record.ts outboxInsertSql), and its occur_time, the
+ * instant it takes the stock: a reservation may wait for its batch's turn and the stock rows'
+ * locks, and the event tells when the stock changed, not when the order asked.
  */
 export function stockChangeDraft(change: {
   productId: string;
   delta: number;
   orderId: string;
 }): EventDraft {
-  return draftEvent(StockChangedSchema, change.productId, {
-    productId: change.productId,
-    delta: change.delta,
-    orderId: change.orderId,
-  });
+  return draftEvent(
+    StockChangedSchema,
+    change.productId,
+    { productId: change.productId, delta: change.delta, orderId: change.orderId },
+    { stampedByStatement: true },
+  );
 }

@@ -69,6 +69,7 @@ export function reserveStatement(
       thingColumn: "product_id",
       sequenceColumn: "event_seq",
       fields: [{ number: stockField, column: "stock" }],
+      stampOccurTime: true,
     })}
   ), recorded as (
     insert into reservation_items (order_id, product_id, quantity, unit_price_cents)
