@@ -8,11 +8,8 @@
 //   TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench:live -- [--subscribers 10000] [--seconds 10]
 //
 // Its last line, `ROWS [...]`, is what `npm run bench` (bench/all.ts) puts in its table.
-// Over 300 lines on purpose: one benchmark's whole scenario (the stack, the subscribers, the
-// orders, the latency sampling and the table) reads top to bottom in one place.
+// The subscribers themselves are in bench/live-subscribers.ts.
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
-import http from "node:http";
 import { cpus, loadavg } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fromBinary } from "@bufbuild/protobuf";
@@ -21,10 +18,11 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { AccountService } from "../gen/bazaar/account/v1/account_pb.js";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
 import { StockChangedSchema } from "../gen/bazaar/catalog/v1/events_pb.js";
-import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
 import { openSql } from "../platform/data/postgres-connection.js";
+import { Deliveries, gatewayGauges, openSubscribers, rssMb } from "./live-subscribers.js";
 import { percentile, processCpuSeconds } from "./load.js";
 import { benchOptions } from "./options.js";
+import { orderClient } from "./order-client.js";
 import { BenchProcesses } from "./run-processes.js";
 
 const options = benchOptions("bench:live", {
@@ -53,114 +51,6 @@ if (!base) {
   process.exit(2);
 }
 const run = new BenchProcesses(base);
-
-/** The gateway's V8 heap in use, from its /metrics (garbage not yet collected included). */
-async function heapMb(gatewayUrl: string): Promise<number> {
-  const text = await (await fetch(`${gatewayUrl}/metrics`)).text();
-  return (
-    Number(/^nodejs_heap_size_used_bytes(?:{[^}]*})? (\S+)$/m.exec(text)?.[1] ?? Number.NaN) /
-    2 ** 20
-  );
-}
-
-function rssMb(pid: number | undefined): number {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN) / 1024;
-}
-
-/** What the subscribers read: product index, stock and when, for the deliveries of one run. */
-class Deliveries {
-  product: number[] = [];
-  stock: number[] = [];
-  atMs: number[] = [];
-  recording = false;
-  add(product: number, stock: number, atMs: number): void {
-    if (!this.recording) return;
-    this.product.push(product);
-    this.stock.push(stock);
-    this.atMs.push(atMs);
-  }
-}
-
-/**
- * N SSE subscribers, each on its own connection, each to every product; resolves once each has
- * its first state of every product. Parses only what it measures (no JSON.parse per event).
- */
-async function openSubscribers(
-  gatewayUrl: string,
-  productIds: string[],
-  n: number,
-  deliveries: Deliveries,
-): Promise<{ close(): void; failed: number }> {
-  const index = new Map(productIds.map((id, i) => [id, i]));
-  const body = JSON.stringify({
-    query: `subscription ($ids: [ID!]!) { stockChanged(productIds: $ids) { productId stock } }`,
-    variables: { ids: productIds },
-  });
-  const url = new URL("/graphql", gatewayUrl);
-  const requests: http.ClientRequest[] = [];
-  let failed = 0;
-  const open = () =>
-    new Promise<void>((resolve) => {
-      const seen = new Set<number>();
-      let settled = false;
-      const settle = () => {
-        if (!settled) {
-          settled = true;
-          resolve();
-        }
-      };
-      const request = http.request(
-        url,
-        {
-          method: "POST",
-          agent: false,
-          headers: { "content-type": "application/json", accept: "text/event-stream" },
-        },
-        (response) => {
-          if (response.statusCode !== 200) {
-            failed++;
-            response.resume();
-            settle();
-            return;
-          }
-          response.setEncoding("utf8");
-          let buffer = "";
-          response.on("data", (chunk: string) => {
-            const at = Date.now();
-            buffer += chunk;
-            const cut = buffer.lastIndexOf("\n\n");
-            if (cut === -1) return;
-            const complete = buffer.slice(0, cut);
-            buffer = buffer.slice(cut + 2);
-            for (const match of complete.matchAll(/"productId":"([^"]+)","stock":(\d+)/g)) {
-              const product = index.get(match[1] as string) ?? -1;
-              deliveries.add(product, Number(match[2]), at);
-              seen.add(product);
-            }
-            if (seen.size === productIds.length) settle();
-          });
-          response.on("error", () => {});
-        },
-      );
-      request.on("error", () => {
-        failed++;
-        settle();
-      });
-      request.end(body);
-      requests.push(request);
-    });
-  // A few hundred connections at a time: a burst of 10,000 SYNs overflows the listen backlog.
-  for (let i = 0; i < n; i += 250) {
-    await Promise.all(Array.from({ length: Math.min(250, n - i) }, open));
-  }
-  return {
-    failed,
-    close: () => {
-      for (const request of requests) request.destroy();
-    },
-  };
-}
 
 async function main(): Promise<string[][]> {
   const [accountDb, catalogDb, orderDb] = await Promise.all([
@@ -202,7 +92,6 @@ async function main(): Promise<string[][]> {
     createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: true });
   const accounts = createClient(AccountService, transport(accountUrl));
   const catalog = createClient(CatalogService, transport(catalogUrl));
-  const orders = createClient(OrderService, transport(orderUrl));
   const adminToken = await run.authority.issueUserToken(
     "00000000-0000-7000-8000-000000000001",
     "admin",
@@ -222,6 +111,11 @@ async function main(): Promise<string[][]> {
     );
     productIds.push(product?.id ?? "");
   }
+  const productIndex = new Map(productIds.map((id, i) => [id, i]));
+  // The order load goes through bench/order-client.ts, as bench:orders' does: the same Connect
+  // protocol at a fraction of connect-node's client CPU, which this process would otherwise take
+  // from the services it measures.
+  const ordersClient = orderClient(orderUrl, options.clients);
   const customers = await Promise.all(
     Array.from({ length: options.clients }, async (_, i) => {
       const { account } = await accounts.createAccount({
@@ -230,7 +124,7 @@ async function main(): Promise<string[][]> {
         password: "bench-password",
       });
       const { token } = await run.authority.issueUserToken(account?.id ?? "", "customer", 3600);
-      return { headers: { authorization: `Bearer ${token}` } };
+      return ordersClient.customer(`Bearer ${token}`);
     }),
   );
   const catalogSql = openSql(catalogDb, { max: 1 });
@@ -241,7 +135,7 @@ async function main(): Promise<string[][]> {
     const started = performance.now();
     const stopAt = started + options.seconds * 1000;
     await Promise.all(
-      customers.map(async (auth) => {
+      customers.map(async (customer) => {
         while (performance.now() < stopAt) {
           const lines = 1 + Math.floor(Math.random() * 3);
           const items = Array.from({ length: lines }, () => ({
@@ -249,10 +143,7 @@ async function main(): Promise<string[][]> {
             quantity: 1 + Math.floor(Math.random() * 3),
           }));
           try {
-            await orders.createOrder(
-              { items, idempotencyKey: randomBytes(8).toString("hex") },
-              auth,
-            );
+            await ordersClient.createOrder(customer, items, randomBytes(8).toString("hex"));
             placed++;
           } catch {}
         }
@@ -267,11 +158,10 @@ async function main(): Promise<string[][]> {
       select payload, (extract(epoch from occur_time) * 1000)::text as occur_ms from outbox
       where subject = ${StockChangedSchema.typeName}
         and occur_time >= to_timestamp(${sinceMs / 1000 - 1})`;
-    const index = new Map(productIds.map((id, i) => [id, i]));
     const at = new Map<string, number>();
     for (const row of rows) {
       const event = fromBinary(StockChangedSchema, row.payload);
-      const key = `${index.get(event.productId)}:${event.stock}`;
+      const key = `${productIndex.get(event.productId)}:${event.stock}`;
       if (!at.has(key)) at.set(key, Number(row.occur_ms));
     }
     return at;
@@ -301,20 +191,17 @@ async function main(): Promise<string[][]> {
   const direct = new Deliveries();
   const directAbort = new AbortController();
   void (async () => {
-    const index = new Map(productIds.map((id, i) => [id, i]));
     const stream = catalog.watchStock({ productIds }, { signal: directAbort.signal });
     for await (const res of stream) {
       if (res.update)
-        direct.add(index.get(res.update.productId) ?? -1, res.update.stock, Date.now());
+        direct.add(productIndex.get(res.update.productId) ?? -1, res.update.stock, Date.now());
     }
   })().catch(() => {});
   const measure = async (n: number): Promise<Run> => {
     const deliveries = new Deliveries();
     const subscribers =
       n > 0 ? await openSubscribers(gatewayUrl, productIds, n, deliveries) : undefined;
-    direct.product = [];
-    direct.stock = [];
-    direct.atMs = [];
+    direct.clear();
     direct.recording = true;
     const cpu0 = processCpuSeconds(gatewayPid);
     const clientCpu0 = process.cpuUsage();
@@ -330,21 +217,11 @@ async function main(): Promise<string[][]> {
     const clientUsage = process.cpuUsage(clientCpu0);
     const clientCpuPct = ((clientUsage.user + clientUsage.system) / 1e6 / wallS) * 100;
     const rss = rssMb(gatewayPid);
-    const heap = await heapMb(gatewayUrl);
+    const heap = (await gatewayGauges(gatewayUrl)).heapMb;
     subscribers?.close();
     const at = await occurrences(startedMs);
-    const latencies: number[] = [];
-    for (let i = 0; i < deliveries.atMs.length; i++) {
-      const occurred = at.get(`${deliveries.product[i]}:${deliveries.stock[i]}`);
-      if (occurred !== undefined) latencies.push((deliveries.atMs[i] as number) - occurred);
-    }
-    latencies.sort((a, b) => a - b);
-    const directLatencies: number[] = [];
-    for (let i = 0; i < direct.atMs.length; i++) {
-      const occurred = at.get(`${direct.product[i]}:${direct.stock[i]}`);
-      if (occurred !== undefined) directLatencies.push((direct.atMs[i] as number) - occurred);
-    }
-    directLatencies.sort((a, b) => a - b);
+    const latencies = deliveries.latencies(at);
+    const directLatencies = direct.latencies(at);
     const run = {
       n,
       ordersPerS,
@@ -377,9 +254,9 @@ async function main(): Promise<string[][]> {
     // Let the gateway notice the closed connections before the next run.
     await sleep(2_000);
     if (n > 0) {
-      const feed = await (await fetch(`${gatewayUrl}/metrics`)).text();
+      const left = await gatewayGauges(gatewayUrl);
       process.stdout.write(
-        `        once they left: gateway heap ${(await heapMb(gatewayUrl)).toFixed(0)} MB, ${/^gateway_stock_subscribers(?:{[^}]*})? (\S+)$/m.exec(feed)?.[1] ?? "?"} stock subscribers\n`,
+        `        once they left: gateway heap ${left.heapMb.toFixed(0)} MB, ${left.stockSubscribers} stock subscribers\n`,
       );
     }
     return run;
@@ -388,10 +265,17 @@ async function main(): Promise<string[][]> {
   process.stdout.write(
     `${productCount} products, ${options.clients} order clients, ${options.seconds} s a run, ${cpus().length} cores\n`,
   );
+  // A first run on fresh processes is cold (JIT, connection pools, the planner's caches): its
+  // orders/s was half the next one's, which made "× none" flatter the runs with subscribers.
+  const warm = await measure(0);
+  process.stdout.write(
+    `(that run warmed the stack up: ${warm.ordersPerS.toFixed(0)} orders/s, not counted)\n`,
+  );
   const before = await measure(0);
   for (const n of counts) runs.push(await measure(n));
   const after = await measure(0);
   directAbort.abort();
+  ordersClient.close();
   await catalogSql.end();
 
   const none = (before.ordersPerS + after.ordersPerS) / 2;
@@ -402,11 +286,11 @@ async function main(): Promise<string[][]> {
     `\nno subscribers: ${before.ordersPerS.toFixed(0)} orders/s before, ${after.ordersPerS.toFixed(0)} after (mean ${none.toFixed(0)})\n`,
   );
   process.stdout.write(
-    "| subscribers | orders/s | × none | events/s | latency p50 / p99 | gateway CPU | µs per event | gateway RSS | subscribers' process CPU |\n|---|---|---|---|---|---|---|---|---|\n",
+    "| subscribers | orders/s | × none | events/s | latency p50 / p99 | catalog stream alone p50 / p99 | gateway CPU | µs per event | gateway RSS | subscribers' process CPU |\n|---|---|---|---|---|---|---|---|---|---|\n",
   );
   for (const run of runs) {
     process.stdout.write(
-      `| ${run.n} | ${run.ordersPerS.toFixed(0)} | ${(run.ordersPerS / none).toFixed(2)} | ${run.perS.toFixed(0)} | ${run.p50.toFixed(0)} / ${run.p99.toFixed(0)} ms | ${run.cpuPct.toFixed(0)}% | ${run.usPerEvent.toFixed(1)} | ${run.rssMb.toFixed(0)} MB | ${run.clientCpuPct.toFixed(0)}% |\n`,
+      `| ${run.n} | ${run.ordersPerS.toFixed(0)} | ${(run.ordersPerS / none).toFixed(2)} | ${run.perS.toFixed(0)} | ${run.p50.toFixed(0)} / ${run.p99.toFixed(0)} ms | ${run.directP50.toFixed(0)} / ${run.directP99.toFixed(0)} ms | ${run.cpuPct.toFixed(0)}% | ${run.usPerEvent.toFixed(1)} | ${run.rssMb.toFixed(0)} MB | ${run.clientCpuPct.toFixed(0)}% |\n`,
     );
   }
   process.stdout.write(
