@@ -7,8 +7,8 @@
 //
 //   TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench:live -- [--subscribers 10000] [--seconds 10]
 //
-// Its last line, `ROWS [...]`, is what `npm run bench` (bench/all.ts) puts in its table.
-// The subscribers themselves are in bench/live-subscribers.ts.
+// Its last line, `ROWS [...]`, is what `npm run bench` (bench/all.ts) puts in its table. The
+// subscribers are in bench/live-subscribers.ts.
 import { randomBytes } from "node:crypto";
 import { cpus, loadavg } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -268,9 +268,7 @@ async function main(): Promise<string[][]> {
   // A first run on fresh processes is cold (JIT, connection pools, the planner's caches): its
   // orders/s was half the next one's, which made "× none" flatter the runs with subscribers.
   const warm = await measure(0);
-  process.stdout.write(
-    `(that run warmed the stack up: ${warm.ordersPerS.toFixed(0)} orders/s, not counted)\n`,
-  );
+  process.stdout.write(`(a warm-up: ${warm.ordersPerS.toFixed(0)} orders/s, not counted)\n`);
   const before = await measure(0);
   for (const n of counts) runs.push(await measure(n));
   const after = await measure(0);
