@@ -246,7 +246,7 @@ async function main(): Promise<string[][]> {
       `${String(n).padStart(6)} subscribers: ${ordersPerS.toFixed(0)} orders/s, ` +
         `${run.delivered} events delivered (${run.perS.toFixed(0)}/s), ` +
         `latency p50 ${run.p50.toFixed(0)} ms p99 ${run.p99.toFixed(0)} ms ` +
-        `(straight from the catalog: p50 ${run.directP50.toFixed(0)} ms p99 ${run.directP99.toFixed(0)} ms), ` +
+        `(straight from the catalog: p50 ${run.directP50.toFixed(0)} ms p99 ${run.directP99.toFixed(0)} ms, ${(direct.atMs.length / wallS).toFixed(0)} states/s), ` +
         `gateway CPU ${cpuPct.toFixed(0)}% (${run.usPerEvent.toFixed(1)} µs per event delivered) RSS ${rss.toFixed(0)} MB heap ${heap.toFixed(0)} MB, ` +
         `this process (subscribers and order clients) CPU ${clientCpuPct.toFixed(0)}%` +
         `${run.failed ? `, ${run.failed} could not subscribe` : ""}; load average ${run.load}\n`,
