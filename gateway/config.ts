@@ -84,6 +84,12 @@ export const schema = v.object({
     intVar(50, 0, 5_000),
     "stockChanged subscribers are sent changes at most this often (stock coalesces between)",
   ),
+  // A batch is a socket write (~10 µs of CPU with the kernel's share, docs/live.md): 20,000 a
+  // second is about a fifth of a core. Past it, ticks stretch: more latency, not more CPU.
+  LIVE_BATCHES_PER_SECOND: described(
+    intVar(20_000, 1, 10_000_000),
+    "stockChanged batches sent per second at most, over all subscribers; past it LIVE_TICK_MS stretches",
+  ),
 });
 
 type Parsed = v.InferOutput<typeof schema>;

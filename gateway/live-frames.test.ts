@@ -2,8 +2,13 @@
 // of the same subscription get the same bytes from one execution per state; a subscriber that
 // does not read gets a bounded number of batches and, once it reads, the latest stock.
 import http from "node:http";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
+import { createLogger } from "../platform/observability/logger.js";
 import type { LiveCatalog } from "../services/catalog/live-testing.js";
+import { StockFeed } from "./live/stock-feed.js";
 import { gatewayOver, type LiveGateway, startLiveGateway } from "./live/testing.js";
 import type { Gateway } from "./server.js";
 import { listeningGateway } from "./testing.js";
@@ -202,6 +207,52 @@ describe("stockChanged for many subscribers", () => {
       await running.stop();
     }
   }, 120_000);
+
+  // After the test that counts timers: the catalog's side of these streams ends a little later.
+  it("stretches its tick rather than pass its batches per second, whatever the subscribers", async () => {
+    const ids = catalog.products.slice(0, 3) as string[];
+    // A session of its own, closed at the end: it leaves no timer to the tests after it.
+    const sessionManager = new Http2SessionManager(catalog.url);
+    const transport = createGrpcTransport({ baseUrl: catalog.url, sessionManager });
+    const logger = createLogger({ service: "test", level: "silent", pretty: false });
+    /** The shortest time between two batches of one of 10 subscribers while stock changes. */
+    const shortestGap = async (options: { tickMs: number; batchesPerSecond?: number }) => {
+      const feed = new StockFeed(createClient(CatalogService, transport), logger, options);
+      const gaps: number[] = [];
+      const streams = Array.from({ length: 10 }, () => feed.subscribe(ids));
+      const reading = streams.map(async (stream) => {
+        let last: number | undefined;
+        for await (const _ of stream) {
+          if (last !== undefined && feed.settled) gaps.push(performance.now() - last);
+          last = performance.now();
+        }
+      });
+      await until(() => feed.settled && feed.batches >= 10);
+      let stock = 5_000;
+      const endAt = Date.now() + 1_500;
+      // Four writers at once, so that changes come faster than a 20 ms tick allows.
+      await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          while (Date.now() < endAt) await catalog.setStock(ids[stock % 3] as string, ++stock);
+        }),
+      );
+      const tickMs = feed.tickMs;
+      for (const stream of streams) await stream.return?.();
+      await Promise.all(reading);
+      await feed.close();
+      return { tickMs, shortest: Math.min(...gaps), gaps: gaps.length };
+    };
+    // 10 subscribers at 50 batches a second: a tick of 200 ms, never a batch sooner.
+    const bounded = await shortestGap({ tickMs: 20, batchesPerSecond: 50 });
+    expect(bounded.tickMs).toBe(200);
+    expect(bounded.gaps).toBeGreaterThan(10);
+    expect(bounded.shortest).toBeGreaterThanOrEqual(195);
+    // Without the bound the same feed hands batches out far more often.
+    const free = await shortestGap({ tickMs: 20 });
+    expect(free.tickMs).toBe(20);
+    expect(free.shortest).toBeLessThan(150);
+    sessionManager.abort();
+  });
 
   it("ends every subscription with `complete` when the gateway closes", async () => {
     const { gateway: closing, close } = gatewayOver(catalog.url);

@@ -76,6 +76,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const ids = requestIds();
   const stock = new StockFeed(createClient(CatalogService, streams.catalog), logger, {
     tickMs: config.LIVE_TICK_MS,
+    batchesPerSecond: config.LIVE_BATCHES_PER_SECOND,
   });
   // Stock events are executed without any subscriber's request: a context of their own.
   const frames = new StockFrames(() =>

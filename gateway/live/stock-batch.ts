@@ -7,6 +7,11 @@ export interface FeedOptions {
   settleMs?: number;
   /** Subscribers are handed changes at most this often (stock coalesces between ticks). */
   tickMs?: number;
+  /**
+   * Batches handed out per second at most, over all subscribers: with more subscribers than
+   * this × tickMs / 1000, the tick stretches to subscribers / this seconds.
+   */
+  batchesPerSecond?: number;
 }
 
 /** A product's state as the feed hands it on: with its position in the outbox, if it has one. */

@@ -5,7 +5,10 @@
 //
 // Stock is state: the feed keeps each product's latest, and hands subscribers what changed at
 // most once per tick (`tickMs`), as one batch per subscriber: the latest state of each product
-// that changed, in the order they changed. A subscriber still busy with its last batch (a slow
+// that changed, in the order they changed. Each batch is a socket write, whose cost is mostly
+// the kernel's: past `batchesPerSecond` over all subscribers, the tick stretches (fewer, fuller
+// batches, more latency) rather than the writes taking the CPU the rest of the process and the
+// machine's other processes need. A subscriber still busy with its last batch (a slow
 // client: the response waits for its socket to drain) collects the latest state per product
 // meanwhile, so it costs memory bounded by the products it watches, and gets them all in its
 // next batch. The per-subscriber work per tick is one batch, whatever the catalog's rate; the
@@ -74,6 +77,7 @@ export class StockFeed {
   readonly #ends = new Set<() => void>();
   readonly #settleMs: number;
   readonly #tickMs: number;
+  readonly #batchesPerSecond: number;
   /** Batches handed to subscribers so far. */
   batches = 0;
 
@@ -83,6 +87,7 @@ export class StockFeed {
     );
     this.#settleMs = options.settleMs ?? 20;
     this.#tickMs = options.tickMs ?? 50;
+    this.#batchesPerSecond = options.batchesPerSecond ?? Number.POSITIVE_INFINITY;
     // Every order subscription listens for the gateway closing: thousands, by design.
     setMaxListeners(0, this.#closing.signal);
   }
@@ -244,10 +249,16 @@ export class StockFeed {
     this.#tickSoon();
   }
 
-  /** The next tick: at once when the last was `tickMs` ago or more, else when it will be. */
+  /** Time between ticks now: `tickMs`, or longer when the subscribers' batches would pass
+   * `batchesPerSecond`. */
+  get tickMs(): number {
+    return Math.max(this.#tickMs, (this.#subscribers.size * 1000) / this.#batchesPerSecond);
+  }
+
+  /** The next tick: at once when the last was a tick ago or more, else when it will be. */
   #tickSoon(): void {
     if (this.#tick !== undefined || this.#closing.signal.aborted) return;
-    const waitMs = Math.max(0, this.#lastTick + this.#tickMs - Date.now());
+    const waitMs = Math.max(0, this.#lastTick + this.tickMs - Date.now());
     this.#tick = setTimeout(() => {
       this.#tick = undefined;
       this.#lastTick = Date.now();
