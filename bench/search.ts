@@ -4,7 +4,8 @@
 // reference, ListProducts without a query (each call a different page), the two alternating in
 // rounds so that the machine's load falls on both; prints both rates and latencies, their
 // ratios, and the plans of the search statements, which must use the GIN indexes.
-//   npm run bench:search -- [--products 100000] [--clients 32] [--seconds 4] [--rounds 3] [--keep]
+//   npm run bench:search -- [--products 100000] [--clients 32] [--seconds 4] [--rounds 3] [--cold]
+//   [--keep]
 //   (--help: bench/options.ts)
 import { randomBytes } from "node:crypto";
 import { createClient } from "@connectrpc/connect";
@@ -27,6 +28,10 @@ const args = benchOptions("bench:search", {
   seconds: { default: 4, help: "seconds per round of each kind" },
   rounds: { default: 3, help: "rounds of search then reference (alternating)" },
   sample: { default: defaultSearchSample, help: "matches of each tier search ranks first" },
+  cold: {
+    default: false,
+    help: "make every search query new (a -zq<n> that excludes nothing): none is remembered",
+  },
   keep: { default: false, help: "keep the database afterwards" },
 });
 const productCount = args.products;
@@ -164,8 +169,12 @@ async function main() {
     });
     // The reference: 80 different pages of 20, asked in turn (as bench:gateway's distinct
     // pages), so that calls in flight together share nothing, as different searches do not.
+    let unique = 0;
     const kinds = {
-      search: (i: number) => ({ query: queries[i % queries.length] ?? "", take: 20 }),
+      search: (i: number) => ({
+        query: `${queries[i % queries.length] ?? ""}${args.cold ? ` -zq${unique++}` : ""}`,
+        take: 20,
+      }),
       reference: (i: number) => ({ skip: i % 80, take: 20 }),
     };
     type Kind = keyof typeof kinds;
@@ -206,7 +215,9 @@ async function main() {
     const reference = figures("reference");
     const line = (label: string, f: typeof search) =>
       `${label.padEnd(46)} ${f.rate.toFixed(0).padStart(6)} calls/s   p50 ${f.p50.toFixed(2)} ms   p99 ${f.p99.toFixed(2)} ms   (${f.calls} calls)`;
-    log(`\n${args.clients} clients, ${args.rounds} rounds of ${args.seconds} s each, alternating:`);
+    log(
+      `\n${args.clients} clients, ${args.rounds} rounds of ${args.seconds} s each, alternating${args.cold ? ", every search query new" : ""}:`,
+    );
     log(line("search ListProducts(query), take 20", search));
     log(line("reference ListProducts, distinct pages, take 20", reference));
     log(`  (search answers averaged ${(returned / search.calls).toFixed(1)} products)`);
