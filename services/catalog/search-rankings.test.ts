@@ -135,6 +135,16 @@ describe("search rankings remembered by two replicas of the catalog", () => {
     }
   });
 
+  it("answers whole records, cold and warm, as a read by id does", async () => {
+    const fresh = cold();
+    const [first] = await fresh.search.search("xylophone", 0, 1);
+    if (!first) throw new Error("no xylophone");
+    const byId = await a.products.findById(first.id);
+    expect(byId?.createTime).toBeInstanceOf(Date);
+    expect(first).toEqual(byId);
+    expect(await fresh.search.search("xylophone", 0, 1)).toEqual([byId]);
+  });
+
   it("remembers queries under their ASCII case and white space folded, nothing else", () => {
     expect(normalised("  Kettle \t\n LID ")).toBe("kettle lid");
     expect(normalised('"Soft  touch" OR mug')).toBe('"soft touch" or mug');
