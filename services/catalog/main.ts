@@ -98,7 +98,7 @@ async function openSearchParts(
   );
   const search = withFallback(
     index.productSearch(store.products),
-    postgresSearch(store.products),
+    postgresSearch(store.search),
     (error) => logger.warn({ err: error }, "OpenSearch search failed; answered from PostgreSQL"),
   );
   const worker = outboxWorker(store, index.indexer, logger, ready ? {} : { prepare });

@@ -2,6 +2,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import {
   bigint,
+  boolean,
   check,
   customType,
   index,
@@ -45,6 +46,22 @@ export const products = pgTable(
     index("products_create_time_id_idx").on(table.createTime, table.id),
     check("products_price_cents_check", sql`${table.priceCents} > 0`),
   ],
+);
+
+/**
+ * One row: a counter that a trigger (drizzle/0007_search_generation.sql) raises in every
+ * statement that inserts or deletes products or writes their name or description, in that
+ * statement's transaction. Search remembers each query's ranked ids with the generation they
+ * were ranked at, and reads the generation again with every page (store/search.ts): a product's
+ * text changed on any replica is seen on the next call. Stock and price never raise it.
+ */
+export const searchGeneration = pgTable(
+  "search_generation",
+  {
+    id: boolean("id").primaryKey().default(true),
+    generation: bigint("generation", { mode: "number" }).notNull().default(0),
+  },
+  (table) => [check("search_generation_one_row", sql`${table.id}`)],
 );
 
 /**

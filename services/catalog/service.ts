@@ -60,7 +60,7 @@ export function catalogRoutes(deps: CatalogServiceDeps) {
 
 export function catalogService(deps: CatalogServiceDeps): ServiceImpl<typeof CatalogService> {
   const { products, reservations } = deps.store;
-  const search = deps.search ?? postgresSearch(products);
+  const search = deps.search ?? postgresSearch(deps.store.search);
   const reserve = (orderId: string, items: ItemQuantity[]) =>
     reservations.reserve(orderId, items, deps.reservationTtlSeconds);
   return {

@@ -1,7 +1,7 @@
 // How ListProducts answers a query: PostgreSQL full-text search by default, OpenSearch when
 // configured. Either way the rows (prices, stock) come from PostgreSQL, the source of truth.
 import { inRequestOrder } from "../../../platform/collections.js";
-import type { ProductRecord, ProductStore } from "../store.js";
+import type { ProductRecord, ProductStore, SearchStore } from "../store.js";
 
 export interface ProductSearch {
   readonly engine: "postgres" | "opensearch";
@@ -9,10 +9,10 @@ export interface ProductSearch {
   search(query: string, skip: number, take: number): Promise<ProductRecord[]>;
 }
 
-export function postgresSearch(products: ProductStore): ProductSearch {
+export function postgresSearch(store: SearchStore): ProductSearch {
   return {
     engine: "postgres",
-    search: (query, skip, take) => products.search(query, skip, take),
+    search: (query, skip, take) => store.search(query, skip, take),
   };
 }
 

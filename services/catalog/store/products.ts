@@ -1,7 +1,5 @@
-// Products: creating, reading, listing, searching (PostgreSQL full-text) and updating them.
-// Over 300 lines on purpose: the search statements share the product columns, the stock join
-// and the prepared statements of the reads; they move to their own file if search grows.
-import { asc, eq, type SQL, type SQLWrapper, sql } from "drizzle-orm";
+// Products: creating, reading, listing and updating them (searching them: store/search.ts).
+import { asc, eq, sql } from "drizzle-orm";
 import { batched, batchedByUuid } from "../../../platform/data/batcher.js";
 import { pgArray } from "../../../platform/data/database.js";
 import { uuidv7 } from "../../../platform/data/ids.js";
@@ -27,7 +25,7 @@ export interface NewProduct {
   stock: number;
 }
 
-const productColumns = {
+export const productColumns = {
   id: products.id,
   name: products.name,
   description: products.description,
@@ -37,13 +35,7 @@ const productColumns = {
 };
 
 /** Products with their stock (its own table: schema.ts says why). */
-const withStock = eq(productStock.productId, products.id);
-
-/**
- * The matches of each tier that a search ranks before answering its first pages: enough for
- * ten pages of 20 name matches, few enough that a common word costs about as much as a rare one.
- */
-export const defaultSearchSample = 200;
+export const withStock = eq(productStock.productId, products.id);
 
 // Product inserts take this transaction-scoped lock and stamp create_time inside it, so
 // products commit in creation order: a reader paging oldest-first never sees a product
@@ -57,11 +49,7 @@ export class ProductStore {
   readonly #byIds;
   readonly #page;
 
-  constructor(
-    private readonly db: CatalogDb,
-    /** Matches of each tier that search ranks on its first pages (see `search`). */
-    private readonly searchSample = defaultSearchSample,
-  ) {
+  constructor(private readonly db: CatalogDb) {
     const withStockFrom = () =>
       db.select(productColumns).from(products).innerJoin(productStock, withStock);
     this.#byId = withStockFrom()
@@ -75,9 +63,6 @@ export class ProductStore {
       .offset(sql.placeholder("skip"))
       .limit(sql.placeholder("take"))
       .prepare("catalog_products_page");
-    const statements = this.searchStatements((name) => sql.placeholder(name));
-    this.#searchSampled = statements.sampled.prepare("catalog_search_sampled");
-    this.#searchExact = statements.exact.prepare("catalog_search_exact");
   }
 
   async create(input: NewProduct): Promise<ProductRecord> {
@@ -180,95 +165,6 @@ export class ProductStore {
     { maxBatch: 100, missing: () => [] },
   );
 
-  /**
-   * Full-text search, best match first: products whose name matches the query come before
-   * those that match only with their description; within each, by ts_rank, then by id so that
-   * pages are stable.
-   *
-   * Ranking is bounded. Ranking every match of a common word ("kettle": 4,359 of 100,000
-   * products) reads each match's row from the heap and ranks it before the first page can be
-   * answered (~10 ms); so ts_rank orders only a sample of each tier, the first `searchSample`
-   * matches the GIN index yields (storage order, which is roughly the oldest products), and the
-   * rest of the tier follows the sample, ranked among themselves. The trade-off: when more than
-   * `searchSample` products match by name, the first page is the best of a sample of them rather
-   * than of all (still all name matches, before every description-only match); a query with
-   * fewer matches is ranked exactly as before. The first pages read at most twice the sample;
-   * pages past the samples rank every match, as all pages used to.
-   */
-  async search(query: string, skip: number, take: number): Promise<ProductRecord[]> {
-    const end = skip + take;
-    const sampled = await this.#searchSampled.execute({ query, skip, take, end });
-    const first = sampled[0];
-    // The sampled order is the whole order as far as no tier's sample may be short of the tier.
-    if (
-      first &&
-      (end <= first.named ||
-        (first.named < this.searchSample &&
-          (end <= first.named + first.described || first.described < this.searchSample)))
-    ) {
-      return sampled.map(toRecord);
-    }
-    return (await this.#searchExact.execute({ query, skip, take })).map(toRecord);
-  }
-
-  readonly #searchSampled;
-  readonly #searchExact;
-
-  /**
-   * The two statements `search` runs (the search benchmark EXPLAINs them), with `value` giving
-   * each parameter: `sampled` ranks the first `searchSample` matches of each tier, and says how
-   * many each tier's sample held; `exact` ranks every match in the same order (within each
-   * tier, its sample first).
-   */
-  searchStatements(value: (name: "query" | "skip" | "take" | "end") => SQLWrapper) {
-    const english = sql`'english'::regconfig`;
-    const nameMatches = sql`to_tsvector(${english}, p.name) @@ q.q`;
-    // The tsquery comes from a function scan: the planner then estimates every query alike (its
-    // default selectivity) and always plans the GIN bitmap scans, which yield rows in storage
-    // order, so each page of a query draws the same sample.
-    const samples = sql`q as (select websearch_to_tsquery(${english}, ${value("query")}::text) as q),
-      named as (select p.id, p.search from q, products p where ${nameMatches}
-                limit ${sql.raw(String(this.searchSample))}),
-      described as (select p.id, p.search from q, products p
-                    where p.search @@ q.q and not ${nameMatches}
-                    limit ${sql.raw(String(this.searchSample))})`;
-    // The description-only sample is read only when the page ends past the name sample.
-    const sampledRanking = sql`(with ${samples}
-      select s.id, s.tier, true as sampled, ts_rank(s.search, q.q) as rank,
-             (count(*) filter (where s.tier = 1) over ())::int as named,
-             (count(*) filter (where s.tier = 0) over ())::int as described
-      from q, (select id, 1 as tier, search from named
-               union all
-               select id, 0 as tier, search from described
-               where (select count(*) from named) < ${value("end")}::bigint) s
-      order by tier desc, rank desc, id offset ${value("skip")}::bigint limit ${value("take")}::int
-      ) as ranked`;
-    const exactRanking = sql`(with ${samples}
-      select p.id, (case when ${nameMatches} then 1 else 0 end) as tier,
-             (p.id in (select id from named union all select id from described)) as sampled,
-             ts_rank(p.search, q.q) as rank, 0 as named, 0 as described
-      from q, products p where p.search @@ q.q
-      order by tier desc, sampled desc, rank desc, id
-      offset ${value("skip")}::bigint limit ${value("take")}::int) as ranked`;
-    const page = (ranking: SQL) =>
-      this.db
-        .select({
-          ...productColumns,
-          named: sql<number>`ranked.named`,
-          described: sql<number>`ranked.described`,
-        })
-        .from(products)
-        .innerJoin(productStock, withStock)
-        .innerJoin(ranking, sql`ranked.id = ${products.id}`)
-        .orderBy(
-          sql`ranked.tier desc`,
-          sql`ranked.sampled desc`,
-          sql`ranked.rank desc`,
-          asc(products.id),
-        );
-    return { sampled: page(sampledRanking), exact: page(exactRanking) };
-  }
-
   async count(): Promise<number> {
     const [row] = await this.db.select({ count: sql<number>`count(*)::int` }).from(products);
     return row?.count ?? 0;
@@ -311,15 +207,6 @@ export class ProductStore {
       return row;
     });
   }
-}
-
-/** A search row without its ranking's counts. */
-function toRecord({
-  named: _,
-  described: __,
-  ...record
-}: ProductRecord & { named: number; described: number }): ProductRecord {
-  return record;
 }
 
 function compareCreation(a: ProductRecord, b: ProductRecord): number {
