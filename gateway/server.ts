@@ -32,6 +32,7 @@ import { requestIds } from "./plugins/request-id.js";
 import { routes } from "./plugins/routes.js";
 import { sseResume } from "./plugins/sse-resume.js";
 import { tracing } from "./plugins/tracing.js";
+import { validationShapes } from "./plugins/validation-shapes.js";
 import type { ReadinessCheck } from "./readiness.js";
 import { resolvers } from "./resolvers/index.js";
 
@@ -116,6 +117,8 @@ export function createGateway(options: GatewayOptions): Gateway {
         ready,
       }),
       ...limits(config, metrics),
+      // After every rule the limits add: a document's shape passes or not under all of them.
+      validationShapes(),
       // Before badRequests, so that a malformed request is logged with the code it got.
       operationLog(logger, ids.of),
       badRequests(),
