@@ -3,7 +3,7 @@
 import { GraphQLError, GraphQLScalarType, Kind, type ValidationRule } from "graphql";
 import { createSchema, createYoga, type Plugin } from "graphql-yoga";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { shapeOf, validationShapes } from "./plugins/validation-shapes.js";
+import { maxShapes, shapeOf, validationShapes } from "./plugins/validation-shapes.js";
 import { type GatewayTestbed, openGatewayTestbed, type Shop, seedShop } from "./testing.js";
 
 describe("shapeOf", () => {
@@ -131,6 +131,24 @@ describe("validation by shape", () => {
     expect(shaped.counted.validations).toBe(documents.length - 5);
     const refused = await plain.ask(`{ echo(day: "31/01/2026") }`);
     expect(refused.body.errors[0].message).toMatch(/Day must be written YYYY-MM-DD/);
+  });
+
+  it("keeps the shapes in use when more than it remembers pass by", async () => {
+    const shaped = yogaCounting(true);
+    const hot = (i: number) => shaped.ask(`{ echo(text: "hot-${i}", id: "x") }`);
+    await hot(0);
+    for (let i = 0; i < maxShapes * 1.5; i++) {
+      // Each a shape of its own (integers are part of a shape), then the hot one again.
+      await shaped.ask(`{ echo(text: "once", n: ${i}) }`);
+      if (i % 100 === 0) await hot(i + 1);
+    }
+    const validations = shaped.counted.validations;
+    expect(validations).toBe(1 + maxShapes * 1.5);
+    await hot(-1);
+    expect(shaped.counted.validations).toBe(validations);
+    // The first of the others was forgotten: validated again.
+    await shaped.ask(`{ echo(text: "again", n: 0) }`);
+    expect(shaped.counted.validations).toBe(validations + 1);
   });
 });
 

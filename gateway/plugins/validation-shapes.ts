@@ -20,7 +20,7 @@ import {
 import type { Plugin } from "graphql-yoga";
 
 /** Shapes remembered, and the longest document looked at: enough for clients' real mutations. */
-const maxShapes = 1000;
+export const maxShapes = 1000;
 const maxLength = 8 * 1024;
 
 /**
@@ -65,7 +65,7 @@ function stringsAnyValue(verdict: { any: boolean }): ValidationRule {
 
 /** Placed after every plugin that adds validation rules: the shapes are kept per set of rules. */
 export function validationShapes(): Plugin {
-  // Shape → the names of the rules it passed; oldest first, for eviction.
+  // Shape → the names of the rules it passed; least recently used first, for eviction.
   const passed = new Map<string, string>();
   return {
     onValidate({ params, addValidationRule, setResult }) {
@@ -75,6 +75,8 @@ export function validationShapes(): Plugin {
       if (shape === undefined) return;
       const rules = params.rules?.map((rule: ValidationRule) => rule.name).join(",") ?? "";
       if (passed.get(shape) === rules) {
+        passed.delete(shape);
+        passed.set(shape, rules);
         setResult([]);
         return;
       }
