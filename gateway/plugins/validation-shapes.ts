@@ -63,7 +63,10 @@ function stringsAnyValue(verdict: { any: boolean }): ValidationRule {
   };
 }
 
-/** Placed after every plugin that adds validation rules: the shapes are kept per set of rules. */
+/**
+ * One per gateway (one schema), placed after every plugin that adds validation rules: a shape's
+ * verdict is kept with the names of the rules it passed, and holds only for those rules.
+ */
 export function validationShapes(): Plugin {
   // Shape → the names of the rules it passed; least recently used first, for eviction.
   const passed = new Map<string, string>();
