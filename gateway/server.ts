@@ -16,6 +16,7 @@ import type { GatewayConfig } from "./config.js";
 import { createContext, type GatewayContext } from "./context.js";
 import { maskError } from "./errors.js";
 import { GraphiQLPage } from "./graphiql.js";
+import { paginationArgument } from "./limits.js";
 import { StockFrames } from "./live/stock-frames.js";
 import { type LiveFeeds, StockFeed } from "./live.js";
 import { createErrorLog } from "./logging.js";
@@ -118,7 +119,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       }),
       ...limits(config, metrics),
       // After every rule the limits add: a document's shape passes or not under all of them.
-      validationShapes(),
+      validationShapes([paginationArgument]),
       // Before badRequests, so that a malformed request is logged with the code it got.
       operationLog(logger, ids.of),
       badRequests(),
