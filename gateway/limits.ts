@@ -45,6 +45,9 @@ import { defaultTake } from "./pagination.js";
 
 const nestedListSize = 10;
 
+/** The argument whose literal `take` the cost model reads: its value matters to validation. */
+export const paginationArgument = "pagination";
+
 export interface OperationLimits {
   maxCost: number;
   maxTake: number;
@@ -63,7 +66,7 @@ function listSize(
   field: { arguments?: readonly { name: { value: string }; value: ASTNode }[] },
   maxTake: number,
 ) {
-  const pagination = field.arguments?.find((a) => a.name.value === "pagination");
+  const pagination = field.arguments?.find((a) => a.name.value === paginationArgument);
   if (!pagination) return nestedListSize;
   const value = pagination.value;
   if (value.kind === Kind.VARIABLE) return maxTake;

@@ -49,7 +49,7 @@ export function createGatewayMetrics(): GatewayMetrics {
     }),
     validations: new Counter({
       name: "graphql_documents_validated_total",
-      help: "GraphQL documents validated (a document seen before is served from Yoga's cache).",
+      help: "GraphQL documents validated (one seen before, or of a shape that passed, is not).",
       registers,
     }),
     backendCalls: new Counter({

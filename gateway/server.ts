@@ -16,6 +16,7 @@ import type { GatewayConfig } from "./config.js";
 import { createContext, type GatewayContext } from "./context.js";
 import { maskError } from "./errors.js";
 import { GraphiQLPage } from "./graphiql.js";
+import { paginationArgument } from "./limits.js";
 import { StockFrames } from "./live/stock-frames.js";
 import { type LiveFeeds, StockFeed } from "./live.js";
 import { createErrorLog } from "./logging.js";
@@ -32,6 +33,7 @@ import { requestIds } from "./plugins/request-id.js";
 import { routes } from "./plugins/routes.js";
 import { sseResume } from "./plugins/sse-resume.js";
 import { tracing } from "./plugins/tracing.js";
+import { validationShapes } from "./plugins/validation-shapes.js";
 import type { ReadinessCheck } from "./readiness.js";
 import { resolvers } from "./resolvers/index.js";
 
@@ -117,6 +119,8 @@ export function createGateway(options: GatewayOptions): Gateway {
         ready,
       }),
       ...limits(config, metrics),
+      // After every rule the limits add: a document's shape passes or not under all of them.
+      validationShapes([paginationArgument]),
       // Before badRequests, so that a malformed request is logged with the code it got.
       operationLog(logger, ids.of),
       badRequests(),
