@@ -12,6 +12,7 @@ export async function search(products: number): Promise<void> {
     };
   };
   const query = figures("search ListProducts\\(query\\)");
+  const cold = figures("search, every query new");
   const reference = figures("reference ListProducts");
   const scale = `${products.toLocaleString("en")} products, 32 clients`;
   row(
@@ -20,6 +21,13 @@ export async function search(products: number): Promise<void> {
     `ListProducts without a query, distinct pages: ${reference.rate.toFixed(0)} calls/s`,
     times(query.rate, reference.rate),
     "≥ 0.5 ×",
+  );
+  row(
+    `the same, every query new (none remembered), ${scale}`,
+    `${cold.rate.toFixed(0)} calls/s`,
+    `ListProducts without a query, distinct pages: ${reference.rate.toFixed(0)} calls/s`,
+    times(cold.rate, reference.rate),
+    "",
   );
   row(
     `search ListProducts(query) p99, ${scale}`,
