@@ -28,7 +28,7 @@ import { BenchProcesses } from "./run-processes.js";
 const options = benchOptions("bench:live", {
   subscribers: {
     default: 10_000,
-    help: "the largest N; a run each at 100, 1,000, 3,000 … up to it",
+    help: "the largest N; a run each at 100, 300, 1,000, 3,000 … up to it",
   },
   seconds: { default: 10, help: "seconds of placing orders per run" },
   clients: { default: 64, help: "concurrent order clients" },
@@ -36,7 +36,7 @@ const options = benchOptions("bench:live", {
 });
 const counts = [
   ...new Set([
-    ...[100, 1_000, 3_000, 10_000].filter((n) => n < options.subscribers),
+    ...[100, 300, 1_000, 3_000, 10_000].filter((n) => n < options.subscribers),
     options.subscribers,
   ]),
 ];

@@ -84,10 +84,12 @@ export const schema = v.object({
     intVar(50, 0, 5_000),
     "stockChanged subscribers are sent changes at most this often (stock coalesces between)",
   ),
-  // A batch is a socket write (~10 µs of CPU with the kernel's share, docs/live.md): 20,000 a
-  // second is about a fifth of a core. Past it, ticks stretch: more latency, not more CPU.
+  // A batch is a socket write (~15 µs of the gateway's CPU, most of it the kernel's, and as
+  // much again for the reader on the same host: docs/live.md): 10,000 a second is about 0.15 of
+  // a core. Past it, ticks stretch: more latency, not more CPU. Raise it where the gateway has
+  // cores of its own.
   LIVE_BATCHES_PER_SECOND: described(
-    intVar(20_000, 1, 10_000_000),
+    intVar(10_000, 1, 10_000_000),
     "stockChanged batches sent per second at most, over all subscribers; past it LIVE_TICK_MS stretches",
   ),
 });
