@@ -36,6 +36,8 @@ export const names = {
   threeRpcsDistinct: "direct 3 RPCs, distinct pages",
   createOrder: "gateway createOrder",
   directCreateOrder: "direct Connect CreateOrder",
+  hopDistinct: "the hop alone, distinct pages",
+  hopCreateOrder: "the hop alone, createOrder",
 } as const;
 
 const listProducts = "/bazaar.catalog.v1.CatalogService/ListProducts";
@@ -126,6 +128,14 @@ export async function scenarios(stack: Stack): Promise<Target[]> {
       cpu: { gateway: stack.gatewayH2, catalog },
     },
     ...hive(true),
+    // The gateway's own cost against the hop alone (bench/hop.ts): the same backend call with
+    // the same client and the same JSON answer, without GraphQL.
+    {
+      name: names.hopDistinct,
+      url: `${stack.hop}/products`,
+      bodies: pages.map((skip) => JSON.stringify({ skip })),
+      cpu: { hop: stack.hopPid, catalog },
+    },
     {
       name: names.nested,
       url: `${gw}/graphql`,
@@ -207,6 +217,14 @@ export async function scenarios(stack: Stack): Promise<Target[]> {
       graphql: true,
       headers: customer,
       cpu: { gateway: stack.gatewayH2, account: stack.account, order: stack.order, catalog },
+    },
+    {
+      name: names.hopCreateOrder,
+      url: `${stack.hop}/createOrder`,
+      body: JSON.stringify({ productId: stack.orderProductId, quantity: 1, key: "$KEY" }),
+      freshKey: true,
+      headers: customer,
+      cpu: { hop: stack.hopPid, account: stack.account, order: stack.order, catalog },
     },
   ];
 }

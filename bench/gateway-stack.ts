@@ -9,7 +9,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { nodeArgs, type ProcessName } from "../platform/processes.js";
+import { nodeArgs, type ProcessName, processes } from "../platform/processes.js";
 import { answersOk, freePort, waitUntil } from "../platform/testing.js";
 import { type ServiceDatabases, startServiceDatabases } from "../scripts/postgres.js";
 import { developmentAdmin } from "../services/account/config.js";
@@ -39,6 +39,9 @@ export interface Stack {
   gatewayGrpc: string;
   /** A gateway calling the services with BACKEND_PROTOCOL=connect-h2. */
   gatewayH2: string;
+  /** The hop alone (bench/hop.ts): the gateway's client and answer without GraphQL. */
+  hop: string;
+  hopPid: number;
   adminToken: string;
   productIds: string[];
   /** A customer's token and a product with ample stock, for the order scenarios. */
@@ -61,8 +64,18 @@ export async function startStack(profile: boolean): Promise<Stack> {
     ...(profile ? ["--cpu-prof", "--cpu-prof-dir", join(root, "bench/profiles", label)] : []),
     ...nodeArgs(name, "sources"),
   ];
-  const [bare, account, catalog, order, gateway, gatewayGrpc, gatewayH2, hivePort, hiveGrpcPort] =
-    await Promise.all(Array.from({ length: 9 }, freePort));
+  const [
+    bare,
+    account,
+    catalog,
+    order,
+    gateway,
+    gatewayGrpc,
+    gatewayH2,
+    hop,
+    hivePort,
+    hiveGrpcPort,
+  ] = await Promise.all(Array.from({ length: 10 }, freePort));
   // Development keys: each service makes its own under the bench's directory.
   const common = { AUTH_KEYS_DIR: join(work, "keys"), HOST: "127.0.0.1" };
   const peers = {
@@ -129,6 +142,12 @@ export async function startStack(profile: boolean): Promise<Stack> {
     PORT: String(gatewayH2),
     BACKEND_PROTOCOL: "connect-h2",
   });
+  // With the gateway's V8 options, so that only what it runs differs.
+  const hopProcess = start(
+    "hop",
+    [process.execPath, ...processes.gateway.nodeOptions, "--import", "tsx", "bench/hop.ts"],
+    { ...peers, PORT: String(hop) },
+  );
   for (const hive of hives) {
     if (!hive.prepared.ok) continue;
     const { args, cwd } = hive.prepared;
@@ -144,6 +163,7 @@ export async function startStack(profile: boolean): Promise<Stack> {
   await waitReady(`${url(gateway)}/readyz`);
   await waitReady(`${url(gatewayGrpc)}/readyz`);
   await waitReady(`${url(gatewayH2)}/readyz`);
+  await waitReady(`${url(hop)}/readyz`);
 
   process.stdout.write(`seeding: 100 products, ${customers} customers with 2 orders each …\n`);
   const gw = url(gateway);
@@ -219,6 +239,8 @@ export async function startStack(profile: boolean): Promise<Stack> {
     gateway: gw,
     gatewayGrpc: url(gatewayGrpc),
     gatewayH2: url(gatewayH2),
+    hop: url(hop),
+    hopPid: hopProcess.pid as number,
     adminToken,
     productIds,
     customerToken: orderer.login.token,

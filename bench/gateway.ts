@@ -99,6 +99,11 @@ function ratios(
     const y = results.get(b)?.rps ?? Number.NaN;
     return (x / y).toFixed(2);
   };
+  /** What one process spent per request in scenario a over what another spent in b. */
+  const cpuRatio = (a: string, aProcess: string, b: string, bProcess: string) =>
+    ((cpuOf.get(a)?.[aProcess] ?? Number.NaN) / (cpuOf.get(b)?.[bProcess] ?? Number.NaN)).toFixed(
+      2,
+    );
   const versusHive = (source: HiveSource, paged: boolean) => {
     const scenario = hiveScenarios[source];
     const hive = paged ? scenario.pagedName : scenario.name;
@@ -117,6 +122,8 @@ function ratios(
     `gateway / direct, the same page = ${ratio(names.flat, names.direct)}×   (target ≥ 1.0×)`,
     `gateway / direct, distinct pages = ${ratio(names.flatDistinct, names.directDistinct)}×   (target ≥ 0.75×)`,
     `gateway over connect-h2 / direct, distinct pages = ${ratio(names.flatDistinctH2, names.directDistinct)}×   (target ≥ 0.75×; BACKEND_PROTOCOL=connect-h2)`,
+    `the hop alone / direct, distinct pages = ${ratio(names.hopDistinct, names.directDistinct)}×   (the most any gateway can reach; bench/hop.ts)`,
+    `gateway / the hop alone, distinct pages = ${ratio(names.flatDistinct, names.hopDistinct)}×   (what GraphQL costs beyond the hop; CPU per request ${cpuRatio(names.flatDistinct, "gateway", names.hopDistinct, "hop")}× the hop's)`,
     `gateway over gRPC / over Connect = ${ratio(names.grpc, names.flat)}×`,
     versusHive("connect-json", false),
     versusHive("grpc", false),
@@ -127,6 +134,8 @@ function ratios(
     `nested over connect-h2 / the same 3 RPCs direct, distinct pages = ${ratio(names.nestedDistinctH2, names.threeRpcsDistinct)}×   (target ≥ 0.8×; BACKEND_PROTOCOL=connect-h2)`,
     `createOrder through the gateway / direct CreateOrder = ${ratio(names.createOrder, names.directCreateOrder)}×   (target ≥ 0.8×)`,
     `createOrder over connect-h2 / direct CreateOrder = ${ratio(names.createOrderH2, names.directCreateOrder)}×   (target ≥ 0.8×; BACKEND_PROTOCOL=connect-h2)`,
+    `the hop alone / direct CreateOrder = ${ratio(names.hopCreateOrder, names.directCreateOrder)}×   (the most any gateway can reach; bench/hop.ts)`,
+    `createOrder through the gateway / the hop alone = ${ratio(names.createOrder, names.hopCreateOrder)}×   (CPU per request ${cpuRatio(names.createOrder, "gateway", names.hopCreateOrder, "hop")}× the hop's)`,
   ];
 }
 

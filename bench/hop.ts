@@ -1,0 +1,77 @@
+// The hop alone: bench:gateway's reference for what any gateway in front of the services must
+// spend, whatever it is built with. A node:http server that, for the two calls issue 21 measures
+// through the gateway, does only what the gateway cannot avoid: read the request, make the same
+// backend call with the gateway's own client (gateway/clients.ts, with its request id, deadline
+// and caller headers), and answer the same JSON. No GraphQL: no document, validation, plugins,
+// limits, logs, metrics or traces. The gateway's CPU per request over this one's is what the
+// GraphQL layer costs beyond the hop (bench/gateway.ts prints both).
+//
+//   POST /products     {"skip": n}                         → { data: { products: [{ id, name, price }] } }
+//   POST /createOrder  {"productId", "quantity", "key"}    → { data: { createOrder: { id } } }
+import { randomUUID } from "node:crypto";
+import http from "node:http";
+import type { CallOptions } from "@connectrpc/connect";
+import { createBackends, createTransports } from "../gateway/clients.js";
+import { loadGatewayConfig } from "../gateway/config.js";
+import { centsToPrice } from "../gateway/money.js";
+
+const config = loadGatewayConfig();
+const backends = createBackends(createTransports(config).transports);
+
+function callOptions(req: http.IncomingMessage): CallOptions {
+  const headers: Record<string, string> = { "x-request-id": randomUUID() };
+  if (req.headers.authorization) headers.authorization = req.headers.authorization;
+  if (req.socket.remoteAddress) headers["x-forwarded-for"] = req.socket.remoteAddress;
+  return { headers, timeoutMs: config.BACKEND_TIMEOUT_MS };
+}
+
+const routes: Record<string, (body: never, call: CallOptions) => Promise<unknown>> = {
+  async "/products"(body: { skip: number }, call) {
+    const { products } = await backends.catalog.listProducts({ skip: body.skip, take: 20 }, call);
+    return {
+      products: products.map((p) => ({
+        id: p.id,
+        name: p.name,
+        price: centsToPrice(p.priceCents),
+      })),
+    };
+  },
+  async "/createOrder"(body: { productId: string; quantity: number; key: string }, call) {
+    const { order } = await backends.order.createOrder(
+      {
+        items: [{ productId: body.productId, quantity: body.quantity }],
+        idempotencyKey: body.key,
+      },
+      call,
+    );
+    return { createOrder: { id: order?.id } };
+  },
+};
+
+http
+  .createServer((req, res) => {
+    if (req.url === "/readyz") {
+      res.end("ok");
+      return;
+    }
+    const route = routes[req.url ?? ""];
+    if (req.method !== "POST" || route === undefined) {
+      res.writeHead(404).end();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      route(JSON.parse(Buffer.concat(chunks).toString()) as never, callOptions(req)).then(
+        (data) => {
+          res.writeHead(200, { "content-type": "application/json" });
+          res.end(JSON.stringify({ data }));
+        },
+        (error: Error) => {
+          res.writeHead(500, { "content-type": "application/json" });
+          res.end(JSON.stringify({ errors: [{ message: error.message }] }));
+        },
+      );
+    });
+  })
+  .listen(Number(process.env.PORT), "127.0.0.1");
