@@ -37,6 +37,7 @@ export const names = {
   createOrder: "gateway createOrder",
   directCreateOrder: "direct Connect CreateOrder",
   hopDistinct: "the hop alone, distinct pages",
+  hopNestedDistinct: "the hop alone, nested, distinct pages",
   hopCreateOrder: "the hop alone, createOrder",
 } as const;
 
@@ -183,6 +184,14 @@ export async function scenarios(stack: Stack): Promise<Target[]> {
       units: await Promise.all(accountPages.map((skip) => threeRpcs(stack, skip))),
       headers: gatewayHeaders(stack),
       cpu: { account: stack.account, order: stack.order, catalog },
+    },
+    {
+      name: names.hopNestedDistinct,
+      url: `${stack.hop}/nested`,
+      bodies: accountPages.map((skip) => JSON.stringify({ skip })),
+      headers: admin,
+      loop: true,
+      cpu: { hop: stack.hopPid, account: stack.account, order: stack.order, catalog },
     },
     // Last: the orders they place would otherwise grow what the scenarios above read.
     {

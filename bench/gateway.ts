@@ -6,6 +6,7 @@
 //
 // Settings: `npm run bench:gateway -- --help` (bench/options.ts); BENCH_ONLY=<regexp> runs only
 // the matching scenarios (the bare server always), for profiling one path.
+import { mkdir, writeFile } from "node:fs/promises";
 import { names, scenarios } from "./gateway-scenarios.js";
 import { cleanUp, cpuSeconds, type Stack, startStack } from "./gateway-stack.js";
 import { type HiveSource, hiveScenarios, hiveVersion } from "./hive.js";
@@ -28,6 +29,9 @@ async function main() {
   // CPU µs per request by scenario, then by process: steadier than req/s on a shared machine.
   const cpuOf = new Map<string, Record<string, number>>();
   const only = process.env.BENCH_ONLY;
+  // The measured runs, on the clock V8's profiles use: bench/profile-top.ts counts only their
+  // samples (start-up, seeding and warm-ups stay out).
+  const windows: [number, number][] = [];
   for (const target of targets) {
     if (only && target !== targets[0] && !new RegExp(only, "i").test(target.name)) continue;
     // Issue 21: orders with 64 connections, as bench:orders' clients.
@@ -39,7 +43,9 @@ async function main() {
     const before = await Promise.all(Object.values(target.cpu).map(cpuSeconds));
     const callsBefore = await Promise.all(services.map(([, base]) => rpcsHandled(base)));
     const ownBefore = process.cpuUsage();
+    const windowStart = Number(process.hrtime.bigint() / 1000n);
     const result = await run(seconds);
+    windows.push([windowStart, Number(process.hrtime.bigint() / 1000n)]);
     const own = process.cpuUsage(ownBefore);
     const after = await Promise.all(Object.values(target.cpu).map(cpuSeconds));
     const callsAfter = await Promise.all(services.map(([, base]) => rpcsHandled(base)));
@@ -71,6 +77,10 @@ async function main() {
     process.stdout.write(`${hiveScenarios[source].name.padEnd(44)} not measured: ${reason}\n`);
   }
   process.stdout.write(`\n${ratios(stack, results, cpuOf).join("\n")}\n`);
+  if (profile) {
+    await mkdir(new URL("profiles", import.meta.url), { recursive: true });
+    await writeFile(new URL("profiles/windows.json", import.meta.url), JSON.stringify(windows));
+  }
 }
 
 const serviceNames = new Set(["account", "catalog", "order"]);
@@ -131,6 +141,8 @@ function ratios(
     versusHive("grpc", true),
     `nested / the same 3 RPCs direct = ${ratio(names.nested, names.threeRpcs)}×   (target ≥ 0.8×; identical queries in flight share the gateway's calls: RPCs/req above)`,
     `nested / the same 3 RPCs direct, distinct pages = ${ratio(names.nestedDistinct, names.threeRpcsDistinct)}×   (target ≥ 0.8×; nothing shared: the gateway's own cost)`,
+    `the hop alone / the same 3 RPCs direct, distinct pages = ${ratio(names.hopNestedDistinct, names.threeRpcsDistinct)}×   (the most any gateway can reach; bench/hop.ts)`,
+    `nested / the hop alone, distinct pages = ${ratio(names.nestedDistinct, names.hopNestedDistinct)}×   (CPU per request ${cpuRatio(names.nestedDistinct, "gateway", names.hopNestedDistinct, "hop")}× the hop's)`,
     `nested over connect-h2 / the same 3 RPCs direct, distinct pages = ${ratio(names.nestedDistinctH2, names.threeRpcsDistinct)}×   (target ≥ 0.8×; BACKEND_PROTOCOL=connect-h2)`,
     `createOrder through the gateway / direct CreateOrder = ${ratio(names.createOrder, names.directCreateOrder)}×   (target ≥ 0.8×)`,
     `createOrder over connect-h2 / direct CreateOrder = ${ratio(names.createOrderH2, names.directCreateOrder)}×   (target ≥ 0.8×; BACKEND_PROTOCOL=connect-h2)`,

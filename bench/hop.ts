@@ -6,8 +6,10 @@
 // limits, logs, metrics or traces. The gateway's CPU per request over this one's is what the
 // GraphQL layer costs beyond the hop (bench/gateway.ts prints both).
 //
-//   POST /products     {"skip": n}                         → { data: { products: [{ id, name, price }] } }
-//   POST /createOrder  {"productId", "quantity", "key"}    → { data: { createOrder: { id } } }
+//   POST /products     {"skip": n}                       → { data: { products: [{ id, name, price }] } }
+//   POST /nested       {"skip": n}                       → { data: { accounts: [{ orders: [{ products:
+//                                                            [{ product: { name } }] }] }] } }
+//   POST /createOrder  {"productId", "quantity", "key"}  → { data: { createOrder: { id } } }
 import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { CallOptions } from "@connectrpc/connect";
@@ -33,6 +35,28 @@ const routes: Record<string, (body: never, call: CallOptions) => Promise<unknown
         id: p.id,
         name: p.name,
         price: centsToPrice(p.priceCents),
+      })),
+    };
+  },
+  // The nested query's three calls, one after the other, as the gateway makes them (its loaders
+  // batch each level into one call).
+  async "/nested"(body: { skip: number }, call) {
+    const { accounts } = await backends.account.listAccounts({ skip: body.skip, take: 50 }, call);
+    const { accountOrders } = await backends.order.batchListOrdersForAccounts(
+      { accountIds: accounts.map((account) => account.id) },
+      call,
+    );
+    const ids = new Set(
+      accountOrders.flatMap((a) => a.orders.flatMap((o) => o.items.map((i) => i.productId))),
+    );
+    const { products } = await backends.catalog.batchGetProducts({ ids: [...ids] }, call);
+    const names = new Map(products.map((p) => [p.id, p.name]));
+    const ordersOf = new Map(accountOrders.map((a) => [a.accountId, a.orders]));
+    return {
+      accounts: accounts.map((account) => ({
+        orders: (ordersOf.get(account.id) ?? []).map((order) => ({
+          products: order.items.map((item) => ({ product: { name: names.get(item.productId) } })),
+        })),
       })),
     };
   },

@@ -1,8 +1,9 @@
 // Top entries of V8 CPU profiles (`node --cpu-prof`), by package, by function (self time) and,
 // with --inclusive, by function with its callees (each function counted once per sample), for
-// reading `npm run bench:orders -- --profile` output. When bench/profiles/windows.json exists
-// (bench:orders writes the CreateOrder rounds' start and end there, on the clock V8's profiles
-// use), only samples inside those windows count: start-up, setup and the database-only rounds
+// reading `npm run bench:orders -- --profile` or `bench:gateway -- --profile` output. When
+// bench/profiles/windows.json exists (bench:orders writes the CreateOrder rounds' start and end
+// there, bench:gateway its scenarios' measured runs, on the clock V8's profiles use), only
+// samples inside those windows count: start-up, setup, warm-ups and the database-only rounds
 // stay out.
 //
 //   npx tsx bench/profile-top.ts bench/profiles/*/*.cpuprofile [--top 15] [--inclusive] [--all]
