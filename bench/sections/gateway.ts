@@ -37,6 +37,20 @@ export async function gateway(seconds: number): Promise<void> {
     names.directDistinct,
     "≥ 0.75 ×",
   );
+  // The hop alone (bench/hop.ts): the gateway's backend call and JSON answer without GraphQL,
+  // the most any gateway can reach; and ours against it, what GraphQL costs beyond the hop.
+  compare(
+    "the hop alone (bench/hop.ts), each request a different page",
+    names.hopDistinct,
+    names.directDistinct,
+    "",
+  );
+  compare(
+    "gateway products(take:20), distinct pages, against the hop alone",
+    names.flatDistinct,
+    names.hopDistinct,
+    "",
+  );
   compare("gateway over gRPC backends", names.grpc, names.flat, "");
   compare("gateway 3-level nested query, the same page", names.nested, names.threeRpcs, "≥ 0.8 ×");
   compare(
@@ -47,12 +61,31 @@ export async function gateway(seconds: number): Promise<void> {
   );
   compare("the same over connect-h2", names.nestedDistinctH2, names.threeRpcsDistinct, "≥ 0.8 ×");
   compare(
+    "the hop alone, the nested query's 3 calls, distinct pages",
+    names.hopNestedDistinct,
+    names.threeRpcsDistinct,
+    "",
+  );
+  compare(
+    "gateway nested query, distinct pages, against the hop alone",
+    names.nestedDistinct,
+    names.hopNestedDistinct,
+    "",
+  );
+  compare(
     "createOrder through the gateway, 64 connections",
     names.createOrder,
     names.directCreateOrder,
     "≥ 0.8 ×",
   );
   compare("the same over connect-h2", names.createOrderH2, names.directCreateOrder, "≥ 0.8 ×");
+  compare("the hop alone, createOrder", names.hopCreateOrder, names.directCreateOrder, "");
+  compare(
+    "createOrder through the gateway, against the hop alone",
+    names.createOrder,
+    names.hopCreateOrder,
+    "",
+  );
   // Issue 10's outside reference: Hive Gateway over the same catalog; here ours is the figure
   // and Hive the reference, on the same page and on distinct pages.
   for (const source of ["connect-json", "grpc"] as const) {
