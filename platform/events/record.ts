@@ -125,6 +125,23 @@ export function outboxInsertSql(
     stampOccurTime?: boolean;
   },
 ): SQL {
+  const key = JSON.stringify(numbered);
+  let text = outboxSqlTexts.get(key);
+  if (text === undefined) {
+    text = outboxSqlText(numbered);
+    outboxSqlTexts.set(key, text);
+  }
+  return sql`${sql.raw(text.head)}${eventsJson(drafts)}${sql.raw(text.tail)}`;
+}
+
+/**
+ * outboxInsertSql's SQL around its one parameter, by its options: the same few kilobytes for
+ * every statement of a hot path (each varint field is a case of nested set_byte calls), so
+ * made once per set of options (a handful per service) rather than per statement.
+ */
+const outboxSqlTexts = new Map<string, { head: string; tail: string }>();
+
+function outboxSqlText(numbered: Parameters<typeof outboxInsertSql>[1]) {
   const n = (column: string) => `n.${identifier(column)}`;
   const occurTime = numbered.stampOccurTime ? "t.at" : "e.occur_time";
   const appended = [
@@ -136,13 +153,16 @@ export function outboxInsertSql(
   const stamp = numbered.stampOccurTime
     ? "cross join lateral (select clock_timestamp() as at) t"
     : "";
-  return sql`insert into outbox (event_id, subject, thing_id, sequence, payload, occur_time)
-    select e.event_id, e.subject, e.thing_id, ${sql.raw(n(numbered.sequenceColumn))},
-      decode(e.payload, 'base64') || ${sql.raw(appended)}, ${sql.raw(occurTime)}
-    from json_to_recordset(${eventsJson(drafts)}::json)
+  return {
+    head: `insert into outbox (event_id, subject, thing_id, sequence, payload, occur_time)
+    select e.event_id, e.subject, e.thing_id, ${n(numbered.sequenceColumn)},
+      decode(e.payload, 'base64') || ${appended}, ${occurTime}
+    from json_to_recordset(`,
+    tail: `::json)
       as e(event_id uuid, subject text, thing_id uuid, payload text, occur_time timestamptz)
-      join ${sql.raw(identifier(numbered.relation))} n
-        on ${sql.raw(n(numbered.thingColumn))} = e.thing_id ${sql.raw(stamp)}`;
+      join ${identifier(numbered.relation)} n
+        on ${n(numbered.thingColumn)} = e.thing_id ${stamp}`,
+  };
 }
 
 /** Events as one JSON parameter (payloads in base64): one parameter however many events. */

@@ -2,7 +2,7 @@
 // failed, whether the catalog knows their outcome, and the ones recovery must finish.
 import { and, asc, eq, inArray, lt, ne, sql } from "drizzle-orm";
 import { batched, firstOfEach } from "../../../platform/data/batcher.js";
-import { executeRows } from "../../../platform/data/database.js";
+import { executeRows, pgArray } from "../../../platform/data/database.js";
 import { type EventDraft, outboxInsertSql } from "../../../platform/events/record.js";
 import type { OrderFailure, PricedItem } from "../domain.js";
 import { orderPlacedDraft } from "../events.js";
@@ -244,10 +244,11 @@ export class AttemptStore {
 
   readonly #markSettled = batched<string, void>(
     async (ids) => {
+      // One array parameter: the same statement text (prepared once) whatever the batch's size.
       await this.db
         .update(schema.orders)
         .set({ settled: true })
-        .where(inArray(schema.orders.id, [...ids]));
+        .where(sql`${schema.orders.id} = any(${pgArray(ids)}::uuid[])`);
       return new Map();
     },
     { maxBatch: 500, missing: () => undefined, maxInFlight: statementsInFlight },
