@@ -7,16 +7,28 @@
 // Settings: `npm run bench:gateway -- --help` (bench/options.ts); BENCH_ONLY=<regexp> runs only
 // the matching scenarios (the bare server always), for profiling one path.
 import { mkdir, writeFile } from "node:fs/promises";
+import { pairedRounds } from "./gateway-paired.js";
 import { names, scenarios } from "./gateway-scenarios.js";
 import { cleanUp, cpuSeconds, type Stack, startStack } from "./gateway-stack.js";
 import { type HiveSource, hiveScenarios, hiveVersion } from "./hive.js";
-import { loadGenerator, type Result, runLoad, usesWrk } from "./load.js";
+import { loadGenerator, type Result, runLoad, type Target, usesWrk } from "./load.js";
 import { benchOptions } from "./options.js";
 
-const { seconds, connections, profile } = benchOptions("bench:gateway", {
+const {
+  seconds,
+  connections,
+  profile,
+  "paired-rounds": rounds,
+  "paired-seconds": pairedSeconds,
+} = benchOptions("bench:gateway", {
   seconds: { default: 8, help: "seconds per scenario" },
   connections: { default: 32, help: "requests in flight (64 for the order scenarios)" },
   profile: { default: false, help: "CPU profiles of the gateway and services in bench/profiles" },
+  "paired-rounds": {
+    default: 3,
+    help: "rounds of each target ratio's scenarios, alternating (bench/gateway-paired.ts; 0: none)",
+  },
+  "paired-seconds": { default: 4, help: "seconds per scenario in a paired round" },
 });
 
 async function main() {
@@ -32,12 +44,18 @@ async function main() {
   // The measured runs, on the clock V8's profiles use: bench/profile-top.ts counts only their
   // samples (start-up, seeding and warm-ups stay out).
   const windows: [number, number][] = [];
-  for (const target of targets) {
-    if (only && target !== targets[0] && !new RegExp(only, "i").test(target.name)) continue;
-    // Issue 21: orders with 64 connections, as bench:orders' clients.
-    const inFlight = target.freshKey ? 64 : connections;
-    const run = (duration: number) =>
-      runLoad(target, { seconds: duration, connections: inFlight, workDir: stack.work });
+  const selected = targets.filter(
+    (target) => !only || target === targets[0] || new RegExp(only, "i").test(target.name),
+  );
+  // Issue 21: orders with 64 connections, as bench:orders' clients.
+  const load = (target: Target, duration: number) =>
+    runLoad(target, {
+      seconds: duration,
+      connections: target.freshKey ? 64 : connections,
+      workDir: stack.work,
+    });
+  for (const target of selected) {
+    const run = (duration: number) => load(target, duration);
     await run(2); // warm-up: JIT, connection pools, caches
     const services = Object.entries(target.cpu).filter(([name]) => serviceNames.has(name));
     const before = await Promise.all(Object.values(target.cpu).map(cpuSeconds));
@@ -77,6 +95,8 @@ async function main() {
     process.stdout.write(`${hiveScenarios[source].name.padEnd(44)} not measured: ${reason}\n`);
   }
   process.stdout.write(`\n${ratios(stack, results, cpuOf).join("\n")}\n`);
+  const paired = await pairedRounds(selected, load, rounds, pairedSeconds);
+  if (paired.length > 0) process.stdout.write(`\n${paired.join("\n")}\n`);
   if (profile) {
     await mkdir(new URL("profiles", import.meta.url), { recursive: true });
     await writeFile(new URL("profiles/windows.json", import.meta.url), JSON.stringify(windows));

@@ -1,5 +1,6 @@
 // `npm run bench`'s gateway section: bench:gateway's scenarios read back into rows, each
 // beside the scenario that is its reference in the same run.
+import { pairedLine } from "../gateway-paired.js";
 import { names } from "../gateway-scenarios.js";
 import { hiveScenarios } from "../hive.js";
 import { num, row, script, times } from "../report.js";
@@ -8,14 +9,22 @@ export async function gateway(seconds: number): Promise<void> {
   const out = await script("bench/gateway.ts", ["--seconds", String(seconds)]);
   const rps = (name: string) =>
     num(out, new RegExp(`^${name.replace(/[()]/g, "\\$&")}\\s+(\\d+) req/s`, "m"));
-  const compare = (figure: string, name: string, reference: string, target: string) =>
+  // The median of the paired rounds (bench/gateway-paired.ts), where a figure has them.
+  const paired = new Map<string, string>();
+  for (const line of out.split("\n")) {
+    const match = pairedLine.exec(line);
+    if (match) paired.set(`${match[1]} / ${match[2]}`, `${match[3]} × (${match[4]}–${match[5]})`);
+  }
+  const compare = (figure: string, name: string, reference: string, target: string) => {
+    const rounds = paired.get(`${name} / ${reference}`);
     row(
       figure,
       `${rps(name).toFixed(0)} req/s`,
       `${reference}: ${rps(reference).toFixed(0)} req/s`,
-      times(rps(name), rps(reference)),
+      `${times(rps(name), rps(reference))}${rounds ? `; paired rounds: ${rounds}` : ""}`,
       target,
     );
+  };
   row(
     "bare node:http server",
     `${rps(names.bare).toFixed(0)} req/s`,
