@@ -17,7 +17,7 @@ export const pairedGroups: readonly (readonly string[])[] = [
 ];
 
 /** The printed line of one figure's paired ratio (bench/sections/gateway.ts reads it back). */
-export const pairedLine = /^paired: (.+?) \/ (.+?) = ([\d.]+)× median \(([\d.]+)–([\d.]+)\)/;
+export const pairedLine = /^paired: (.+?) \/ (.+?) = ([\d.]+)× median \(([\d.]+)–([\d.]+),/;
 
 /**
  * Runs each group (of those whose scenarios all are in `targets`) `rounds` times for `seconds`
