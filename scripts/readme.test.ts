@@ -141,13 +141,16 @@ describe.skipIf(!hasJq)("the docs' commands against npm start", () => {
   const ports: Record<string, number> = {};
 
   beforeAll(async () => {
-    for (const name of [...processNames.map(portVariable), "POSTGRES_PORT"]) {
-      ports[name] = await freePort();
-    }
     cwd = await mkdtemp(join(tmpdir(), "bazaar-readme-"));
     await chmod(cwd, 0o711);
     // What `npm start` runs: its prestart builds the bundles, then node runs the supervisor's.
     await build();
+    // Picked after the build, just before they are used: a port found free before the build's
+    // seconds could meanwhile become another test's (CI once failed on "port … for web is
+    // already in use").
+    for (const name of [...processNames.map(portVariable), "POSTGRES_PORT"]) {
+      ports[name] = await freePort();
+    }
     const launched = spawnGathering(
       process.execPath,
       ["--enable-source-maps", join(root, bundleOf(supervisorBundle))],

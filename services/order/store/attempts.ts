@@ -235,8 +235,8 @@ export class AttemptStore {
 
   /**
    * The catalog now knows the attempt's outcome (reservation committed or released). Marks
-   * asked for at the same moment share one statement. update_time stays: it says when the
-   * order last changed for its owner, and recovery looks only at rows not yet settled.
+   * asked for together share one statement, with one text for any batch size. update_time stays:
+   * it says when the order last changed for its owner; recovery looks only at unsettled rows.
    */
   markSettled(id: string): Promise<void> {
     return this.#markSettled(id);
@@ -244,7 +244,6 @@ export class AttemptStore {
 
   readonly #markSettled = batched<string, void>(
     async (ids) => {
-      // One array parameter: the same statement text (prepared once) whatever the batch's size.
       await this.db
         .update(schema.orders)
         .set({ settled: true })
