@@ -119,14 +119,31 @@ export async function rejection(promise: Promise<unknown>): Promise<ConnectError
   throw new Error("expected the call to fail, but it succeeded");
 }
 
-/** A TCP port free on 127.0.0.1 right now, for processes that must be told their port. */
+/**
+ * A TCP port free on 127.0.0.1 right now, for processes that must be told their port. Chosen at
+ * random below Linux's ephemeral range (32768–60999), never twice by one process: a port the
+ * kernel hands out for `listen(0)` comes from the range every outgoing connection's local port
+ * comes from too, so between this answer and the process binding it, one of the tests' many
+ * client sockets could take it (CI failed so, "port … already in use"), or another test worker
+ * be handed it as well.
+ */
 export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (handedOut.has(port)) continue;
+    const server = net.createServer();
+    const bound = await new Promise<boolean>((resolve) => {
+      server.once("error", () => resolve(false));
+      server.listen(port, "127.0.0.1", () => resolve(true));
+    });
+    if (!bound) continue;
+    await new Promise((resolve) => server.close(resolve));
+    handedOut.add(port);
+    return port;
+  }
 }
+
+const handedOut = new Set<number>();
 
 /** A running process, and what it has written so far: stdout and stderr interleaved. */
 export interface Gathered {
