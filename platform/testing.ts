@@ -138,6 +138,8 @@ export async function freePort(): Promise<number> {
     });
     if (!bound) continue;
     await new Promise((resolve) => server.close(resolve));
+    // Long since bound or given up by now: forget them rather than run out of ports to try.
+    if (handedOut.size >= 6_000) handedOut.clear();
     handedOut.add(port);
     return port;
   }
