@@ -86,7 +86,15 @@ http
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
     req.on("end", () => {
-      route(JSON.parse(Buffer.concat(chunks).toString()) as never, callOptions(req)).then(
+      let body: unknown;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString());
+      } catch {
+        res.writeHead(400, { "content-type": "application/json" });
+        res.end('{"errors":[{"message":"the body is not JSON"}]}');
+        return;
+      }
+      route(body as never, callOptions(req)).then(
         (data) => {
           res.writeHead(200, { "content-type": "application/json" });
           res.end(JSON.stringify({ data }));
