@@ -145,7 +145,14 @@ export async function startStack(profile: boolean): Promise<Stack> {
   // With the gateway's V8 options, so that only what it runs differs.
   const hopProcess = start(
     "hop",
-    [process.execPath, ...processes.gateway.nodeOptions, "--import", "tsx", "bench/hop.ts"],
+    [
+      process.execPath,
+      ...(profile ? ["--cpu-prof", "--cpu-prof-dir", join(root, "bench/profiles/hop")] : []),
+      ...processes.gateway.nodeOptions,
+      "--import",
+      "tsx",
+      "bench/hop.ts",
+    ],
     { ...peers, PORT: String(hop) },
   );
   for (const hive of hives) {
