@@ -1,8 +1,11 @@
 // The compiled execution (gateway/plugins/jit.ts): which operations take it, and that they
 // answer exactly as graphql-js's executor does, with the nested query still 3 RPCs.
+import fc from "fast-check";
+import type { DocumentNode } from "graphql";
 import { createSchema, createYoga } from "graphql-yoga";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jit } from "./plugins/jit.js";
+import { type Shaped, validationShapes } from "./plugins/validation-shapes.js";
 import {
   type Customer,
   deadUrl,
@@ -20,7 +23,7 @@ describe("when an operation is compiled", () => {
       typeDefs: "type Query { compiled(n: Int): Boolean! }",
       resolvers: { Query: { compiled: (_, __, ___, info) => "compiled" in info } },
     }),
-    plugins: [jit({ resolverInfoEnricher: () => ({ compiled: true }) })],
+    plugins: [jit({ compiler: { resolverInfoEnricher: () => ({ compiled: true }) } })],
     logging: false,
   });
   const ask = async (query: string, variables?: Record<string, unknown>) => {
@@ -46,6 +49,145 @@ describe("when an operation is compiled", () => {
     const bad = await ask(query, { n: "two" });
     expect(bad.status).toBe(400);
     expect(bad.body.errors[0].message).toMatch(/Variable "\$n" got invalid value "two"/);
+  });
+});
+
+describe("when documents differ only in their literals", () => {
+  // Echoes its arguments, and says whether graphql-jit ran it.
+  const shaped = new WeakMap<DocumentNode, Shaped>();
+  const yoga = createYoga({
+    schema: createSchema({
+      typeDefs: `type Query { echo(key: String!, id: ID, n: Int, f: Float, list: [ID!]): Echo! }
+        type Echo { key: String!, id: ID, n: Int, f: Float, list: [ID!], compiled: Boolean!, broken: Int }`,
+      resolvers: {
+        Query: {
+          echo: (_, args, __, info) => ({ ...args, compiled: "compiled" in info }),
+        },
+        Echo: {
+          broken: () => {
+            throw new Error("broken on purpose");
+          },
+        },
+      },
+    }),
+    plugins: [
+      validationShapes([], shaped),
+      jit({ shaped, compiler: { resolverInfoEnricher: () => ({ compiled: true }) } }),
+    ],
+    logging: false,
+    maskedErrors: false,
+  });
+  const ask = async (query: string, variables?: Record<string, unknown>) => {
+    const res = await yoga.fetch("http://yoga.test/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query, variables }),
+    });
+    return (await res.json()) as {
+      data?: { echo: Record<string, unknown> };
+      errors?: { message: string; locations?: unknown }[];
+    };
+  };
+  const echo = (key: string, id: string, n: number) =>
+    `{ echo(key: "${key}", id: ${id}, n: ${n}, f: ${n}, list: ["${key}", ${id}]) { key id n f list compiled } }`;
+
+  it("runs a shape's first document through graphql-js, and each later one compiled with its own values", async () => {
+    const answers = [];
+    for (const [key, id, n] of [
+      ["a", "1", 2],
+      ["bb", "22", 33],
+      ["ccc", "-0", -3],
+      ["", "2147483647", -2147483648],
+    ] as const) {
+      answers.push((await ask(echo(key, id, n))).data?.echo);
+    }
+    expect(answers).toEqual([
+      { key: "a", id: "1", n: 2, f: 2, list: ["a", "1"], compiled: false },
+      { key: "bb", id: "22", n: 33, f: 33, list: ["bb", "22"], compiled: true },
+      { key: "ccc", id: "-0", n: -3, f: -3, list: ["ccc", "-0"], compiled: true },
+      {
+        key: "",
+        id: "2147483647",
+        n: -2147483648,
+        f: -2147483648,
+        list: ["", "2147483647"],
+        compiled: true,
+      },
+    ]);
+  });
+
+  it("answers any literals of a shape as graphql-js does (property)", async () => {
+    // The same schema without the plugins: graphql-js's executor on every document.
+    const plain = createYoga({
+      schema: createSchema({
+        typeDefs:
+          "type Query { echo(key: String!, id: ID, n: Int, list: [ID!]): Echo! } type Echo { key: String!, id: ID, n: Int, list: [ID!] }",
+        resolvers: { Query: { echo: (_, args) => args } },
+      }),
+      logging: false,
+    });
+    const answer = async (server: typeof plain, query: string) =>
+      (
+        await server.fetch("http://yoga.test/graphql", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ query }),
+        })
+      ).json();
+    // Strings a shape ranks: no quote, backslash or line break.
+    const plainString = fc.string({ maxLength: 12 }).filter((v) => !/["\\\n\r]/.test(v));
+    const int32 = fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 });
+    const seed = Number(process.env.FC_SEED ?? Date.now() % 2 ** 31);
+    await fc.assert(
+      fc.asyncProperty(plainString, int32, int32, plainString, async (key, id, n, other) => {
+        const query = `# a comment with "quotes" and 12\n{ echo(key: "${key}", id: ${id}, n: ${n}, list: ["${other}", ${id}, "${key}"]) { key id n list } }`;
+        const compiled = await ask(query);
+        expect(compiled).toEqual(await answer(plain, query));
+      }),
+      { seed, numRuns: 200 },
+    );
+  });
+
+  it("locates a compiled query's errors in each document's own text", async () => {
+    const broken = (key: string) => `{\n  echo(key: "${key}") { compiled\n broken } }`;
+    const viaGraphqlJs = await ask(broken("first"));
+    const compiled = await ask(broken("a much longer key than the first"));
+    expect(viaGraphqlJs.data?.echo).toEqual({ compiled: false, broken: null });
+    expect(compiled.data?.echo).toEqual({ compiled: true, broken: null });
+    expect(compiled.errors?.[0]?.message).toBe("broken on purpose");
+    expect(compiled.errors?.[0]?.locations).toEqual([{ line: 3, column: 2 }]);
+    expect(viaGraphqlJs.errors?.[0]?.locations).toEqual([{ line: 3, column: 2 }]);
+    const sameLine = (key: string) => `{ echo(key: "${key}") { compiled broken } }`;
+    await ask(sameLine("x"));
+    const moved = await ask(sameLine("a key of another length"));
+    expect(moved.data?.echo.compiled).toBe(true);
+    const column = sameLine("a key of another length").indexOf("broken") + 1;
+    expect(moved.errors?.[0]?.locations).toEqual([{ line: 1, column }]);
+  });
+
+  it("keeps a document's own variables beside its literals", async () => {
+    const query = (key: string) =>
+      `query ($n: Int) { echo(key: "${key}", n: $n) { key n compiled } }`;
+    await ask(query("v1"), { n: 1 });
+    expect((await ask(query("v3"), { n: 3 })).data?.echo).toEqual({
+      key: "v3",
+      n: 3,
+      compiled: true,
+    });
+    const refused = await ask(query("v4"), { n: "three" });
+    expect(refused.errors?.[0]?.message).toMatch(/Variable "\$n" got invalid value "three"/);
+  });
+
+  it("leaves a literal in a default value to the document's own compiled query", async () => {
+    const query = (n: number) => `query ($n: Int = ${n}) { echo(key: "k", n: $n) { n compiled } }`;
+    const answers = [];
+    for (const n of [5, 6, 7, 5]) answers.push((await ask(query(n))).data?.echo);
+    expect(answers).toEqual([
+      { n: 5, compiled: false },
+      { n: 6, compiled: false },
+      { n: 7, compiled: false },
+      { n: 5, compiled: true },
+    ]);
   });
 });
 

@@ -5,6 +5,7 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 // Renamed: it is a Yoga plugin factory, not a React hook (which the linter takes `use…` for).
 import { useGraphQLSSE as graphqlSseProtocol } from "@graphql-yoga/plugin-graphql-sse";
+import type { DocumentNode } from "graphql";
 import { createSchema, createYoga, type YogaServerInstance } from "graphql-yoga";
 import { Gauge } from "prom-client";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
@@ -33,7 +34,7 @@ import { requestIds } from "./plugins/request-id.js";
 import { routes } from "./plugins/routes.js";
 import { sseResume } from "./plugins/sse-resume.js";
 import { tracing } from "./plugins/tracing.js";
-import { validationShapes } from "./plugins/validation-shapes.js";
+import { type Shaped, validationShapes } from "./plugins/validation-shapes.js";
 import type { ReadinessCheck } from "./readiness.js";
 import { resolvers } from "./resolvers/index.js";
 
@@ -104,6 +105,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   const makeContext = createContext({ backends, config, logger, requestIdOf: ids.of, live });
   const graphiql = config.GRAPHQL_INTROSPECTION ? new GraphiQLPage(graphqlEndpoint) : undefined;
   const log = createErrorLog(logger);
+  // Documents that passed validation by their shape, for the compiled execution to share.
+  const shaped = new WeakMap<DocumentNode, Shaped>();
 
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({
     schema: createSchema<Record<string, unknown> & GatewayContext>({ typeDefs, resolvers }),
@@ -120,13 +123,14 @@ export function createGateway(options: GatewayOptions): Gateway {
       }),
       ...limits(config, metrics),
       // After every rule the limits add: a document's shape passes or not under all of them.
-      validationShapes([paginationArgument]),
+      validationShapes([paginationArgument], shaped),
       // Before badRequests, so that a malformed request is logged with the code it got.
       operationLog(logger, ids.of),
       badRequests(),
       errorLog(log),
       // Before tracing, so the operation's span wraps the compiled execution.
-      jit(),
+      // One compiled query per shape: documents differing only in literals share it.
+      jit({ shaped }),
       tracing(),
       // Last, as Yoga places its own: it wraps whichever request parser the others chose.
       bodyLimit(config.MAX_BODY_BYTES),

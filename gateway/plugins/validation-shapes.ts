@@ -17,6 +17,7 @@
 // shape. Strings with escapes and block strings (whose equal values can be written differently)
 // are left to ordinary validation.
 import {
+  type DocumentNode,
   getNamedType,
   isSpecifiedScalarType,
   type ValidationContext,
@@ -37,7 +38,8 @@ export interface Shapes {
 // A comment, a block string, a plain string, a string with an escape (its opening quote), an
 // integer (a number token with no fraction or exponent: not preceded by a name, a `.`, or an
 // exponent's sign; not followed by a name or a `.`).
-const tokens = /#[^\n\r]*|"""|"([^"\\\n\r]*)"|"|(?<![\w.+-])(-?\d+)(?![\w.])/g;
+// Exported for literal-variables.ts, which reads a shaped document's literals with it.
+export const tokens = /#[^\n\r]*|"""|"([^"\\\n\r]*)"|"|(?<![\w.+-])(-?\d+)(?![\w.])/g;
 
 function rank(ranks: Map<string, number>, value: string): number {
   let known = ranks.get(value);
@@ -84,6 +86,12 @@ export function shapesOf(text: string): Shapes {
   };
 }
 
+/** A document that passed by its shape: the shape, and whether its integers are ranked in it. */
+export interface Shaped {
+  shape: string;
+  ints: boolean;
+}
+
 interface Verdict {
   /** Every string stands where any string is accepted. */
   strings: boolean;
@@ -120,8 +128,12 @@ function literalsAnyValue(verdict: Verdict, valueArguments: ReadonlySet<string>)
  * One per gateway (one schema), placed after every plugin that adds validation rules: a shape's
  * verdict is kept with the names of the rules it passed, and holds only for those rules.
  * `valueArguments`: arguments whose literal values some rule reads (the cost model's pagination).
+ * `shaped`: where each document that passed by a shape is noted with it (for plugins/jit.ts).
  */
-export function validationShapes(valueArguments: readonly string[] = []): Plugin {
+export function validationShapes(
+  valueArguments: readonly string[] = [],
+  shaped?: WeakMap<DocumentNode, Shaped>,
+): Plugin {
   const read = new Set(valueArguments);
   // Shape → the names of the rules it passed; least recently used first, for eviction.
   const passed = new Map<string, string>();
@@ -138,7 +150,14 @@ export function validationShapes(valueArguments: readonly string[] = []): Plugin
       const shapes = shapesOf(text);
       if (shapes.strings === undefined && shapes.all === undefined) return;
       const rules = params.rules?.map((rule: ValidationRule) => rule.name).join(",") ?? "";
-      if (hit(shapes.all, rules) || hit(shapes.strings, rules)) {
+      const document = params.documentAST;
+      if (hit(shapes.all, rules)) {
+        shaped?.set(document, { shape: shapes.all as string, ints: true });
+        setResult([]);
+        return;
+      }
+      if (hit(shapes.strings, rules)) {
+        shaped?.set(document, { shape: shapes.strings as string, ints: false });
         setResult([]);
         return;
       }
@@ -146,8 +165,10 @@ export function validationShapes(valueArguments: readonly string[] = []): Plugin
       addValidationRule(literalsAnyValue(verdict, read));
       return ({ result }) => {
         if (result.length > 0 || !verdict.strings) return;
-        const shape = verdict.ints && shapes.all !== undefined ? shapes.all : shapes.strings;
+        const ints = verdict.ints && shapes.all !== undefined;
+        const shape = ints ? shapes.all : shapes.strings;
         if (shape === undefined) return;
+        shaped?.set(document, { shape, ints });
         passed.set(shape, rules);
         if (passed.size > maxShapes) passed.delete(passed.keys().next().value as string);
       };
