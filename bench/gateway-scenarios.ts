@@ -39,6 +39,7 @@ export const names = {
   hopDistinct: "the hop alone, distinct pages",
   hopNestedDistinct: "the hop alone, nested, distinct pages",
   hopCreateOrder: "the hop alone, createOrder",
+  yogaAlone: "Yoga alone, { ok }",
 } as const;
 
 const listProducts = "/bazaar.catalog.v1.CatalogService/ListProducts";
@@ -81,6 +82,14 @@ export async function scenarios(stack: Stack): Promise<Target[]> {
     });
   return [
     { name: names.bare, url: `${stack.bare}/`, cpu: {} },
+    // The least the gateway's framework costs a request (bench/hop.ts).
+    {
+      name: names.yogaAlone,
+      url: `${stack.hop}/graphql`,
+      body: JSON.stringify({ query: "{ ok }" }),
+      graphql: true,
+      cpu: { yoga: stack.hopPid },
+    },
     {
       name: names.getProduct,
       url: `${catalog}/bazaar.catalog.v1.CatalogService/GetProduct`,

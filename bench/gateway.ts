@@ -134,6 +134,19 @@ function ratios(
     ((cpuOf.get(a)?.[aProcess] ?? Number.NaN) / (cpuOf.get(b)?.[bProcess] ?? Number.NaN)).toFixed(
       2,
     );
+  /**
+   * The gateway's CPU per request as the hop's, Yoga alone's and the rest (our plugins, limits,
+   * validation, execution); and the hop's rate with Yoga alone's CPU added to each request on
+   * the two cores, over the direct rate: about what a gateway of Yoga and the hop would reach.
+   */
+  const split = (ours: string, hop: string, direct: string) => {
+    const gateway = cpuOf.get(ours)?.gateway ?? Number.NaN;
+    const hopCpu = cpuOf.get(hop)?.hop ?? Number.NaN;
+    const yoga = cpuOf.get(names.yogaAlone)?.yoga ?? Number.NaN;
+    const hopRps = results.get(hop)?.rps ?? Number.NaN;
+    const estimate = 1 / (1 / hopRps + yoga / 2 / 1e6) / (results.get(direct)?.rps ?? Number.NaN);
+    return `   ${ours}: gateway CPU per request ${gateway.toFixed(0)} µs = the hop's ${hopCpu.toFixed(0)} + Yoga alone's ${yoga.toFixed(0)} + ${(gateway - hopCpu - yoga).toFixed(0)} of our own; the hop with Yoga alone's CPU added ≈ ${estimate.toFixed(2)}× direct (estimate, both cores busy)`;
+  };
   const versusHive = (source: HiveSource, paged: boolean) => {
     const scenario = hiveScenarios[source];
     const hive = paged ? scenario.pagedName : scenario.name;
@@ -154,6 +167,7 @@ function ratios(
     `gateway over connect-h2 / direct, distinct pages = ${ratio(names.flatDistinctH2, names.directDistinct)}×   (target ≥ 0.75×; BACKEND_PROTOCOL=connect-h2)`,
     `the hop alone / direct, distinct pages = ${ratio(names.hopDistinct, names.directDistinct)}×   (the most any gateway can reach; bench/hop.ts)`,
     `gateway / the hop alone, distinct pages = ${ratio(names.flatDistinct, names.hopDistinct)}×   (what GraphQL costs beyond the hop; CPU per request ${cpuRatio(names.flatDistinct, "gateway", names.hopDistinct, "hop")}× the hop's)`,
+    split(names.flatDistinct, names.hopDistinct, names.directDistinct),
     `gateway over gRPC / over Connect = ${ratio(names.grpc, names.flat)}×`,
     versusHive("connect-json", false),
     versusHive("grpc", false),
@@ -163,11 +177,13 @@ function ratios(
     `nested / the same 3 RPCs direct, distinct pages = ${ratio(names.nestedDistinct, names.threeRpcsDistinct)}×   (target ≥ 0.8×; nothing shared: the gateway's own cost)`,
     `the hop alone / the same 3 RPCs direct, distinct pages = ${ratio(names.hopNestedDistinct, names.threeRpcsDistinct)}×   (the most any gateway can reach; bench/hop.ts)`,
     `nested / the hop alone, distinct pages = ${ratio(names.nestedDistinct, names.hopNestedDistinct)}×   (CPU per request ${cpuRatio(names.nestedDistinct, "gateway", names.hopNestedDistinct, "hop")}× the hop's)`,
+    split(names.nestedDistinct, names.hopNestedDistinct, names.threeRpcsDistinct),
     `nested over connect-h2 / the same 3 RPCs direct, distinct pages = ${ratio(names.nestedDistinctH2, names.threeRpcsDistinct)}×   (target ≥ 0.8×; BACKEND_PROTOCOL=connect-h2)`,
     `createOrder through the gateway / direct CreateOrder = ${ratio(names.createOrder, names.directCreateOrder)}×   (target ≥ 0.8×)`,
     `createOrder over connect-h2 / direct CreateOrder = ${ratio(names.createOrderH2, names.directCreateOrder)}×   (target ≥ 0.8×; BACKEND_PROTOCOL=connect-h2)`,
     `the hop alone / direct CreateOrder = ${ratio(names.hopCreateOrder, names.directCreateOrder)}×   (the most any gateway can reach; bench/hop.ts)`,
     `createOrder through the gateway / the hop alone = ${ratio(names.createOrder, names.hopCreateOrder)}×   (CPU per request ${cpuRatio(names.createOrder, "gateway", names.hopCreateOrder, "hop")}× the hop's)`,
+    split(names.createOrder, names.hopCreateOrder, names.directCreateOrder),
   ];
 }
 

@@ -33,6 +33,28 @@ export async function gateway(seconds: number): Promise<void> {
     "",
   );
   compare("direct Connect GetProduct", names.getProduct, names.bare, "≥ 0.10 ×");
+  // The least Yoga costs a request (bench/hop.ts): with the split rows below, why a target
+  // is out of a Yoga gateway's reach, when it is.
+  compare(
+    "Yoga alone: `{ ok }`, the gateway's options, no plugins",
+    names.yogaAlone,
+    names.bare,
+    "",
+  );
+  /** bench/gateway.ts's split of the gateway's CPU per request, for scenario `name`. */
+  const split = (figure: string, name: string) => {
+    const line = new RegExp(
+      `^\\s+${name}: gateway CPU per request (\\d+) µs = the hop's (\\d+) \\+ Yoga alone's (\\d+) \\+ (-?\\d+) of our own; the hop with Yoga alone's CPU added ≈ ([\\d.]+)× direct`,
+      "m",
+    ).exec(out);
+    row(
+      figure,
+      line ? `${line[1]} µs of gateway CPU per request` : "not measured",
+      line ? `the hop's ${line[2]} + Yoga alone's ${line[3]} + ${line[4]} of our own` : "",
+      line ? `a gateway of the hop and Yoga alone ≈ ${line[5]} × direct (estimate)` : "",
+      "",
+    );
+  };
   compare("gateway products(take:20), the same page", names.flat, names.direct, "≥ 1.0 ×");
   compare(
     "gateway products(take:20), each request a different page",
@@ -60,6 +82,7 @@ export async function gateway(seconds: number): Promise<void> {
     names.hopDistinct,
     "",
   );
+  split("gateway products(take:20), distinct pages: where its CPU goes", names.flatDistinct);
   compare("gateway over gRPC backends", names.grpc, names.flat, "");
   compare("gateway 3-level nested query, the same page", names.nested, names.threeRpcs, "≥ 0.8 ×");
   compare(
@@ -81,6 +104,7 @@ export async function gateway(seconds: number): Promise<void> {
     names.hopNestedDistinct,
     "",
   );
+  split("gateway nested query, distinct pages: where its CPU goes", names.nestedDistinct);
   compare(
     "createOrder through the gateway, 64 connections",
     names.createOrder,
@@ -95,6 +119,7 @@ export async function gateway(seconds: number): Promise<void> {
     names.hopCreateOrder,
     "",
   );
+  split("createOrder through the gateway: where its CPU goes", names.createOrder);
   // Issue 10's outside reference: Hive Gateway over the same catalog; here ours is the figure
   // and Hive the reference, on the same page and on distinct pages.
   for (const source of ["connect-json", "grpc"] as const) {
