@@ -71,17 +71,31 @@ describe("when documents differ only in their literals", () => {
       },
     }),
     plugins: [
+      // Counts the texts actually parsed.
+      {
+        onParse({ parseFn, setParseFn }) {
+          setParseFn((...args: Parameters<typeof parseFn>) => {
+            parsed += 1;
+            return parseFn(...args);
+          });
+        },
+      },
       validationShapes([], shaped),
       jit({ shaped, compiler: { resolverInfoEnricher: () => ({ compiled: true }) } }),
     ],
     logging: false,
     maskedErrors: false,
   });
-  const ask = async (query: string, variables?: Record<string, unknown>) => {
+  let parsed = 0;
+  const ask = async (
+    query: string,
+    variables?: Record<string, unknown>,
+    operationName?: string,
+  ) => {
     const res = await yoga.fetch("http://yoga.test/graphql", {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ query, variables }),
+      body: JSON.stringify({ query, variables, operationName }),
     });
     return (await res.json()) as {
       data?: { echo: Record<string, unknown> };
@@ -148,12 +162,39 @@ describe("when documents differ only in their literals", () => {
     );
   });
 
+  it("does not parse a document of a shape it has compiled, and answers it with its own literals", async () => {
+    const order = (key: string, n: number) =>
+      `query Place { echo(key: "${key}", n: ${n}) { key n compiled } }`;
+    await ask(order("k1", 1));
+    await ask(order("k2", 2));
+    const before = parsed;
+    const answers = [await ask(order("k3", 3)), await ask(order("a longer key", -4))];
+    expect(parsed).toBe(before);
+    expect(answers.map((a) => a.data?.echo)).toEqual([
+      { key: "k3", n: 3, compiled: true },
+      { key: "a longer key", n: -4, compiled: true },
+    ]);
+    // Named or not, and with a name it does not define: each answered as graphql-js would.
+    expect((await ask(order("k5", 5), undefined, "Place")).data?.echo).toEqual({
+      key: "k5",
+      n: 5,
+      compiled: true,
+    });
+    const unknown = await ask(order("k6", 6), undefined, "Other");
+    expect(parsed).toBe(before);
+    const parsedAsUsual = await ask(`query Place { echo(key: "x", f: 1) { key } }`, {}, "Other");
+    expect(unknown.errors?.[0]?.message).toBeDefined();
+    expect(unknown.errors).toEqual(parsedAsUsual.errors);
+  });
+
   it("locates a compiled query's errors in each document's own text", async () => {
     const broken = (key: string) => `{\n  echo(key: "${key}") { compiled\n broken } }`;
     const viaGraphqlJs = await ask(broken("first"));
     const compiled = await ask(broken("a much longer key than the first"));
+    const unparsed = await ask(broken("k"));
     expect(viaGraphqlJs.data?.echo).toEqual({ compiled: false, broken: null });
     expect(compiled.data?.echo).toEqual({ compiled: true, broken: null });
+    expect(unparsed.errors?.[0]?.locations).toEqual([{ line: 3, column: 2 }]);
     expect(compiled.errors?.[0]?.message).toBe("broken on purpose");
     expect(compiled.errors?.[0]?.locations).toEqual([{ line: 3, column: 2 }]);
     expect(viaGraphqlJs.errors?.[0]?.locations).toEqual([{ line: 3, column: 2 }]);

@@ -17,11 +17,15 @@
 // a second time, and find the operation again, on every request.
 
 import {
+  type DefinitionNode,
   type DocumentNode,
   type ExecutionArgs,
   type ExecutionResult,
   GraphQLError,
-  type Source,
+  Kind,
+  type Location,
+  parse,
+  Source,
 } from "graphql";
 import { type CompiledQuery, compileQuery, isCompiledQuery } from "graphql-jit";
 import type { Plugin } from "graphql-yoga";
@@ -31,15 +35,18 @@ import {
   type Template,
   template as templateOf,
 } from "../literal-variables.js";
-import { maxShapes, type Shaped } from "./validation-shapes.js";
+import { maxLength, maxShapes, type Shaped, shapesOf } from "./validation-shapes.js";
 
 type Compiled = CompiledQuery | "graphql-js";
 
-/** A shape's compiled query: its template (gateway/literal-variables.ts) compiled. */
-interface ShapeCompiled {
-  query: CompiledQuery;
+/**
+ * A shape's template (gateway/literal-variables.ts), the text it was made from, and that text's
+ * tree, which later documents of the shape are given instead of being parsed (`onParse`).
+ */
+interface ShapeTemplate {
   template: Template;
   source: Source;
+  definitions: readonly DefinitionNode[];
 }
 
 export interface JitOptions {
@@ -49,12 +56,32 @@ export interface JitOptions {
   shaped?: WeakMap<DocumentNode, Shaped>;
 }
 
+/** Least recently used first: `key`'s entry, moved last. */
+function touch<V>(table: Map<string, V>, key: string): V | undefined {
+  const value = table.get(key);
+  if (value !== undefined) {
+    table.delete(key);
+    table.set(key, value);
+  }
+  return value;
+}
+
+function remember<V>(table: Map<string, V>, key: string, value: V): void {
+  table.set(key, value);
+  if (table.size > maxShapes) table.delete(table.keys().next().value as string);
+}
+
 export function jit({ compiler = {}, shaped }: JitOptions = {}): Plugin {
   // Per document, per operation name: undefined until seen, "seen" once, then compiled (or
   // "graphql-js" when graphql-jit cannot compile it).
   const byDocument = new WeakMap<DocumentNode, Map<string, "seen" | Compiled>>();
-  // Per shape and operation name, the same; least recently used first, for eviction.
-  const byShape = new Map<string, "seen" | ShapeCompiled | "graphql-js">();
+  // Per shape: "seen" once, then its template ("graphql-js" when it has none); and per
+  // operation name and shape, the template compiled. Least recently used first, for eviction.
+  const templates = new Map<string, "seen" | ShapeTemplate | "graphql-js">();
+  const byShape = new Map<string, Compiled>();
+  // Documents given their shape's tree by onParse: their own text is only in `loc`, so they
+  // must never be executed from their tree as it is.
+  const fromShape = new WeakMap<DocumentNode, ShapeTemplate>();
   const compile = (args: ExecutionArgs, document: DocumentNode): Compiled => {
     const made = compileQuery(args.schema, document, args.operationName ?? undefined, compiler);
     return isCompiledQuery(made) ? made : "graphql-js";
@@ -76,49 +103,88 @@ export function jit({ compiler = {}, shaped }: JitOptions = {}): Plugin {
     byName.set(name, compiled);
     return compiled;
   };
-  const shapeCompiledFor = (args: ExecutionArgs, shape: Shaped) => {
-    const key = `${args.operationName ?? ""}\u0000${shape.shape}`;
-    const known = byShape.get(key);
-    if (known !== undefined) {
-      byShape.delete(key);
-      byShape.set(key, known);
-      if (known !== "seen") return known;
-    }
-    let made: ShapeCompiled | "seen" | "graphql-js" = "seen";
-    if (known === "seen") {
-      const template = templateOf(args.schema, args.document, shape.ints);
-      const query = template ? compile(args, template.document) : "graphql-js";
-      const source = args.document.loc?.source;
-      made =
-        template && query !== "graphql-js" && source ? { query, template, source } : "graphql-js";
-    }
-    byShape.set(key, made);
-    if (byShape.size > maxShapes) byShape.delete(byShape.keys().next().value as string);
+  /** The shape's template, made when its second document comes. */
+  const templateFor = (args: ExecutionArgs, shape: Shaped): ShapeTemplate | undefined => {
+    const known = touch(templates, shape.shape);
+    if (known === undefined) remember(templates, shape.shape, "seen");
+    if (known !== "seen") return typeof known === "object" ? known : undefined;
+    const template = templateOf(args.schema, args.document, shape.ints);
+    const source = args.document.loc?.source;
+    const made =
+      template && source ? { template, source, definitions: args.document.definitions } : undefined;
+    remember(templates, shape.shape, made ?? "graphql-js");
     return made;
   };
+  const compiledFromTemplate = (args: ExecutionArgs, shape: string, made: ShapeTemplate) => {
+    const key = `${args.operationName ?? ""}\u0000${shape}`;
+    let compiled = touch(byShape, key);
+    if (compiled === undefined) {
+      compiled = compile(args, made.template.document);
+      remember(byShape, key, compiled);
+    }
+    return compiled;
+  };
   return {
+    // A text of a shape that has a template is not parsed: it gets the template's tree, with its
+    // own text as its source (which is all validation-shapes.ts and literalsOf read of it).
+    onParse({ params, setParsedDocument }) {
+      if (shaped === undefined) return;
+      const text = typeof params.source === "string" ? params.source : params.source.body;
+      if (text.length > maxLength) return;
+      const shapes = shapesOf(text);
+      for (const [shape, ints] of [
+        [shapes.all, true],
+        [shapes.strings, false],
+      ] as const) {
+        const made = shape === undefined ? undefined : templates.get(shape);
+        if (shape === undefined || typeof made !== "object" || made.template.ints !== ints) {
+          continue;
+        }
+        const document: DocumentNode = {
+          kind: Kind.DOCUMENT,
+          definitions: made.definitions,
+          loc: { start: 0, end: text.length, source: new Source(text) } as Location,
+        };
+        shaped.set(document, { shape, ints });
+        fromShape.set(document, made);
+        setParsedDocument(document);
+        return;
+      }
+    },
     onExecute({ args, executeFn, setExecuteFn }) {
       const execution = args as ExecutionArgs;
       const shape = shaped?.get(execution.document);
-      const byItsShape = shape ? shapeCompiledFor(execution, shape) : undefined;
-      if (byItsShape !== undefined && byItsShape !== "seen" && byItsShape !== "graphql-js") {
-        const { template, source: templateSource } = byItsShape;
-        const text = execution.document.loc?.source.body;
-        const literals = text === undefined ? undefined : literalsOf(text, template);
-        if (literals === undefined) return;
+      const given = fromShape.get(execution.document);
+      const made = given ?? (shape ? templateFor(execution, shape) : undefined);
+      const compiled =
+        made && shape ? compiledFromTemplate(execution, shape.shape, made) : undefined;
+      const text = execution.document.loc?.source.body;
+      const literals =
+        made && text !== undefined && compiled !== "graphql-js"
+          ? literalsOf(text, made.template)
+          : undefined;
+      if (made && compiled && compiled !== "graphql-js" && literals) {
         // The compiled query's locations are in the template's text: moved to this document's.
         const at = (line: number, column: number) =>
-          relocate(offsetOf(templateSource.body, line) + column - 1, template, literals.spans);
+          relocate(offsetOf(made.source.body, line) + column - 1, made.template, literals.spans);
+        const own = given && text !== undefined ? () => parse(text) : undefined;
         setExecuteFn((run: ExecutionArgs) =>
-          runCompiled(byItsShape.query, run, executeFn, at, literals.variables),
+          runCompiled(compiled, run, executeFn, at, literals.variables, own),
         );
         return;
       }
-      const compiled = compiledFor(execution);
-      if (compiled === undefined || compiled === "graphql-js") return;
+      if (given !== undefined) {
+        // Not to be run from the template's tree: graphql-js on the document's own.
+        if (text !== undefined) {
+          setExecuteFn((run: ExecutionArgs) => executeFn({ ...run, document: parse(text) }));
+        }
+        return;
+      }
+      const byDocumentCompiled = compiledFor(execution);
+      if (byDocumentCompiled === undefined || byDocumentCompiled === "graphql-js") return;
       setExecuteFn((run: ExecutionArgs) =>
         runCompiled(
-          compiled,
+          byDocumentCompiled,
           run,
           executeFn,
           (line, column) => offsetOf(run.document.loc?.source.body ?? "", line) + column - 1,
@@ -138,10 +204,14 @@ function runCompiled(
   executeFn: (args: ExecutionArgs) => unknown,
   at: (line: number, column: number) => number,
   literals?: Record<string, unknown>,
+  own?: () => DocumentNode,
 ) {
   const finish = (result: ExecutionResult) => {
-    // Variables that do not coerce: graphql-js's own refusal, word for word.
-    if (result.data === undefined && result.errors?.length) return executeFn(run);
+    // Variables that do not coerce: graphql-js's own refusal, word for word (on the document's
+    // own tree, `own`, when it was given its shape's).
+    if (result.data === undefined && result.errors?.length) {
+      return executeFn(own ? { ...run, document: own() } : run);
+    }
     const source = run.document.loc?.source;
     if (!result.errors?.length || !source) return result;
     return { ...result, errors: result.errors.map((error) => located(error, source, at)) };
