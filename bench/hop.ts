@@ -22,6 +22,7 @@ import { createSchema, createYoga } from "graphql-yoga";
 import { createBackends, createTransports } from "../gateway/clients.js";
 import { loadGatewayConfig } from "../gateway/config.js";
 import { centsToPrice } from "../gateway/money.js";
+import { yogaFeatures } from "../gateway/server.js";
 
 const config = loadGatewayConfig();
 const backends = createBackends(createTransports(config).transports);
@@ -85,12 +86,7 @@ const yoga = createYoga({
     resolvers: { Query: { ok: () => 1 } },
   }),
   logging: false,
-  graphiql: false,
-  landingPage: false,
-  maxRequestBodySize: false,
-  batching: false,
-  multipart: false,
-  cors: false,
+  ...yogaFeatures,
 });
 
 http

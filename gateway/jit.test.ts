@@ -2,7 +2,7 @@
 // answer exactly as graphql-js's executor does, with the nested query still 3 RPCs.
 import fc from "fast-check";
 import type { DocumentNode } from "graphql";
-import { createSchema, createYoga } from "graphql-yoga";
+import { createSchema, createYoga, type Plugin } from "graphql-yoga";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jit } from "./plugins/jit.js";
 import { type Shaped, validationShapes } from "./plugins/validation-shapes.js";
@@ -53,6 +53,16 @@ describe("when an operation is compiled", () => {
 });
 
 describe("when documents differ only in their literals", () => {
+  // Counts the texts actually parsed.
+  let parsed = 0;
+  const countParses: Plugin = {
+    onParse({ parseFn, setParseFn }) {
+      setParseFn((...args: Parameters<typeof parseFn>) => {
+        parsed += 1;
+        return parseFn(...args);
+      });
+    },
+  };
   // Echoes its arguments, and says whether graphql-jit ran it.
   const shaped = new WeakMap<DocumentNode, Shaped>();
   const yoga = createYoga({
@@ -71,22 +81,13 @@ describe("when documents differ only in their literals", () => {
       },
     }),
     plugins: [
-      // Counts the texts actually parsed.
-      {
-        onParse({ parseFn, setParseFn }) {
-          setParseFn((...args: Parameters<typeof parseFn>) => {
-            parsed += 1;
-            return parseFn(...args);
-          });
-        },
-      },
+      countParses,
       validationShapes([], shaped),
       jit({ shaped, compiler: { resolverInfoEnricher: () => ({ compiled: true }) } }),
     ],
     logging: false,
     maskedErrors: false,
   });
-  let parsed = 0;
   const ask = async (
     query: string,
     variables?: Record<string, unknown>,

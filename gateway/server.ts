@@ -41,6 +41,20 @@ import { resolvers } from "./resolvers/index.js";
 export const typeDefs = readFileSync(new URL("./schema.graphql", import.meta.url), "utf8");
 export const graphqlEndpoint = "/graphql";
 
+/** Yoga's own features the gateway turns off (bench/hop.ts's Yoga alone uses them too). */
+export const yogaFeatures = {
+  // GraphiQL is served by the routes plugin from a cached, compressed, offline page.
+  graphiql: false,
+  landingPage: false,
+  // The body-limit plugin applies MAX_BODY_BYTES without Yoga's per-request counting stream.
+  maxRequestBodySize: false,
+  batching: false,
+  // No file uploads in the schema: multipart requests have nothing to carry.
+  multipart: false,
+  // The cors plugin applies the services' rules instead of Yoga's allow-everything default.
+  cors: false,
+} as const;
+
 export interface GatewayOptions {
   config: GatewayConfig;
   transports: Transports;
@@ -145,16 +159,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     maskedErrors: { maskError: (error, message) => maskError(error, message) },
     logging: log.yoga,
     graphqlEndpoint,
-    // GraphiQL is served by the routes plugin from a cached, compressed, offline page.
-    graphiql: false,
-    landingPage: false,
-    // The body-limit plugin applies MAX_BODY_BYTES without Yoga's per-request counting stream.
-    maxRequestBodySize: false,
-    batching: false,
-    // No file uploads in the schema: multipart requests have nothing to carry.
-    multipart: false,
-    // The cors plugin applies the services' rules instead of Yoga's allow-everything default.
-    cors: false,
+    ...yogaFeatures,
   });
 
   type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
