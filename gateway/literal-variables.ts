@@ -3,10 +3,10 @@
 // literals (an idempotency key written inline, as clients do) run the same compiled query with
 // different variables, instead of each going through graphql-js's executor as a new document.
 //
-// `template` rewrites the first document of a shape: each literal the shape ranks becomes a
+// `template` rewrites the shape's second document: each literal the shape ranks becomes a
 // variable of the exact type where it stands, defined on the operation. `literalsOf` reads the
-// values of any later document of the shape, in the same order. Literals in variables' default
-// values stay in the text (a default cannot be a variable), so such a document gets no template,
+// values of any later document of the shape, in the same order. A variable's default value stays
+// in the text (a default cannot be a variable), so a document with one gets no template,
 // and neither does one with several operations (a fragment's variable would need defining on
 // each). Errors of the compiled query are located in the template's text; `relocate` moves an
 // offset there to the same place in a document of the shape, whose text differs only inside the
@@ -29,7 +29,7 @@ import {
 import { tokens } from "./plugins/validation-shapes.js";
 
 /** How a literal's value is handed to its variable: as its coerced literal would be. */
-type Kind_ = "string" | "number";
+type ValueKind = "string" | "number";
 
 export interface Template {
   document: DocumentNode;
@@ -37,7 +37,7 @@ export interface Template {
   ints: boolean;
   /** The variables the literals became, in document order. */
   names: string[];
-  kinds: Kind_[];
+  kinds: ValueKind[];
   /** The literals' [start, end) in the template's text. */
   spans: [number, number][];
 }
@@ -46,7 +46,7 @@ const prefix = "bazaarLiteral";
 
 type Literal = StringValueNode | IntValueNode;
 
-/** The literals a shape ranks, in document order; undefined when one is in a default value. */
+/** The literals a shape ranks, in document order; undefined when a variable has a default value. */
 function literalNodes(document: DocumentNode, ints: boolean): Literal[] | undefined {
   const found: Literal[] = [];
   let inDefault = false;
@@ -66,7 +66,7 @@ function literalNodes(document: DocumentNode, ints: boolean): Literal[] | undefi
 
 /**
  * `document` with its literals as variables: the strings, and the integers when `ints`. None
- * when it has no such literal, a literal in a default value, more than one operation, or a
+ * when it has no such literal, a variable with a default value, more than one operation, or a
  * variable named like ours.
  */
 export function template(
@@ -85,7 +85,7 @@ export function template(
   const literals = literalNodes(document, ints);
   if (literals === undefined || literals.length === 0) return undefined;
   const names: string[] = [];
-  const kinds: Kind_[] = [];
+  const kinds: ValueKind[] = [];
   const spans: [number, number][] = [];
   const definitions: VariableDefinitionNode[] = [];
   const typeInfo = new TypeInfo(schema);

@@ -37,6 +37,7 @@ import {
 } from "graphql";
 import { type CompiledQuery, compileQuery, isCompiledQuery } from "graphql-jit";
 import type { Plugin } from "graphql-yoga";
+import { Lru } from "../../platform/lru.js";
 import {
   literalsOf,
   relocate,
@@ -64,29 +65,14 @@ export interface JitOptions {
   shaped?: WeakMap<DocumentNode, Shaped>;
 }
 
-/** Least recently used first: `key`'s entry, moved last. */
-function touch<V>(table: Map<string, V>, key: string): V | undefined {
-  const value = table.get(key);
-  if (value !== undefined) {
-    table.delete(key);
-    table.set(key, value);
-  }
-  return value;
-}
-
-function remember<V>(table: Map<string, V>, key: string, value: V): void {
-  table.set(key, value);
-  if (table.size > maxShapes) table.delete(table.keys().next().value as string);
-}
-
 export function jit({ compiler = {}, shaped }: JitOptions = {}): Plugin {
   // Per document, per operation name: undefined until seen, "seen" once, then compiled (or
   // "graphql-js" when graphql-jit cannot compile it).
   const byDocument = new WeakMap<DocumentNode, Map<string, "seen" | Compiled>>();
   // Per shape: "seen" once, then its template ("graphql-js" when it has none); and per
-  // operation name and shape, the template compiled. Least recently used first, for eviction.
-  const templates = new Map<string, "seen" | ShapeTemplate | "graphql-js">();
-  const byShape = new Map<string, Compiled>();
+  // operation name and shape, the template compiled. Bounded as validation-shapes.ts's shapes.
+  const templates = new Lru<"seen" | ShapeTemplate | "graphql-js">(maxShapes);
+  const byShape = new Lru<Compiled>(maxShapes);
   // Documents given their shape's tree by onParse: their own text is only in `loc`, so they
   // must never be executed from their tree as it is.
   const fromShape = new WeakMap<DocumentNode, ShapeTemplate>();
@@ -113,22 +99,22 @@ export function jit({ compiler = {}, shaped }: JitOptions = {}): Plugin {
   };
   /** The shape's template, made when its second document comes. */
   const templateFor = (args: ExecutionArgs, shape: Shaped): ShapeTemplate | undefined => {
-    const known = touch(templates, shape.shape);
-    if (known === undefined) remember(templates, shape.shape, "seen");
+    const known = templates.get(shape.shape);
+    if (known === undefined) templates.set(shape.shape, "seen");
     if (known !== "seen") return typeof known === "object" ? known : undefined;
     const template = templateOf(args.schema, args.document, shape.ints);
     const source = args.document.loc?.source;
     const made =
       template && source ? { template, source, definitions: args.document.definitions } : undefined;
-    remember(templates, shape.shape, made ?? "graphql-js");
+    templates.set(shape.shape, made ?? "graphql-js");
     return made;
   };
   const compiledFromTemplate = (args: ExecutionArgs, shape: string, made: ShapeTemplate) => {
     const key = `${args.operationName ?? ""}\u0000${shape}`;
-    let compiled = touch(byShape, key);
+    let compiled = byShape.get(key);
     if (compiled === undefined) {
       compiled = compile(args, made.template.document);
-      remember(byShape, key, compiled);
+      byShape.set(key, compiled);
     }
     return compiled;
   };
