@@ -1,6 +1,6 @@
 // Keys and tokens for tests: one key per service, as in production, and the environment that
 // hands a real service its own key and the others' public keys.
-import type { Caller, Role, TokenVersionCheck } from "./auth.js";
+import type { Authenticated, Caller, Role, TokenVersionCheck } from "./auth.js";
 import { TokenSigner, TokenVerifier } from "./auth.js";
 import {
   generateSigningKey,
@@ -33,6 +33,10 @@ export class TestAuthority {
 
   verify(token: string): Promise<Caller> {
     return this.#verifier.verify(token);
+  }
+
+  authenticate(token: string): Promise<Authenticated> {
+    return this.#verifier.authenticate(token);
   }
 
   signer(service: ServiceName): TokenSigner {

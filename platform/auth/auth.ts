@@ -8,7 +8,7 @@ import {
   type HandlerContext,
   type Interceptor,
 } from "@connectrpc/connect";
-import { decodeJwt, errors, jwtVerify, SignJWT } from "jose";
+import { errors, jwtVerify, SignJWT } from "jose";
 import { uuidPattern } from "../data/ids.js";
 import { Lru } from "../lru.js";
 import type { KeySet, ServiceName, SigningKey } from "./keys.js";
@@ -33,9 +33,15 @@ const issuer = "bazaar";
 const audience = "bazaar";
 const serviceTokenSeconds = 120;
 
-/** What the auth interceptor needs: the caller a bearer token names. */
+/** A verified token: the caller it names, and when it expires (ms since the epoch). */
+export interface Authenticated {
+  caller: Caller;
+  expiresAtMs: number;
+}
+
+/** What the auth interceptor needs: the caller a bearer token names, and until when. */
 export interface TokenAuthority {
-  verify(token: string): Promise<Caller>;
+  authenticate(token: string): Promise<Authenticated>;
 }
 
 /**
@@ -94,10 +100,8 @@ export class TokenSigner {
   }
 }
 
-interface Verified {
-  caller: Caller;
+interface Verified extends Authenticated {
   version: number;
-  expiresAtMs: number;
 }
 
 /**
@@ -117,6 +121,11 @@ export class TokenVerifier implements TokenAuthority {
 
   /** The caller a token names; throws UNAUTHENTICATED saying what is wrong with it. */
   async verify(token: string): Promise<Caller> {
+    return (await this.authenticate(token)).caller;
+  }
+
+  /** `verify`, with the token's expiry. */
+  async authenticate(token: string): Promise<Authenticated> {
     const verified = await this.#verifiedToken(token);
     const { caller } = verified;
     if (caller.kind === "user" && this.options.versions) {
@@ -127,7 +136,7 @@ export class TokenVerifier implements TokenAuthority {
         );
       }
     }
-    return caller;
+    return verified;
   }
 
   async #verifiedToken(token: string): Promise<Verified> {
@@ -212,10 +221,9 @@ export function authInterceptor(authority: TokenAuthority): Interceptor {
           Code.Unauthenticated,
         );
       }
-      req.contextValues.set(kCaller, await authority.verify(match[1]));
-      // Verified just above, so its `exp` can be read without checking the signature again.
-      const { exp } = decodeJwt(match[1]);
-      if (typeof exp === "number") req.contextValues.set(kTokenExpiresAt, exp * 1000);
+      const { caller, expiresAtMs } = await authority.authenticate(match[1]);
+      req.contextValues.set(kCaller, caller);
+      req.contextValues.set(kTokenExpiresAt, expiresAtMs);
     }
     return next(req);
   };

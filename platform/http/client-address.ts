@@ -47,7 +47,8 @@ export function clientAddress(
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean);
-  while (trusted(proxies, address) && hops.length > 0) {
+  // Hops first: without any, no address needs checking against the list.
+  while (hops.length > 0 && trusted(proxies, address)) {
     address = (hops.pop() ?? address).replace(/^::ffff:/, "");
   }
   return address;
