@@ -96,6 +96,24 @@ describe("OrderStore", () => {
     expect(await bed.store.orders.listForAccounts([])).toEqual(new Map());
   });
 
+  it("attempts begun together are answered as a read gives them back; a shared key begins once", async () => {
+    const keys = [`it's "quoted", \\ ünïcode`, "null", undefined, "same", "same"];
+    const begun = await Promise.all(
+      keys.map((idempotencyKey) =>
+        bed.store.attempts.begin({ id: uuidv7(), accountId, idempotencyKey }),
+      ),
+    );
+    const created = begun.flatMap((b) => (b.created ? [b.attempt] : []));
+    expect(created.map((a) => a.idempotencyKey)).toEqual(keys.slice(0, 4).map((k) => k ?? null));
+    for (const attempt of created) {
+      expect(attempt).toMatchObject({ status: "pending", settled: false, totalCents: null });
+      expect(attempt.createTime).toBeInstanceOf(Date);
+      expect(await bed.store.attempts.findAttempt(attempt.id)).toEqual(attempt);
+    }
+    // The second "same" lost to the first, in the same statement, and learns which attempt won.
+    expect(begun[4]).toEqual({ created: false, existing: created[3] });
+  });
+
   it("settle marks asked for together each land", async () => {
     const ids = (await Promise.all(Array.from({ length: 5 }, begin))).map((a) => a.id);
     await Promise.all(ids.map((id) => bed.store.attempts.markSettled(id)));

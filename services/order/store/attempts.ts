@@ -3,6 +3,7 @@
 import { and, asc, eq, inArray, lt, ne, sql } from "drizzle-orm";
 import { batched, firstOfEach } from "../../../platform/data/batcher.js";
 import { executeRows, pgArray } from "../../../platform/data/database.js";
+import { preparedRows, tableRow } from "../../../platform/data/prepared.js";
 import { type EventDraft, outboxInsertSql } from "../../../platform/events/record.js";
 import type { OrderFailure, PricedItem } from "../domain.js";
 import { orderPlacedDraft } from "../events.js";
@@ -56,26 +57,23 @@ export class AttemptStore {
 
   readonly #begin = batched<string, BeginResult, BeginInput>(
     async (_ids, asked) => {
-      const { orders } = schema;
       const inputs = firstOfEach(asked);
-      // On a conflict, DO NOTHING also covers two duplicates inside this one statement.
-      const created = await this.db
-        .insert(orders)
-        .values(
-          inputs.map((input) => ({
-            ...input,
-            idempotencyKey: input.idempotencyKey ?? null,
-            status: "pending" as const,
-            owner: this.#owner,
-          })),
-        )
-        .onConflictDoNothing({
-          target: [orders.accountId, orders.idempotencyKey],
-          where: sql`status <> 'failed'`,
-        })
-        .returning();
+      // One text for every batch size, prepared. On a conflict, DO NOTHING also covers two
+      // duplicates inside this one statement.
+      const created = await preparedRows(
+        this.db,
+        sql`insert into orders (id, account_id, idempotency_key, status, owner)
+          select a.id, a."accountId", a."idempotencyKey", 'pending', ${this.#owner}::text
+          from json_to_recordset(${JSON.stringify(inputs)}::json)
+            as a(id uuid, "accountId" uuid, "idempotencyKey" text)
+          on conflict (account_id, idempotency_key) where status <> 'failed' do nothing
+          returning *`,
+      );
       const results = new Map<string, BeginResult>(
-        created.map((row) => [row.id, { created: true, attempt: toAttempt(row) }]),
+        created.map((raw) => {
+          const row = tableRow(schema.orders, raw);
+          return [row.id, { created: true, attempt: toAttempt(row) }];
+        }),
       );
       // Those that lost to a live attempt with their key learn which one, one by one.
       for (const input of inputs) {
