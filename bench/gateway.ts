@@ -25,7 +25,7 @@ const {
   connections: { default: 32, help: "requests in flight (64 for the order scenarios)" },
   profile: { default: false, help: "CPU profiles of the gateway and services in bench/profiles" },
   "paired-rounds": {
-    default: 3,
+    default: 5,
     help: "rounds of each target ratio's scenarios, alternating (bench/gateway-paired.ts; 0: none)",
   },
   "paired-seconds": { default: 4, help: "seconds per scenario in a paired round" },

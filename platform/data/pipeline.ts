@@ -3,11 +3,8 @@
 // BatchReserveStock). drizzle's `db.transaction` waits for each of them in turn, and sends each
 // statement unprepared (Parse and Describe, an answer, then Bind and Execute: two round trips).
 import type { SQL } from "drizzle-orm";
-import { PgDialect } from "drizzle-orm/pg-core";
-import type postgres from "postgres";
 import type { Database } from "./database.js";
-
-const dialect = new PgDialect();
+import { postgresClient, queryOf } from "./prepared.js";
 
 /** The "current transaction is aborted" error of the statements after a failed one. */
 const PG_IN_FAILED_TRANSACTION = "25P02";
@@ -22,17 +19,14 @@ export async function pipelinedTransaction(
   db: Database<Record<string, unknown>>,
   statements: readonly SQL[],
 ): Promise<Record<string, unknown>[][]> {
-  const client = (db as unknown as { $client: postgres.Sql }).$client;
-  const connection = await client.reserve();
+  const connection = await postgresClient(db).reserve();
   try {
     // postgres.js sends a query when asked to execute it, in that order, and writes what was
     // asked for in one turn of the event loop together.
     const begin = connection.unsafe("begin").execute();
     const queries = statements.map((statement) => {
-      const query = dialect.sqlToQuery(statement);
-      return connection
-        .unsafe(query.sql, query.params as postgres.ParameterOrJSON<never>[], { prepare: true })
-        .execute();
+      const query = queryOf(statement);
+      return connection.unsafe(query.sql, query.params, { prepare: true }).execute();
     });
     const commit = connection.unsafe("commit").execute();
     const outcomes = await Promise.allSettled([begin, ...queries, commit]);

@@ -10,16 +10,30 @@ import type { Database } from "./database.js";
 
 const dialect = new PgDialect();
 
+/** The postgres.js client under a drizzle database. */
+export function postgresClient(db: Database<Record<string, unknown>>): postgres.Sql {
+  return (db as unknown as { $client: postgres.Sql }).$client;
+}
+
+/** A drizzle statement as the text and parameters postgres.js sends. */
+export function queryOf(statement: SQL): {
+  sql: string;
+  params: postgres.ParameterOrJSON<never>[];
+} {
+  const query = dialect.sqlToQuery(statement);
+  return { sql: query.sql, params: query.params as postgres.ParameterOrJSON<never>[] };
+}
+
 /** Runs `statement` prepared on its connection (keep its text constant) and answers its rows. */
-export async function preparedRows(
+export async function preparedRows<T = Record<string, unknown>>(
   db: Database<Record<string, unknown>>,
   statement: SQL,
-): Promise<Record<string, unknown>[]> {
-  const client = (db as unknown as { $client: postgres.Sql }).$client;
-  const query = dialect.sqlToQuery(statement);
-  return await client.unsafe(query.sql, query.params as postgres.ParameterOrJSON<never>[], {
+): Promise<T[]> {
+  const query = queryOf(statement);
+  const rows = await postgresClient(db).unsafe(query.sql, query.params, {
     prepare: true,
   });
+  return rows as unknown as T[];
 }
 
 /**

@@ -5,6 +5,7 @@
 import { and, eq, sql } from "drizzle-orm";
 import { batched } from "../../../platform/data/batcher.js";
 import { executeRows, isDatabaseUnavailable, pgArray } from "../../../platform/data/database.js";
+import { preparedRows } from "../../../platform/data/prepared.js";
 import { pipelinedTransaction } from "../../../platform/data/pipeline.js";
 import { type EventRecord, recordEvents } from "../../../platform/events/record.js";
 import { type ItemQuantity, mergeInLockOrder } from "../domain.js";
@@ -46,7 +47,7 @@ export class ReservationStore {
     ttlSeconds: number,
   ): Promise<ReserveOutcome> {
     const wanted = mergeInLockOrder(items);
-    const rows = await executeRows<ReserveRow>(
+    const rows = await preparedRows<ReserveRow>(
       this.db,
       reserveStatement(orderId, wanted, ttlSeconds),
     );
@@ -126,7 +127,7 @@ export class ReservationStore {
   /** One statement: the updates (locked in order-id order) and a read of each with its items. */
   async #commitMany(orderIds: readonly string[]): Promise<Map<string, ReservationOutcome>> {
     const ids = pgArray(orderIds);
-    const rows = await executeRows<{
+    const rows = await preparedRows<{
       order_id: string;
       changed: boolean;
       state: ReservationState;

@@ -2,7 +2,7 @@
 // failed, whether the catalog knows their outcome, and the ones recovery must finish.
 import { and, asc, eq, inArray, lt, ne, sql } from "drizzle-orm";
 import { batched, firstOfEach } from "../../../platform/data/batcher.js";
-import { executeRows, pgArray } from "../../../platform/data/database.js";
+import { pgArray } from "../../../platform/data/database.js";
 import { preparedRows, tableRow } from "../../../platform/data/prepared.js";
 import { type EventDraft, outboxInsertSql } from "../../../platform/events/record.js";
 import type { OrderFailure, PricedItem } from "../domain.js";
@@ -181,7 +181,7 @@ export class AttemptStore {
           })),
         })),
       );
-      const rows = await executeRows<{ id: string }>(
+      const rows = await preparedRows<{ id: string }>(
         this.db,
         sql`with attempts as (
           select * from json_to_recordset(${attempts}::json)
@@ -242,10 +242,10 @@ export class AttemptStore {
 
   readonly #markSettled = batched<string, void>(
     async (ids) => {
-      await this.db
-        .update(schema.orders)
-        .set({ settled: true })
-        .where(sql`${schema.orders.id} = any(${pgArray(ids)}::uuid[])`);
+      await preparedRows(
+        this.db,
+        sql`update orders set settled = true where id = any(${pgArray(ids)}::uuid[])`,
+      );
       return new Map();
     },
     { maxBatch: 500, missing: () => undefined, maxInFlight: statementsInFlight },
