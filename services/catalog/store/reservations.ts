@@ -5,8 +5,8 @@
 import { and, eq, sql } from "drizzle-orm";
 import { batched } from "../../../platform/data/batcher.js";
 import { executeRows, isDatabaseUnavailable, pgArray } from "../../../platform/data/database.js";
-import { preparedRows } from "../../../platform/data/prepared.js";
 import { pipelinedTransaction } from "../../../platform/data/pipeline.js";
+import { preparedRows } from "../../../platform/data/prepared.js";
 import { type EventRecord, recordEvents } from "../../../platform/events/record.js";
 import { type ItemQuantity, mergeInLockOrder } from "../domain.js";
 import { stockChanged } from "../events.js";
