@@ -114,9 +114,23 @@ describe("OrderStore", () => {
     expect(begun[4]).toEqual({ created: false, existing: created[3] });
   });
 
-  it("settle marks asked for together each land", async () => {
-    const ids = (await Promise.all(Array.from({ length: 5 }, begin))).map((a) => a.id);
-    await Promise.all(ids.map((id) => bed.store.attempts.markSettled(id)));
-    for (const id of ids) expect((await bed.store.attempts.findAttempt(id))?.settled).toBe(true);
+  it("settle marks asked for together each land, except on an attempt still pending", async () => {
+    const attempts = await Promise.all(Array.from({ length: 5 }, begin));
+    const [pending, ...decided] = attempts.map((a) => a.id);
+    if (!pending) throw new Error("no attempts");
+    for (const id of decided) {
+      expect(await bed.store.attempts.fail(id, { reason: "account-not-found" }, false)).toBe(true);
+    }
+    await Promise.all([pending, ...decided].map((id) => bed.store.attempts.markSettled(id)));
+    for (const id of decided)
+      expect((await bed.store.attempts.findAttempt(id))?.settled).toBe(true);
+    // Pending attempts are never settled: recovery finds them by that (the orders_unsettled
+    // index), and gives up on this one once it is old enough.
+    expect((await bed.store.attempts.findAttempt(pending))?.settled).toBe(false);
+    const abandoned = await bed.store.attempts.failAbandoned(0, 1000);
+    expect(abandoned.find((a) => a.id === pending)).toMatchObject({
+      status: "failed",
+      settled: false,
+    });
   });
 });

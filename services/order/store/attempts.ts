@@ -235,6 +235,7 @@ export class AttemptStore {
    * The catalog now knows the attempt's outcome (reservation committed or released). Marks
    * asked for together share one statement, with one text for any batch size. update_time stays:
    * it says when the order last changed for its owner; recovery looks only at unsettled rows.
+   * A pending attempt is left unsettled whatever it is asked: recovery relies on that.
    */
   markSettled(id: string): Promise<void> {
     return this.#markSettled(id);
@@ -244,7 +245,8 @@ export class AttemptStore {
     async (ids) => {
       await preparedRows(
         this.db,
-        sql`update orders set settled = true where id = any(${pgArray(ids)}::uuid[])`,
+        sql`update orders set settled = true
+          where id = any(${pgArray(ids)}::uuid[]) and status <> 'pending'`,
       );
       return new Map();
     },
@@ -279,10 +281,13 @@ export class AttemptStore {
 
   async #failPending(condition: ReturnType<typeof and>, limit: number): Promise<OrderAttempt[]> {
     const { orders } = schema;
+    // A pending attempt is never settled (markSettled leaves pending rows alone): saying so lets
+    // the orders_unsettled index find the few in flight instead of scanning every order ever
+    // placed, on each recovery pass.
     const stale = this.db
       .select({ id: orders.id })
       .from(orders)
-      .where(and(eq(orders.status, "pending"), condition))
+      .where(and(eq(orders.status, "pending"), eq(orders.settled, false), condition))
       .limit(limit);
     const rows = await this.db
       .update(orders)
