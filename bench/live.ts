@@ -11,7 +11,7 @@
 // Its last line, `ROWS [...]`, is what `npm run bench` (bench/all.ts) puts in its table. The
 // subscribers are in bench/live-subscribers.ts.
 //
-// Over 300 lines (328): one run read top to bottom, setup, the measure of one N, the runs and
+// Over 300 lines (332): one run read top to bottom, setup, the measure of one N, the runs and
 // the table; the subscribers (bench/live-subscribers.ts) are in a file of their own.
 import { randomBytes } from "node:crypto";
 import { cpus, loadavg } from "node:os";
@@ -23,6 +23,7 @@ import { AccountService } from "../gen/bazaar/account/v1/account_pb.js";
 import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
 import { StockChangedSchema } from "../gen/bazaar/catalog/v1/events_pb.js";
 import { openSql } from "../platform/data/postgres-connection.js";
+import { seedOrderHistory } from "./history.js";
 import { Deliveries, gatewayGauges, openSubscribers, rssMb } from "./live-subscribers.js";
 import { percentile, processCpuSeconds } from "./load.js";
 import { benchOptions } from "./options.js";
@@ -115,6 +116,9 @@ async function main(): Promise<string[][]> {
     );
     productIds.push(product?.id ?? "");
   }
+  // A shop's past, analyzed, as bench:orders has (bench/history.ts): plans for tables that
+  // grow through the runs would make each run slower than the one before.
+  await seedOrderHistory({ orders: 100_000, orderUrl: orderDb, catalogUrl: catalogDb, productIds });
   const productIndex = new Map(productIds.map((id, i) => [id, i]));
   // The order load goes through bench/order-client.ts, as bench:orders' does: the same Connect
   // protocol at a fraction of connect-node's client CPU, which this process would otherwise take

@@ -6,6 +6,10 @@
 //
 //   TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench:orders -- [--seconds 30] [--clients 64]
 //
+// Every database first gets 100,000 past orders (`--history`), then VACUUM ANALYZE, so that the
+// services' prepared statements are planned as a running shop's are, not for empty tables that
+// grow through the run (bench/history.ts says what that cost).
+//
 // The orders are placed by bench/order-client.ts: the real Connect protocol (binary protobuf,
 // HTTP/1.1 keep-alive) to the real order service with each customer's real token, its request
 // parts encoded once, at about a third of connect-node's generic client's CPU per order
@@ -16,7 +20,7 @@
 // and drop the scratch ones. Settings: `--help` (bench/options.ts); BENCH_LOG_LEVEL shows the
 // services' logs.
 //
-// Over 300 lines (370): it is one run read top to bottom, setup, the alternating rounds, the
+// Over 300 lines (397): it is one run read top to bottom, setup, the alternating rounds, the
 // reconciliation, and the scratch databases and child processes they share; the references it
 // runs are in their own files. Splitting the services' start-up out is next (issue 22, part 5).
 import { randomBytes } from "node:crypto";
@@ -31,6 +35,7 @@ import { CatalogService } from "../gen/bazaar/catalog/v1/catalog_pb.js";
 import { OrderService } from "../gen/bazaar/order/v1/order_pb.js";
 import type { ProcessName } from "../platform/processes.js";
 import { databaseOnlyOrders, randomItems } from "./db-order.js";
+import { seedOrderHistory } from "./history.js";
 import { percentile, processCpuSeconds } from "./load.js";
 import { benchOptions } from "./options.js";
 import { orderClient } from "./order-client.js";
@@ -53,6 +58,7 @@ const {
   pgbench: pgbenchSeconds,
   profile,
   "generic-client": genericClient,
+  history,
 } = benchOptions("bench:orders", {
   seconds: { default: 30, help: "how long the clients place orders" },
   clients: { default: 64, help: "concurrent clients" },
@@ -67,6 +73,11 @@ const {
   "generic-client": {
     default: false,
     help: "place the orders with connect-node's generic client instead of bench/order-client.ts",
+  },
+  history: {
+    default: 100_000,
+    help: "past orders written into every database first, then analyzed (bench/history.ts)",
+    zero: true,
   },
 });
 const initialStock = 1_000_000;
@@ -170,6 +181,19 @@ async function main(): Promise<boolean> {
     products: productCount,
     initialStock,
   });
+  if (history > 0) {
+    const seeding = performance.now();
+    await seedOrderHistory({
+      orders: history,
+      orderUrl: orderDb,
+      catalogUrl: catalogDb,
+      productIds,
+      reference: { url: referenceUrl, products: productCount },
+    });
+    process.stdout.write(
+      `history:         ${history} past orders in each database, analyzed (${((performance.now() - seeding) / 1000).toFixed(1)} s)\n`,
+    );
+  }
   process.stdout.write(
     `placing orders: ${clients} clients, ${rounds} rounds of ${(durationS / rounds).toFixed(1)} s of CreateOrder then ${(durationS / rounds).toFixed(1)} s of the database-only order, alternating (${productCount} products, stock ${initialStock} each)\n`,
   );
