@@ -3,7 +3,8 @@
 // a temporary directory, LOG_LEVEL=warn so that per-request log lines do not dominate; a bare
 // node:http server (the machine's ceiling); Hive Gateway over the same catalog when it can be
 // installed (bench/hive.ts); and the data every scenario reads: 100 products, 100 customers with
-// 2 orders each, one product with ample stock for the order scenarios.
+// 2 orders each, one product with ample stock for the order scenarios, and 100,000 past orders
+// by other customers (bench/history.ts).
 // Over 300 lines on purpose: every process bench:gateway starts, seeds and stops, in one place.
 import { type ChildProcess, spawn } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
@@ -13,6 +14,7 @@ import { nodeArgs, type ProcessName, processes } from "../platform/processes.js"
 import { answersOk, freePort, waitUntil } from "../platform/testing.js";
 import { type ServiceDatabases, startServiceDatabases } from "../scripts/postgres.js";
 import { developmentAdmin } from "../services/account/config.js";
+import { seedOrderHistory } from "./history.js";
 import { type Hive, type HiveSource, hiveScenarios, prepareHive } from "./hive.js";
 import { processCpuSeconds, waitReady } from "./load.js";
 
@@ -236,6 +238,13 @@ export async function startStack(profile: boolean): Promise<Stack> {
     `mutation { createProduct(product: { name: "Ample", description: "Never runs out", price: 2.5, stock: 1000000 }) { id } }`,
     adminToken,
   )) as { createProduct: { id: string } };
+  // A shop's past, analyzed, as bench:orders has (bench/history.ts).
+  await seedOrderHistory({
+    orders: 100_000,
+    orderUrl: databases.urls.order as string,
+    catalogUrl: databases.urls.catalog as string,
+    productIds: [ample.createProduct.id, ...productIds],
+  });
 
   return {
     work,
