@@ -232,10 +232,9 @@ export class AttemptStore {
   }
 
   /**
-   * The catalog now knows the attempt's outcome (reservation committed or released). Marks
-   * asked for together share one statement, with one text for any batch size. update_time stays:
-   * it says when the order last changed for its owner; recovery looks only at unsettled rows.
-   * A pending attempt is left unsettled whatever it is asked: recovery relies on that.
+   * The catalog now knows the attempt's outcome (reservation committed or released). Marks asked
+   * for together share one statement, one text for any batch size. update_time stays (when the
+   * order last changed for its owner). Pending attempts stay unsettled: recovery relies on that.
    */
   markSettled(id: string): Promise<void> {
     return this.#markSettled(id);
@@ -281,9 +280,7 @@ export class AttemptStore {
 
   async #failPending(condition: ReturnType<typeof and>, limit: number): Promise<OrderAttempt[]> {
     const { orders } = schema;
-    // A pending attempt is never settled (markSettled leaves pending rows alone): saying so lets
-    // the orders_unsettled index find the few in flight instead of scanning every order ever
-    // placed, on each recovery pass.
+    // Never settled while pending (markSettled): the orders_unsettled index finds them, no scan.
     const stale = this.db
       .select({ id: orders.id })
       .from(orders)
