@@ -44,6 +44,10 @@ export async function connectNats(
     reconnect: true,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
+    // Without it every request (each JetStream publish the relay makes) builds two Error objects
+    // with stack traces up front, in case it fails: 9% of the catalog's CPU while relaying. A
+    // failure still says what failed; only the caller's stack is missing from its trace.
+    noAsyncTraces: true,
   });
 }
 
