@@ -1,6 +1,7 @@
-// bench:orders' past: the orders a running shop has already taken, written straight into the
-// scratch databases before the clients start, then VACUUM ANALYZE (as pgbench vacuums before it
-// runs, and as autovacuum keeps a shop's statistics within 10% of its tables).
+// The order benchmarks' past (bench:orders, bench:live, bench:gateway): the orders a running
+// shop has already taken, written straight into the scratch databases before the clients start,
+// then VACUUM ANALYZE (as pgbench vacuums before it runs, and as autovacuum keeps a shop's
+// statistics within 10% of its tables).
 //
 // Why: PostgreSQL plans a prepared statement once its first executions are done, from the
 // statistics of that moment, and keeps the plan until the table is next analyzed. Started on
@@ -16,7 +17,10 @@
 // lists the bench customers' orders) and the stock (history took none) are untouched.
 import { openSql } from "../platform/data/postgres-connection.js";
 
-/** `orders` past orders by other customers, with their items, in each of the three databases. */
+/**
+ * `orders` past orders by other customers, with their items, in the order and catalog databases
+ * (and the database-only order's, when given), each then vacuumed and analyzed.
+ */
 export async function seedOrderHistory(options: {
   orders: number;
   /** Scratch database URLs: the order service's and the catalog's. */

@@ -20,7 +20,7 @@
 // and drop the scratch ones. Settings: `--help` (bench/options.ts); BENCH_LOG_LEVEL shows the
 // services' logs.
 //
-// Over 300 lines (397): it is one run read top to bottom, setup, the alternating rounds, the
+// Over 300 lines (396): it is one run read top to bottom, setup, the alternating rounds, the
 // reconciliation, and the scratch databases and child processes they share; the references it
 // runs are in their own files. Splitting the services' start-up out is next (issue 22, part 5).
 import { randomBytes } from "node:crypto";
