@@ -54,10 +54,10 @@ function ordersRun(natsUrl: string): Promise<number> {
 
 /**
  * The relay's lags (ms, from an event's occur_time to JetStream storing it) over the events the
- * order and catalog streams store between `start()` and `lags()`. Read from the streams after
- * the run, not while it runs: a consumer on the same two cores would take from the services the
- * CPU whose cost this bench measures (reading ~3,000 events a second as they came cost the
- * with-NATS runs ~0.1 × of their rate), and JetStream keeps each message's store time anyway.
+ * order and catalog streams store between making the recorder and calling `lags()`. Read from
+ * the streams after the run, not while it runs: a consumer reading ~3,000 events a second on the
+ * same two cores would take from the services the CPU whose cost this bench measures, and
+ * JetStream keeps each message's store time anyway.
  */
 async function lagRecorder(url: string) {
   const services = ["order", "catalog"] as const;

@@ -45,8 +45,9 @@ export async function connectNats(
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
     // Without it every request (each JetStream publish the relay makes) builds two Error objects
-    // with stack traces up front, in case it fails: 9% of the catalog's CPU while relaying. A
-    // failure still says what failed; only the caller's stack is missing from its trace.
+    // with stack traces up front, in case it fails: 9% of the catalog's profile while relaying,
+    // ~5% of its CPU per order. A failure still says what failed; only the caller's stack is
+    // missing from its trace.
     noAsyncTraces: true,
   });
 }
